@@ -1,0 +1,63 @@
+"""What every command needs: paths, config, the engine, the daemon — each loaded when asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import docker
+
+from hubd.config import Config, load_config
+from hubd.control import ControlClient
+from hubd.paths import Paths, resolve_paths
+from hubd.progress import Reporter, reporter_for_terminal
+from hubd.stack import Stack
+from hubd.timing import Timing, timing_from_env
+
+
+@dataclass
+class Context:
+    config_override: str | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Context:
+        return cls(config_override=getattr(args, "config", None))
+
+    @cached_property
+    def paths(self) -> Paths:
+        return resolve_paths()
+
+    @cached_property
+    def config_file(self) -> Path:
+        chosen = self.config_override or os.environ.get("HUBD_CONFIG")
+        return Path(chosen) if chosen else self.paths.config_file
+
+    @cached_property
+    def config(self) -> Config:
+        return load_config(self.config_file)
+
+    @cached_property
+    def timing(self) -> Timing:
+        return timing_from_env()
+
+    @cached_property
+    def reporter(self) -> Reporter:
+        return reporter_for_terminal()
+
+    @cached_property
+    def client(self) -> docker.DockerClient:
+        from hubd.engine import connect
+
+        return connect()
+
+    @cached_property
+    def stack(self) -> Stack:
+        return Stack(self.client, self.config, reporter=self.reporter, timing=self.timing)
+
+    def daemon(self) -> ControlClient | None:
+        """The running daemon's client, or None when no daemon answers."""
+        client = ControlClient(self.paths.control_socket)
+        return client if client.is_available() else None

@@ -1,0 +1,114 @@
+"""`hubd user add | remove | passwd | list`: accounts, through the daemon when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from typing import Any
+
+from hubd.cli.context import Context
+from hubd.errors import UsageError, UserAccountError
+from hubd.users import Accounts, check_password, check_username
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("user", help="add, remove, reset and list people's accounts")
+    sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
+    sub.required = True
+    add = sub.add_parser("add", help="create an account (asks for the password twice)")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may manage the hub and other users")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input (one line)")
+    add.set_defaults(handler=_add)
+    remove = sub.add_parser("remove", help="delete an account (their files stay unless asked)")
+    remove.add_argument("name")
+    remove.add_argument("--delete-data", action="store_true",
+                        help="also delete the user's files (asks first)")
+    remove.add_argument("--yes", action="store_true", help="do not ask before deleting files")
+    remove.set_defaults(handler=_remove)
+    passwd = sub.add_parser("passwd", help="set a new password for an account")
+    passwd.add_argument("name")
+    passwd.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input (one line)")
+    passwd.set_defaults(handler=_passwd)
+    listing = sub.add_parser("list", help="who has an account, and whose server runs")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=_list)
+
+
+class _Accounts:
+    """The same operations, on the daemon when it runs, else directly on the engine."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.daemon = ctx.daemon()
+        self.ctx = ctx
+
+    def __getattr__(self, name: str) -> Any:
+        if self.daemon is not None:
+            return getattr(self.daemon, {"list": "list_users", "add": "add_user",
+                                         "remove": "remove_user"}.get(name, name))
+        return getattr(Accounts(self.ctx.stack), name)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+        return check_password(password)
+    if not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    check_password(first)
+    if getpass.getpass("Password again: ") != first:
+        raise UserAccountError("the two passwords differ; nothing changed")
+    return first
+
+
+def _add(args: argparse.Namespace) -> int:
+    name = check_username(args.name)
+    password = _read_password(args.password_stdin)
+    _Accounts(Context.from_args(args)).add(name, password, args.admin)
+    print(f"added {'admin ' if args.admin else ''}{name}")
+    return 0
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    name = check_username(args.name)
+    password = _read_password(args.password_stdin)
+    _Accounts(Context.from_args(args)).set_password(name, password)
+    print(f"password changed for {name}")
+    return 0
+
+
+def _remove(args: argparse.Namespace) -> int:
+    name = check_username(args.name)
+    if args.delete_data and not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("--delete-data deletes their files: run it on a terminal, or add --yes")
+        answer = input(f"Delete {name}'s account AND all their files? Type the name to confirm: ")
+        if answer.strip() != name:
+            print("nothing deleted")
+            return 1
+    result = _Accounts(Context.from_args(args)).remove(name, args.delete_data)
+    kept = "their files were deleted" if result.get("data_deleted") else (
+        f"their files stay in volume {result['volume']}" if result.get("volume")
+        else "they had no files yet")
+    print(f"removed {name}; {kept}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    users = _Accounts(Context.from_args(args)).list()
+    if args.json:
+        print(json.dumps(users, indent=2))
+        return 0
+    if not users:
+        print("no users yet: add one with `hubd user add NAME --admin`")
+        return 0
+    print(f"{'NAME':<20} {'ADMIN':<6} {'SERVER':<8} LAST ACTIVITY")
+    for user in users:
+        print(f"{user['name']:<20} {'yes' if user['admin'] else 'no':<6} "
+              f"{'running' if user['server_running'] else '-':<8} {user['last_activity'] or '-'}")
+    return 0

@@ -1,0 +1,260 @@
+"""hubd's configuration: a typed, frozen object, loaded once.
+
+Built-in defaults, then the TOML file, then `HUBD_<KEY>` environment variables. Every key is
+optional; an unknown key, a wrong type or a bad value is refused with the source, the key and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hubd.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ENV_PREFIX = "HUBD_"
+# Environment variables with this prefix that are not config keys.
+_NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING"}
+
+_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
+_IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
+
+
+def _check_port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else "a port number from 1 to 65535"
+
+
+def _check_image(value: str) -> str | None:
+    return None if _IMAGE_RE.match(value) else "an image reference such as 'quay.io/jupyter/base-notebook:latest'"
+
+
+def _check_images(value: list[str]) -> str | None:
+    bad = [v for v in value if _check_image(v)]
+    return f"a list of image references (bad: {bad[0]!r})" if bad else None
+
+
+def _check_dns_label(value: str) -> str | None:
+    return None if _NAME_RE.match(value) else "lowercase letters, digits and '-' (a DNS label, e.g. 'jupyter')"
+
+
+def _check_memory(value: str | None) -> str | None:
+    ok = value is None or _MEMORY_RE.match(value)
+    return None if ok else "a memory size such as '2G' or '512M'"
+
+
+def _check_cpus(value: float | None) -> str | None:
+    return None if value is None or 0 < value <= 1024 else "a number of CPUs above 0, e.g. 1.5"
+
+
+def _check_positive(value: int) -> str | None:
+    return None if value >= 0 else "a number of seconds, 0 or more (0 switches culling off)"
+
+
+def _check_folder(value: str | None) -> str | None:
+    ok = value is None or os.path.isabs(os.path.expanduser(value))
+    return None if ok else "an absolute path to a folder on this machine"
+
+
+def _check_address(value: str) -> str | None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return "an IP address to listen on, e.g. '0.0.0.0' (all) or '127.0.0.1' (this machine only)"
+    return None
+
+
+def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
+    meta = {"help": help, "check": check}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    port: int = _key(8000, "Port on this machine where the hub answers.", _check_port)
+    bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
+    user_image: str = _key(
+        "quay.io/jupyter/base-notebook:latest",
+        "Image every user's JupyterLab runs in.", _check_image,
+    )
+    allowed_images: list[str] = _key(
+        [], "If set, users pick one of these images when they start a server.", _check_images,
+    )
+    hub_base_image: str = _key(
+        "quay.io/jupyterhub/jupyterhub:latest",
+        "Official JupyterHub image that hubd's hub image is built on.", _check_image,
+    )
+    cull_idle_timeout: int = _key(
+        3600, "Seconds of inactivity after which a user's server is stopped (0: never).",
+        _check_positive,
+    )
+    mem_limit: str | None = _key(None, "Memory limit per user server, e.g. '2G'.", _check_memory)
+    cpu_limit: float | None = _key(None, "CPU limit per user server, e.g. 1.5.", _check_cpus)
+    shared_folder: str | None = _key(
+        None, "Host folder mounted into every user's server at ~/shared (opt-in).", _check_folder,
+    )
+    shared_folder_readonly: bool = _key(True, "Mount the shared folder read-only.")
+    user_work_dir: str = _key(
+        "/home/jovyan/work", "Folder inside the user's server where their volume is mounted.",
+    )
+    mdns_enabled: bool = _key(True, "Advertise the hub on the local network over mDNS.")
+    mdns_name: str = _key("jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.",
+                          _check_dns_label)
+    mdns_interfaces: list[str] = _key([], "Network interfaces to advertise on (empty: all LAN).")
+    mdns_ipv6: bool = _key(True, "Also advertise IPv6 addresses.")
+    stop_on_exit: bool = _key(
+        False, "Stop the hub when `hubd run` exits (default: leave it and users' servers running).",
+    )
+    control_group: str | None = _key(
+        None, "Group whose members may use the control socket of the system service.",
+    )
+    stack_name: str = _key(
+        "hubd", "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
+        _check_dns_label,
+    )
+
+    def describe(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def config_keys() -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _type_name(tp: str) -> str:
+    return {
+        "int": "an integer", "str": "a string", "bool": "true or false",
+        "list[str]": "a list of strings", "str | None": "a string",
+        "float | None": "a number",
+    }.get(tp, tp)
+
+
+def _coerce(key: str, tp: str, value: Any, source: str) -> Any:
+    """Check a TOML value against the field's declared type."""
+    expected = _type_name(tp)
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "str | None": isinstance(value, str),
+        "float | None": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
+    }[tp]
+    if not ok:
+        raise ConfigError(f"{source}: key '{key}': expected {expected}, got {value!r}")
+    return float(value) if tp == "float | None" else value
+
+
+def _from_env_text(key: str, tp: str, text: str, source: str) -> Any:
+    """Turn an environment variable's text into the field's type."""
+    text = text.strip()
+    try:
+        if tp == "int":
+            return int(text)
+        if tp == "float | None":
+            return float(text)
+        if tp == "bool":
+            lowered = text.lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(text)
+        if tp == "list[str]":
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return text
+    except ValueError:
+        raise ConfigError(
+            f"{source}: expected {_type_name(tp)} for '{key}', got {text!r}"
+        ) from None
+
+
+def _validate(key: str, value: Any, source: str) -> None:
+    check = config_keys()[key].metadata["check"]
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{source}: key '{key}': expected {problem}, got {value!r}")
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    keys = config_keys()
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in keys:
+            raise ConfigError(f"{path}: unknown key '{key}' (known keys: {', '.join(keys)})")
+        values[key] = _coerce(key, str(keys[key].type), value, str(path))
+    return values
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    keys = config_keys()
+    values: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_CONFIG_ENV:
+            continue
+        key = name[len(ENV_PREFIX):].lower()
+        if key not in keys:
+            raise ConfigError(f"environment variable {name}: '{key}' is not a config key")
+        values[key] = _from_env_text(key, str(keys[key].type), text, f"environment variable {name}")
+    return values
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the file at `path` (if it exists), then HUBD_* variables."""
+    environ = os.environ if environ is None else environ
+    from_file = read_config_file(path)
+    from_env = read_environment(environ)
+    for key, value in from_file.items():
+        _validate(key, value, str(path))
+    for key, value in from_env.items():
+        _validate(key, value, f"environment variable {ENV_PREFIX}{key.upper()}")
+    return Config(**{**from_file, **from_env})
+
+
+def render_toml(config: Config) -> str:
+    """The effective config as TOML, with each key's help as a comment."""
+    lines = []
+    for key, fld in config_keys().items():
+        value = getattr(config, key)
+        lines.append(f"# {fld.metadata['help']}")
+        if value is None:
+            lines.append(f"# {key} = (not set)")
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    import json
+
+    return json.dumps(value)

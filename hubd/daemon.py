@@ -1,0 +1,358 @@
+"""`hubd run`: the long-running supervisor process.
+
+Brings the stack to the state the owner chose, then keeps it there: engine events for deaths,
+health probes for hangs, reconnection when the engine goes away, a control socket for the CLI
+and the tray, mDNS while the hub is meant to run, and systemd's notify protocol.
+
+Signal handlers only set flags; the loop acts on them. SIGTERM/SIGINT: graceful shutdown with
+a deadline, a second signal forces it. SIGHUP: reload the config and apply what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import docker
+from docker.errors import DockerException
+
+from hubd import __version__
+from hubd import state as states
+from hubd.config import Config, load_config
+from hubd.control import ControlServer
+from hubd.engine import connect
+from hubd.errors import DockerUnavailable, HubdError
+from hubd.naming import StackNames
+from hubd.progress import LogReporter
+from hubd.sdnotify import Notifier
+from hubd.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
+from hubd.timing import Timing
+from hubd.users import Accounts
+from hubd.watchers import EventWatcher, Monitor
+
+if TYPE_CHECKING:
+    from hubd.cli.context import Context
+    from hubd.mdns import Advertiser
+
+log = logging.getLogger("hubd")
+
+LOG_FILE_BYTES = 1_000_000
+LOG_FILE_COUNT = 3
+
+
+class _WatchdogReporter(LogReporter):
+    """Progress lines for the log, and a watchdog ping on each: a long first pull or build
+    is progress, not a hung daemon."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def step(self, message: str) -> None:
+        self.notifier.watchdog_if_due()
+        super().step(message)
+
+    def build_output(self, line: str) -> None:
+        self.notifier.watchdog_if_due()
+        super().build_output(line)
+
+
+class Daemon:
+    def __init__(self, ctx: Context, notifier: Notifier | None = None) -> None:
+        self.ctx = ctx
+        self.config: Config = ctx.config
+        self.timing: Timing = ctx.timing
+        self.notifier = notifier or Notifier()
+        self.wake = threading.Event()
+        self.stop_requested = 0  # number of SIGTERM/SIGINT seen
+        self.reload_requested = False
+        self.supervisor = Supervisor(
+            self.config, DesiredState(ctx.paths.desired_state_file), self.timing,
+            connect=connect, reporter=_WatchdogReporter(self.notifier),
+        )
+        self.supervisor.on_engine_connected = self._engine_connected
+        self.events = EventWatcher(StackNames(self.config.stack_name),
+                                   on_event=self._hub_event, on_stream_end=self._engine_gone)
+        self.monitor = Monitor(self.timing, ping=self._ping, probe=self._probe,
+                               on_engine_lost=self._engine_gone, on_hub_hung=self._hub_hung)
+        self.control: ControlServer | None = None
+        self.advertiser: Advertiser | None = None
+        self._pinger: docker.DockerClient | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ watchers' callbacks
+
+    def _engine_connected(self, client: docker.DockerClient) -> None:
+        self._pinger = docker.DockerClient(base_url=client.api.base_url,
+                                           timeout=int(max(1, self.timing.engine_ping_timeout_s)))
+        self.events.names = StackNames(self.supervisor.config.stack_name)
+        self.events.follow(client)
+
+    def _engine_gone(self) -> None:
+        if self.supervisor.client is not None:
+            self.supervisor.engine_lost.set()
+            self.wake.set()
+
+    def _hub_event(self, action: str) -> None:
+        if action in ("die", "oom", "kill", "stop", "pause", "destroy"):
+            self.wake.set()
+
+    def _hub_hung(self) -> None:
+        self.supervisor.hub_hung.set()
+        self.wake.set()
+
+    def _ping(self) -> bool:
+        pinger = self._pinger
+        if pinger is None or self.supervisor.client is None:
+            return True  # nothing connected: the loop is already reconnecting
+        try:
+            return bool(pinger.ping())
+        except (DockerException, OSError, Exception):
+            return False
+
+    def _probe(self) -> bool | None:
+        stack = self.supervisor.stack
+        if stack is None or self.supervisor.state != states.RUNNING:
+            return None
+        return stack.hub_is_healthy(self.timing.health_timeout_s)
+
+    # ------------------------------------------------------------------ signals
+
+    def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested += 1
+        self.wake.set()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> int:
+        self.control = ControlServer(self.ctx.paths.control_socket, DaemonBackend(self),
+                                     group=self.config.control_group)
+        self.control.start()
+        self.monitor.start()
+        log.info("hubd %s supervising stack '%s' (control socket %s)", __version__,
+                 self.config.stack_name, self.ctx.paths.control_socket)
+        first = True
+        while not self.stop_requested:
+            if self.reload_requested:
+                self.reload_requested = False
+                self._reload()
+            self.supervisor.reconcile_once()
+            self._sync_advertiser()
+            if first:
+                first = False
+                self.notifier.ready(self._status_line())
+            else:
+                self.notifier.status(self._status_line())
+            self.notifier.watchdog_if_due()
+            timeout = self.supervisor.next_wakeup_s()
+            if self.notifier.watchdog_interval_s:
+                timeout = min(timeout, self.notifier.watchdog_interval_s)
+            self.wake.wait(timeout)
+            self.wake.clear()
+        return self.shutdown()
+
+    def _status_line(self) -> str:
+        snap = self.supervisor.snapshot()
+        return snap["state"] + (f": {snap['last_error']}" if snap["last_error"] else "")
+
+    def _reload(self) -> None:
+        try:
+            config = load_config(self.ctx.config_file)
+        except HubdError as exc:
+            log.error("config not reloaded: %s", exc)
+            return
+        mdns_changed = (config.mdns_enabled, config.mdns_name, config.port,
+                        config.mdns_interfaces, config.mdns_ipv6) != (
+            self.config.mdns_enabled, self.config.mdns_name, self.config.port,
+            self.config.mdns_interfaces, self.config.mdns_ipv6)
+        self.config = config
+        self.supervisor.reload(config)
+        if mdns_changed:
+            self._close_advertiser()
+        log.info("config reloaded from %s", self.ctx.config_file)
+
+    # ------------------------------------------------------------------ mDNS
+
+    def _sync_advertiser(self) -> None:
+        want = self.config.mdns_enabled and self.supervisor.desired.value == DESIRED_RUNNING
+        if want and self.advertiser is None:
+            try:
+                from hubd.mdns import Advertiser
+
+                self.advertiser = Advertiser(
+                    self.config.mdns_name, self.config.port,
+                    interfaces=self.config.mdns_interfaces, ipv6=self.config.mdns_ipv6,
+                    timing=self.timing, on_change=lambda status: log.info(
+                        "mDNS: %s as %s", status.state, status.hostname),
+                )
+                self.advertiser.start()
+            except Exception as exc:  # mDNS is a convenience; the hub runs without it
+                self.supervisor.warn.warn("mdns", "mDNS advertising failed: %s", exc)
+                self.advertiser = None
+        elif not want and self.advertiser is not None:
+            self._close_advertiser()
+
+    def _close_advertiser(self) -> None:
+        advertiser, self.advertiser = self.advertiser, None
+        if advertiser is not None:
+            advertiser.close()
+
+    def mdns_status(self) -> dict[str, Any] | None:
+        if self.advertiser is None:
+            return None
+        status = self.advertiser.status()
+        return {
+            "state": status.state, "hostname": status.hostname,
+            "addresses": list(status.addresses), "service": status.service_name,
+            "error": status.last_error,
+        }
+
+    # ------------------------------------------------------------------ shutdown
+
+    def shutdown(self) -> int:
+        """Graceful first; forced when the deadline passes or a second signal arrives."""
+        self.notifier.stopping()
+        log.info("shutting down")
+        deadline = time.monotonic() + self.timing.shutdown_grace_s
+        threading.Thread(target=self._force_exit_when_due, args=(deadline,),
+                         name="hubd-shutdown-deadline", daemon=True).start()
+        self.close()
+        log.info("stopped")
+        return 0
+
+    def _force_exit_when_due(self, deadline: float) -> None:
+        seen = self.stop_requested
+        while time.monotonic() < deadline and self.stop_requested == seen:
+            time.sleep(0.1)
+        log.error("shutdown took too long; exiting now")
+        os._exit(1)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.monitor.close()
+        self.events.close()
+        if self.control is not None:
+            self.control.close()
+        self._close_advertiser()
+        stack = self.supervisor.stack
+        if self.config.stop_on_exit and stack is not None:
+            log.info("stop_on_exit is set: stopping the hub")
+            try:
+                stack.down()
+            except (HubdError, DockerException) as exc:
+                log.error("could not stop the hub: %s", exc)
+
+
+class DaemonBackend:
+    """The control API's view of the daemon."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    @property
+    def supervisor(self) -> Supervisor:
+        return self.daemon.supervisor
+
+    def _stack(self) -> Any:
+        stack = self.supervisor.stack
+        if stack is None:
+            raise DockerUnavailable(self.supervisor.last_error or "the Docker engine is not connected")
+        return stack
+
+    def status(self) -> dict[str, Any]:
+        from hubd.state import advertised_url
+
+        snapshot = self.supervisor.snapshot()
+        mdns = self.daemon.mdns_status()
+        config = self.daemon.config
+        status: dict[str, Any] = {
+            **snapshot,
+            "url": advertised_url(config, mdns["hostname"] if mdns else None),
+            "local_url": f"http://localhost:{config.port}/",
+            "mdns": mdns,
+            "hub": {},
+            "servers": [],
+            "version": __version__,
+        }
+        stack = self.supervisor.stack
+        if stack is not None:
+            try:
+                described = stack.describe()
+                status.update(hub=described["hub"], servers=described["servers"],
+                              local_url=described["local_url"])
+            except (HubdError, DockerException) as exc:
+                log.debug("status: could not describe the stack: %s", exc)
+        return status
+
+    def _act(self, desired: str | None = None, restart: bool = False) -> dict[str, Any]:
+        if desired is not None:
+            self.supervisor.set_desired(desired)
+        if restart:
+            self.supervisor.set_desired(DESIRED_RUNNING)
+            self.supervisor.restart_requested.set()
+        self.daemon.wake.set()
+        return self.supervisor.snapshot()
+
+    def start(self) -> dict[str, Any]:
+        return self._act(DESIRED_RUNNING)
+
+    def stop(self) -> dict[str, Any]:
+        return self._act(DESIRED_STOPPED)
+
+    def restart(self) -> dict[str, Any]:
+        return self._act(restart=True)
+
+    def logs(self, tail: int) -> list[str]:
+        return list(self._stack().hub_log_tail(tail).splitlines())
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return Accounts(self._stack()).list()
+
+    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
+        return Accounts(self._stack()).add(name, password, admin)
+
+    def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
+        return Accounts(self._stack()).remove(name, delete_data)
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+        return Accounts(self._stack()).set_password(name, password)
+
+
+def _log_to_file(ctx: Context) -> None:
+    """Also keep a rotating log file, which the tray's "Open logs" shows."""
+    try:
+        ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT)
+    except OSError as exc:
+        log.debug("no log file: %s", exc)
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+
+
+def run_daemon(ctx: Context) -> int:
+    _ = ctx.config  # a bad config fails here, before anything starts
+    _log_to_file(ctx)
+    daemon = Daemon(ctx)
+    daemon.install_signal_handlers()
+    try:
+        return daemon.run()
+    finally:
+        daemon.close()

@@ -1,0 +1,78 @@
+"""The exceptions hubd raises. Only the CLI turns them into messages and exit codes."""
+
+from __future__ import annotations
+
+import os
+
+
+class HubdError(Exception):
+    """Something the user can act on; the message is one line that says what to do."""
+
+    exit_code = 1
+
+
+class UsageError(HubdError):
+    exit_code = os.EX_USAGE
+
+
+class ConfigError(HubdError):
+    exit_code = os.EX_CONFIG
+
+
+class DockerUnavailable(HubdError):
+    """Docker is not installed, or the engine is not running or not answering."""
+
+    exit_code = os.EX_UNAVAILABLE
+
+
+class DockerPermissionDenied(HubdError):
+    exit_code = os.EX_NOPERM
+
+
+class PortInUse(HubdError):
+    exit_code = os.EX_UNAVAILABLE
+
+
+class ImageError(HubdError):
+    """An image could not be pulled or built."""
+
+
+class StackError(HubdError):
+    """The hub stack could not be brought to the wanted state."""
+
+
+class HubUnhealthy(StackError):
+    """The hub container runs but /hub/health never answered in time."""
+
+
+class UserAccountError(HubdError):
+    """A user operation was refused: bad name, existing user, missing user, bad password."""
+
+    exit_code = os.EX_DATAERR
+
+
+class DaemonUnreachable(HubdError):
+    """The control socket of `hubd run` is not there or not answering."""
+
+    exit_code = os.EX_UNAVAILABLE
+
+
+class ControlRequestError(HubdError):
+    """The daemon answered a control request with an error."""
+
+
+class ServiceManagerError(HubdError):
+    """systemd/launchd is missing or refused an operation."""
+
+    exit_code = os.EX_UNAVAILABLE
+
+
+def error_class_named(name: str) -> type[HubdError]:
+    """The HubdError subclass with this name (for errors that crossed the control socket)."""
+    pending: list[type[HubdError]] = [HubdError]
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return ControlRequestError

@@ -1,0 +1,63 @@
+"""Names and labels of the Docker objects that make up one hubd stack.
+
+Everything hubd creates carries `io.hubd.stack=<stack name>`; hubd only ever lists, changes or
+removes objects with that label, so nothing else on the engine is touched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LABEL_STACK = "io.hubd.stack"
+LABEL_ROLE = "io.hubd.role"
+LABEL_SPEC = "io.hubd.spec"
+LABEL_USER = "io.hubd.user"
+
+ROLE_HUB = "hub"
+ROLE_USER_SERVER = "user-server"
+ROLE_HUB_DATA = "hub-data"
+ROLE_USER_DATA = "user-data"
+ROLE_NETWORK = "network"
+ROLE_HUB_IMAGE = "hub-image"
+
+
+@dataclass(frozen=True)
+class StackNames:
+    stack: str
+
+    @property
+    def network(self) -> str:
+        return f"{self.stack}-net"
+
+    @property
+    def hub_container(self) -> str:
+        return f"{self.stack}-hub"
+
+    @property
+    def hub_data_volume(self) -> str:
+        return f"{self.stack}-hub-data"
+
+    @property
+    def hub_image_repo(self) -> str:
+        return f"{self.stack}-hub"
+
+    @property
+    def user_container_prefix(self) -> str:
+        return f"{self.stack}-user"
+
+    @property
+    def user_volume_template(self) -> str:
+        # DockerSpawner fills in {username} (escaped to be safe in Docker names).
+        return f"{self.stack}-home-{{username}}"
+
+    def user_volume(self, escaped_username: str) -> str:
+        return self.user_volume_template.format(username=escaped_username)
+
+    def labels(self, role: str, **extra: str) -> dict[str, str]:
+        return {LABEL_STACK: self.stack, LABEL_ROLE: role, **extra}
+
+    def filters(self, role: str | None = None) -> dict[str, list[str]]:
+        wanted = [f"{LABEL_STACK}={self.stack}"]
+        if role is not None:
+            wanted.append(f"{LABEL_ROLE}={role}")
+        return {"label": wanted}

@@ -1,0 +1,77 @@
+"""Every timing constant of hubd, with its unit in its name, in one place.
+
+Tests shrink them by building a smaller `Timing`, or for a subprocess through the
+`HUBD_TIMING` environment variable (`"health_interval_s=0.2,health_failures=2"`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hubd.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Timing:
+    # Hang detection: a probe of /hub/health every interval; this many failures in a row
+    # mean the hub hangs. 5 s x 3 notices a hang within ~15 s, while one slow answer
+    # (a busy hub spawning a server) is not enough to restart it.
+    health_interval_s: float = 5.0
+    health_timeout_s: float = 2.0
+    health_failures: int = 3
+
+    # How long `hubd up` waits for a fresh hub to answer /hub/health. A cold hub with a new
+    # database migrates it first, which takes a few seconds on a Raspberry Pi.
+    hub_ready_deadline_s: float = 120.0
+    hub_ready_poll_s: float = 0.25
+
+    # Crash loops: restart delay starts small, doubles up to the cap, and is forgotten once the
+    # hub has stayed healthy for the stable period (Docker's restart manager does the same).
+    restart_backoff_initial_s: float = 1.0
+    restart_backoff_max_s: float = 60.0
+    restart_stable_after_s: float = 30.0
+    # A death seen this many times in a row turns the state to `failing`.
+    failing_after_restarts: int = 3
+
+    # Engine watchdog: the event stream never ends when the engine hangs, so ping it.
+    engine_ping_interval_s: float = 5.0
+    engine_ping_timeout_s: float = 3.0
+    engine_reconnect_initial_s: float = 0.5
+    engine_reconnect_max_s: float = 10.0
+
+    # A full reconcile pass even without events, to catch anything events missed.
+    reconcile_interval_s: float = 30.0
+
+    # Shutdown: graceful first, then forced.
+    shutdown_grace_s: float = 10.0
+    # Seconds Docker gives a container between SIGTERM and SIGKILL on stop.
+    container_stop_timeout_s: int = 10
+
+    # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
+    # machine's addresses are compared with what is announced.
+    mdns_conflict_check_interval_s: float = 30.0
+    mdns_address_poll_s: float = 2.0
+    mdns_probe_timeout_s: float = 1.5
+
+
+def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
+    """The defaults, with overrides from `HUBD_TIMING` (for tests and benchmarks)."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("HUBD_TIMING", "").strip()
+    if not raw:
+        return Timing()
+    fields = {f.name: f.type for f in dataclasses.fields(Timing)}
+    overrides: dict[str, float | int] = {}
+    for item in raw.split(","):
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if name not in fields:
+            raise ConfigError(f"HUBD_TIMING: unknown name {name!r}")
+        try:
+            overrides[name] = int(value) if fields[name] == "int" else float(value)
+        except ValueError:
+            raise ConfigError(f"HUBD_TIMING: {name} expects a number, got {value!r}") from None
+    return dataclasses.replace(Timing(), **overrides)

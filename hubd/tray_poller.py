@@ -1,0 +1,54 @@
+"""A thread that asks the daemon for its state every few seconds and hands on each snapshot.
+
+Polling, not a push channel: the control API is request/response, and a local Unix-socket
+request every two seconds costs nothing. `poke()` polls at once (after the tray changed
+something), so the menu follows a click without waiting for the next tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from hubd.tray_state import Snapshot
+
+log = logging.getLogger(__name__)
+
+# Seconds between two status requests. Short enough that the icon follows a crash within a
+# couple of seconds, long enough to be invisible in the daemon's load. (The lead may move
+# this into hubd.timing.Timing as `tray_poll_interval_s`.)
+tray_poll_interval_s = 2.0
+
+
+class Poller:
+    def __init__(self, fetch: Callable[[], Snapshot], deliver: Callable[[Snapshot], None],
+                 interval_s: float = tray_poll_interval_s) -> None:
+        self._fetch = fetch
+        self._deliver = deliver
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="hubd-tray-poll", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                self._deliver(self._fetch())
+            except Exception:  # one bad poll must not leave the icon frozen for good
+                log.exception("tray: poll failed")
+            self._wake.wait(self._interval_s)
