@@ -363,8 +363,9 @@ class Stack:
                 all=True, filters=self.names.filters(ROLE_USER_SERVER)):
             self.reporter.step(f"stopping {server.name}")
             self._stop(server)
-            # DockerSpawner removes a user's container when it stops it; do as it would.
-            server.remove()
+            # DockerSpawner's containers remove themselves once stopped (auto-remove); older
+            # ones may not, so do as DockerSpawner would.
+            _remove_quietly(server)
             done.append(f"stopped {server.name}")
         return done
 
@@ -372,7 +373,7 @@ class Stack:
         """Remove every object of this stack, data volumes included. The CLI confirms first."""
         removed = self.down()
         for container in self.client.containers.list(all=True, filters=self.names.filters()):
-            container.remove(force=True)
+            _remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
@@ -413,6 +414,17 @@ class Stack:
             "local_url": self.local_url,
             "servers": self.user_servers(),
         }
+
+
+def _remove_quietly(container: Container, force: bool = False) -> None:
+    """Remove a container that may be removing itself already (auto-remove)."""
+    try:
+        container.remove(force=force)
+    except NotFound:
+        pass
+    except APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
 
 
 def _tar(files: dict[str, str], mode: int = 0o644) -> bytes:

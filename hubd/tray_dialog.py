@@ -16,9 +16,9 @@ from pathlib import Path
 from hubd.control import ControlClient
 from hubd.errors import HubdError
 from hubd.tray_tk import (
+    ERROR_COLOUR,
     EXIT_CANCELLED,
     EXIT_DONE,
-    ERROR_COLOUR,
     PAD,
     bring_to_front,
     centre,

@@ -102,7 +102,7 @@ def _users_item(snapshot: Snapshot) -> ItemSpec:
     rows = []
     for user in snapshot.users:
         label = user.name + (" (admin)" if user.admin else "")
-        label += " – server running" if user.server_running else ""
+        label += " — server running" if user.server_running else ""
         # Informative only; the check mark says whose server runs.
         rows.append(ItemSpec(label, enabled=False, checked=user.server_running))
     return ItemSpec(f"Users ({len(rows)})", children=tuple(rows))

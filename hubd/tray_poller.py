@@ -1,4 +1,4 @@
-"""A thread that asks the daemon for its state every few seconds and hands on each snapshot.
+"""A thread that has the tray ask the daemon for its state every few seconds.
 
 Polling, not a push channel: the control API is request/response, and a local Unix-socket
 request every two seconds costs nothing. `poke()` polls at once (after the tray changed
@@ -11,8 +11,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from hubd.tray_state import Snapshot
-
 log = logging.getLogger(__name__)
 
 # Seconds between two status requests. Short enough that the icon follows a crash within a
@@ -22,10 +20,9 @@ tray_poll_interval_s = 2.0
 
 
 class Poller:
-    def __init__(self, fetch: Callable[[], Snapshot], deliver: Callable[[Snapshot], None],
+    def __init__(self, poll: Callable[[], None],
                  interval_s: float = tray_poll_interval_s) -> None:
-        self._fetch = fetch
-        self._deliver = deliver
+        self._poll = poll
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -48,7 +45,7 @@ class Poller:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
-                self._deliver(self._fetch())
+                self._poll()
             except Exception:  # one bad poll must not leave the icon frozen for good
                 log.exception("tray: poll failed")
             self._wake.wait(self._interval_s)

@@ -93,7 +93,7 @@ class Snapshot:
             return False
         desired = self.status.get("desired")
         if desired in ("running", "stopped"):
-            return desired == "running"
+            return bool(desired == "running")
         return self.raw_state != "stopped"
 
     @property
@@ -155,13 +155,17 @@ class Snapshot:
 
 
 def tooltip(snapshot: Snapshot) -> str:
-    """The icon's tooltip: the state, and where the hub is when there is an address."""
+    """The icon's tooltip: the state, and where the hub is when there is an address.
+
+    Plain ASCII: pystray's xorg backend stores it as a Latin-1 window name and fails on
+    anything else.
+    """
     text = snapshot.headline
     url = snapshot.hub_url
     if url is not None and snapshot.look is not TrayState.UNREACHABLE:
-        text = f"{text} – {url}"
+        text = f"{text} - {url}"
     if len(text) > TOOLTIP_MAX_CHARS:
-        text = text[: TOOLTIP_MAX_CHARS - 1] + "…"
+        text = text[: TOOLTIP_MAX_CHARS - 3] + "..."
     return text
 
 

@@ -1,0 +1,306 @@
+"""`hubd tray`: the icon that is the whole interface for people who never open a terminal.
+
+The glue between the pure parts (tray_state, tray_icons, tray_menu, tray_notices), the poller
+and pystray. It talks to the daemon only through its control API. pystray is imported only
+in `run_tray` (via hubd.tray_backend): importing this module never needs a display.
+
+Threads: pystray's loop owns the main thread; the poller delivers snapshots from its own
+thread; menu clicks are handed to one worker thread, so a slow daemon never freezes the
+icon, and actions run one at a time in the order clicked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import webbrowser
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubd.control import ControlClient
+from hubd.errors import HubdError
+from hubd.tray_backend import icon_class, load_pystray
+from hubd.tray_icons import draw_icon
+from hubd.tray_launcher import Launcher, open_with_desktop
+from hubd.tray_menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
+from hubd.tray_notices import NoticeTracker
+from hubd.tray_poller import Poller, tray_poll_interval_s
+from hubd.tray_state import Snapshot, fetch_snapshot, tooltip
+
+log = logging.getLogger(__name__)
+
+ICON_NAME = "hubd"
+# A status poll that takes longer than this counts as "not answering".
+POLL_TIMEOUT_S = 5.0
+# Start/stop/restart return the new status at once (the daemon acts in the background).
+ACTION_TIMEOUT_S = 30.0
+
+_VERBS = {
+    Action.START: "start JupyterHub", Action.STOP: "stop JupyterHub",
+    Action.RESTART: "restart JupyterHub", Action.OPEN: "open JupyterHub",
+    Action.ADDRESS: "show the address", Action.ADD_USER: "add a user",
+    Action.LOGS: "show the logs", Action.HOW_TO_START: "show how to start hubd",
+}
+
+
+@dataclass(frozen=True)
+class TrayPlace:
+    """Where the daemon is: its control socket, and its log file if the tray may read it."""
+
+    socket: Path
+    log_file: Path | None = None
+
+
+def how_to_start_text(reason: str | None) -> str:
+    text = (
+        "The tray shows and controls JupyterHub through hubd, and hubd is not running.\n\n"
+        "To start hubd now and at every boot, run this once in a terminal:\n\n"
+        "    hubd service install\n\n"
+        "Or, to run it only until that terminal is closed:\n\n"
+        "    hubd run\n\n"
+        "The tray notices within a few seconds once hubd is up."
+    )
+    return f"{text}\n\nDetails: {reason}" if reason else text
+
+
+def notify_send(title: str, message: str) -> None:
+    """Desktop notification for backends without their own (pystray's xorg)."""
+    command = shutil.which("notify-send")
+    if command is None:
+        return
+    try:
+        subprocess.Popen([command, "--app-name=hubd", title, message],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        log.debug("notify-send failed: %s", exc)
+
+
+class TrayApp:
+    def __init__(
+        self,
+        locate: Callable[[], TrayPlace],
+        pystray: Any,
+        icon_factory: Any,
+        *,
+        open_url: Callable[[str], object] = webbrowser.open,
+        open_path: Callable[[Path], bool] = open_with_desktop,
+        launcher: Launcher | None = None,
+        notify_fallback: Callable[[str, str], None] = notify_send,
+        poll_interval_s: float = tray_poll_interval_s,
+    ) -> None:
+        self._locate = locate
+        self._open_url = open_url
+        self._open_path = open_path
+        self._launcher = launcher or Launcher()
+        self._notify_fallback = notify_fallback
+        self._lock = threading.Lock()
+        self._tracker = NoticeTracker()
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubd-tray-action")
+        self._place = locate()
+        self._poll_client = ControlClient(self._place.socket, timeout=POLL_TIMEOUT_S)
+        # One poll at a time, and delivered in order: the poller and actions both refresh.
+        self._polling = threading.Lock()
+        self._poller = Poller(self.refresh, poll_interval_s)
+        # Ask once before showing anything, so the icon starts with the right face.
+        self._snapshot = self._fetch()
+        self._specs = build_menu(self._snapshot)
+        self._notices_pending = self._tracker.update(self._snapshot)
+        self.icon = icon_factory(
+            ICON_NAME, icon=draw_icon(self._snapshot.look), title=tooltip(self._snapshot),
+            menu=to_pystray(pystray, self.current_menu, self.activate))
+        if hasattr(type(self.icon), "on_primary_click"):  # hubd.tray_backend's xorg fix
+            self.icon.on_primary_click = self.primary_click
+            self.icon.on_secondary_click = self.show_popup_menu
+
+    # -- state
+
+    @property
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def current_menu(self) -> list[ItemSpec]:
+        with self._lock:
+            return self._specs
+
+    def _fetch(self) -> Snapshot:
+        place = self._locate()
+        if place != self._place:
+            self._place = place
+            self._poll_client = ControlClient(place.socket, timeout=POLL_TIMEOUT_S)
+        readable = place.log_file is not None and os.access(place.log_file, os.R_OK)
+        return fetch_snapshot(self._poll_client, log_file_readable=readable)
+
+    def _deliver(self, snapshot: Snapshot) -> None:
+        notices = self._tracker.update(snapshot)
+        with self._lock:
+            before, self._snapshot = self._snapshot, snapshot
+            old_specs, self._specs = self._specs, build_menu(snapshot)
+            specs_changed = old_specs != self._specs
+        if snapshot.look is not before.look:
+            self.icon.icon = draw_icon(snapshot.look)
+        title = tooltip(snapshot)
+        if title != self.icon.title:
+            self.icon.title = title
+        if specs_changed:
+            self.icon.update_menu()
+        for notice in notices:
+            self.notify(notice.title, notice.message)
+
+    def refresh(self) -> None:
+        """Poll now (from any thread) and wait until the icon and menu show the result."""
+        with self._polling:
+            self._deliver(self._fetch())
+
+    # -- running
+
+    def _setup(self, icon: Any) -> None:
+        icon.visible = True
+        for notice in self._notices_pending:
+            self.notify(notice.title, notice.message)
+        self._poller.start()
+
+    def run(self) -> None:
+        """Show the icon until Quit; blocks (pystray needs the main thread on macOS)."""
+        try:
+            self.icon.run(setup=self._setup)
+        finally:
+            self.close()
+
+    def quit(self) -> None:
+        """Quit the tray. The hub and the daemon go on: this only removes the icon."""
+        self._poller.stop()
+        self.icon.stop()
+
+    def close(self) -> None:
+        self._poller.stop()
+        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._launcher.close()
+
+    def notify(self, title: str, message: str) -> None:
+        log.info("%s: %s", title, message)
+        if getattr(self.icon, "HAS_NOTIFICATION", False):
+            try:
+                self.icon.notify(message, title)  # macOS refuses a notification without title
+                return
+            except Exception as exc:  # a notification is never worth the tray
+                log.debug("notification failed: %s", exc)
+        self._notify_fallback(title, message)
+
+    # -- clicks
+
+    def activate(self, action: str) -> None:
+        """Called by the menu (on pystray's thread): do it on the worker, return at once."""
+        with contextlib.suppress(RuntimeError):  # raised only while shutting down
+            self._worker.submit(self._perform, action)
+
+    def primary_click(self) -> None:
+        """A click on a host without menus: the default action, else the pop-up menu."""
+        action = default_action(self.current_menu())
+        if action is not None:
+            self.activate(action)
+        else:
+            self.show_popup_menu()
+
+    def show_popup_menu(self) -> None:
+        specs = json.dumps([spec.to_json() for spec in self.current_menu()])
+
+        def chosen(code: int, out: str) -> None:
+            if code == 0 and out.strip():
+                self.activate(out.strip())
+
+        self._launcher.window("popup", "hubd.tray_popup", stdin_text=specs, on_exit=chosen)
+
+    def _perform(self, action: str) -> None:
+        with self._lock:
+            spec = find_item(self._specs, action)
+            snapshot = self._snapshot
+        if spec is None or not spec.enabled:
+            # The menu changed between the click and now (e.g. the hub stopped meanwhile).
+            log.info("tray: %s is not possible now", action)
+            return
+        try:
+            self._dispatch(action, snapshot)
+        except HubdError as exc:
+            self.notify(f"Could not {_VERBS.get(action, action)}", str(exc))
+        except Exception as exc:
+            log.exception("tray: %s failed", action)
+            self.notify(f"Could not {_VERBS.get(action, action)}", f"Unexpected error: {exc}")
+
+    def _dispatch(self, action: str, snapshot: Snapshot) -> None:
+        client = ControlClient(self._place.socket, timeout=ACTION_TIMEOUT_S)
+        url = snapshot.hub_url
+        if action == Action.OPEN and url:
+            self._open_url(url)
+        elif action == Action.ADDRESS and url:
+            args = ["--url", url]
+            for alt in snapshot.address_urls:
+                args += ["--alt", alt]
+            self._launcher.window("address", "hubd.tray_address", args)
+        elif action in (Action.START, Action.STOP, Action.RESTART):
+            if action == Action.RESTART:
+                self._tracker.expect_restart()
+            getattr(client, action)()
+            self.refresh()
+        elif action == Action.ADD_USER:
+            self._launcher.window("add-user", "hubd.tray_dialog",
+                                  ["--socket", str(self._place.socket)],
+                                  on_exit=self._add_user_closed)
+        elif action == Action.LOGS:
+            self._show_logs(snapshot)
+        elif action == Action.HOW_TO_START:
+            self._launcher.window("how-to-start", "hubd.tray_text",
+                                  ["--title", "How to start hubd",
+                                   "--text", how_to_start_text(snapshot.error)])
+        elif action == Action.QUIT:
+            self.quit()
+
+    def _add_user_closed(self, code: int, out: str) -> None:
+        if code != 0:
+            return
+        name = out.strip() or "The new user"
+        url = self.snapshot.hub_url
+        self.notify("User added", f"{name} can now log in" + (f" at {url}" if url else "."))
+        self._poller.poke()
+
+    def _show_logs(self, snapshot: Snapshot) -> None:
+        log_file = self._place.log_file
+        if snapshot.log_file_readable and log_file is not None:
+            if not self._open_path(log_file):
+                self._launcher.window("logs", "hubd.tray_text",
+                                      ["--title", f"hubd log — {log_file}", "--file",
+                                       str(log_file)])
+        else:
+            self._launcher.window("logs", "hubd.tray_text",
+                                  ["--title", "hubd log", "--logs-socket",
+                                   str(self._place.socket)])
+
+
+def _quit_on_signals(app: TrayApp) -> None:
+    # A signal handler runs on the main thread, inside pystray's loop: stopping the icon from
+    # there could wait on that same loop, so a helper thread does it.
+    def handler(_signum: int, _frame: object) -> None:
+        threading.Thread(target=app.quit, name="hubd-tray-quit", daemon=True).start()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, handler)
+
+
+def run_tray(locate: Callable[[], TrayPlace]) -> int:
+    pystray = load_pystray()
+    app = TrayApp(locate, pystray, icon_class(pystray))
+    if threading.current_thread() is threading.main_thread():
+        _quit_on_signals(app)
+    app.run()
+    return 0
+

@@ -1,0 +1,137 @@
+"""Fixtures around the real Docker engine: the client, the local test images, a hubd stack.
+
+These tests never skip: without an engine they fail and say so (CI starts one in .ci/run).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from hubd.config import Config
+from hubd.naming import StackNames
+from hubd.stack import Stack
+from hubd.timing import Timing
+from tests.images.build import TestImages, ensure_test_images
+
+_counter = itertools.count()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means the same thing here
+        pytest.fail(f"integration tests need a running Docker engine (.ci/run starts one): {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_images(docker_client: docker.DockerClient) -> TestImages:
+    return ensure_test_images(docker_client, log=lambda line: None)
+
+
+@dataclass
+class StackEnv:
+    """One isolated hubd stack: its own name, port, config file and directories."""
+
+    config: Config
+    config_file: Path
+    env: dict[str, str]
+    client: docker.DockerClient
+
+    @property
+    def names(self) -> StackNames:
+        return StackNames(self.config.stack_name)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.port}"
+
+    def stack(self, timing: Timing | None = None) -> Stack:
+        return Stack(self.client, self.config, timing=timing)
+
+    def hubd(self, *args: str, input: str | None = None, timeout: float = 600,
+             check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the real `hubd` command line against this stack."""
+        result = subprocess.run(
+            [sys.executable, "-m", "hubd", "--config", str(self.config_file), *args],
+            env=self.env, input=input, capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"hubd {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def write_config(self, **changes: Any) -> None:
+        import dataclasses
+
+        self.config = dataclasses.replace(self.config, **changes)
+        self.config_file.write_text(_toml(self.config))
+
+
+def _toml(config: Config) -> str:
+    import json
+
+    lines = []
+    for key, value in config.describe().items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            lines.append(f"{key} = {'true' if value else 'false'}")
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def make_stack_env(tmp_path: Path, client: docker.DockerClient, images: TestImages,
+                   **overrides: Any) -> StackEnv:
+    name = f"hubdt{os.getpid()}x{next(_counter)}"
+    config = Config(
+        hub_base_image=images.hub_base, user_image=images.user, port=free_port(),
+        stack_name=name, mdns_enabled=False, cull_idle_timeout=0, **overrides,
+    )
+    config_file = tmp_path / "hubd.toml"
+    config_file.write_text(_toml(config))
+    env = {
+        **os.environ,
+        "HUBD_CONFIG": str(config_file),
+        "CONFIGURATION_DIRECTORY": str(tmp_path / "etc"),
+        "STATE_DIRECTORY": str(tmp_path / "state"),
+        "RUNTIME_DIRECTORY": str(tmp_path / "run"),
+        "LOGS_DIRECTORY": str(tmp_path / "log"),
+    }
+    return StackEnv(config=config, config_file=config_file, env=env, client=client)
+
+
+def purge_stack(env: StackEnv) -> None:
+    Stack(env.client, env.config).purge()
+
+
+@pytest.fixture
+def stack_env(tmp_path: Path, docker_client: docker.DockerClient,
+              test_images: TestImages) -> Iterator[StackEnv]:
+    env = make_stack_env(tmp_path, docker_client, test_images)
+    try:
+        yield env
+    finally:
+        purge_stack(env)
