@@ -7,6 +7,7 @@ Tags carry a content hash, so an unchanged tree reuses the images at once.
 
 Run as `python tests/images/build.py` to build (if needed) and print the tags.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -18,9 +19,10 @@ import subprocess
 import sys
 import tempfile
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any
 
 import docker
 from docker.errors import APIError, ContainerError, ImageNotFound
@@ -32,7 +34,7 @@ LABELS = {"io.hubd.test": "1"}
 HOST_CA_BUNDLE = Path(os.environ.get("HUBD_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 
 # Everything that decides the rootfs content; hashed into the debian tag.
-DEBOOTSTRAP = {
+DEBOOTSTRAP: dict[str, Any] = {
     "suite": "bookworm",
     "variant": "minbase",
     "mirror": "http://deb.debian.org/debian",
@@ -103,7 +105,7 @@ def _run(cmd: list[str], what: str, detail_log: Path | None = None) -> None:
 
 
 def _unmount_under(path: Path) -> None:
-    """Undo mounts debootstrap may leave after a failure, so rmtree cannot reach host /proc or /dev."""
+    """Undo mounts debootstrap may leave on failure, so rmtree cannot reach host /proc or /dev."""
     prefix = str(path.resolve()) + "/"
     with open("/proc/self/mountinfo") as f:
         mounts = [line.split()[4] for line in f if line.split()[4].startswith(prefix)]
@@ -113,10 +115,16 @@ def _unmount_under(path: Path) -> None:
 
 def _debootstrap(root: Path, log: Log) -> None:
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
-        raise ImageBuildError("building the test base image needs root and `debootstrap` (apt-get install debootstrap)")
+        raise ImageBuildError("the test base image needs root and `apt-get install debootstrap`")
     d = DEBOOTSTRAP
-    cmd = ["debootstrap", f"--variant={d['variant']}", f"--include={','.join(d['include'])}",
-           d["suite"], str(root), d["mirror"]]
+    cmd = [
+        "debootstrap",
+        f"--variant={d['variant']}",
+        f"--include={','.join(d['include'])}",
+        d["suite"],
+        str(root),
+        d["mirror"],
+    ]
     log(f"debootstrap {d['suite']} into {root} (about a minute)")
     # dpkg's errors during the configure stage only show in debootstrap.log.
     _run(cmd, "debootstrap", detail_log=root / "debootstrap" / "debootstrap.log")
@@ -127,7 +135,10 @@ def _slim(root: Path) -> None:
         target = root / rel
         if target.is_dir():
             for child in target.iterdir():
-                shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
         elif target.exists() or target.is_symlink():
             target.unlink()
 
@@ -144,7 +155,8 @@ def _ensure_debian(client: docker.DockerClient, tag: str, log: Log) -> None:
         _run(["tar", "-C", str(root), "--numeric-owner", "-cf", str(tarball), "."], "tar of rootfs")
         repo, version = tag.rsplit(":", 1)
         log(f"importing {tag}")
-        client.api.import_image(src=str(tarball), repository=repo, tag=version, changes=DEBOOTSTRAP["changes"])
+        changes = DEBOOTSTRAP["changes"]
+        client.api.import_image(src=str(tarball), repository=repo, tag=version, changes=changes)
         if not _exists(client, tag):
             raise ImageBuildError(f"docker import did not produce {tag}")
     finally:
@@ -154,7 +166,7 @@ def _ensure_debian(client: docker.DockerClient, tag: str, log: Log) -> None:
 
 def _network_mode(client: docker.DockerClient, image: str, log: Log) -> str | None:
     """Pick the build network: the default bridge if it reaches the registries, else host."""
-    probe = "import socket\nfor h, p in %r: socket.create_connection((h, p), 10).close()" % PROBE_HOSTS
+    probe = f"import socket\nfor h, p in {PROBE_HOSTS!r}: socket.create_connection((h, p), 10)"
     for mode in ("bridge", "host"):
         try:
             client.containers.run(image, ["python3", "-c", probe], network_mode=mode, remove=True)
@@ -165,31 +177,42 @@ def _network_mode(client: docker.DockerClient, image: str, log: Log) -> str | No
     raise ImageBuildError(f"neither bridge nor host network in containers can reach {PROBE_HOSTS}")
 
 
-def _forward(stream: Iterable[dict], tag: str, log: Log) -> None:
+def _forward(stream: Iterable[dict[str, Any]], tag: str, log: Log) -> None:
     """Forward build output to log; docker reports failures as an item, not an exception."""
     recent: deque[str] = deque(maxlen=20)  # repeated in the error, in case log went nowhere
     for item in stream:
         if "error" in item:
-            raise ImageBuildError(f"building {tag} failed: {item['error'].strip()}\n" + "\n".join(recent))
+            detail = "\n".join(recent)
+            raise ImageBuildError(f"building {tag} failed: {item['error'].strip()}\n{detail}")
         text = (item.get("stream") or item.get("status") or "").rstrip()
         if text.strip():
             recent.append(text)
             log(text)
 
 
-def _build(client: docker.DockerClient, dockerfile: str, tag: str, base: str,
-           network: str | None, log: Log) -> None:
+def _build(
+    client: docker.DockerClient, dockerfile: str, tag: str, base: str, network: str | None, log: Log
+) -> None:
     # A private context holds just the Dockerfile and the CA bundle to COPY.
     with tempfile.TemporaryDirectory(prefix="hubd-build-") as ctx:
         shutil.copy(HERE / dockerfile, Path(ctx) / dockerfile)
         shutil.copy(HOST_CA_BUNDLE, Path(ctx) / "ca-bundle.crt")
         log(f"building {tag} from {dockerfile}")
-        stream = client.api.build(path=ctx, dockerfile=dockerfile, tag=tag, buildargs={"BASE": base},
-                                  network_mode=network, decode=True, **BUILD_PARAMS)
+        stream = client.api.build(
+            path=ctx,
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs={"BASE": base},
+            network_mode=network,
+            decode=True,
+            **BUILD_PARAMS,
+        )
         _forward(stream, tag, log)
 
 
-def ensure_test_images(client: docker.DockerClient, log: Callable[[str], None] = print) -> TestImages:
+def ensure_test_images(
+    client: docker.DockerClient, log: Callable[[str], None] = print
+) -> TestImages:
     """Return the test image tags, building whatever is missing (minutes cold, ~instant warm)."""
     tags = _tags()
     if not all(_exists(client, tags[name]) for name in DOCKERFILES):
