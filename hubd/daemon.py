@@ -88,8 +88,8 @@ class Daemon:
     # ------------------------------------------------------------------ watchers' callbacks
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
-        self._pinger = docker.DockerClient(base_url=client.api.base_url,
-                                           timeout=int(max(1, self.timing.engine_ping_timeout_s)))
+        # A client of its own with a short timeout: a hung engine must fail the ping quickly.
+        self._pinger = docker.from_env(timeout=int(max(1, self.timing.engine_ping_timeout_s)))
         self.events.names = StackNames(self.supervisor.config.stack_name)
         self.events.follow(client)
 

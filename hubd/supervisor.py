@@ -100,12 +100,12 @@ class Supervisor:
                 self.needs_up = True
 
     def set_desired(self, value: str) -> None:
-        with self.lock:
-            self.desired.set(value)
-            if value == DESIRED_RUNNING:
-                self.needs_up = True
-                self.backoff.reset()
-                self.restart_not_before = 0.0
+        # No lock either: the owner's wish is recorded at once and acted on by the next pass.
+        self.desired.set(value)
+        if value == DESIRED_RUNNING:
+            self.needs_up = True
+            self.backoff.reset()
+            self.restart_not_before = 0.0
 
     def next_wakeup_s(self) -> float:
         """How long the loop may sleep before a pass is due again."""
@@ -281,10 +281,10 @@ class Supervisor:
     # ------------------------------------------------------------------ reading
 
     def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "state": self.state,
-                "desired": self.desired.value,
-                "restart_count": self.restart_count,
-                "last_error": self.last_error,
-            }
+        # No lock: a pass may hold it for minutes (a first pull), and status must answer now.
+        return {
+            "state": self.state,
+            "desired": self.desired.value,
+            "restart_count": self.restart_count,
+            "last_error": self.last_error,
+        }

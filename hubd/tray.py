@@ -28,7 +28,7 @@ from typing import Any
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
-from hubd.tray_backend import icon_class, load_pystray
+from hubd.tray_backend import Rect, icon_class, load_pystray
 from hubd.tray_icons import draw_icon
 from hubd.tray_launcher import Launcher, open_with_desktop
 from hubd.tray_menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
@@ -204,22 +204,25 @@ class TrayApp:
         with contextlib.suppress(RuntimeError):  # raised only while shutting down
             self._worker.submit(self._perform, action)
 
-    def primary_click(self) -> None:
+    def primary_click(self, anchor: Rect | None = None) -> None:
         """A click on a host without menus: the default action, else the pop-up menu."""
         action = default_action(self.current_menu())
         if action is not None:
             self.activate(action)
         else:
-            self.show_popup_menu()
+            self.show_popup_menu(anchor)
 
-    def show_popup_menu(self) -> None:
+    def show_popup_menu(self, anchor: Rect | None = None) -> None:
+        """The menu for hosts without menus, beside the icon at `anchor` (else the pointer)."""
         specs = json.dumps([spec.to_json() for spec in self.current_menu()])
 
         def chosen(code: int, out: str) -> None:
             if code == 0 and out.strip():
                 self.activate(out.strip())
 
-        self._launcher.window("popup", "hubd.tray_popup", stdin_text=specs, on_exit=chosen)
+        args = ["--anchor", ",".join(map(str, anchor))] if anchor is not None else []
+        self._launcher.window("popup", "hubd.tray_popup", args, stdin_text=specs,
+                              on_exit=chosen)
 
     def _perform(self, action: str) -> None:
         with self._lock:

@@ -15,6 +15,9 @@ from typing import Any
 
 from hubd.errors import HubdError
 
+# x, y, width, height on the screen
+Rect = tuple[int, int, int, int]
+
 
 class TrayUnavailable(HubdError):
     """No tray icon can be shown here (no graphical session, no usable backend)."""
@@ -67,8 +70,9 @@ def clickable_xorg_icon(base: Any) -> Any:
     from Xlib import X
 
     class ClickableXorgIcon(base):  # type: ignore[misc]
-        on_primary_click: Callable[[], None] | None = None
-        on_secondary_click: Callable[[], None] | None = None
+        on_primary_click: Callable[[Rect | None], None] | None = None
+        on_secondary_click: Callable[[Rect | None], None] | None = None
+        _icon_data: Any  # set by pystray's __init__; redrawn by _assert_icon_data
 
         def _create_window(self) -> Any:
             window = super()._create_window()
@@ -80,11 +84,20 @@ def clickable_xorg_icon(base: Any) -> Any:
             # Called on pystray's X loop thread: the callbacks must return at once.
             if event.detail == 1:
                 if self.on_primary_click is not None:
-                    self.on_primary_click()
+                    self.on_primary_click(self._screen_rect())
                 else:
                     self()
             elif event.detail == 3 and self.on_secondary_click is not None:
-                self.on_secondary_click()
+                self.on_secondary_click(self._screen_rect())
+
+        def _screen_rect(self) -> Rect | None:
+            """Where the docked icon is on the screen, so a menu can open beside it."""
+            try:
+                geometry = self._window.get_geometry()
+                origin = self._display.screen().root.translate_coords(self._window, 0, 0)
+            except Exception:  # any X error: the menu then opens at the pointer
+                return None
+            return (int(origin.x), int(origin.y), int(geometry.width), int(geometry.height))
 
         def _assert_icon_data(self, width: int, height: int) -> None:
             if self._icon_data and self._icon_data.size == (width, height):

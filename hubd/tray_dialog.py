@@ -114,7 +114,8 @@ class AddUserDialog:
         if problem is not None:
             self.show_error(*problem)
             return
-        self.error.set("Adding…")
+        self.error.set("")
+        self.submit_button.configure(text="Adding…")
         self.submit_button.state(["disabled"])
         password, admin = self.password.get(), self.admin.get()
         threading.Thread(target=self._add, args=(name, password, admin), daemon=True).start()
@@ -135,6 +136,7 @@ class AddUserDialog:
         except queue.Empty:
             self.root.after(50, self._collect)
             return
+        self.submit_button.configure(text="Add user")
         self.submit_button.state(["!disabled"])
         if isinstance(result, HubdError):
             message = str(result)

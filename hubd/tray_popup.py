@@ -45,7 +45,25 @@ def _fill(menu: Any, specs: Sequence[ItemSpec], choose: Any, tk: Any, bold: Any)
                              **options)
 
 
-def _build(_args: argparse.Namespace) -> int:
+def _place(root: Any, menu: Any, anchor: str | None) -> tuple[int, int]:
+    """Where the menu's top-left corner goes: below the icon on a panel at the top of the
+    screen, above it on a panel at the bottom; at the pointer when the icon's place is not
+    known. Tk itself keeps the menu on the screen horizontally."""
+    if anchor:
+        try:
+            x, y, _width, height = (int(v) for v in anchor.split(","))
+        except ValueError:
+            pass
+        else:
+            menu.update_idletasks()
+            if y + height // 2 < root.winfo_screenheight() // 2:
+                return x, y + height
+            return x, max(0, y - menu.winfo_reqheight())
+    x, y = root.winfo_pointerxy()
+    return int(x), int(y)
+
+
+def _build(args: argparse.Namespace) -> int:
     import tkinter as tk
     from tkinter import font as tkfont
 
@@ -71,8 +89,14 @@ def _build(_args: argparse.Namespace) -> int:
     bold.configure(weight="bold")
     _fill(menu, specs, choose, tk, bold)
     menu.bind("<Unmap>", dismissed)
-    x, y = root.winfo_pointerxy()
-    root.after_idle(lambda: menu.tk_popup(x, y))
+    x, y = _place(root, menu, args.anchor)
+    def post() -> None:
+        menu.tk_popup(x, y)
+        # The keyboard goes to the window under the pointer unless told otherwise, and the
+        # pointer is on the icon, not on the menu: give the menu the keyboard (arrows, Enter).
+        menu.focus_force()
+
+    root.after_idle(post)
     root.mainloop()
     if chosen:
         print(chosen[0], flush=True)
@@ -83,6 +107,8 @@ def _build(_args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hubd.tray_popup",
                                      description="hubd's tray menu as a pop-up (JSON on stdin)")
+    parser.add_argument("--anchor", metavar="X,Y,W,H",
+                        help="the icon's place on the screen; the menu opens beside it")
     return window_main(_build, parser, argv)
 
 

@@ -1,0 +1,116 @@
+"""`hubd run` as a real process, for the supervisor's integration tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hubd.control import ControlClient
+from hubd.errors import HubdError
+from tests.integration.docker_env import StackEnv
+
+# Small enough to keep tests short, large enough not to flap on a busy 2-core machine.
+FAST_TIMING = ",".join([
+    "health_interval_s=0.5", "health_timeout_s=1.5", "health_failures=3",
+    "restart_backoff_initial_s=0.5", "restart_backoff_max_s=8", "restart_stable_after_s=20",
+    "failing_after_restarts=3", "engine_ping_interval_s=1", "engine_ping_timeout_s=2",
+    "engine_reconnect_initial_s=0.5", "engine_reconnect_max_s=2", "reconcile_interval_s=5",
+    "container_stop_timeout_s=2", "shutdown_grace_s=10",
+])
+
+
+class DaemonProc:
+    def __init__(self, env: StackEnv, log_path: Path, timing: str = FAST_TIMING) -> None:
+        self.env = env
+        self.log_path = log_path
+        self.timing = timing
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.control = ControlClient(Path(env.env["RUNTIME_DIRECTORY"]) / "control.sock",
+                                     timeout=30)
+
+    def start(self) -> DaemonProc:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hubd", "--config", str(self.env.config_file), "run"],
+            env={**self.env.env, "HUBD_TIMING": self.timing}, stdout=log, stderr=log,
+        )
+        log.close()
+        wait_for(lambda: self.control.is_available(), 30, "the control socket")
+        return self
+
+    def status(self) -> dict[str, Any]:
+        return self.control.status()
+
+    def wait_state(self, state: str, timeout: float = 120,
+                   where: Callable[[dict[str, Any]], bool] = lambda s: True) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        def reached() -> bool:
+            nonlocal found
+            try:
+                found = self.status()
+            except HubdError:
+                return False
+            return found["state"] == state and where(found)
+
+        wait_for(reached, timeout, f"state {state} (last seen: {found.get('state')}, "
+                                   f"{found.get('last_error')}); log:\n{self.log_tail()}")
+        return found
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str,
+             interval: float = 0.2) -> float:
+    """Wait until `condition()` holds; returns the seconds it took."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+    return time.monotonic() - start
+
+
+def hub_process_pid(env: StackEnv) -> int:
+    """The host PID of the jupyterhub process in the hub container."""
+    container = env.client.containers.get(env.names.hub_container)
+    top = container.top(ps_args="-eo pid,args")
+    for pid, args in top["Processes"]:
+        program = Path(args.split()[0]).name
+        # Skip the init processes (docker-init, the image's tini) that merely wrap it.
+        if "jupyterhub -f" in args and program not in ("docker-init", "tini"):
+            return int(pid)
+    raise AssertionError(f"no jupyterhub process in {top}")
+
+
+def freeze(pid: int) -> None:
+    os.kill(pid, signal.SIGSTOP)

@@ -1,0 +1,64 @@
+"""Restarting the real Docker engine, as a power blip or an upgrade would."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+
+DOCKERD_LOG = Path("/var/log/dockerd.log")
+
+
+def _engine_up() -> bool:
+    try:
+        client = docker.from_env(timeout=5)
+        ok = bool(client.ping())
+        client.close()
+        return ok
+    except Exception:  # noqa: BLE001 - any failure means "not up yet"
+        return False
+
+
+def _wait(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _dockerd_pid() -> int | None:
+    out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    return int(out[0]) if out else None
+
+
+def stop_engine() -> None:
+    if _systemd_manages_docker():
+        subprocess.run(["systemctl", "stop", "docker.socket", "docker"], check=True)
+        return
+    pid = _dockerd_pid()
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    _wait(lambda: _dockerd_pid() is None, 60, "dockerd to exit")
+
+
+def start_engine() -> None:
+    if _systemd_manages_docker():
+        subprocess.run(["systemctl", "start", "docker"], check=True)
+    else:
+        with DOCKERD_LOG.open("ab") as log:
+            subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
+    _wait(_engine_up, 60, "the Docker engine to answer")
+
+
+def _systemd_manages_docker() -> bool:
+    if not shutil.which("systemctl") or not Path("/run/systemd/system").exists():
+        return False
+    state = subprocess.run(["systemctl", "is-active", "docker"], capture_output=True, text=True)
+    return state.stdout.strip() in ("active", "activating")
