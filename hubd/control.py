@@ -99,12 +99,21 @@ def _uid_allowed(uid: int, group: str | None) -> bool:
 class _Handler(BaseHTTPRequestHandler):
     server: ControlServer
     protocol_version = "HTTP/1.1"
+    # A garbled request line still gets a status line (http.server would answer as HTTP/0.9).
+    default_request_version = "HTTP/1.0"
     timeout = REQUEST_READ_TIMEOUT_S
 
     # -- plumbing
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("control: " + format, *args)
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, bad headers) as JSON too."""
+        self.close_connection = True
+        self._send(HTTPStatus(code), {"error": message or HTTPStatus(code).phrase,
+                                      "kind": "UsageError"})
 
     def _send(self, status: HTTPStatus, payload: Any) -> None:
         body = json.dumps(payload).encode()
@@ -254,6 +263,10 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 raise UsageError(f"control_group: no group named {group!r} on this machine") from None
         self._thread: threading.Thread | None = None
         self._closed = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request is not news; the daemon carries on.
+        log.debug("control connection failed", exc_info=True)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.serve_forever, name="hubd-control",

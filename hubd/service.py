@@ -10,6 +10,7 @@ command runner, so tests can run the real systemctl against a temporary tree.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -19,7 +20,6 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -133,17 +133,12 @@ def check_hubd_command(command: HubdCommand, runner: Runner) -> str:
 # ---------------------------------------------------------------------------- templates
 
 
-def templates_location() -> str:
-    """Where the templates are read from (for messages and tests)."""
-    return str(_templates_root())
-
-
-def _templates_root() -> Any:
-    try:
-        # A wheel install: packaging/ is installed as the data-only package hubd.packaging.
-        return resources.files("hubd.packaging")
-    except ModuleNotFoundError:
-        pass
+def templates_location() -> Path:
+    """The folder the templates are read from: packaging/ as installed, or in the tree."""
+    # A wheel installs packaging/ as the data-only (namespace) package hubd.packaging.
+    spec = importlib.util.find_spec("hubd.packaging")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
     # An editable install or a plain checkout: setuptools' editable finder cannot map a
     # subpackage without __init__.py, so read packaging/ next to the hubd package.
     checkout = Path(__file__).resolve().parent.parent / "packaging"
@@ -155,14 +150,10 @@ def _templates_root() -> Any:
 
 def read_template(relative: str) -> str:
     """The text of packaging/RELATIVE (e.g. 'systemd/system/hubd.service')."""
-    node = _templates_root()
-    for part in relative.split("/"):
-        node = node.joinpath(part)
     try:
-        text: str = node.read_text(encoding="utf-8")
+        return (templates_location() / relative).read_text(encoding="utf-8")
     except OSError as exc:
         raise ServiceManagerError(f"cannot read hubd's template {relative}: {exc}") from None
-    return text
 
 
 def fill_placeholders(text: str, values: Mapping[str, str], template: str) -> str:
@@ -249,6 +240,13 @@ def _write_atomically(path: Path, content: bytes) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise ServiceManagerError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _remove_tree(path: Path) -> None:
@@ -371,7 +369,7 @@ class ServiceManager(ABC):
         lines: list[str] = []
         for service_file in self.render(command):
             on_disk = self.target.on_disk(service_file.path)
-            if on_disk.is_file() and on_disk.read_bytes() == service_file.content:
+            if _read_or_none(on_disk) == service_file.content:
                 continue
             if not self.target.dry_run:
                 _write_atomically(on_disk, service_file.content)
@@ -414,6 +412,7 @@ class ServiceManager(ABC):
         else:
             lines.append(f"hubd service is not installed ({self.name}, "
                          f"{self.target.describe()}): nothing to remove")
+        data = self.existing_data_dirs()
         if purge:
             lines += self._purge(data)
         elif data and present:
@@ -430,6 +429,8 @@ class ServiceManager(ABC):
             if APP_NAME not in path.parts:
                 raise ServiceManagerError(f"refusing to delete {path}: not a hubd directory")
             on_disk = self.target.on_disk(path)
+            if not on_disk.exists():
+                continue  # inside a folder removed just before (the user log folder)
             if not self.target.dry_run:
                 _remove_tree(on_disk)
                 self.prune_empty_parents(on_disk.parent)
@@ -460,7 +461,7 @@ class ServiceManager(ABC):
         if present and command is not None:
             wanted = {f.path: f.content for f in self.render(command)}
             up_to_date = not missing and all(
-                self.target.on_disk(path).read_bytes() == wanted.get(path) for path in present)
+                _read_or_none(self.target.on_disk(path)) == wanted.get(path) for path in present)
         return ServiceStatus(
             manager=self.name, mode=self.target.mode,
             files=[self.shown(path) for path in present],
@@ -474,7 +475,8 @@ class ServiceManager(ABC):
 MANAGER_NAMES = ("systemd", "launchd")
 
 
-def manager_name_for(platform: str = sys.platform) -> str:
+def manager_name_for(platform: str | None = None) -> str:
+    platform = platform or sys.platform
     if platform == "darwin":
         return "launchd"
     if platform.startswith("linux"):

@@ -147,7 +147,10 @@ class Launchd(ServiceManager):
         log_dir = self.target.on_disk(self.log_dir())
         if not log_dir.is_dir() and not self.target.dry_run:
             # launchd opens StandardOutPath itself and does not create the folder.
-            log_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                log_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ServiceManagerError(f"cannot create {log_dir}: {exc.strerror}") from None
             lines.append(f"created {log_dir} (launchd's output files)")
         if not self.target.live:
             if changed:
@@ -164,7 +167,14 @@ class Launchd(ServiceManager):
                 continue
             # A changed plist only takes effect when the job is loaded again.
             lines += self._bootout(label)
-            lines += self._bootstrap(label, plist)
+            try:
+                lines += self._bootstrap(label, plist)
+            except ServiceManagerError as exc:
+                if label != TRAY_LABEL:
+                    raise
+                # No window server here (e.g. over ssh): the tray is a convenience.
+                lines.append(f"the tray was not started now ({exc}); "
+                             "it starts at your next graphical login")
         return lines
 
     def deactivate(self) -> list[str]:
@@ -191,7 +201,7 @@ class Launchd(ServiceManager):
         if not self.target.live:
             enabled_text = "plist present" if present else "no plist"
             return Activity(present, enabled_text, None,
-                            f"not asked (files under {self.target.root})")
+                            f"not asked: files under {self.target.root}")
         disabled = self.run(["launchctl", "print-disabled", self._domain()])
         marks = re.search(rf'"{re.escape(DAEMON_LABEL)}" => (\w+)', disabled.stdout)
         is_disabled = bool(marks and marks.group(1) in {"disabled", "true"})

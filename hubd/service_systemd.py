@@ -24,6 +24,7 @@ from hubd.service import (
     HubdCommand,
     ServiceFile,
     ServiceManager,
+    Target,
     fill_placeholders,
     is_root,
     read_template,
@@ -42,10 +43,13 @@ _ACTIVE_STATES = {"active", "activating", "reloading"}
 
 
 def systemd_command_line(argv: tuple[str, ...]) -> str:
-    """ARGV as an ExecStart= value: % and $ doubled (specifiers, variables), odd words quoted."""
+    """ARGV as an ExecStart= value: % doubled everywhere (specifiers), $ doubled in arguments
+    (variables; systemd does not expand them in the executable's path), odd words quoted."""
     words = []
-    for word in argv:
-        word = word.replace("%", "%%").replace("$", "$$")
+    for position, word in enumerate(argv):
+        word = word.replace("%", "%%")
+        if position > 0:
+            word = word.replace("$", "$$")
         if not _SYSTEMD_PLAIN_RE.match(word):
             word = '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
         words.append(word)
@@ -70,6 +74,10 @@ def desktop_command_line(argv: tuple[str, ...]) -> str:
 
 class Systemd(ServiceManager):
     name = "systemd"
+
+    def __init__(self, target: Target) -> None:
+        super().__init__(target)
+        self._user_manager: CommandResult | None = None
 
     # ---- where things go
 
@@ -135,7 +143,18 @@ class Systemd(ServiceManager):
                 "XDG_CONFIG_HOME": str(self.target.on_disk(self.target.config_home())),
                 "SYSTEMD_OFFLINE": "1",
             }
+        elif self.target.mode == "user" and not self._user_manager_reply().ok:
+            # No user manager to talk to (su, sudo, no session): work on the files, so that
+            # uninstall and status still work.
+            env = {**self.target.environ, "SYSTEMD_OFFLINE": "1"}
         return [*argv, *args], env
+
+    def _user_manager_reply(self) -> CommandResult:
+        if self._user_manager is None:
+            self._user_manager = (
+                self.run(["systemctl", "--user", "show-environment"]) if self._booted()
+                else CommandResult(1, "", "systemd is not running here"))
+        return self._user_manager
 
     def _query(self, *args: str) -> CommandResult:
         argv, env = self._systemctl(*args)
@@ -149,8 +168,10 @@ class Systemd(ServiceManager):
         return SYSTEMD_RUN_DIR.is_dir()
 
     def _manages_live(self) -> bool:
-        """Start/stop/reload only on this machine with systemd running."""
-        return self.target.live and self._booted()
+        """Start/stop/reload only on this machine with its service manager running."""
+        if not self.target.live or not self._booted():
+            return False
+        return self.target.mode == "system" or self._user_manager_reply().ok
 
     def _first_word(self, result: CommandResult) -> str:
         words = result.stdout.split()
@@ -175,8 +196,8 @@ class Systemd(ServiceManager):
             raise UsageError(
                 "the system service needs root: run `sudo hubd service ...`, or use --user for "
                 "a service of your own")
-        if self.target.mode == "user" and self._booted():
-            reach = self._query("show-environment")
+        if installing and self.target.mode == "user":
+            reach = self._user_manager_reply()
             if not reach.ok:
                 raise ServiceManagerError(
                     f"cannot reach your systemd user manager ({reach.reason()}): log in directly "
@@ -205,7 +226,8 @@ class Systemd(ServiceManager):
             if changed and self.target.mode == "user":
                 lines += self._linger_hint()
         elif changed and not self.target.dry_run:
-            lines.append(f"not started ({self._why_not_started()}): it starts at the next boot")
+            when = "boot" if self.target.mode == "system" else "login"
+            lines.append(f"not started ({self._why_not_started()}): it starts at the next {when}")
         return lines
 
     def _follow_hint(self) -> str:
@@ -252,11 +274,11 @@ class Systemd(ServiceManager):
             enabled = enabled_text == "enabled" if enabled_text != "unknown" else None
         if self.target.root is not None:
             return Activity(enabled, enabled_text, None,
-                            f"not asked (files under {self.target.root})")
+                            f"not asked: files under {self.target.root}")
         if not self._booted():
-            return Activity(enabled, enabled_text, None, "unknown: systemd is not running here")
+            return Activity(enabled, enabled_text, None, "systemd is not running here")
         result = self._query("is-active", UNIT)
         state = self._first_word(result)
         if not state:
-            return Activity(enabled, enabled_text, None, f"unknown: {result.reason()}")
+            return Activity(enabled, enabled_text, None, result.reason())
         return Activity(enabled, enabled_text, state in _ACTIVE_STATES, state)

@@ -58,13 +58,15 @@ class DesiredState:
 class Supervisor:
     def __init__(self, config: Config, desired: DesiredState, timing: Timing, *,
                  connect: Callable[[], docker.DockerClient], reporter: Reporter,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 make_stack: Callable[..., Stack] = Stack) -> None:
         self.config = config
         self.desired = desired
         self.timing = timing
         self.connect = connect
         self.reporter = reporter
         self.clock = clock
+        self.make_stack = make_stack
         self.lock = threading.RLock()
         self.warn = WarnOnce(log)
 
@@ -95,8 +97,8 @@ class Supervisor:
             if config != self.config:
                 log.info("config changed: applying it")
                 self.config = config
-                self.stack = Stack(self.client, config, reporter=self.reporter,
-                                   timing=self.timing) if self.client else None
+                self.stack = self.make_stack(self.client, config, reporter=self.reporter,
+                                             timing=self.timing) if self.client else None
                 self.needs_up = True
 
     def set_desired(self, value: str) -> None:
@@ -159,7 +161,8 @@ class Supervisor:
         self.engine_backoff.reset()
         self.warn.forget()
         self.client = client
-        self.stack = Stack(client, self.config, reporter=self.reporter, timing=self.timing)
+        self.stack = self.make_stack(client, self.config, reporter=self.reporter,
+                                     timing=self.timing)
         self.needs_up = True
         self.on_engine_connected(client)
         return True

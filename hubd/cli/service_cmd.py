@@ -144,8 +144,8 @@ def _confirm_purge(folders: list[str], *, assume_yes: bool) -> None:
     print("This deletes hubd's config, state and logs:", file=sys.stderr)
     for folder in folders:
         print(f"  {folder}", file=sys.stderr)
-    print("Docker volumes (users' work and accounts) are kept: `hubd purge` removes those.",
-          file=sys.stderr)
+    print("Docker volumes (users' work and accounts) are kept: `hubd purge` removes those "
+          "(run it first: it needs the config).", file=sys.stderr)
     try:
         answer = input("Delete these folders? [y/N] ")
     except EOFError:
@@ -169,9 +169,13 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+# What the service manager says, when it adds nothing to the yes or no in front of it.
+_PLAIN_ANSWERS = {"enabled", "disabled", "active", "inactive"}
+
+
 def _yes_no(value: bool | None, text: str) -> str:
     word = "unknown" if value is None else ("yes" if value else "no")
-    return f"{word} ({text})" if text else word
+    return word if not text or text in _PLAIN_ANSWERS else f"{word} ({text})"
 
 
 def _status_lines(status: ServiceStatus) -> list[str]:

@@ -1,0 +1,190 @@
+"""The control API over a real Unix socket, with a small in-memory backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hubd.control import MAX_BODY_BYTES, ControlClient, ControlServer
+from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
+
+
+class Backend:
+    def __init__(self) -> None:
+        self.state = "running"
+        self.users: dict[str, dict[str, Any]] = {}
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.state}
+
+    def start(self) -> dict[str, Any]:
+        self.state = "running"
+        return self.status()
+
+    def stop(self) -> dict[str, Any]:
+        self.state = "stopped"
+        return self.status()
+
+    def restart(self) -> dict[str, Any]:
+        raise RuntimeError("boom")  # an unexpected failure must not kill the server
+
+    def logs(self, tail: int) -> list[str]:
+        return [f"line {i}" for i in range(tail)]
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return list(self.users.values())
+
+    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
+        if name in self.users:
+            raise UserAccountError(f"user {name!r} already exists")
+        self.users[name] = {"name": name, "admin": admin}
+        return self.users[name]
+
+    def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
+        self.users.pop(name)
+        return {"name": name, "data_deleted": delete_data}
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+        return {"name": name}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[ControlServer, ControlClient, Backend]]:
+    backend = Backend()
+    server = ControlServer(tmp_path / "run" / "control.sock", backend)
+    server.start()
+    try:
+        yield server, ControlClient(server.path, timeout=5), backend
+    finally:
+        server.close()
+
+
+def raw_request(path: Path, data: bytes) -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+            if b"\r\n\r\n" in b"".join(chunks):
+                break
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    _, client, backend = server
+    assert client.status() == {"state": "running"}
+    assert client.stop()["state"] == "stopped" and backend.state == "stopped"
+    assert client.start()["state"] == "running"
+    assert client.logs(3) == ["line 0", "line 1", "line 2"]
+    client.add_user("ann", "pw-pw-pw-pw", admin=True)
+    assert client.list_users() == [{"name": "ann", "admin": True}]
+    assert client.remove_user("ann", delete_data=True)["data_deleted"] is True
+
+
+def test_backend_errors_keep_their_kind(server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    _, client, _ = server
+    client.add_user("bo", "pw-pw-pw-pw")
+    with pytest.raises(UserAccountError, match="already exists"):
+        client.add_user("bo", "pw-pw-pw-pw")
+
+
+def test_unexpected_failure_is_a_500_and_the_server_lives_on(
+        server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    _, client, _ = server
+    with pytest.raises(Exception, match="internal error: boom"):
+        client.restart()
+    assert client.status()["state"] == "running"
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+    (b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "405"),
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{nope", "400"),
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]", "400"),
+    (b'POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n{"name": 1}', "400"),
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", "413"),
+    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
+    (b"GET /v1/logs?tail=many HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
+    (b"\x16\x03\x01garbage\r\n\r\n", "400"),
+])
+def test_garbage_gets_a_clear_4xx(server: tuple[ControlServer, ControlClient, Backend],
+                                  request_bytes: bytes, status: str) -> None:
+    srv, client, _ = server
+    answer = raw_request(srv.path, request_bytes)
+    assert answer.split(" ", 2)[1] == status, answer
+    assert client.status()["state"] == "running"
+
+
+def test_oversized_body_limit_is_64k() -> None:
+    assert MAX_BODY_BYTES == 64 * 1024
+
+
+def test_socket_is_private(server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    srv, _, _ = server
+    assert srv.path.stat().st_mode & 0o777 == 0o600
+
+
+def _request_as_nobody(path: Path) -> str:
+    """Ask for the status from a forked child that has become the user `nobody`."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                answer = raw_request(path, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            except OSError as exc:
+                answer = f"OSError {exc.strerror}"
+            os.write(write_end, answer.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    return answer
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root (CI is root)")
+def test_a_stranger_is_refused(server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    srv, _, _ = server
+    # Let the stranger reach the socket file itself, so the socket's own checks are tested.
+    for folder in [srv.path.parent, *srv.path.parent.parents]:
+        folder.chmod(folder.stat().st_mode | 0o005)
+    assert _request_as_nobody(srv.path) == "OSError Permission denied"
+    # Even with loose file permissions the peer's uid is checked.
+    srv.path.chmod(0o666)
+    answer = _request_as_nobody(srv.path)
+    assert answer.startswith("HTTP/1.1 403"), answer
+
+
+def test_client_without_daemon_says_how_to_start_it(tmp_path: Path) -> None:
+    with pytest.raises(DaemonUnreachable, match="hubd run"):
+        ControlClient(tmp_path / "none.sock").status()
+    assert ControlClient(tmp_path / "none.sock").is_available() is False
+
+
+def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # the file stays, nobody listens: a daemon that died
+    first = ControlServer(path, Backend())
+    first.start()
+    try:
+        with pytest.raises(UsageError, match="already running"):
+            ControlServer(path, Backend())
+    finally:
+        first.close()
+        first.close()  # safe twice
+    assert not path.exists()
