@@ -46,19 +46,29 @@ LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
+# Each sign of progress before READY=1 buys this much more start-up time from systemd.
+START_TIMEOUT_EXTENSION_S = 180.0
+
+
 class _WatchdogReporter(LogReporter):
-    """Progress lines for the log, and a watchdog ping on each: a long first pull or build
-    is progress, not a hung daemon."""
+    """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
+    start-up time): a long first pull or build is progress, not a hung daemon."""
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
+        self.starting = True
+
+    def _progress(self) -> None:
+        if self.starting:
+            self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
+        self.notifier.watchdog_if_due()
 
     def step(self, message: str) -> None:
-        self.notifier.watchdog_if_due()
+        self._progress()
         super().step(message)
 
     def build_output(self, line: str) -> None:
-        self.notifier.watchdog_if_due()
+        self._progress()
         super().build_output(line)
 
 
@@ -71,9 +81,10 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
+        self.reporter = _WatchdogReporter(self.notifier)
         self.supervisor = Supervisor(
             self.config, DesiredState(ctx.paths.desired_state_file), self.timing,
-            connect=connect, reporter=_WatchdogReporter(self.notifier),
+            connect=connect, reporter=self.reporter,
         )
         self.supervisor.on_engine_connected = self._engine_connected
         self.events = EventWatcher(StackNames(self.config.stack_name),
@@ -154,6 +165,7 @@ class Daemon:
             self._sync_advertiser()
             if first:
                 first = False
+                self.reporter.starting = False
                 self.notifier.ready(self._status_line())
             else:
                 self.notifier.status(self._status_line())

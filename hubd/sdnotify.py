@@ -55,6 +55,10 @@ class Notifier:
     def status(self, status: str) -> None:
         self.send(STATUS=status)
 
+    def extend_start_timeout(self, seconds: float) -> None:
+        """Ask for more start-up time: a first start may pull gigabytes before READY=1."""
+        self.send(EXTEND_TIMEOUT_USEC=str(int(seconds * 1_000_000)))
+
     def stopping(self) -> None:
         self.send(STOPPING="1", STATUS="stopping")
 

@@ -164,6 +164,10 @@ class Supervisor:
         self.stack = self.make_stack(client, self.config, reporter=self.reporter,
                                      timing=self.timing)
         self.needs_up = True
+        # Deaths and failed starts while the engine was going down were not the hub's doing:
+        # bring it back now, not after a crash-loop pause.
+        self.backoff.reset()
+        self.restart_not_before = 0.0
         self.on_engine_connected(client)
         return True
 

@@ -28,11 +28,12 @@ class Timing:
     hub_ready_deadline_s: float = 120.0
     hub_ready_poll_s: float = 0.25
 
-    # Crash loops: restart delay starts small, doubles up to the cap, and is forgotten once the
-    # hub has stayed healthy for the stable period (Docker's restart manager does the same).
+    # Crash loops: the first death is restarted at once, then the delay starts small, doubles
+    # up to the cap, and is forgotten once the hub has stayed healthy for the stable period
+    # (Docker's restart manager: 100 ms doubling to 1 min, reset after 10 s up).
     restart_backoff_initial_s: float = 1.0
     restart_backoff_max_s: float = 60.0
-    restart_stable_after_s: float = 30.0
+    restart_stable_after_s: float = 10.0
     # A death seen this many times in a row turns the state to `failing`.
     failing_after_restarts: int = 3
 
@@ -40,7 +41,9 @@ class Timing:
     engine_ping_interval_s: float = 5.0
     engine_ping_timeout_s: float = 3.0
     engine_reconnect_initial_s: float = 0.5
-    engine_reconnect_max_s: float = 10.0
+    # A reconnect attempt is one connect() on a local socket: cheap enough to try every 2 s,
+    # so the hub is back within seconds of the engine.
+    engine_reconnect_max_s: float = 2.0
 
     # A full reconcile pass even without events, to catch anything events missed.
     reconcile_interval_s: float = 30.0
@@ -51,10 +54,18 @@ class Timing:
     container_stop_timeout_s: int = 10
 
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
-    # machine's addresses are compared with what is announced.
+    # machine's addresses are compared with what is announced. Address changes are also
+    # reported by the kernel (netlink / routing socket), so the poll is only a fallback.
     mdns_conflict_check_interval_s: float = 30.0
     mdns_address_poll_s: float = 2.0
-    mdns_probe_timeout_s: float = 1.5
+    # After the last probe, how long to wait for a defending answer before claiming the name:
+    # RFC 6762 section 8.1 says 250 ms.
+    mdns_probe_timeout_s: float = 0.25
+    # A change notification comes as a burst (address removed, address added, link flags):
+    # wait this long for the rest before rescanning.
+    mdns_change_settle_s: float = 0.2
+    # After a failure to open sockets or start zeroconf, retry after this long.
+    mdns_retry_s: float = 10.0
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

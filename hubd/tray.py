@@ -11,7 +11,6 @@ icon, and actions run one at a time in the order clicked.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -21,20 +20,23 @@ import subprocess
 import threading
 import webbrowser
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
-from hubd.tray_backend import Rect, icon_class, load_pystray
+from hubd.tray_backend import icon_class, load_pystray
 from hubd.tray_icons import draw_icon
 from hubd.tray_launcher import Launcher, open_with_desktop
 from hubd.tray_menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
 from hubd.tray_notices import NoticeTracker
 from hubd.tray_poller import Poller, tray_poll_interval_s
 from hubd.tray_state import Snapshot, fetch_snapshot, tooltip
+from hubd.tray_worker import Worker
+
+if TYPE_CHECKING:
+    from hubd.tray_xorg import Rect
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ class TrayPlace:
 
 def how_to_start_text(reason: str | None) -> str:
     text = (
-        "The tray shows and controls JupyterHub through hubd, and hubd is not running.\n\n"
+        "The tray shows and controls JupyterHub through hubd, and it cannot reach hubd: "
+        "most likely hubd is not running.\n\n"
         "To start hubd now and at every boot, run this once in a terminal:\n\n"
         "    hubd service install\n\n"
         "Or, to run it only until that terminal is closed:\n\n"
@@ -105,7 +108,12 @@ class TrayApp:
         self._notify_fallback = notify_fallback
         self._lock = threading.Lock()
         self._tracker = NoticeTracker()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubd-tray-action")
+        self._worker = Worker()
+        # Every change to the pystray icon happens under this lock, and none once stopping:
+        # backends hand changes to their own loop thread and wait for it, and a change sent
+        # after stop() would wait for a loop that is gone.
+        self._icon_lock = threading.Lock()
+        self._stopping = False
         self._place = locate()
         self._poll_client = ControlClient(self._place.socket, timeout=POLL_TIMEOUT_S)
         # One poll at a time, and delivered in order: the poller and actions both refresh.
@@ -118,7 +126,7 @@ class TrayApp:
         self.icon = icon_factory(
             ICON_NAME, icon=draw_icon(self._snapshot.look), title=tooltip(self._snapshot),
             menu=to_pystray(pystray, self.current_menu, self.activate))
-        if hasattr(type(self.icon), "on_primary_click"):  # hubd.tray_backend's xorg fix
+        if hasattr(type(self.icon), "on_primary_click"):  # hubd.tray_xorg's fixed X11 icon
             self.icon.on_primary_click = self.primary_click
             self.icon.on_secondary_click = self.show_popup_menu
 
@@ -147,13 +155,16 @@ class TrayApp:
             before, self._snapshot = self._snapshot, snapshot
             old_specs, self._specs = self._specs, build_menu(snapshot)
             specs_changed = old_specs != self._specs
-        if snapshot.look is not before.look:
-            self.icon.icon = draw_icon(snapshot.look)
-        title = tooltip(snapshot)
-        if title != self.icon.title:
-            self.icon.title = title
-        if specs_changed:
-            self.icon.update_menu()
+        with self._icon_lock:
+            if self._stopping:
+                return
+            if snapshot.look is not before.look:
+                self.icon.icon = draw_icon(snapshot.look)
+            title = tooltip(snapshot)
+            if title != self.icon.title:
+                self.icon.title = title
+            if specs_changed:
+                self.icon.update_menu()
         for notice in notices:
             self.notify(notice.title, notice.message)
 
@@ -165,7 +176,13 @@ class TrayApp:
     # -- running
 
     def _setup(self, icon: Any) -> None:
-        icon.visible = True
+        with self._icon_lock:
+            stopping = self._stopping
+            if not stopping:
+                icon.visible = True
+        if stopping:  # quit (e.g. a signal) came before the loop was up: end it now
+            icon.stop()
+            return
         for notice in self._notices_pending:
             self.notify(notice.title, notice.message)
         self._poller.start()
@@ -179,30 +196,40 @@ class TrayApp:
 
     def quit(self) -> None:
         """Quit the tray. The hub and the daemon go on: this only removes the icon."""
+        with self._icon_lock:
+            if self._stopping:
+                return
+            self._stopping = True
         self._poller.stop()
-        self.icon.stop()
+        with self._icon_lock:
+            self.icon.stop()
 
     def close(self) -> None:
+        with self._icon_lock:
+            self._stopping = True
         self._poller.stop()
-        self._worker.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
         self._launcher.close()
 
     def notify(self, title: str, message: str) -> None:
         log.info("%s: %s", title, message)
         if getattr(self.icon, "HAS_NOTIFICATION", False):
-            try:
-                self.icon.notify(message, title)  # macOS refuses a notification without title
-                return
-            except Exception as exc:  # a notification is never worth the tray
-                log.debug("notification failed: %s", exc)
+            with self._icon_lock:
+                if self._stopping:
+                    return
+                try:
+                    # macOS refuses a notification without a title.
+                    self.icon.notify(message, title)
+                    return
+                except Exception as exc:  # a notification is never worth the tray
+                    log.debug("notification failed: %s", exc)
         self._notify_fallback(title, message)
 
     # -- clicks
 
     def activate(self, action: str) -> None:
         """Called by the menu (on pystray's thread): do it on the worker, return at once."""
-        with contextlib.suppress(RuntimeError):  # raised only while shutting down
-            self._worker.submit(self._perform, action)
+        self._worker.submit(lambda: self._perform(action))
 
     def primary_click(self, anchor: Rect | None = None) -> None:
         """A click on a host without menus: the default action, else the pop-up menu."""

@@ -18,6 +18,9 @@ from hubd.tray_tk import EXIT_DONE, PAD, bring_to_front, centre, make_root, wind
 
 TITLE = "JupyterHub address"
 QR_SCALE = 8  # pixels per module: ~260 px for a typical address, easy for phone cameras
+# On a small screen (a Raspberry Pi's 800x480 display) the window must still fit.
+QR_SCALE_SMALL_SCREEN = 5
+SMALL_SCREEN_HEIGHT_PX = 720
 
 
 def qr_png(url: str, scale: int = QR_SCALE) -> bytes:
@@ -40,7 +43,10 @@ def _build(args: argparse.Namespace) -> int:
     url_box.insert(0, args.url)
     url_box.state(["readonly"])  # selectable and copyable, not editable
     url_box.grid(row=1, column=0, sticky="ew", pady=(4, PAD))
-    image = tk.PhotoImage(master=root, data=base64.b64encode(qr_png(args.url)).decode())
+    scale = QR_SCALE if root.winfo_screenheight() >= SMALL_SCREEN_HEIGHT_PX \
+        else QR_SCALE_SMALL_SCREEN
+    image = tk.PhotoImage(master=root,
+                          data=base64.b64encode(qr_png(args.url, scale)).decode())
     qr_label = ttk.Label(frame, image=image)
     qr_label.image = image  # type: ignore[attr-defined]  # Tk forgets unreferenced images
     qr_label.grid(row=2, column=0)

@@ -27,19 +27,27 @@ class Poller:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # start() and stop() may race (a tray quit while it is still coming up).
+        self._lifecycle = threading.Lock()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="hubd-tray-poll", daemon=True)
-        self._thread.start()
+        with self._lifecycle:
+            if self._stopping.is_set() or self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._loop, name="hubd-tray-poll",
+                                            daemon=True)
+            self._thread.start()
 
     def poke(self) -> None:
         self._wake.set()
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=timeout_s)
+        with self._lifecycle:
+            self._stopping.set()
+            self._wake.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=timeout_s)
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -87,7 +87,9 @@ def _build(args: argparse.Namespace) -> int:
                                                                padx=(0, PAD // 2))
     ttk.Button(buttons, text="Close", command=root.destroy).grid(row=0, column=1)
     show()
-    centre(root)
+    centre(root, shrink_to_screen=True)
+    if is_log:
+        root.after_idle(lambda: text.see("end"))  # the newest lines, after any shrinking
     bring_to_front(root)
     root.mainloop()
     return EXIT_DONE

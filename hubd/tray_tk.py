@@ -41,13 +41,22 @@ def make_root(title: str) -> tk.Tk:
     return root
 
 
-def centre(root: tk.Tk) -> None:
-    """Centre the window on the screen (there may be no window manager to place it)."""
+def centre(root: tk.Tk, shrink_to_screen: bool = False) -> None:
+    """Centre the window on the screen (there may be no window manager to place it).
+
+    With `shrink_to_screen`, a window larger than 90 % of a small screen (a Raspberry Pi
+    display) is made smaller; its weighted grid rows give up the room, its buttons stay.
+    """
     root.update_idletasks()
+    screen_w, screen_h = root.winfo_screenwidth(), root.winfo_screenheight()
     width, height = root.winfo_reqwidth(), root.winfo_reqheight()
-    x = max(0, (root.winfo_screenwidth() - width) // 2)
-    y = max(0, (root.winfo_screenheight() - height) // 3)
-    root.geometry(f"+{x}+{y}")
+    size = ""
+    if shrink_to_screen and (width > screen_w * 0.9 or height > screen_h * 0.9):
+        width, height = min(width, int(screen_w * 0.9)), min(height, int(screen_h * 0.9))
+        size = f"{width}x{height}"
+    x = max(0, (screen_w - width) // 2)
+    y = max(0, (screen_h - height) // 3)
+    root.geometry(f"{size}+{x}+{y}")
 
 
 def bring_to_front(root: tk.Tk, focus: tk.Misc | None = None) -> None:

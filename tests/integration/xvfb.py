@@ -127,6 +127,19 @@ class Xvfb:
         self.run("xdotool", "mousemove", "--window", str(window), str(x), str(y),
                  "click", str(button))
 
+    def paint_root(self, rgb: tuple[int, int, int]) -> None:
+        """Give the empty screen a desktop-like colour (screenshots read better)."""
+        from Xlib import display as xdisplay
+
+        conn = xdisplay.Display(self.display)
+        try:
+            root = conn.screen().root
+            root.change_attributes(background_pixel=(rgb[0] << 16) | (rgb[1] << 8) | rgb[2])
+            root.clear_area()
+            conn.sync()
+        finally:
+            conn.close()
+
     def systray_owner(self) -> int:
         """The window owning the system-tray selection (0: no tray host yet)."""
         from Xlib import display as xdisplay

@@ -39,3 +39,11 @@ def test_watchdog_only_for_our_pid_and_noop_outside_systemd() -> None:
     quiet = Notifier({})
     assert not quiet.enabled
     quiet.ready("x")  # nothing to send to, nothing raised
+
+
+def test_start_timeout_extension(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        Notifier({"NOTIFY_SOCKET": str(path)}).extend_start_timeout(180)
+        assert sock.recv(1024) == b"EXTEND_TIMEOUT_USEC=180000000"
