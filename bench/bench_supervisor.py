@@ -152,8 +152,7 @@ def main() -> int:
             freeze_h = [freeze_hub(hubd_env)]
             freeze_d = [freeze_hub(base_env)]
             rows.append(("hub frozen (SIGSTOP) -> healthy", fmt(freeze_h), fmt(freeze_d), "-"))
-            engine, engine_d = (list(pair) for pair in zip(
-                *[restart_engine([hubd_env, base_env]) for _ in range(1)]))
+            engine, engine_d = ([seconds] for seconds in restart_engine([hubd_env, base_env]))
             rows.append(("engine restarted -> healthy", fmt(engine), fmt(engine_d),
                          ratio(engine, engine_d)))
         finally:

@@ -37,7 +37,9 @@ def _check_port(value: int) -> str | None:
 
 
 def _check_image(value: str) -> str | None:
-    return None if _IMAGE_RE.match(value) else "an image reference such as 'quay.io/jupyter/base-notebook:latest'"
+    if _IMAGE_RE.match(value):
+        return None
+    return "an image reference such as 'quay.io/jupyter/base-notebook:latest'"
 
 
 def _check_images(value: list[str]) -> str | None:
@@ -46,7 +48,9 @@ def _check_images(value: list[str]) -> str | None:
 
 
 def _check_dns_label(value: str) -> str | None:
-    return None if _NAME_RE.match(value) else "lowercase letters, digits and '-' (a DNS label, e.g. 'jupyter')"
+    if _NAME_RE.match(value):
+        return None
+    return "lowercase letters, digits and '-' (a DNS label, e.g. 'jupyter')"
 
 
 def _check_memory(value: str | None) -> str | None:

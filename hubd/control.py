@@ -260,7 +260,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 os.chown(path, -1, grp.getgrnam(group).gr_gid)
             except KeyError:
                 self.server_close()
-                raise UsageError(f"control_group: no group named {group!r} on this machine") from None
+                raise UsageError(
+                    f"control_group: no group named {group!r} on this machine") from None
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -269,7 +270,9 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         log.debug("control connection failed", exc_info=True)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="hubd-control",
+        # A short poll interval only makes close() quick; requests are served at once anyway.
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,),
+                                        name="hubd-control",
                                         daemon=True)
         self._thread.start()
 

@@ -179,7 +179,7 @@ class Daemon:
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
-        return snap["state"] + (f": {snap['last_error']}" if snap["last_error"] else "")
+        return str(snap["state"]) + (f": {snap['last_error']}" if snap["last_error"] else "")
 
     def _reload(self) -> None:
         try:
@@ -284,7 +284,8 @@ class DaemonBackend:
     def _stack(self) -> Any:
         stack = self.supervisor.stack
         if stack is None:
-            raise DockerUnavailable(self.supervisor.last_error or "the Docker engine is not connected")
+            raise DockerUnavailable(
+                self.supervisor.last_error or "the Docker engine is not connected")
         return stack
 
     def status(self) -> dict[str, Any]:

@@ -25,10 +25,8 @@ def describe_local(stack: Stack, config: Config) -> dict[str, Any]:
     """Status without a daemon: what the engine shows right now."""
     described = stack.describe()
     hub = described["hub"]
-    if hub["status"] == "running":
-        state = RUNNING if hub["healthy"] else STARTING
-    else:
-        state = STOPPED
+    running = hub["status"] == "running"
+    state = STOPPED if not running else RUNNING if hub["healthy"] else STARTING
     return {
         "state": state,
         "desired": None,

@@ -6,6 +6,7 @@ engine pings) only record what they saw and wake the loop.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -181,10 +182,9 @@ class Supervisor:
         self.engine_lost.clear()
         if self.client is not None:
             self.warn.warn("engine-lost", "%s; reconnecting", reason)
-            try:
+            # Closing a dead client may fail in many ways; there is nothing to do about it.
+            with contextlib.suppress(Exception):
                 self.client.close()
-            except Exception:  # closing a dead client may fail in many ways; nothing to do
-                pass
         self.client, self.stack = None, None
         self.state, self.last_error = states.DOCKER_UNAVAILABLE, reason
         self.healthy_since = None

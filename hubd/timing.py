@@ -56,6 +56,10 @@ class Timing:
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
     # machine's addresses are compared with what is announced. Address changes are also
     # reported by the kernel (netlink / routing socket), so the poll is only a fallback.
+    # The tray asks the daemon for its status this often: a crash shows within a couple of
+    # seconds, and the daemon does not notice the load.
+    tray_poll_interval_s: float = 2.0
+
     mdns_conflict_check_interval_s: float = 30.0
     mdns_address_poll_s: float = 2.0
     # After the last probe, how long to wait for a defending answer before claiming the name:
@@ -85,4 +89,4 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
             overrides[name] = int(value) if fields[name] == "int" else float(value)
         except ValueError:
             raise ConfigError(f"HUBD_TIMING: {name} expects a number, got {value!r}") from None
-    return dataclasses.replace(Timing(), **overrides)
+    return dataclasses.replace(Timing(), **overrides)  # type: ignore[arg-type]

@@ -11,12 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 
+from hubd.timing import Timing
+
 log = logging.getLogger(__name__)
 
-# Seconds between two status requests. Short enough that the icon follows a crash within a
-# couple of seconds, long enough to be invisible in the daemon's load. (The lead may move
-# this into hubd.timing.Timing as `tray_poll_interval_s`.)
-tray_poll_interval_s = 2.0
+tray_poll_interval_s = Timing().tray_poll_interval_s
 
 
 class Poller:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -66,10 +67,9 @@ class EventWatcher:
         self._closing = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
+            # The connection may already be gone; closing is best effort.
+            with contextlib.suppress(Exception):
                 stream.close()
-            except Exception:  # the connection may already be gone; closing is best effort
-                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
         self._thread = None

@@ -18,7 +18,8 @@ DAEMON_UP_DEADLINE_S = 3600.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = commands.add_parser("up", help="bring the hub up (build/pull what it needs), print its URL")
+    up = commands.add_parser("up",
+                             help="bring the hub up (build/pull what it needs), print its URL")
     up.add_argument("--pull", action="store_true",
                     help="pull newer images and rebuild the hub image first")
     up.set_defaults(handler=_up)

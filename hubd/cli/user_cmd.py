@@ -86,7 +86,8 @@ def _remove(args: argparse.Namespace) -> int:
     name = check_username(args.name)
     if args.delete_data and not args.yes:
         if not sys.stdin.isatty():
-            raise UsageError("--delete-data deletes their files: run it on a terminal, or add --yes")
+            raise UsageError(
+                "--delete-data deletes their files: run it on a terminal, or add --yes")
         answer = input(f"Delete {name}'s account AND all their files? Type the name to confirm: ")
         if answer.strip() != name:
             print("nothing deleted")

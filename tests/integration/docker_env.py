@@ -38,7 +38,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
     try:
         client = docker.from_env(timeout=120)
         client.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means the same thing here
+    except Exception as exc:
         pytest.fail(f"integration tests need a running Docker engine (.ci/run starts one): {exc}")
     yield client
     client.close()
@@ -77,9 +77,8 @@ class StackEnv:
             env=self.env, input=input, capture_output=True, text=True, timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(
-                f"hubd {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
-            )
+            raise AssertionError(f"hubd {' '.join(args)} exited {result.returncode}:\n"
+                                 f"{result.stdout}\n{result.stderr}")
         return result
 
     def write_config(self, **changes: Any) -> None:

@@ -20,7 +20,7 @@ def _engine_up() -> bool:
         ok = bool(client.ping())
         client.close()
         return ok
-    except Exception:  # noqa: BLE001 - any failure means "not up yet"
+    except Exception:
         return False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import time
@@ -115,7 +116,7 @@ def test_crash_loop_backs_off_and_says_failing(
                 times.append(time.monotonic())
                 seen = count
             time.sleep(0.1)
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(gaps) >= 2, (times, proc.log_tail())
         assert gaps[-1] > gaps[0] * 1.5, gaps
         # The same failure is warned about once; repeats go to debug.

@@ -88,7 +88,8 @@ def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backe
     assert client.remove_user("ann", delete_data=True)["data_deleted"] is True
 
 
-def test_backend_errors_keep_their_kind(server: tuple[ControlServer, ControlClient, Backend]) -> None:
+def test_backend_errors_keep_their_kind(
+        server: tuple[ControlServer, ControlClient, Backend]) -> None:
     _, client, _ = server
     client.add_user("bo", "pw-pw-pw-pw")
     with pytest.raises(UserAccountError, match="already exists"):
