@@ -283,16 +283,19 @@ class Stack:
         elif container.status != "running":
             self._start(container)
 
-    def restart_hub(self) -> None:
-        """Restart the hub container, whatever state its process is in (dead, hung, paused)."""
+    def restart_hub(self, graceful: bool = True) -> None:
+        """Restart the hub container, whatever state its process is in (dead, hung, paused).
+
+        A hung hub gets no graceful stop: it has not answered for several probes, and a
+        SIGSTOPped process would only sit out the whole stop timeout before being killed.
+        """
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
         if container.status == "paused":
             container.unpause()
-        # A SIGSTOPped hub ignores SIGTERM; Docker then kills it after the timeout.
         try:
-            container.restart(timeout=self.timing.container_stop_timeout_s)
+            container.restart(timeout=self.timing.container_stop_timeout_s if graceful else 0)
         except APIError as exc:
             text = str(exc.explanation or exc)
             if "port is already allocated" in text or "address already in use" in text:

@@ -241,7 +241,7 @@ class Supervisor:
             if start_only:
                 stack.start_hub()
             else:
-                stack.restart_hub()
+                stack.restart_hub(graceful=False)
             stack.wait_healthy()
         except HubUnhealthy as exc:
             self._failed(str(exc), counted=True)

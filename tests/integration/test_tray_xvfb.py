@@ -16,16 +16,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
 from hubd.control import ControlServer
-from hubd.errors import UserAccountError
 from hubd.tray_icons import STATE_COLOURS
 from hubd.tray_state import TrayState
 from hubd.tray_tk import ERROR_COLOUR
+from tests.tray_fakes import URL, FakeDaemon
 
 try:
     from tests.integration.xvfb import Trayer, Xvfb, missing_tools, started, wait_until
@@ -34,7 +33,6 @@ except ImportError:  # tests/ is not a package: pytest put this folder on sys.pa
 
 pytestmark = pytest.mark.integration
 
-URL = "http://jupyter.local:8000/"
 ICON_CLASS = "hubdSystemTrayIcon"  # pystray names the xorg window "<name>SystemTrayIcon"
 # The README's screenshots are refreshed only when asked: HUBD_SAVE_SCREENSHOTS=1 pytest ...
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -42,67 +40,6 @@ SAVE_SCREENSHOTS = os.environ.get("HUBD_SAVE_SCREENSHOTS") == "1"
 # The tray polls every 2 s; a change shows within one poll plus drawing.
 STATE_CHANGE_TIMEOUT_S = 8.0
 DESKTOP_RGB = (52, 101, 164)  # a plain desktop blue, far from every icon colour
-
-
-class FakeDaemon:
-    def __init__(self) -> None:
-        self.state = "running"
-        self.desired = "running"
-        self.users: dict[str, dict[str, Any]] = {
-            "alice": {"name": "alice", "admin": True, "server_running": True}
-        }
-        self.add_user_calls: list[str] = []
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "desired": self.desired,
-            "url": URL,
-            "local_url": "http://localhost:8000/",
-            "mdns": {
-                "state": "advertising",
-                "hostname": "jupyter.local",
-                "addresses": ["192.0.2.5"],
-            },
-            "restart_count": 0,
-            "last_error": None,
-            "version": "0.1.0",
-        }
-
-    def start(self) -> dict[str, Any]:
-        self.desired, self.state = "running", "starting"
-        return self.status()
-
-    def stop(self) -> dict[str, Any]:
-        self.desired, self.state = "stopped", "stopped"
-        return self.status()
-
-    def restart(self) -> dict[str, Any]:
-        self.state = "restarting"
-        return self.status()
-
-    def logs(self, tail: int) -> list[str]:
-        return ["hub started"]
-
-    def list_users(self) -> list[dict[str, Any]]:
-        return list(self.users.values())
-
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
-        self.add_user_calls.append(name)
-        if not name.isalnum() or name != name.lower():
-            raise UserAccountError(
-                f"username {name!r} is not allowed: use lowercase letters and digits"
-            )
-        if name in self.users:
-            raise UserAccountError(f"user {name!r} already exists")
-        self.users[name] = {"name": name, "admin": admin, "server_running": False}
-        return self.users[name]
-
-    def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def set_password(self, name: str, password: str) -> dict[str, Any]:
-        raise NotImplementedError
 
 
 # ---------------------------------------------------------------- fixtures
@@ -137,7 +74,7 @@ def workdir() -> Iterator[Path]:
 
 @pytest.fixture
 def daemon() -> FakeDaemon:
-    return FakeDaemon()
+    return FakeDaemon(users=("alice",))
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.as_nobody import as_nobody
+
 
 def hubd(*args: str, env: dict[str, str] | None = None,
          stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -52,26 +54,16 @@ def test_no_permission_on_the_socket(tmp_path: Path) -> None:
         server.bind(str(path))
         server.listen()
         path.chmod(0o600)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child becomes `nobody` and never returns into pytest
+
+        def try_to_connect() -> str:
+            os.environ["DOCKER_HOST"] = f"unix://{path}"
             try:
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-                os.environ["DOCKER_HOST"] = f"unix://{path}"
-                try:
-                    connect(timeout=5)
-                    message = "connected?!"
-                except HubdError as exc:
-                    message = f"{type(exc).__name__}: {exc}"
-                os.write(write_end, message.encode())
-            finally:
-                os._exit(0)
-        os.close(write_end)
-        with os.fdopen(read_end) as pipe:
-            message = pipe.read()
-        os.waitpid(pid, 0)
+                connect(timeout=5)
+            except HubdError as exc:
+                return f"{type(exc).__name__}: {exc}"
+            return "connected?!"
+
+        message = as_nobody(try_to_connect)
     assert message.startswith("DockerPermissionDenied: no permission to use the Docker socket")
     assert "'docker' group" in message
 

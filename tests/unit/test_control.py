@@ -12,6 +12,7 @@ import pytest
 
 from hubd.control import MAX_BODY_BYTES, ControlClient, ControlServer
 from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
+from tests.as_nobody import as_nobody
 
 
 class Backend:
@@ -133,27 +134,15 @@ def test_socket_is_private(server: tuple[ControlServer, ControlClient, Backend])
 
 
 def _request_as_nobody(path: Path) -> str:
-    """Ask for the status from a forked child that has become the user `nobody`."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
+    """Ask for the status as the user `nobody`."""
+
+    def request() -> str:
         try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                answer = raw_request(path, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
-            except OSError as exc:
-                answer = f"OSError {exc.strerror}"
-            os.write(write_end, answer.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end) as pipe:
-        answer = pipe.read()
-    os.waitpid(pid, 0)
-    return answer
+            return raw_request(path, b"GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+        except OSError as exc:
+            return f"OSError {exc.strerror}"
+
+    return as_nobody(request)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root (CI is root)")

@@ -39,8 +39,8 @@ class FakeStack:
         self.calls.append("start")
         self.status = "exited" if self.fail_start else "running"
 
-    def restart_hub(self) -> None:
-        self.calls.append("restart")
+    def restart_hub(self, graceful: bool = True) -> None:
+        self.calls.append("restart" if graceful else "kill-restart")
         self.status = "running"
 
     def wait_healthy(self) -> None:
@@ -104,11 +104,11 @@ def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
     supervisor.reconcile_once()
     supervisor.hub_hung.set()
     supervisor.reconcile_once()
-    assert stack.calls[-1] == "restart" and not supervisor.hub_hung.is_set()
+    assert stack.calls[-1] == "kill-restart" and not supervisor.hub_hung.is_set()
     clock.now += 100
     stack.status = "paused"
     supervisor.reconcile_once()
-    assert stack.calls.count("restart") == 2
+    assert stack.calls.count("kill-restart") == 2
 
 
 def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:

@@ -21,78 +21,13 @@ from typing import Any
 import pytest
 
 from hubd.control import ControlServer
-from hubd.errors import DockerUnavailable, UserAccountError
+from hubd.errors import DockerUnavailable
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
 from hubd.tray_icons import draw_icon
 from hubd.tray_state import TrayState
-
-URL = "http://jupyter.local:8000/"
-
+from tests.tray_fakes import URL, FakeDaemon
 
 # ---------------------------------------------------------------- fakes
-
-
-class FakeDaemon:
-    """The daemon's state as plain data, behind the ControlBackend protocol."""
-
-    def __init__(self) -> None:
-        self.state = "running"
-        self.desired = "running"
-        self.restart_count = 0
-        self.last_error: str | None = None
-        self.users: dict[str, dict[str, Any]] = {
-            "alice": {"name": "alice", "admin": True, "server_running": True},
-            "bob": {"name": "bob", "admin": False, "server_running": False},
-        }
-        self.calls: list[str] = []
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state, "desired": self.desired, "url": URL,
-            "local_url": "http://localhost:8000/",
-            "mdns": {"state": "advertising", "hostname": "jupyter.local",
-                     "addresses": ["192.0.2.5"]},
-            "restart_count": self.restart_count, "last_error": self.last_error,
-            "servers": [{"user": u["name"], "running": u["server_running"]}
-                        for u in self.users.values()],
-            "version": "0.1.0",
-        }
-
-    def start(self) -> dict[str, Any]:
-        self.calls.append("start")
-        self.desired, self.state = "running", "starting"
-        return self.status()
-
-    def stop(self) -> dict[str, Any]:
-        self.calls.append("stop")
-        self.desired, self.state = "stopped", "stopped"
-        return self.status()
-
-    def restart(self) -> dict[str, Any]:
-        self.calls.append("restart")
-        self.state = "restarting"
-        return self.status()
-
-    def logs(self, tail: int) -> list[str]:
-        return [f"line {i}" for i in range(tail)]
-
-    def list_users(self) -> list[dict[str, Any]]:
-        if self.state != "running":
-            raise DockerUnavailable("the hub is not running")
-        return list(self.users.values())
-
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
-        self.calls.append(f"add_user {name}")
-        if not name.isalnum() or name != name.lower():
-            raise UserAccountError(f"username {name!r} is not allowed")
-        self.users[name] = {"name": name, "admin": admin, "server_running": False}
-        return self.users[name]
-
-    def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def set_password(self, name: str, password: str) -> dict[str, Any]:
-        raise NotImplementedError
 
 
 class RecordingLauncher:
