@@ -91,6 +91,23 @@ def test_status_json_and_logs(stack_env: StackEnv) -> None:
     logs = stack_env.hubd("logs", "--tail", "50").stdout
     assert "JupyterHub" in logs
 
+    # `logs -f` keeps printing what the hub logs from now on.
+    import subprocess
+    import sys
+    import time
+
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "hubd", "--config", str(stack_env.config_file), "logs", "-f",
+         "-n", "1"], env=stack_env.env, stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)
+        requests.get(f"{stack_env.base_url}/hub/login?marker=followed", timeout=5)
+        time.sleep(2)
+    finally:
+        follow.terminate()
+        out, _ = follow.communicate(timeout=10)
+    assert "marker=followed" in out
+
 
 def test_port_in_use_is_one_clear_line(stack_env: StackEnv) -> None:
     import socket
@@ -130,3 +147,15 @@ def test_hub_container_has_no_restart_policy_and_private_secrets(stack_env: Stac
     assert modes["/srv/jupyterhub/data/jupyterhub_cookie_secret"] == "600"
     assert modes["/srv/jupyterhub/data/hubd-service-token"] == "600"
     assert modes["/srv/jupyterhub/data"] == "700"
+
+
+def test_image_pull_failure_is_one_clear_line(stack_env: StackEnv) -> None:
+    # A registry on loopback where nothing listens: the pull fails at once, nothing leaves
+    # this machine.
+    missing = "127.0.0.1:5999/hubd-missing:1"
+    stack_env.write_config(user_image=missing)
+    result = stack_env.hubd("up", check=False)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"hubd: pulling {missing} failed") and "network" in last
+    assert "Traceback" not in result.stderr
