@@ -58,15 +58,17 @@ def wait_healthy_again(env: StackEnv) -> float | None:
 
 
 def kill_hub(env: StackEnv) -> float | None:
+    pid = hub_process_pid(env)
     start = time.monotonic()
-    os.kill(hub_process_pid(env), signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
     back = wait_healthy_again(env)
     return None if back is None else time.monotonic() - start
 
 
 def freeze_hub(env: StackEnv) -> float | None:
+    pid = hub_process_pid(env)
     start = time.monotonic()
-    os.kill(hub_process_pid(env), signal.SIGSTOP)
+    os.kill(pid, signal.SIGSTOP)
     back = time_until(lambda: not healthy(env), 10) is not None and \
         time_until(lambda: healthy(env)) is not None
     return time.monotonic() - start if back else None
@@ -141,9 +143,14 @@ def main() -> int:
             docker_alone(base_env)
             mb, cpu_share = idle_footprint(daemon, args.idle_seconds)
             kills_h, kills_d = [], []
-            for _ in range(args.rounds):
-                kills_h.append(kill_hub(hubd_env))
-                kills_d.append(kill_hub(base_env))
+            for round_ in range(args.rounds):
+                # Alternate who goes first, so neither gains from the other's warm caches.
+                if round_ % 2:
+                    kills_d.append(kill_hub(base_env))
+                    kills_h.append(kill_hub(hubd_env))
+                else:
+                    kills_h.append(kill_hub(hubd_env))
+                    kills_d.append(kill_hub(base_env))
                 # Both restart managers slow down repeated deaths; a death after a stable
                 # period (10 s for both) is a first death again.
                 time.sleep(STABLE_S)

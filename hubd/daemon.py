@@ -123,7 +123,7 @@ class Daemon:
             return True  # nothing connected: the loop is already reconnecting
         try:
             return bool(pinger.ping())
-        except (DockerException, OSError, Exception):
+        except Exception:  # requests, urllib3, socket and SDK errors all mean "no answer"
             return False
 
     def _probe(self) -> bool | None:

@@ -30,9 +30,9 @@ from hubd.hubapi import HubAPI
 from hubd.hubsettings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
 from hubd.images import ensure_hub_image, ensure_user_images
 from hubd.naming import (
-    LABEL_ROLE,
     LABEL_SPEC,
     LABEL_STACK,
+    LABEL_USER,
     ROLE_HUB,
     ROLE_HUB_DATA,
     ROLE_HUB_IMAGE,
@@ -221,7 +221,7 @@ class Stack:
 
     def _create_hub(self, create: dict[str, Any]) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(self.config, self.names)
+        settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
@@ -394,8 +394,6 @@ class Stack:
 
     def user_volumes(self) -> dict[str, str]:
         """User name -> volume name, for volumes hubd made."""
-        from hubd.naming import LABEL_USER
-
         return {
             (volume.attrs.get("Labels") or {}).get(LABEL_USER, ""): volume.name
             for volume in self.client.volumes.list(filters=self.names.filters(ROLE_USER_DATA))
@@ -466,4 +464,4 @@ def _parse_time(value: str | None) -> datetime | None:
         return None
 
 
-__all__ = ["LABEL_ROLE", "HubContainerState", "Stack", "UpResult"]
+__all__ = ["HubContainerState", "Stack", "UpResult"]
