@@ -6,7 +6,11 @@ exactly as it talks to `hubd run`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from hubd.errors import DockerUnavailable, UserAccountError
@@ -80,3 +84,14 @@ class FakeDaemon:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         raise NotImplementedError
+
+
+@contextmanager
+def short_temp_dir(prefix: str) -> Iterator[Path]:
+    """A folder under /tmp: AF_UNIX socket paths are limited to ~100 bytes, and pytest's
+    tmp_path can be longer."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -30,7 +30,7 @@ class DaemonProc:
         self.env = env
         self.log_path = log_path
         self.timing = timing
-        self.extra_args: list[str] = []
+        self.extra_args: list[str] = []  # e.g. ["-v"] to see the daemon's debug lines
         self.proc: subprocess.Popen[bytes] | None = None
         self.control = ControlClient(Path(env.env["RUNTIME_DIRECTORY"]) / "control.sock",
                                      timeout=30)
@@ -38,7 +38,8 @@ class DaemonProc:
     def start(self) -> DaemonProc:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubd", *self.extra_args, "--config", str(self.env.config_file), "run"],
+            [sys.executable, "-m", "hubd", *self.extra_args, "--config",
+             str(self.env.config_file), "run"],
             env={**self.env.env, "HUBD_TIMING": self.timing}, stdout=log, stderr=log,
         )
         log.close()

@@ -8,11 +8,9 @@ kept for the README (docs/img/tray-*.png).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +22,7 @@ from hubd.control import ControlServer
 from hubd.tray_icons import STATE_COLOURS
 from hubd.tray_state import TrayState
 from hubd.tray_tk import ERROR_COLOUR
-from tests.tray_fakes import URL, FakeDaemon
+from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
 try:
     from tests.integration.xvfb import Trayer, Xvfb, missing_tools, started, wait_until
@@ -66,10 +64,8 @@ def tray_host(x: Xvfb) -> Iterator[Trayer]:
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    # Short: it holds a Unix socket (paths are limited to ~100 bytes).
-    path = Path(tempfile.mkdtemp(prefix="hubd-trayx-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_temp_dir("hubd-trayx-") as path:
+        yield path
 
 
 @pytest.fixture

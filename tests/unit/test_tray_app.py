@@ -9,9 +9,7 @@ under Xvfb in tests/integration/test_tray_xvfb.py).
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ from hubd.errors import DockerUnavailable
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
 from hubd.tray_icons import draw_icon
 from hubd.tray_state import TrayState
-from tests.tray_fakes import URL, FakeDaemon
+from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
 # ---------------------------------------------------------------- fakes
 
@@ -98,10 +96,8 @@ def fake_icon_class(pystray: Any) -> Any:
 
 @pytest.fixture
 def socket_dir() -> Iterator[Path]:
-    # AF_UNIX paths are limited to ~100 bytes; pytest's tmp_path can be longer.
-    path = Path(tempfile.mkdtemp(prefix="hubd-tray-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with short_temp_dir("hubd-tray-") as path:
+        yield path
 
 
 @pytest.fixture
