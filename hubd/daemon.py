@@ -187,10 +187,7 @@ class Daemon:
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
-        mdns_changed = (config.mdns_enabled, config.mdns_name, config.port,
-                        config.mdns_interfaces, config.mdns_ipv6) != (
-            self.config.mdns_enabled, self.config.mdns_name, self.config.port,
-            self.config.mdns_interfaces, self.config.mdns_ipv6)
+        mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
         if mdns_changed:
@@ -271,6 +268,12 @@ class Daemon:
                 log.error("could not stop the hub: %s", exc)
 
 
+def _mdns_settings(config: Config) -> tuple[object, ...]:
+    """What the advertiser is built from: a change to any of it means a new advertiser."""
+    return (config.mdns_enabled, config.mdns_name, config.port,
+            tuple(config.mdns_interfaces), config.mdns_ipv6)
+
+
 class DaemonBackend:
     """The control API's view of the daemon."""
 
@@ -306,7 +309,7 @@ class DaemonBackend:
         stack = self.supervisor.stack
         if stack is not None:
             try:
-                described = stack.describe()
+                described = stack.describe(healthy=snapshot["state"] == states.RUNNING)
                 status.update(hub=described["hub"], servers=described["servers"],
                               local_url=described["local_url"])
             except (HubdError, DockerException) as exc:
@@ -335,13 +338,13 @@ class DaemonBackend:
         return list(self._stack().hub_log_tail(tail).splitlines())
 
     def list_users(self) -> list[dict[str, Any]]:
-        return Accounts(self._stack()).list()
+        return Accounts(self._stack()).list_users()
 
     def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
-        return Accounts(self._stack()).add(name, password, admin)
+        return Accounts(self._stack()).add_user(name, password, admin)
 
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
-        return Accounts(self._stack()).remove(name, delete_data)
+        return Accounts(self._stack()).remove_user(name, delete_data)
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)

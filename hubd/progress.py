@@ -118,7 +118,8 @@ class TerminalReporter:
                     bars.update(task, completed=done, total=total or None)
 
             yield _Bar()
-            bars.update(task, completed=totals.update({})[1] or 1, total=totals.update({})[1] or 1)
+            total = totals.update({})[1] or 1
+            bars.update(task, completed=total, total=total)
 
 
 def reporter_for_terminal() -> Reporter:

@@ -79,7 +79,6 @@ class Stack:
         self.names = StackNames(config.stack_name)
         self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
-        self._api: HubAPI | None = None
 
     # ------------------------------------------------------------------ addresses
 
@@ -241,11 +240,16 @@ class Stack:
         container.reload()
 
     def _stop(self, container: Container) -> None:
-        container.reload()
-        if container.status == "paused":
-            container.unpause()
-        if container.status in ("running", "restarting"):
-            container.stop(timeout=self.timing.container_stop_timeout_s)
+        """Stop a container; one that is gone meanwhile (auto-removed users' servers) is
+        stopped enough."""
+        try:
+            container.reload()
+            if container.status == "paused":
+                container.unpause()
+            if container.status in ("running", "restarting"):
+                container.stop(timeout=self.timing.container_stop_timeout_s)
+        except NotFound:
+            pass
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
         try:
@@ -335,12 +339,11 @@ class Stack:
     # ------------------------------------------------------------------ the hub's API
 
     def hub_api(self) -> HubAPI:
-        if self._api is None:
-            container = self.find_hub()
-            if container is None or container.status != "running":
-                raise StackError("the hub is not running: run `hubd up` first")
-            self._api = HubAPI(self.local_url, self._service_token(container))
-        return self._api
+        # Not cached: the token lives on the data volume, and a purge + up makes a new one.
+        container = self.find_hub()
+        if container is None or container.status != "running":
+            raise StackError("the hub is not running: run `hubd up` first")
+        return HubAPI(self.local_url, self._service_token(container))
 
     def _service_token(self, container: Container) -> str:
         try:
@@ -401,12 +404,15 @@ class Stack:
 
     # ------------------------------------------------------------------ status
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, healthy: bool | None = None) -> dict[str, Any]:
+        """The hub and users' servers as the engine shows them; `healthy` is probed unless
+        the caller already knows (the daemon probes on its own schedule)."""
         hub = self.hub_state()
         uptime = None
         if hub.running and hub.started_at is not None:
             uptime = (datetime.now(timezone.utc) - hub.started_at).total_seconds()
-        healthy = hub.running and self.hub_is_healthy()
+        if healthy is None:
+            healthy = hub.running and self.hub_is_healthy()
         return {
             "hub": {
                 "exists": hub.exists, "status": hub.status, "healthy": healthy,

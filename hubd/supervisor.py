@@ -246,12 +246,9 @@ class Supervisor:
         except HubUnhealthy as exc:
             self._failed(str(exc), counted=True)
             return
-        self._after_restart_delay()
+        # It came back, but a next death so soon is a crash loop in the making: pace it.
+        self.restart_not_before = self.clock() + self.backoff.next_delay()
         self._healthy()
-
-    def _after_restart_delay(self) -> None:
-        delay = self.backoff.next_delay()
-        self.restart_not_before = self.clock() + delay
 
     def _failed(self, reason: str, counted: bool = False) -> None:
         self.healthy_since = None

@@ -51,7 +51,7 @@ class Accounts:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_users(self) -> list[dict[str, Any]]:
         running = {s["user"] for s in self.stack.user_servers() if s["running"]}
         people = []
         for user in self.stack.hub_api().list_users():
@@ -66,7 +66,7 @@ class Accounts:
             })
         return sorted(people, key=lambda u: str(u["name"]))
 
-    def add(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
+    def add_user(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
         check_username(name)
         check_password(password)
         api = self.stack.hub_api()
@@ -84,7 +84,7 @@ class Accounts:
         api.set_password(name, password)
         return {"name": name}
 
-    def remove(self, name: str, delete_data: bool = False) -> dict[str, Any]:
+    def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
         check_username(name)
         api = self.stack.hub_api()
         if api.get_user(name) is None:
@@ -99,4 +99,4 @@ class Accounts:
         return {"name": name, "volume": volume, "data_deleted": deleted}
 
     def has_admin(self) -> bool:
-        return any(user["admin"] for user in self.list())
+        return any(user["admin"] for user in self.list_users())

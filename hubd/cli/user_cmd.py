@@ -6,9 +6,9 @@ import argparse
 import getpass
 import json
 import sys
-from typing import Any
 
 from hubd.cli.context import Context
+from hubd.control import ControlClient
 from hubd.errors import UsageError, UserAccountError
 from hubd.users import Accounts, check_password, check_username
 
@@ -39,18 +39,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing.set_defaults(handler=_list)
 
 
-class _Accounts:
+def _accounts(args: argparse.Namespace) -> ControlClient | Accounts:
     """The same operations, on the daemon when it runs, else directly on the engine."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.daemon = ctx.daemon()
-        self.ctx = ctx
-
-    def __getattr__(self, name: str) -> Any:
-        if self.daemon is not None:
-            return getattr(self.daemon, {"list": "list_users", "add": "add_user",
-                                         "remove": "remove_user"}.get(name, name))
-        return getattr(Accounts(self.ctx.stack), name)
+    ctx = Context.from_args(args)
+    return ctx.daemon() or Accounts(ctx.stack)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -69,7 +61,7 @@ def _read_password(from_stdin: bool) -> str:
 def _add(args: argparse.Namespace) -> int:
     name = check_username(args.name)
     password = _read_password(args.password_stdin)
-    _Accounts(Context.from_args(args)).add(name, password, args.admin)
+    _accounts(args).add_user(name, password, args.admin)
     print(f"added {'admin ' if args.admin else ''}{name}")
     return 0
 
@@ -77,7 +69,7 @@ def _add(args: argparse.Namespace) -> int:
 def _passwd(args: argparse.Namespace) -> int:
     name = check_username(args.name)
     password = _read_password(args.password_stdin)
-    _Accounts(Context.from_args(args)).set_password(name, password)
+    _accounts(args).set_password(name, password)
     print(f"password changed for {name}")
     return 0
 
@@ -92,7 +84,7 @@ def _remove(args: argparse.Namespace) -> int:
         if answer.strip() != name:
             print("nothing deleted")
             return 1
-    result = _Accounts(Context.from_args(args)).remove(name, args.delete_data)
+    result = _accounts(args).remove_user(name, args.delete_data)
     kept = "their files were deleted" if result.get("data_deleted") else (
         f"their files stay in volume {result['volume']}" if result.get("volume")
         else "they had no files yet")
@@ -101,7 +93,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    users = _Accounts(Context.from_args(args)).list()
+    users = _accounts(args).list_users()
     if args.json:
         print(json.dumps(users, indent=2))
         return 0

@@ -6,10 +6,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import docker
+
+from tests.integration.daemon_proc import wait_for
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 
@@ -22,14 +23,6 @@ def _engine_up() -> bool:
         return ok
     except Exception:
         return False
-
-
-def _wait(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def _dockerd_pid() -> int | None:
@@ -45,7 +38,7 @@ def stop_engine() -> None:
     if pid is None:
         return
     os.kill(pid, signal.SIGTERM)
-    _wait(lambda: _dockerd_pid() is None, 60, "dockerd to exit")
+    wait_for(lambda: _dockerd_pid() is None, 60, "dockerd to exit")
 
 
 def start_engine() -> None:
@@ -54,7 +47,7 @@ def start_engine() -> None:
     else:
         with DOCKERD_LOG.open("ab") as log:
             subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
-    _wait(_engine_up, 60, "the Docker engine to answer")
+    wait_for(_engine_up, 60, "the Docker engine to answer")
 
 
 def _systemd_manages_docker() -> bool:
