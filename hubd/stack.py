@@ -322,10 +322,23 @@ class Stack:
 
     # ------------------------------------------------------------------ users' servers
 
+    def containers(self, role: str | None = None) -> list[Container]:
+        """This stack's containers, running or not.
+
+        Users' servers remove themselves once stopped, so one may vanish between the listing
+        and its inspection (docker-py's `containers.list` then raises): it is simply gone.
+        """
+        found = []
+        for summary in self.client.api.containers(all=True, filters=self.names.filters(role)):
+            try:
+                found.append(self.client.containers.get(summary["Id"]))
+            except NotFound:
+                continue
+        return found
+
     def user_servers(self) -> list[dict[str, Any]]:
         servers = []
-        for container in self.client.containers.list(
-                all=True, filters=self.names.filters(ROLE_USER_SERVER)):
+        for container in self.containers(ROLE_USER_SERVER):
             env = dict(item.split("=", 1) for item in container.attrs["Config"].get("Env") or []
                        if "=" in item)
             servers.append({
@@ -365,8 +378,7 @@ class Stack:
             self.reporter.step(f"stopping {container.name}")
             self._stop(container)
             done.append(f"stopped {container.name}")
-        for server in self.client.containers.list(
-                all=True, filters=self.names.filters(ROLE_USER_SERVER)):
+        for server in self.containers(ROLE_USER_SERVER):
             self.reporter.step(f"stopping {server.name}")
             self._stop(server)
             # DockerSpawner's containers remove themselves once stopped (auto-remove); older
@@ -378,7 +390,7 @@ class Stack:
     def purge(self) -> list[str]:
         """Remove every object of this stack, data volumes included. The CLI confirms first."""
         removed = self.down()
-        for container in self.client.containers.list(all=True, filters=self.names.filters()):
+        for container in self.containers():
             _remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
         for volume in self.client.volumes.list(filters=self.names.filters()):
