@@ -69,8 +69,10 @@ def freeze_hub(env: StackEnv) -> float | None:
     pid = hub_process_pid(env)
     start = time.monotonic()
     os.kill(pid, signal.SIGSTOP)
-    back = time_until(lambda: not healthy(env), 10) is not None and \
-        time_until(lambda: healthy(env)) is not None
+    back = (
+        time_until(lambda: not healthy(env), 10) is not None
+        and time_until(lambda: healthy(env)) is not None
+    )
     return time.monotonic() - start if back else None
 
 
@@ -92,7 +94,8 @@ def docker_alone(env: StackEnv) -> None:
     """The same hub container, left to Docker's restart policy."""
     env.hubd("up")
     env.client.containers.get(env.names.hub_container).update(
-        restart_policy={"Name": "unless-stopped"})
+        restart_policy={"Name": "unless-stopped"}
+    )
 
 
 def idle_footprint(proc: DaemonProc, seconds: float) -> tuple[float, float]:
@@ -107,8 +110,11 @@ def idle_footprint(proc: DaemonProc, seconds: float) -> tuple[float, float]:
     before, start = cpu(), time.monotonic()
     time.sleep(seconds)
     cpu_share = (cpu() - before) / (time.monotonic() - start) * 100
-    rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text()
-                  .splitlines() if line.startswith("VmRSS:"))
+    rss_kb = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
     return rss_kb / 1024, cpu_share
 
 
@@ -154,14 +160,16 @@ def main() -> int:
                 # Both restart managers slow down repeated deaths; a death after a stable
                 # period (10 s for both) is a first death again.
                 time.sleep(STABLE_S)
-            rows.append(("hub SIGKILL -> healthy", fmt(kills_h), fmt(kills_d),
-                         ratio(kills_h, kills_d)))
+            rows.append(
+                ("hub SIGKILL -> healthy", fmt(kills_h), fmt(kills_d), ratio(kills_h, kills_d))
+            )
             freeze_h = [freeze_hub(hubd_env)]
             freeze_d = [freeze_hub(base_env)]
             rows.append(("hub frozen (SIGSTOP) -> healthy", fmt(freeze_h), fmt(freeze_d), "-"))
             engine, engine_d = ([seconds] for seconds in restart_engine([hubd_env, base_env]))
-            rows.append(("engine restarted -> healthy", fmt(engine), fmt(engine_d),
-                         ratio(engine, engine_d)))
+            rows.append(
+                ("engine restarted -> healthy", fmt(engine), fmt(engine_d), ratio(engine, engine_d))
+            )
         finally:
             daemon.stop()
             purge_stack(hubd_env)

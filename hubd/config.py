@@ -94,41 +94,53 @@ class Config:
     bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
     user_image: str = _key(
         "quay.io/jupyter/base-notebook:latest",
-        "Image every user's JupyterLab runs in.", _check_image,
+        "Image every user's JupyterLab runs in.",
+        _check_image,
     )
     allowed_images: list[str] = _key(
-        [], "If set, users pick one of these images when they start a server.", _check_images,
+        [],
+        "If set, users pick one of these images when they start a server.",
+        _check_images,
     )
     hub_base_image: str = _key(
         "quay.io/jupyterhub/jupyterhub:latest",
-        "Official JupyterHub image that hubd's hub image is built on.", _check_image,
+        "Official JupyterHub image that hubd's hub image is built on.",
+        _check_image,
     )
     cull_idle_timeout: int = _key(
-        3600, "Seconds of inactivity after which a user's server is stopped (0: never).",
+        3600,
+        "Seconds of inactivity after which a user's server is stopped (0: never).",
         _check_positive,
     )
     mem_limit: str | None = _key(None, "Memory limit per user server, e.g. '2G'.", _check_memory)
     cpu_limit: float | None = _key(None, "CPU limit per user server, e.g. 1.5.", _check_cpus)
     shared_folder: str | None = _key(
-        None, "Host folder mounted into every user's server at ~/shared (opt-in).", _check_folder,
+        None,
+        "Host folder mounted into every user's server at ~/shared (opt-in).",
+        _check_folder,
     )
     shared_folder_readonly: bool = _key(True, "Mount the shared folder read-only.")
     user_work_dir: str = _key(
-        "/home/jovyan/work", "Folder inside the user's server where their volume is mounted.",
+        "/home/jovyan/work",
+        "Folder inside the user's server where their volume is mounted.",
     )
     mdns_enabled: bool = _key(True, "Advertise the hub on the local network over mDNS.")
-    mdns_name: str = _key("jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.",
-                          _check_dns_label)
+    mdns_name: str = _key(
+        "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", _check_dns_label
+    )
     mdns_interfaces: list[str] = _key([], "Network interfaces to advertise on (empty: all LAN).")
     mdns_ipv6: bool = _key(True, "Also advertise IPv6 addresses.")
     stop_on_exit: bool = _key(
-        False, "Stop the hub when `hubd run` exits (default: leave it and users' servers running).",
+        False,
+        "Stop the hub when `hubd run` exits (default: leave it and users' servers running).",
     )
     control_group: str | None = _key(
-        None, "Group whose members may use the control socket of the system service.",
+        None,
+        "Group whose members may use the control socket of the system service.",
     )
     stack_name: str = _key(
-        "hubd", "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
+        "hubd",
+        "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
         _check_dns_label,
     )
 
@@ -142,8 +154,11 @@ def config_keys() -> dict[str, dataclasses.Field[Any]]:
 
 def _type_name(tp: str) -> str:
     return {
-        "int": "an integer", "str": "a string", "bool": "true or false",
-        "list[str]": "a list of strings", "str | None": "a string",
+        "int": "an integer",
+        "str": "a string",
+        "bool": "true or false",
+        "list[str]": "a list of strings",
+        "str | None": "a string",
         "float | None": "a number",
     }.get(tp, tp)
 
@@ -220,7 +235,7 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX) or name in _NOT_CONFIG_ENV:
             continue
-        key = name[len(ENV_PREFIX):].lower()
+        key = name[len(ENV_PREFIX) :].lower()
         if key not in keys:
             raise ConfigError(f"environment variable {name}: '{key}' is not a config key")
         values[key] = _from_env_text(key, str(keys[key].type), text, f"environment variable {name}")

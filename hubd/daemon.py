@@ -23,18 +23,18 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd import state as states
+from hubd import status as states
+from hubd._daemon.sdnotify import Notifier
+from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
+from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
-from hubd.engine import connect
 from hubd.errors import DockerUnavailable, HubdError
-from hubd.naming import StackNames
-from hubd.progress import LogReporter
-from hubd.sdnotify import Notifier
-from hubd.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
+from hubd.stack.accounts import Accounts
+from hubd.stack.engine import connect
+from hubd.stack.naming import StackNames
+from hubd.stack.progress import LogReporter
 from hubd.timing import Timing
-from hubd.users import Accounts
-from hubd.watchers import EventWatcher, Monitor
 
 if TYPE_CHECKING:
     from hubd.cli.context import Context
@@ -83,14 +83,25 @@ class Daemon:
         self.reload_requested = False
         self.reporter = _WatchdogReporter(self.notifier)
         self.supervisor = Supervisor(
-            self.config, DesiredState(ctx.paths.desired_state_file), self.timing,
-            connect=connect, reporter=self.reporter,
+            self.config,
+            DesiredState(ctx.paths.desired_state_file),
+            self.timing,
+            connect=connect,
+            reporter=self.reporter,
         )
         self.supervisor.on_engine_connected = self._engine_connected
-        self.events = EventWatcher(StackNames(self.config.stack_name),
-                                   on_event=self._hub_event, on_stream_end=self._engine_gone)
-        self.monitor = Monitor(self.timing, ping=self._ping, probe=self._probe,
-                               on_engine_lost=self._engine_gone, on_hub_hung=self._hub_hung)
+        self.events = EventWatcher(
+            StackNames(self.config.stack_name),
+            on_event=self._hub_event,
+            on_stream_end=self._engine_gone,
+        )
+        self.monitor = Monitor(
+            self.timing,
+            ping=self._ping,
+            probe=self._probe,
+            on_engine_lost=self._engine_gone,
+            on_hub_hung=self._hub_hung,
+        )
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
         self._pinger: docker.DockerClient | None = None
@@ -150,12 +161,17 @@ class Daemon:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
-        self.control = ControlServer(self.ctx.paths.control_socket, DaemonBackend(self),
-                                     group=self.config.control_group)
+        self.control = ControlServer(
+            self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
+        )
         self.control.start()
         self.monitor.start()
-        log.info("hubd %s supervising stack '%s' (control socket %s)", __version__,
-                 self.config.stack_name, self.ctx.paths.control_socket)
+        log.info(
+            "hubd %s supervising stack '%s' (control socket %s)",
+            __version__,
+            self.config.stack_name,
+            self.ctx.paths.control_socket,
+        )
         first = True
         while not self.stop_requested:
             if self.reload_requested:
@@ -203,10 +219,14 @@ class Daemon:
                 from hubd.mdns import Advertiser
 
                 self.advertiser = Advertiser(
-                    self.config.mdns_name, self.config.port,
-                    interfaces=self.config.mdns_interfaces, ipv6=self.config.mdns_ipv6,
-                    timing=self.timing, on_change=lambda status: log.info(
-                        "mDNS: %s as %s", status.state, status.hostname),
+                    self.config.mdns_name,
+                    self.config.port,
+                    interfaces=self.config.mdns_interfaces,
+                    ipv6=self.config.mdns_ipv6,
+                    timing=self.timing,
+                    on_change=lambda status: log.info(
+                        "mDNS: %s as %s", status.state, status.hostname
+                    ),
                 )
                 self.advertiser.start()
             except Exception as exc:  # mDNS is a convenience; the hub runs without it
@@ -225,8 +245,10 @@ class Daemon:
             return None
         status = self.advertiser.status()
         return {
-            "state": status.state, "hostname": status.hostname,
-            "addresses": list(status.addresses), "service": status.service_name,
+            "state": status.state,
+            "hostname": status.hostname,
+            "addresses": list(status.addresses),
+            "service": status.service_name,
             "error": status.last_error,
         }
 
@@ -237,8 +259,12 @@ class Daemon:
         self.notifier.stopping()
         log.info("shutting down")
         deadline = time.monotonic() + self.timing.shutdown_grace_s
-        threading.Thread(target=self._force_exit_when_due, args=(deadline,),
-                         name="hubd-shutdown-deadline", daemon=True).start()
+        threading.Thread(
+            target=self._force_exit_when_due,
+            args=(deadline,),
+            name="hubd-shutdown-deadline",
+            daemon=True,
+        ).start()
         self.close()
         log.info("stopped")
         return 0
@@ -270,8 +296,13 @@ class Daemon:
 
 def _mdns_settings(config: Config) -> tuple[object, ...]:
     """What the advertiser is built from: a change to any of it means a new advertiser."""
-    return (config.mdns_enabled, config.mdns_name, config.port,
-            tuple(config.mdns_interfaces), config.mdns_ipv6)
+    return (
+        config.mdns_enabled,
+        config.mdns_name,
+        config.port,
+        tuple(config.mdns_interfaces),
+        config.mdns_ipv6,
+    )
 
 
 class DaemonBackend:
@@ -288,11 +319,12 @@ class DaemonBackend:
         stack = self.supervisor.stack
         if stack is None:
             raise DockerUnavailable(
-                self.supervisor.last_error or "the Docker engine is not connected")
+                self.supervisor.last_error or "the Docker engine is not connected"
+            )
         return stack
 
     def status(self) -> dict[str, Any]:
-        from hubd.state import advertised_url
+        from hubd.status import advertised_url
 
         snapshot = self.supervisor.snapshot()
         mdns = self.daemon.mdns_status()
@@ -310,8 +342,11 @@ class DaemonBackend:
         if stack is not None:
             try:
                 described = stack.describe(healthy=snapshot["state"] == states.RUNNING)
-                status.update(hub=described["hub"], servers=described["servers"],
-                              local_url=described["local_url"])
+                status.update(
+                    hub=described["hub"],
+                    servers=described["servers"],
+                    local_url=described["local_url"],
+                )
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
         return status
@@ -355,7 +390,8 @@ def _log_to_file(ctx: Context) -> None:
     try:
         ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT)
+            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
+        )
     except OSError as exc:
         log.debug("no log file: %s", exc)
         return

@@ -15,7 +15,7 @@ hubd closes its gaps around the *host name* (see docs/mdns.md):
 - goodbyes for everything when it stops.
 
 Threads: `start()` returns at once; a worker thread does the probing, publishing and watching,
-the guard (hubd.mdns_guard) has a receive thread, zeroconf has its event-loop thread.
+the guard (hubd._mdns.guard) has a receive thread, zeroconf has its event-loop thread.
 
 Run it alone (tests, debugging): `python -m hubd.mdns --name jupyter --port 8000`.
 """
@@ -41,13 +41,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from hubd import mdns_claim
-from hubd import mdns_wire as wire
+from hubd._mdns import claim as mdns_claim
+from hubd._mdns import wire
+from hubd._mdns.addresses import Address, Link, Selection, read_interfaces, select_addresses
+from hubd._mdns.claim import HOST, SERVICE, Claim
+from hubd._mdns.guard import MulticastGuard
+from hubd._mdns.watch import ChangeWatcher
 from hubd.errors import ConfigError, HubdError
-from hubd.mdns_addresses import Address, Link, Selection, read_interfaces, select_addresses
-from hubd.mdns_claim import HOST, SERVICE, Claim
-from hubd.mdns_guard import MulticastGuard
-from hubd.mdns_watch import ChangeWatcher
 from hubd.timing import Timing, timing_from_env
 
 if TYPE_CHECKING:  # imported for real only when needed: `import hubd.mdns` stays cheap

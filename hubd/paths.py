@@ -61,14 +61,17 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
     if mode == "system" and sys.platform == "darwin":
         # platformdirs has no system locations on macOS; these are launchd's conventions.
         support = Path("/Library/Application Support") / APP_NAME
-        defaults = Paths(support, support, Path("/var/run") / APP_NAME,
-                         Path("/Library/Logs") / APP_NAME)
+        defaults = Paths(
+            support, support, Path("/var/run") / APP_NAME, Path("/Library/Logs") / APP_NAME
+        )
     elif mode == "system" and default_mode() != "system":
         # Asked for the system locations without being root (e.g. `hubd service install
         # --system --dry-run` or a test): name them explicitly.
         defaults = Paths(
-            Path(dirs.site_config_dir), Path("/var/lib") / APP_NAME,
-            Path("/run") / APP_NAME, Path("/var/log") / APP_NAME,
+            Path(dirs.site_config_dir),
+            Path("/var/lib") / APP_NAME,
+            Path("/run") / APP_NAME,
+            Path("/var/log") / APP_NAME,
         )
     else:
         with warnings.catch_warnings():
@@ -77,8 +80,10 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
             warnings.simplefilter("ignore")
             runtime_dir = Path(dirs.user_runtime_dir)
         defaults = Paths(
-            Path(dirs.user_config_dir), Path(dirs.user_state_dir),
-            runtime_dir, Path(dirs.user_log_dir),
+            Path(dirs.user_config_dir),
+            Path(dirs.user_state_dir),
+            runtime_dir,
+            Path(dirs.user_log_dir),
         )
     return Paths(
         config_dir=_first_of(environ.get("CONFIGURATION_DIRECTORY")) or defaults.config_dir,

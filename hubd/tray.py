@@ -2,7 +2,7 @@
 
 The glue between the pure parts (tray_state, tray_icons, tray_menu, tray_notices), the poller
 and pystray. It talks to the daemon only through its control API. pystray is imported only
-in `run_tray` (via hubd.tray_backend): importing this module never needs a display.
+in `run_tray` (via hubd._tray.backends): importing this module never needs a display.
 
 Threads: pystray's loop owns the main thread; the poller delivers snapshots from its own
 thread; menu clicks are handed to one worker thread, so a slow daemon never freezes the
@@ -24,19 +24,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubd._tray.backends import icon_class, load_pystray
+from hubd._tray.icons import draw_icon
+from hubd._tray.launcher import Launcher, open_with_desktop
+from hubd._tray.menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
+from hubd._tray.notices import NoticeTracker
+from hubd._tray.poller import Poller, tray_poll_interval_s
+from hubd._tray.state import Snapshot, fetch_snapshot, tooltip
+from hubd._tray.worker import Worker
 from hubd.control import ControlClient
 from hubd.errors import HubdError
-from hubd.tray_backend import icon_class, load_pystray
-from hubd.tray_icons import draw_icon
-from hubd.tray_launcher import Launcher, open_with_desktop
-from hubd.tray_menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
-from hubd.tray_notices import NoticeTracker
-from hubd.tray_poller import Poller, tray_poll_interval_s
-from hubd.tray_state import Snapshot, fetch_snapshot, tooltip
-from hubd.tray_worker import Worker
 
 if TYPE_CHECKING:
-    from hubd.tray_xorg import Rect
+    from hubd._tray.backends.xorg import Rect
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +47,14 @@ POLL_TIMEOUT_S = 5.0
 ACTION_TIMEOUT_S = 30.0
 
 _VERBS = {
-    Action.START: "start JupyterHub", Action.STOP: "stop JupyterHub",
-    Action.RESTART: "restart JupyterHub", Action.OPEN: "open JupyterHub",
-    Action.ADDRESS: "show the address", Action.ADD_USER: "add a user",
-    Action.LOGS: "show the logs", Action.HOW_TO_START: "show how to start hubd",
+    Action.START: "start JupyterHub",
+    Action.STOP: "stop JupyterHub",
+    Action.RESTART: "restart JupyterHub",
+    Action.OPEN: "open JupyterHub",
+    Action.ADDRESS: "show the address",
+    Action.ADD_USER: "add a user",
+    Action.LOGS: "show the logs",
+    Action.HOW_TO_START: "show how to start hubd",
 }
 
 
@@ -81,9 +85,12 @@ def notify_send(title: str, message: str) -> None:
     if command is None:
         return
     try:
-        subprocess.Popen([command, "--app-name=hubd", title, message],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [command, "--app-name=hubd", title, message],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     except OSError as exc:
         log.debug("notify-send failed: %s", exc)
 
@@ -124,9 +131,12 @@ class TrayApp:
         self._specs = build_menu(self._snapshot)
         self._notices_pending = self._tracker.update(self._snapshot)
         self.icon = icon_factory(
-            ICON_NAME, icon=draw_icon(self._snapshot.look), title=tooltip(self._snapshot),
-            menu=to_pystray(pystray, self.current_menu, self.activate))
-        if hasattr(type(self.icon), "on_primary_click"):  # hubd.tray_xorg's fixed X11 icon
+            ICON_NAME,
+            icon=draw_icon(self._snapshot.look),
+            title=tooltip(self._snapshot),
+            menu=to_pystray(pystray, self.current_menu, self.activate),
+        )
+        if hasattr(type(self.icon), "on_primary_click"):  # the mended X11 icon (backends.xorg)
             self.icon.on_primary_click = self.primary_click
             self.icon.on_secondary_click = self.show_popup_menu
 
@@ -248,8 +258,9 @@ class TrayApp:
                 self.activate(out.strip())
 
         args = ["--anchor", ",".join(map(str, anchor))] if anchor is not None else []
-        self._launcher.window("popup", "hubd.tray_popup", args, stdin_text=specs,
-                              on_exit=chosen)
+        self._launcher.window(
+            "popup", "hubd._tray.windows.popup", args, stdin_text=specs, on_exit=chosen
+        )
 
     def _perform(self, action: str) -> None:
         with self._lock:
@@ -276,22 +287,27 @@ class TrayApp:
             args = ["--url", url]
             for alt in snapshot.address_urls:
                 args += ["--alt", alt]
-            self._launcher.window("address", "hubd.tray_address", args)
+            self._launcher.window("address", "hubd._tray.windows.address", args)
         elif action in (Action.START, Action.STOP, Action.RESTART):
             if action == Action.RESTART:
                 self._tracker.expect_restart()
             getattr(client, action)()
             self.refresh()
         elif action == Action.ADD_USER:
-            self._launcher.window("add-user", "hubd.tray_dialog",
-                                  ["--socket", str(self._place.socket)],
-                                  on_exit=self._add_user_closed)
+            self._launcher.window(
+                "add-user",
+                "hubd._tray.windows.dialog",
+                ["--socket", str(self._place.socket)],
+                on_exit=self._add_user_closed,
+            )
         elif action == Action.LOGS:
             self._show_logs(snapshot)
         elif action == Action.HOW_TO_START:
-            self._launcher.window("how-to-start", "hubd.tray_text",
-                                  ["--title", "How to start hubd",
-                                   "--text", how_to_start_text(snapshot.error)])
+            self._launcher.window(
+                "how-to-start",
+                "hubd._tray.windows.text",
+                ["--title", "How to start hubd", "--text", how_to_start_text(snapshot.error)],
+            )
         elif action == Action.QUIT:
             self.quit()
 
@@ -307,13 +323,17 @@ class TrayApp:
         log_file = self._place.log_file
         if snapshot.log_file_readable and log_file is not None:
             if not self._open_path(log_file):
-                self._launcher.window("logs", "hubd.tray_text",
-                                      ["--title", f"hubd log — {log_file}", "--file",
-                                       str(log_file)])
+                self._launcher.window(
+                    "logs",
+                    "hubd._tray.windows.text",
+                    ["--title", f"hubd log — {log_file}", "--file", str(log_file)],
+                )
         else:
-            self._launcher.window("logs", "hubd.tray_text",
-                                  ["--title", "hubd log", "--logs-socket",
-                                   str(self._place.socket)])
+            self._launcher.window(
+                "logs",
+                "hubd._tray.windows.text",
+                ["--title", "hubd log", "--logs-socket", str(self._place.socket)],
+            )
 
 
 def _quit_on_signals(app: TrayApp) -> None:
@@ -333,4 +353,3 @@ def run_tray(locate: Callable[[], TrayPlace]) -> int:
         _quit_on_signals(app)
     app.run()
     return 0
-

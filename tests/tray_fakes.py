@@ -36,13 +36,20 @@ class FakeDaemon:
 
     def status(self) -> dict[str, Any]:
         return {
-            "state": self.state, "desired": self.desired, "url": URL,
+            "state": self.state,
+            "desired": self.desired,
+            "url": URL,
             "local_url": "http://localhost:8000/",
-            "mdns": {"state": "advertising", "hostname": "jupyter.local",
-                     "addresses": ["192.0.2.5"]},
-            "restart_count": self.restart_count, "last_error": self.last_error,
-            "servers": [{"user": u["name"], "running": u["server_running"]}
-                        for u in self.users.values()],
+            "mdns": {
+                "state": "advertising",
+                "hostname": "jupyter.local",
+                "addresses": ["192.0.2.5"],
+            },
+            "restart_count": self.restart_count,
+            "last_error": self.last_error,
+            "servers": [
+                {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
+            ],
             "version": "0.1.0",
         }
 
@@ -73,7 +80,8 @@ class FakeDaemon:
         self.calls.append(f"add_user {name}")
         if not name.isalnum() or name != name.lower():
             raise UserAccountError(
-                f"username {name!r} is not allowed: use lowercase letters and digits")
+                f"username {name!r} is not allowed: use lowercase letters and digits"
+            )
         if name in self.users:
             raise UserAccountError(f"user {name!r} already exists")
         self.users[name] = {"name": name, "admin": admin, "server_running": False}

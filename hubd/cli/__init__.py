@@ -22,15 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="JupyterHub at home: run it on Docker, keep it up, find it as jupyter.local.",
     )
     parser.add_argument("--version", action="version", version=f"hubd {__version__}")
-    parser.add_argument("--config", metavar="FILE",
-                        help="config file (default: see `hubd config path`)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="config file (default: see `hubd config path`)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     for group in _COMMAND_GROUPS:
         group.register(commands)
     return parser
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,8 +13,8 @@ import docker
 from hubd.config import Config, load_config
 from hubd.control import ControlClient
 from hubd.paths import Paths, resolve_paths
-from hubd.progress import Reporter, reporter_for_terminal
 from hubd.stack import Stack
+from hubd.stack.progress import Reporter, reporter_for_terminal
 from hubd.timing import Timing, timing_from_env
 
 
@@ -49,7 +49,7 @@ class Context:
 
     @cached_property
     def client(self) -> docker.DockerClient:
-        from hubd.engine import connect
+        from hubd.stack.engine import connect
 
         return connect()
 

@@ -29,28 +29,37 @@ _DRY_RUN_HELP = "say what would be done, change nothing"
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "service", help="run hubd at boot as a systemd/launchd service: install, uninstall, status",
+        "service",
+        help="run hubd at boot as a systemd/launchd service: install, uninstall, status",
         description="Install hubd's daemon (and the tray's autostart) with systemd or launchd, "
-                    "so the hub comes back after a reboot without anyone logging in.")
+        "so the hub comes back after a reboot without anyone logging in.",
+    )
     sub = parser.add_subparsers(dest="service_command", metavar="ACTION")
     sub.required = True
 
     install = sub.add_parser(
-        "install", help="write, enable and start the service (again: update it)",
+        "install",
+        help="write, enable and start the service (again: update it)",
         description="Write the unit/plist with this hubd's path, enable and start it. "
-                    "Running it again changes nothing, or applies an update.")
+        "Running it again changes nothing, or applies an update.",
+    )
     _mode_options(install, "default: system as root, else user")
     install.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     _packager_options(install)
     install.set_defaults(handler=_install)
 
     uninstall = sub.add_parser(
-        "uninstall", help="stop and remove the service (keeps hubd's data unless --purge)",
+        "uninstall",
+        help="stop and remove the service (keeps hubd's data unless --purge)",
         description="Stop, disable and remove everything `hubd service install` wrote. "
-                    "Docker volumes are never touched here: `hubd purge` removes those.")
+        "Docker volumes are never touched here: `hubd purge` removes those.",
+    )
     _mode_options(uninstall, "default: the one that is installed")
-    uninstall.add_argument("--purge", action="store_true",
-                           help="also delete hubd's config, state and log folders (asks first)")
+    uninstall.add_argument(
+        "--purge",
+        action="store_true",
+        help="also delete hubd's config, state and log folders (asks first)",
+    )
     uninstall.add_argument("--yes", action="store_true", help="do not ask before --purge deletes")
     uninstall.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     _packager_options(uninstall)
@@ -65,18 +74,34 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _mode_options(parser: argparse.ArgumentParser, default: str) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--system", dest="mode", action="store_const", const="system",
-                       help=f"the machine's service, started at boot (needs root; {default})")
-    group.add_argument("--user", dest="mode", action="store_const", const="user",
-                       help="your own service, started with your session")
+    group.add_argument(
+        "--system",
+        dest="mode",
+        action="store_const",
+        const="system",
+        help=f"the machine's service, started at boot (needs root; {default})",
+    )
+    group.add_argument(
+        "--user",
+        dest="mode",
+        action="store_const",
+        const="user",
+        help="your own service, started with your session",
+    )
 
 
 def _packager_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", metavar="DIR",
-                        help="for packagers and tests: use this staging tree instead of /; "
-                             "systemctl/launchctl work offline there, nothing is started")
-    parser.add_argument("--manager", choices=MANAGER_NAMES,
-                        help="with --root: files for this service manager, not this machine's")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="for packagers and tests: use this staging tree instead of /; "
+        "systemctl/launchctl work offline there, nothing is started",
+    )
+    parser.add_argument(
+        "--manager",
+        choices=MANAGER_NAMES,
+        help="with --root: files for this service manager, not this machine's",
+    )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -85,8 +110,9 @@ def _packager_options(parser: argparse.ArgumentParser) -> None:
 def _root(args: argparse.Namespace) -> Path | None:
     if not args.root:
         if args.manager:
-            raise UsageError("--manager goes with --root: on this machine, its own service "
-                             "manager is used")
+            raise UsageError(
+                "--manager goes with --root: on this machine, its own service manager is used"
+            )
         return None
     root = Path(args.root).absolute()
     if not root.is_dir():
@@ -122,8 +148,10 @@ def _uninstall(args: argparse.Namespace) -> int:
     if mode is None:
         modes = _installed(args)
         if len(modes) > 1:
-            raise UsageError("hubd is installed both as a system and as a user service: "
-                             "say which to remove with --system or --user")
+            raise UsageError(
+                "hubd is installed both as a system and as a user service: "
+                "say which to remove with --system or --user"
+            )
         mode = modes[0] if modes else default_mode()
     manager = _manager(args, mode)
 
@@ -139,13 +167,18 @@ def _confirm_purge(folders: list[str], *, assume_yes: bool) -> None:
     if assume_yes:
         return
     if not sys.stdin.isatty():
-        raise UsageError("--purge deletes hubd's config, state and logs and there is no "
-                         "terminal to ask on: add --yes to confirm")
+        raise UsageError(
+            "--purge deletes hubd's config, state and logs and there is no "
+            "terminal to ask on: add --yes to confirm"
+        )
     print("This deletes hubd's config, state and logs:", file=sys.stderr)
     for folder in folders:
         print(f"  {folder}", file=sys.stderr)
-    print("Docker volumes (users' work and accounts) are kept: `hubd purge` removes those "
-          "(run it first: it needs the config).", file=sys.stderr)
+    print(
+        "Docker volumes (users' work and accounts) are kept: `hubd purge` removes those "
+        "(run it first: it needs the config).",
+        file=sys.stderr,
+    )
     try:
         answer = input("Delete these folders? [y/N] ")
     except EOFError:

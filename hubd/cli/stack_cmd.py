@@ -10,7 +10,7 @@ from typing import Any
 
 from hubd.cli.context import Context
 from hubd.errors import HubUnhealthy, UsageError
-from hubd.state import describe_local
+from hubd.status import describe_local
 
 # How long `hubd up` waits for the daemon to report the hub running (a first start may build
 # and pull images).
@@ -18,13 +18,16 @@ DAEMON_UP_DEADLINE_S = 3600.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = commands.add_parser("up",
-                             help="bring the hub up (build/pull what it needs), print its URL")
-    up.add_argument("--pull", action="store_true",
-                    help="pull newer images and rebuild the hub image first")
+    up = commands.add_parser(
+        "up", help="bring the hub up (build/pull what it needs), print its URL"
+    )
+    up.add_argument(
+        "--pull", action="store_true", help="pull newer images and rebuild the hub image first"
+    )
     up.set_defaults(handler=_up)
-    commands.add_parser("down", help="stop the hub and users' servers (keeps all data)") \
-        .set_defaults(handler=_down)
+    commands.add_parser(
+        "down", help="stop the hub and users' servers (keeps all data)"
+    ).set_defaults(handler=_down)
     status = commands.add_parser("status", help="hub state, URL, image, uptime, user servers")
     status.add_argument("--json", action="store_true", help="as JSON")
     status.set_defaults(handler=_status)
@@ -33,7 +36,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     logs.add_argument("-n", "--tail", type=int, default=200, help="lines from the end (200)")
     logs.set_defaults(handler=_logs)
     purge = commands.add_parser(
-        "purge", help="remove the stack AND all its data volumes (users' work, accounts)")
+        "purge", help="remove the stack AND all its data volumes (users' work, accounts)"
+    )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(handler=_purge)
     run = commands.add_parser("run", help="run the supervisor daemon in the foreground")
@@ -72,7 +76,7 @@ def _wait_for_daemon(daemon: Any) -> dict[str, Any]:
 
 
 def _hint_first_admin(ctx: Context) -> None:
-    from hubd.users import Accounts
+    from hubd.stack.accounts import Accounts
 
     if not Accounts(ctx.stack).has_admin():
         print("  no admin yet: add one with `hubd user add NAME --admin`", file=sys.stderr)
@@ -100,8 +104,10 @@ def _status(args: argparse.Namespace) -> int:
         return 0
     hub = status.get("hub", {})
     uptime = hub.get("uptime_s")
-    print(f"state:    {status['state']}" + (f" ({status['last_error']})"
-                                            if status.get("last_error") else ""))
+    print(
+        f"state:    {status['state']}"
+        + (f" ({status['last_error']})" if status.get("last_error") else "")
+    )
     print(f"url:      {status.get('url')}  (on this machine: {status.get('local_url')})")
     if status.get("mdns"):
         print(f"mdns:     {status['mdns'].get('hostname')} ({status['mdns'].get('state')})")
@@ -147,8 +153,10 @@ def _purge(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("purge deletes every user's work: run it on a terminal, or add --yes")
-        answer = input(f"Delete the hub stack '{stack.names.stack}' and ALL its data "
-                       "(users' work, accounts)? Type 'purge' to confirm: ")
+        answer = input(
+            f"Delete the hub stack '{stack.names.stack}' and ALL its data "
+            "(users' work, accounts)? Type 'purge' to confirm: "
+        )
         if answer.strip() != "purge":
             print("nothing deleted")
             return 1

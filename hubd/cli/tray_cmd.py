@@ -16,11 +16,15 @@ if TYPE_CHECKING:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "tray", help="show the tray icon: the hub's state, open it, start/stop, add users",
-        description="Show hubd's tray icon. Quitting the tray leaves the hub running.")
-    parser.add_argument("--socket", metavar="PATH",
-                        help="the daemon's control socket (default: the user daemon's, else "
-                             "the system service's)")
+        "tray",
+        help="show the tray icon: the hub's state, open it, start/stop, add users",
+        description="Show hubd's tray icon. Quitting the tray leaves the hub running.",
+    )
+    parser.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="the daemon's control socket (default: the user daemon's, else the system service's)",
+    )
     parser.set_defaults(handler=_tray)
 
 

@@ -10,7 +10,7 @@ import sys
 from hubd.cli.context import Context
 from hubd.control import ControlClient
 from hubd.errors import UsageError, UserAccountError
-from hubd.users import Accounts, check_password, check_username
+from hubd.stack.accounts import Accounts, check_password, check_username
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,19 +20,26 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add = sub.add_parser("add", help="create an account (asks for the password twice)")
     add.add_argument("name")
     add.add_argument("--admin", action="store_true", help="may manage the hub and other users")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input (one line)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (one line)",
+    )
     add.set_defaults(handler=_add)
     remove = sub.add_parser("remove", help="delete an account (their files stay unless asked)")
     remove.add_argument("name")
-    remove.add_argument("--delete-data", action="store_true",
-                        help="also delete the user's files (asks first)")
+    remove.add_argument(
+        "--delete-data", action="store_true", help="also delete the user's files (asks first)"
+    )
     remove.add_argument("--yes", action="store_true", help="do not ask before deleting files")
     remove.set_defaults(handler=_remove)
     passwd = sub.add_parser("passwd", help="set a new password for an account")
     passwd.add_argument("name")
-    passwd.add_argument("--password-stdin", action="store_true",
-                        help="read the password from standard input (one line)")
+    passwd.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (one line)",
+    )
     passwd.set_defaults(handler=_passwd)
     listing = sub.add_parser("list", help="who has an account, and whose server runs")
     listing.add_argument("--json", action="store_true", help="as JSON")
@@ -79,15 +86,22 @@ def _remove(args: argparse.Namespace) -> int:
     if args.delete_data and not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(
-                "--delete-data deletes their files: run it on a terminal, or add --yes")
+                "--delete-data deletes their files: run it on a terminal, or add --yes"
+            )
         answer = input(f"Delete {name}'s account AND all their files? Type the name to confirm: ")
         if answer.strip() != name:
             print("nothing deleted")
             return 1
     result = _accounts(args).remove_user(name, args.delete_data)
-    kept = "their files were deleted" if result.get("data_deleted") else (
-        f"their files stay in volume {result['volume']}" if result.get("volume")
-        else "they had no files yet")
+    kept = (
+        "their files were deleted"
+        if result.get("data_deleted")
+        else (
+            f"their files stay in volume {result['volume']}"
+            if result.get("volume")
+            else "they had no files yet"
+        )
+    )
     print(f"removed {name}; {kept}")
     return 0
 
@@ -102,6 +116,8 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'NAME':<20} {'ADMIN':<6} {'SERVER':<8} LAST ACTIVITY")
     for user in users:
-        print(f"{user['name']:<20} {'yes' if user['admin'] else 'no':<6} "
-              f"{'running' if user['server_running'] else '-':<8} {user['last_activity'] or '-'}")
+        print(
+            f"{user['name']:<20} {'yes' if user['admin'] else 'no':<6} "
+            f"{'running' if user['server_running'] else '-':<8} {user['last_activity'] or '-'}"
+        )
     return 0

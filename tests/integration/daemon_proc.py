@@ -16,13 +16,24 @@ from hubd.errors import HubdError
 from tests.integration.docker_env import StackEnv
 
 # Small enough to keep tests short, large enough not to flap on a busy 2-core machine.
-FAST_TIMING = ",".join([
-    "health_interval_s=0.5", "health_timeout_s=1.5", "health_failures=3",
-    "restart_backoff_initial_s=0.5", "restart_backoff_max_s=8", "restart_stable_after_s=20",
-    "failing_after_restarts=3", "engine_ping_interval_s=1", "engine_ping_timeout_s=2",
-    "engine_reconnect_initial_s=0.5", "engine_reconnect_max_s=2", "reconcile_interval_s=5",
-    "container_stop_timeout_s=2", "shutdown_grace_s=10",
-])
+FAST_TIMING = ",".join(
+    [
+        "health_interval_s=0.5",
+        "health_timeout_s=1.5",
+        "health_failures=3",
+        "restart_backoff_initial_s=0.5",
+        "restart_backoff_max_s=8",
+        "restart_stable_after_s=20",
+        "failing_after_restarts=3",
+        "engine_ping_interval_s=1",
+        "engine_ping_timeout_s=2",
+        "engine_reconnect_initial_s=0.5",
+        "engine_reconnect_max_s=2",
+        "reconcile_interval_s=5",
+        "container_stop_timeout_s=2",
+        "shutdown_grace_s=10",
+    ]
+)
 
 
 class DaemonProc:
@@ -32,15 +43,25 @@ class DaemonProc:
         self.timing = timing
         self.extra_args: list[str] = []  # e.g. ["-v"] to see the daemon's debug lines
         self.proc: subprocess.Popen[bytes] | None = None
-        self.control = ControlClient(Path(env.env["RUNTIME_DIRECTORY"]) / "control.sock",
-                                     timeout=30)
+        self.control = ControlClient(
+            Path(env.env["RUNTIME_DIRECTORY"]) / "control.sock", timeout=30
+        )
 
     def start(self) -> DaemonProc:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hubd", *self.extra_args, "--config",
-             str(self.env.config_file), "run"],
-            env={**self.env.env, "HUBD_TIMING": self.timing}, stdout=log, stderr=log,
+            [
+                sys.executable,
+                "-m",
+                "hubd",
+                *self.extra_args,
+                "--config",
+                str(self.env.config_file),
+                "run",
+            ],
+            env={**self.env.env, "HUBD_TIMING": self.timing},
+            stdout=log,
+            stderr=log,
         )
         log.close()
         wait_for(lambda: self.control.is_available(), 30, "the control socket")
@@ -49,8 +70,12 @@ class DaemonProc:
     def status(self) -> dict[str, Any]:
         return self.control.status()
 
-    def wait_state(self, state: str, timeout: float = 120,
-                   where: Callable[[dict[str, Any]], bool] = lambda s: True) -> dict[str, Any]:
+    def wait_state(
+        self,
+        state: str,
+        timeout: float = 120,
+        where: Callable[[dict[str, Any]], bool] = lambda s: True,
+    ) -> dict[str, Any]:
         found: dict[str, Any] = {}
 
         def reached() -> bool:
@@ -61,8 +86,12 @@ class DaemonProc:
                 return False
             return found["state"] == state and where(found)
 
-        wait_for(reached, timeout, f"state {state} (last seen: {found.get('state')}, "
-                                   f"{found.get('last_error')}); log:\n{self.log_tail()}")
+        wait_for(
+            reached,
+            timeout,
+            f"state {state} (last seen: {found.get('state')}, "
+            f"{found.get('last_error')}); log:\n{self.log_tail()}",
+        )
         return found
 
     def signal(self, signum: int) -> None:
@@ -91,8 +120,9 @@ class DaemonProc:
             return ""
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str,
-             interval: float = 0.2) -> float:
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> float:
     """Wait until `condition()` holds; returns the seconds it took."""
     start = time.monotonic()
     while not condition():

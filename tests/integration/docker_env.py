@@ -19,8 +19,8 @@ import docker
 import pytest
 
 from hubd.config import Config
-from hubd.naming import StackNames
 from hubd.stack import Stack
+from hubd.stack.naming import StackNames
 from hubd.timing import Timing
 from tests.images.build import TestImages, ensure_test_images
 
@@ -69,16 +69,23 @@ class StackEnv:
     def stack(self, timing: Timing | None = None) -> Stack:
         return Stack(self.client, self.config, timing=timing)
 
-    def hubd(self, *args: str, input: str | None = None, timeout: float = 600,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+    def hubd(
+        self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real `hubd` command line against this stack."""
         result = subprocess.run(
             [sys.executable, "-m", "hubd", "--config", str(self.config_file), *args],
-            env=self.env, input=input, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"hubd {' '.join(args)} exited {result.returncode}:\n"
-                                 f"{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"hubd {' '.join(args)} exited {result.returncode}:\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def write_config(self, **changes: Any) -> None:
@@ -102,12 +109,18 @@ def _toml(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_stack_env(tmp_path: Path, client: docker.DockerClient, images: TestImages,
-                   **overrides: Any) -> StackEnv:
+def make_stack_env(
+    tmp_path: Path, client: docker.DockerClient, images: TestImages, **overrides: Any
+) -> StackEnv:
     name = f"hubdt{os.getpid()}x{next(_counter)}"
     config = Config(
-        hub_base_image=images.hub_base, user_image=images.user, port=free_port(),
-        stack_name=name, mdns_enabled=False, cull_idle_timeout=0, **overrides,
+        hub_base_image=images.hub_base,
+        user_image=images.user,
+        port=free_port(),
+        stack_name=name,
+        mdns_enabled=False,
+        cull_idle_timeout=0,
+        **overrides,
     )
     config_file = tmp_path / "hubd.toml"
     config_file.write_text(_toml(config))
@@ -127,8 +140,9 @@ def purge_stack(env: StackEnv) -> None:
 
 
 @pytest.fixture
-def stack_env(tmp_path: Path, docker_client: docker.DockerClient,
-              test_images: TestImages) -> Iterator[StackEnv]:
+def stack_env(
+    tmp_path: Path, docker_client: docker.DockerClient, test_images: TestImages
+) -> Iterator[StackEnv]:
     env = make_stack_env(tmp_path, docker_client, test_images)
     try:
         yield env

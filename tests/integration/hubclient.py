@@ -21,7 +21,8 @@ def login(base_url: str, username: str, password: str) -> requests.Session:
     response = session.post(
         f"{base_url}/hub/login",
         data={"username": username, "password": password, "_xsrf": session.cookies["_xsrf"]},
-        allow_redirects=False, timeout=30,
+        allow_redirects=False,
+        timeout=30,
     )
     if response.status_code != 302:
         raise LoginRefused(f"login as {username} refused: HTTP {response.status_code}")
@@ -50,23 +51,27 @@ def open_lab(session: requests.Session, base_url: str, username: str) -> request
 
 
 def _xsrf_headers(session: requests.Session, username: str) -> dict[str, str]:
-    token = session.cookies.get("_xsrf", path=f"/user/{username}/") or \
-        session.cookies.get("_xsrf")
+    token = session.cookies.get("_xsrf", path=f"/user/{username}/") or session.cookies.get("_xsrf")
     return {"X-XSRFToken": token or ""}
 
 
-def write_file(session: requests.Session, base_url: str, username: str, name: str,
-               text: str) -> None:
+def write_file(
+    session: requests.Session, base_url: str, username: str, name: str, text: str
+) -> None:
     response = session.put(
         f"{base_url}/user/{username}/api/contents/{name}",
         json={"type": "file", "format": "text", "content": text},
-        headers=_xsrf_headers(session, username), timeout=30,
+        headers=_xsrf_headers(session, username),
+        timeout=30,
     )
     assert response.status_code in (200, 201), (response.status_code, response.text)
 
 
 def read_file(session: requests.Session, base_url: str, username: str, name: str) -> str:
-    response = session.get(f"{base_url}/user/{username}/api/contents/{name}",
-                           headers=_xsrf_headers(session, username), timeout=30)
+    response = session.get(
+        f"{base_url}/user/{username}/api/contents/{name}",
+        headers=_xsrf_headers(session, username),
+        timeout=30,
+    )
     assert response.status_code == 200, (response.status_code, response.text)
     return str(response.json()["content"])

@@ -63,7 +63,8 @@ def test_frozen_hub_is_detected_and_restarted(daemon: DaemonProc, stack_env: Sta
 
 
 def test_daemon_restart_adopts_the_hub_and_keeps_users_servers(
-        daemon: DaemonProc, stack_env: StackEnv, tmp_path: Path) -> None:
+    daemon: DaemonProc, stack_env: StackEnv, tmp_path: Path
+) -> None:
     stack_env.hubd("user", "add", "--password-stdin", "nia", input=PASSWORD + "\n")
     session = login(stack_env.base_url, "nia", PASSWORD)
     open_lab(session, stack_env.base_url, "nia")
@@ -79,11 +80,16 @@ def test_daemon_restart_adopts_the_hub_and_keeps_users_servers(
         user_container.reload()
         assert user_container.status == "running"
         assert session.get(f"{stack_env.base_url}/user/nia/lab", timeout=30).status_code == 200
-        started = stack_env.client.containers.get(stack_env.names.hub_container) \
-            .attrs["State"]["StartedAt"]
+        started = stack_env.client.containers.get(stack_env.names.hub_container).attrs["State"][
+            "StartedAt"
+        ]
         time.sleep(2)
-        assert stack_env.client.containers.get(stack_env.names.hub_container) \
-            .attrs["State"]["StartedAt"] == started
+        assert (
+            stack_env.client.containers.get(stack_env.names.hub_container).attrs["State"][
+                "StartedAt"
+            ]
+            == started
+        )
     finally:
         again.stop()
 
@@ -100,7 +106,8 @@ def test_engine_restart_brings_the_stack_back(daemon: DaemonProc, stack_env: Sta
 
 
 def test_crash_loop_backs_off_and_says_failing(
-        stack_env: StackEnv, tmp_path: Path, broken_hub_base: str) -> None:
+    stack_env: StackEnv, tmp_path: Path, broken_hub_base: str
+) -> None:
     stack_env.write_config(hub_base_image=broken_hub_base)
     proc = DaemonProc(stack_env, tmp_path / "daemon.log").start()
     try:
@@ -133,13 +140,18 @@ def broken_hub_base(docker_client: object, test_images: object) -> Iterator[str]
     client = docker_client
     tag = "hubd-test/broken-hub-base:1"
     dockerfile = f"FROM {test_images.hub_base}\nRUN rm -f /usr/local/bin/jupyterhub\n"  # type: ignore[attr-defined]
-    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag,  # type: ignore[attr-defined]
-                        labels={"io.hubd.test": "1"}, rm=True)
+    client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()),
+        tag=tag,  # type: ignore[attr-defined]
+        labels={"io.hubd.test": "1"},
+        rm=True,
+    )
     yield tag
 
 
 def test_stop_start_through_the_daemon_and_desired_state_persists(
-        daemon: DaemonProc, stack_env: StackEnv, tmp_path: Path) -> None:
+    daemon: DaemonProc, stack_env: StackEnv, tmp_path: Path
+) -> None:
     out = stack_env.hubd("down")
     assert "daemon keeps it stopped" in out.stdout
     daemon.wait_state("stopped", 60)
@@ -162,7 +174,8 @@ def test_stop_start_through_the_daemon_and_desired_state_persists(
 
 
 def test_sigterm_leaves_the_hub_running_and_sighup_applies_config(
-        daemon: DaemonProc, stack_env: StackEnv) -> None:
+    daemon: DaemonProc, stack_env: StackEnv
+) -> None:
     before = hub_id(stack_env)
     stack_env.write_config(cull_idle_timeout=1200)
     daemon.signal(signal.SIGHUP)

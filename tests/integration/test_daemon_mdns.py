@@ -36,8 +36,9 @@ def daemon_in_adv(lan: netns.Lab, tmp_path: Path) -> Iterator[tuple[ControlClien
         "LOGS_DIRECTORY": str(tmp_path / "log"),
         "HUBD_TIMING": "mdns_conflict_check_interval_s=2,mdns_address_poll_s=1",
     }
-    process = adv.spawn([sys.executable, "-m", "hubd", "--config", str(config), "run"],
-                        "hubd-run", env=env)
+    process = adv.spawn(
+        [sys.executable, "-m", "hubd", "--config", str(config), "run"], "hubd-run", env=env
+    )
     client = ControlClient(tmp_path / "run" / "control.sock", timeout=10)
     try:
         yield client, process
@@ -53,7 +54,8 @@ def _mdns(client: ControlClient) -> dict[str, object]:
 
 
 def test_daemon_advertises_reports_and_says_goodbye(
-        lan: netns.Lab, daemon_in_adv: tuple[ControlClient, netns.Process]) -> None:
+    lan: netns.Lab, daemon_in_adv: tuple[ControlClient, netns.Process]
+) -> None:
     client, process = daemon_in_adv
     peer = lan.hosts["peer"]
     netns.wait_until(lambda: _mdns(client).get("state") == "advertising", 20)

@@ -19,7 +19,7 @@ import pytest
 
 from hubd.errors import UsageError
 from hubd.service import HubdCommand, Target, check_hubd_command, find_hubd_command, run_command
-from hubd.service_systemd import SYSTEMD_RUN_DIR, Systemd
+from hubd.service.systemd import SYSTEMD_RUN_DIR, Systemd
 
 pytestmark = [
     pytest.mark.integration,

@@ -7,7 +7,7 @@ import json
 import pytest
 import requests
 
-from hubd.naming import LABEL_STACK, ROLE_HUB, ROLE_USER_SERVER
+from hubd.stack.naming import LABEL_STACK, ROLE_HUB, ROLE_USER_SERVER
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
 
@@ -30,7 +30,8 @@ def test_up_login_lab_data_survives_down_and_up_is_idempotent(stack_env: StackEn
 
     # Every object of the stack is labelled as hubd's.
     user_servers = stack_env.client.containers.list(
-        filters=stack_env.names.filters(ROLE_USER_SERVER))
+        filters=stack_env.names.filters(ROLE_USER_SERVER)
+    )
     assert [c.name for c in user_servers] == [f"{stack_env.names.user_container_prefix}-alice"]
     volumes = {v.name for v in stack_env.client.volumes.list(filters=stack_env.names.filters())}
     assert volumes == {stack_env.names.hub_data_volume, stack_env.names.user_volume("alice")}
@@ -39,8 +40,9 @@ def test_up_login_lab_data_survives_down_and_up_is_idempotent(stack_env: StackEn
     assert "kept" in down.stdout
     assert not stack_env.client.containers.list(filters=stack_env.names.filters())
     # Nothing but containers stopped: both volumes are still there.
-    assert {v.name for v in stack_env.client.volumes.list(
-        filters=stack_env.names.filters())} == volumes
+    assert {
+        v.name for v in stack_env.client.volumes.list(filters=stack_env.names.filters())
+    } == volumes
 
     stack_env.hubd("up")
     hub_id = stack_env.client.containers.get(stack_env.names.hub_container).id
@@ -76,9 +78,16 @@ def test_default_config_lets_nobody_in_without_an_account(stack_env: StackEnv) -
     session = requests.Session()
     session.get(f"{stack_env.base_url}/hub/login", timeout=5)
     assert session.get(f"{stack_env.base_url}/hub/signup", timeout=5).status_code == 404
-    session.post(f"{stack_env.base_url}/hub/signup", timeout=5, data={
-        "username": "mallory", "signup_password": "a-long-password-1",
-        "signup_password_confirmation": "a-long-password-1", "_xsrf": session.cookies["_xsrf"]})
+    session.post(
+        f"{stack_env.base_url}/hub/signup",
+        timeout=5,
+        data={
+            "username": "mallory",
+            "signup_password": "a-long-password-1",
+            "signup_password_confirmation": "a-long-password-1",
+            "_xsrf": session.cookies["_xsrf"],
+        },
+    )
     assert login_refused(stack_env.base_url, "mallory", "a-long-password-1")
 
 
@@ -97,8 +106,21 @@ def test_status_json_and_logs(stack_env: StackEnv) -> None:
     import time
 
     follow = subprocess.Popen(
-        [sys.executable, "-m", "hubd", "--config", str(stack_env.config_file), "logs", "-f",
-         "-n", "1"], env=stack_env.env, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "hubd",
+            "--config",
+            str(stack_env.config_file),
+            "logs",
+            "-f",
+            "-n",
+            "1",
+        ],
+        env=stack_env.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(2)
         requests.get(f"{stack_env.base_url}/hub/login?marker=followed", timeout=5)
@@ -141,8 +163,16 @@ def test_hub_container_has_no_restart_policy_and_private_secrets(stack_env: Stac
     hub = stack_env.client.containers.get(stack_env.names.hub_container)
     assert hub.labels["io.hubd.role"] == ROLE_HUB
     assert hub.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
-    listing = hub.exec_run(["stat", "-c", "%a %n", "/srv/jupyterhub/data/jupyterhub_cookie_secret",
-                            "/srv/jupyterhub/data/hubd-service-token", "/srv/jupyterhub/data"])
+    listing = hub.exec_run(
+        [
+            "stat",
+            "-c",
+            "%a %n",
+            "/srv/jupyterhub/data/jupyterhub_cookie_secret",
+            "/srv/jupyterhub/data/hubd-service-token",
+            "/srv/jupyterhub/data",
+        ]
+    )
     modes = dict(line.split(" ", 1)[::-1] for line in listing.output.decode().splitlines())
     assert modes["/srv/jupyterhub/data/jupyterhub_cookie_secret"] == "600"
     assert modes["/srv/jupyterhub/data/hubd-service-token"] == "600"

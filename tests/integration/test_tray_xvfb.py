@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from hubd._tray.icons import STATE_COLOURS
+from hubd._tray.state import TrayState
+from hubd._tray.windows.tk import ERROR_COLOUR
 from hubd.control import ControlServer
-from hubd.tray_icons import STATE_COLOURS
-from hubd.tray_state import TrayState
-from hubd.tray_tk import ERROR_COLOUR
 from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
 try:
@@ -185,18 +185,26 @@ def test_icon_docks_and_its_pixels_follow_the_hub_state(
     )
 
 
-def test_the_icon_docks_in_a_tray_host_that_starts_later(server: ControlServer,
-                                                         workdir: Path) -> None:
+def test_the_icon_docks_in_a_tray_host_that_starts_later(
+    server: ControlServer, workdir: Path
+) -> None:
     # At login the tray may start before the panel; pystray alone would never dock then.
-    with Xvfb() as x, (workdir / "tray.stderr").open("w") as err, started(
+    with (
+        Xvfb() as x,
+        (workdir / "tray.stderr").open("w") as err,
+        started(
             [sys.executable, "-m", "hubd", "tray", "--socket", str(server.path)],
-            {**x.env, "PYSTRAY_BACKEND": "xorg"}, stderr=err) as process:
+            {**x.env, "PYSTRAY_BACKEND": "xorg"},
+            stderr=err,
+        ) as process,
+    ):
         time.sleep(1.5)
         assert process.poll() is None
         assert not x.find_windows(classname=ICON_CLASS)
         with Trayer(x):
-            window = wait_until(lambda: x.find_windows(classname=ICON_CLASS), timeout_s=10,
-                                what="the icon to dock")[0]
+            window = wait_until(
+                lambda: x.find_windows(classname=ICON_CLASS), timeout_s=10, what="the icon to dock"
+            )[0]
             assert x.geometry(window)[1] < 40  # in the panel at the top
             process.terminate()
             assert process.wait(timeout=5) == 0
@@ -204,7 +212,7 @@ def test_the_icon_docks_in_a_tray_host_that_starts_later(server: ControlServer,
 
 
 def test_a_left_click_on_the_icon_opens_the_hub(tray: Tray) -> None:
-    # pystray's xorg backend never receives clicks; hubd.tray_backend's fix makes them arrive.
+    # pystray's xorg backend never receives clicks; hubd._tray.backends's fix makes them arrive.
     tray.x.click(tray.window, 1)
     wait_until(tray.browser_log.exists, what="the browser to be asked")
     assert tray.browser_log.read_text().split() == [URL]
@@ -277,7 +285,7 @@ def _red_pixels(image: Image.Image) -> int:
 @pytest.fixture
 def dialog(x: Xvfb, server: ControlServer) -> Iterator[tuple[subprocess.Popen[str], int]]:
     with started(
-        [sys.executable, "-m", "hubd.tray_dialog", "--socket", str(server.path)],
+        [sys.executable, "-m", "hubd._tray.windows.dialog", "--socket", str(server.path)],
         x.env,
         stdout=subprocess.PIPE,
     ) as process:

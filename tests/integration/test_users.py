@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from hubd.hubsettings import ALLOWED_FAILED_LOGINS
+from hubd.stack.settings import ALLOWED_FAILED_LOGINS
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, login_refused, open_lab
 
@@ -23,10 +23,12 @@ def hub(stack_env: StackEnv) -> StackEnv:
     return stack_env
 
 
-def add_user(hub: StackEnv, name: str, password: str = PASSWORD, *extra: str,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
-    return hub.hubd("user", "add", "--password-stdin", *extra, "--", name,
-                    input=password + "\n", check=check)
+def add_user(
+    hub: StackEnv, name: str, password: str = PASSWORD, *extra: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    return hub.hubd(
+        "user", "add", "--password-stdin", *extra, "--", name, input=password + "\n", check=check
+    )
 
 
 def test_add_login_spawn_page_wrong_password_and_list(hub: StackEnv) -> None:
@@ -81,9 +83,16 @@ def test_passwd_by_owner_and_by_the_person(hub: StackEnv) -> None:
     # The person changes their own password on the hub's change-password page.
     session.get(f"{hub.base_url}/hub/change-password", timeout=30)
     own = "my-own-choice-2026"
-    page = session.post(f"{hub.base_url}/hub/change-password", timeout=30, data={
-        "old_password": NEW_PASSWORD, "new_password": own, "new_password_confirmation": own,
-        "_xsrf": session.cookies.get("_xsrf", path="/hub/")})
+    page = session.post(
+        f"{hub.base_url}/hub/change-password",
+        timeout=30,
+        data={
+            "old_password": NEW_PASSWORD,
+            "new_password": own,
+            "new_password_confirmation": own,
+            "_xsrf": session.cookies.get("_xsrf", path="/hub/"),
+        },
+    )
     assert page.status_code == 200
     assert login_refused(hub.base_url, "ivan", NEW_PASSWORD)
     login(hub.base_url, "ivan", own)
@@ -155,10 +164,17 @@ def test_no_plain_text_password_anywhere(hub: StackEnv) -> None:
         "docker inspect": json.dumps(container.attrs),
         "hub log": container.logs().decode(errors="replace"),
         "hub database": container.exec_run(
-            ["sh", "-c", "cat /srv/jupyterhub/data/*"]).output.decode(errors="replace"),
+            ["sh", "-c", "cat /srv/jupyterhub/data/*"]
+        ).output.decode(errors="replace"),
     }
-    for path in [hub.config_file, *[p for d in ("state", "log", "run", "etc")
-                                    for p in (hub.config_file.parent / d).rglob("*")]]:
+    for path in [
+        hub.config_file,
+        *[
+            p
+            for d in ("state", "log", "run", "etc")
+            for p in (hub.config_file.parent / d).rglob("*")
+        ],
+    ]:
         if path.is_file():
             places[str(path)] = path.read_text(errors="replace")
     for place, text in places.items():

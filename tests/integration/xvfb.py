@@ -26,8 +26,12 @@ def missing_tools() -> list[str]:
     return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
 
 
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0,
-               interval_s: float = 0.05, what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any],
+    timeout_s: float = 10.0,
+    interval_s: float = 0.05,
+    what: str = "condition",
+) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()
@@ -63,9 +67,21 @@ class Xvfb:
             # -displayfd: Xvfb picks a free display number and writes it once it accepts
             # connections, so there is no race and no clash with another test run.
             self._process = subprocess.Popen(
-                ["Xvfb", "-displayfd", str(write_end), "-screen", "0", self.screen,
-                 "-nolisten", "tcp", "-noreset"],
-                pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_end),
+                    "-screen",
+                    "0",
+                    self.screen,
+                    "-nolisten",
+                    "tcp",
+                    "-noreset",
+                ],
+                pass_fds=(write_end,),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             os.close(write_end)
             write_end = -1
             with os.fdopen(read_end, "rb") as pipe:
@@ -91,14 +107,16 @@ class Xvfb:
     # -- helpers that act on this display
 
     def run(self, *args: str, check: bool = True, timeout_s: float = 10.0) -> str:
-        result = subprocess.run(list(args), env=self.env, capture_output=True, text=True,
-                                timeout=timeout_s, check=False)
+        result = subprocess.run(
+            list(args), env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"{args[0]} failed ({result.returncode}): {result.stderr}")
         return result.stdout
 
-    def find_windows(self, *, name: str | None = None, classname: str | None = None,
-                     only_visible: bool = True) -> list[int]:
+    def find_windows(
+        self, *, name: str | None = None, classname: str | None = None, only_visible: bool = True
+    ) -> list[int]:
         args = ["xdotool", "search"]
         if only_visible:
             args.append("--onlyvisible")
@@ -111,21 +129,27 @@ class Xvfb:
 
     def geometry(self, window: int) -> tuple[int, int, int, int]:
         """x, y (on the screen), width, height."""
-        values = dict(line.split("=", 1)
-                      for line in self.run("xdotool", "getwindowgeometry", "--shell",
-                                           str(window)).split())
-        return (int(values["X"]), int(values["Y"]), int(values["WIDTH"]),
-                int(values["HEIGHT"]))
+        values = dict(
+            line.split("=", 1)
+            for line in self.run("xdotool", "getwindowgeometry", "--shell", str(window)).split()
+        )
+        return (int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"]))
 
     def screenshot(self, window: int | None = None) -> Image.Image:
         target = "root" if window is None else hex(window)
-        data = subprocess.run(["import", "-window", target, "png:-"], env=self.env,
-                              capture_output=True, timeout=15, check=True).stdout
+        data = subprocess.run(
+            ["import", "-window", target, "png:-"],
+            env=self.env,
+            capture_output=True,
+            timeout=15,
+            check=True,
+        ).stdout
         return Image.open(BytesIO(data)).convert("RGB")
 
     def click(self, window: int, button: int = 1, x: int = 4, y: int = 4) -> None:
-        self.run("xdotool", "mousemove", "--window", str(window), str(x), str(y),
-                 "click", str(button))
+        self.run(
+            "xdotool", "mousemove", "--window", str(window), str(x), str(y), "click", str(button)
+        )
 
     def paint_root(self, rgb: tuple[int, int, int]) -> None:
         """Give the empty screen a desktop-like colour (screenshots read better)."""
@@ -162,10 +186,31 @@ class Trayer:
 
     def __enter__(self) -> Trayer:
         self._process = subprocess.Popen(
-            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-             "--height", "32", "--iconspacing", "4", "--transparent", "false",
-             "--tint", "0xf0f0f0", "--SetDockType", "false", "--SetPartialStrut", "false"],
-            env=self.x.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "request",
+                "--height",
+                "32",
+                "--iconspacing",
+                "4",
+                "--transparent",
+                "false",
+                "--tint",
+                "0xf0f0f0",
+                "--SetDockType",
+                "false",
+                "--SetPartialStrut",
+                "false",
+            ],
+            env=self.x.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_until(self.x.systray_owner, timeout_s=10, what="trayer to own the tray")
         except BaseException:
@@ -180,8 +225,9 @@ class Trayer:
 
 
 @contextlib.contextmanager
-def started(args: list[str], env: Mapping[str, str],
-            **popen: Any) -> Iterator[subprocess.Popen[str]]:
+def started(
+    args: list[str], env: Mapping[str, str], **popen: Any
+) -> Iterator[subprocess.Popen[str]]:
     """A process that is always stopped when the block ends, whatever happened."""
     process = subprocess.Popen(args, env=dict(env), text=True, **popen)
     try:

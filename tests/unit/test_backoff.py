@@ -1,4 +1,4 @@
-from hubd.backoff import Backoff
+from hubd._daemon.backoff import Backoff
 
 
 def test_first_failure_at_once_then_doubling_to_the_cap() -> None:

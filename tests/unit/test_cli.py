@@ -12,10 +12,17 @@ import pytest
 from tests.as_nobody import as_nobody
 
 
-def hubd(*args: str, env: dict[str, str] | None = None,
-         stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hubd", *args], capture_output=True, text=True,
-                          input=stdin, env={**os.environ, **(env or {})}, timeout=60)
+def hubd(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hubd", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -44,9 +51,10 @@ def test_no_permission_on_the_socket(tmp_path: Path) -> None:
     """A user outside the docker group meets a root-only socket: the message says what to do."""
     import socket
 
-    # Imported before becoming `nobody`, who may not read this Python's files.
-    from hubd.engine import connect
     from hubd.errors import HubdError
+
+    # Imported before becoming `nobody`, who may not read this Python's files.
+    from hubd.stack.engine import connect
 
     path = tmp_path / "docker.sock"
     tmp_path.chmod(0o755)
@@ -94,8 +102,9 @@ def test_password_needs_a_terminal_or_stdin(tmp_path: Path) -> None:
 
 def test_bad_username_is_refused_before_anything(tmp_path: Path) -> None:
     env = {"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}  # never reached
-    line = one_clear_line(hubd("user", "add", "--password-stdin", "Amy", env=env,
-                               stdin="long-enough-pw\n"))
+    line = one_clear_line(
+        hubd("user", "add", "--password-stdin", "Amy", env=env, stdin="long-enough-pw\n")
+    )
     assert "capital letters" in line
 
 

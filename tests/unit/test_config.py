@@ -23,8 +23,9 @@ def test_defaults_without_a_file(tmp_path: Path) -> None:
 
 def test_file_then_environment(tmp_path: Path) -> None:
     path = write(tmp_path, 'port = 8100\nmem_limit = "2G"\nallowed_images = ["a/b:1", "c/d:2"]\n')
-    config = load_config(path, environ={"HUBD_PORT": "8200", "HUBD_MDNS_IPV6": "no",
-                                        "HUBD_CPU_LIMIT": "1.5"})
+    config = load_config(
+        path, environ={"HUBD_PORT": "8200", "HUBD_MDNS_IPV6": "no", "HUBD_CPU_LIMIT": "1.5"}
+    )
     assert config.port == 8200
     assert config.mem_limit == "2G"
     assert config.allowed_images == ["a/b:1", "c/d:2"]
@@ -32,19 +33,22 @@ def test_file_then_environment(tmp_path: Path) -> None:
     assert config.cpu_limit == 1.5
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("prot = 1", "unknown key 'prot'"),
-    ('port = "8000"', "key 'port': expected an integer, got '8000'"),
-    ("port = 70000", "key 'port': expected a port number from 1 to 65535"),
-    ("port = true", "key 'port': expected an integer"),
-    ('mdns_name = "Jupyter Hub"', "key 'mdns_name': expected lowercase letters"),
-    ('mem_limit = "lots"', "key 'mem_limit': expected a memory size"),
-    ('shared_folder = "relative/dir"', "key 'shared_folder': expected an absolute path"),
-    ("cull_idle_timeout = -5", "key 'cull_idle_timeout'"),
-    ('bind_address = "everywhere"', "key 'bind_address': expected an IP address"),
-    ('allowed_images = ["ok/img", "bad image"]', "key 'allowed_images'"),
-    ("port = ", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("prot = 1", "unknown key 'prot'"),
+        ('port = "8000"', "key 'port': expected an integer, got '8000'"),
+        ("port = 70000", "key 'port': expected a port number from 1 to 65535"),
+        ("port = true", "key 'port': expected an integer"),
+        ('mdns_name = "Jupyter Hub"', "key 'mdns_name': expected lowercase letters"),
+        ('mem_limit = "lots"', "key 'mem_limit': expected a memory size"),
+        ('shared_folder = "relative/dir"', "key 'shared_folder': expected an absolute path"),
+        ("cull_idle_timeout = -5", "key 'cull_idle_timeout'"),
+        ('bind_address = "everywhere"', "key 'bind_address': expected an IP address"),
+        ('allowed_images = ["ok/img", "bad image"]', "key 'allowed_images'"),
+        ("port = ", "not valid TOML"),
+    ],
+)
 def test_bad_files_name_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -54,21 +58,27 @@ def test_bad_files_name_the_file_and_key(tmp_path: Path, text: str, expected: st
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("HUBD_PORT", "abc", "HUBD_PORT: expected an integer for 'port'"),
-    ("HUBD_NOPE", "1", "HUBD_NOPE: 'nope' is not a config key"),
-    ("HUBD_MDNS_ENABLED", "maybe", "expected true or false"),
-    ("HUBD_PORT", "0", "HUBD_PORT: key 'port'"),
-])
-def test_bad_environment_names_the_variable(tmp_path: Path, name: str, value: str,
-                                            expected: str) -> None:
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("HUBD_PORT", "abc", "HUBD_PORT: expected an integer for 'port'"),
+        ("HUBD_NOPE", "1", "HUBD_NOPE: 'nope' is not a config key"),
+        ("HUBD_MDNS_ENABLED", "maybe", "expected true or false"),
+        ("HUBD_PORT", "0", "HUBD_PORT: key 'port'"),
+    ],
+)
+def test_bad_environment_names_the_variable(
+    tmp_path: Path, name: str, value: str, expected: str
+) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_config(tmp_path / "none.toml", environ={name: value})
 
 
 def test_non_config_variables_are_ignored(tmp_path: Path) -> None:
-    assert load_config(tmp_path / "x.toml", environ={"HUBD_CONFIG": "/x", "HUBD_TIMING": ""}) \
+    assert (
+        load_config(tmp_path / "x.toml", environ={"HUBD_CONFIG": "/x", "HUBD_TIMING": ""})
         == Config()
+    )
 
 
 def test_rendered_toml_reads_back_the_same(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from hubd.control import MAX_BODY_BYTES, ControlClient, ControlServer
+from hubd.control import ControlClient, ControlServer
+from hubd.control.protocol import MAX_BODY_BYTES
 from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
 from tests.as_nobody import as_nobody
 
@@ -90,7 +91,8 @@ def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backe
 
 
 def test_backend_errors_keep_their_kind(
-        server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
     _, client, _ = server
     client.add_user("bo", "pw-pw-pw-pw")
     with pytest.raises(UserAccountError, match="already exists"):
@@ -98,26 +100,31 @@ def test_backend_errors_keep_their_kind(
 
 
 def test_unexpected_failure_is_a_500_and_the_server_lives_on(
-        server: tuple[ControlServer, ControlClient, Backend]) -> None:
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
     _, client, _ = server
     with pytest.raises(Exception, match="internal error: boom"):
         client.restart()
     assert client.status()["state"] == "running"
 
 
-@pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
-    (b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "405"),
-    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{nope", "400"),
-    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]", "400"),
-    (b'POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n{"name": 1}', "400"),
-    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", "413"),
-    (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
-    (b"GET /v1/logs?tail=many HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
-    (b"\x16\x03\x01garbage\r\n\r\n", "400"),
-])
-def test_garbage_gets_a_clear_4xx(server: tuple[ControlServer, ControlClient, Backend],
-                                  request_bytes: bytes, status: str) -> None:
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+        (b"DELETE /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "405"),
+        (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n{nope", "400"),
+        (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n[]", "400"),
+        (b'POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n{"name": 1}', "400"),
+        (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\n", "413"),
+        (b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", "400"),
+        (b"GET /v1/logs?tail=many HTTP/1.1\r\nHost: x\r\n\r\n", "400"),
+        (b"\x16\x03\x01garbage\r\n\r\n", "400"),
+    ],
+)
+def test_garbage_gets_a_clear_4xx(
+    server: tuple[ControlServer, ControlClient, Backend], request_bytes: bytes, status: str
+) -> None:
     srv, client, _ = server
     answer = raw_request(srv.path, request_bytes)
     assert answer.split(" ", 2)[1] == status, answer

@@ -10,9 +10,9 @@ import pytest
 from traitlets.config import Config as TraitletsConfig
 
 from hubd.config import Config
-from hubd.hubsettings import hub_settings
-from hubd.images import hub_context_dir
-from hubd.naming import StackNames
+from hubd.stack.images import hub_context_dir
+from hubd.stack.naming import StackNames
+from hubd.stack.settings import hub_settings
 
 
 def load_hub_config(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -42,8 +42,9 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.DockerSpawner.extra_create_kwargs["labels"]["io.hubd.stack"] == "hubd"
 
 
-def test_culler_is_a_service_with_least_privilege(tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_culler_is_a_service_with_least_privilege(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = load_hub_config(tmp_path, Config(cull_idle_timeout=42000), monkeypatch)
     services = {s["name"]: s for s in c.JupyterHub.services}
     culler = services["idle-culler"]
@@ -52,7 +53,11 @@ def test_culler_is_a_service_with_least_privilege(tmp_path: Path,
     assert "admin" not in culler  # the deprecated admin: True
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert set(roles["idle-culler"]["scopes"]) == {
-        "list:users", "read:users:activity", "read:servers", "delete:servers"}
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    }
     assert roles["idle-culler"]["services"] == ["idle-culler"]
 
 
@@ -61,8 +66,9 @@ def test_culling_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s["name"] for s in c.JupyterHub.services] == ["hubd"]
 
 
-def test_service_token_is_made_once_and_private(tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_service_token_is_made_once_and_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     c = load_hub_config(tmp_path, Config(), monkeypatch)
     token_file = tmp_path / "data" / "hubd-service-token"
     token = token_file.read_text()
@@ -75,12 +81,18 @@ def test_service_token_is_made_once_and_private(tmp_path: Path,
 
 
 def test_limits_images_and_shared_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = Config(mem_limit="2G", cpu_limit=1.5, allowed_images=["a/b:1", "c/d:2"],
-                    shared_folder="/srv/shared", shared_folder_readonly=True)
+    config = Config(
+        mem_limit="2G",
+        cpu_limit=1.5,
+        allowed_images=["a/b:1", "c/d:2"],
+        shared_folder="/srv/shared",
+        shared_folder_readonly=True,
+    )
     c = load_hub_config(tmp_path, config, monkeypatch)
     assert c.DockerSpawner.mem_limit == "2G" and c.DockerSpawner.cpu_limit == 1.5
     assert c.DockerSpawner.allowed_images == ["a/b:1", "c/d:2"]
     assert c.DockerSpawner.read_only_volumes == {"/srv/shared": "/home/jovyan/shared"}
-    writable = load_hub_config(tmp_path, Config(shared_folder="/srv/s",
-                                                shared_folder_readonly=False), monkeypatch)
+    writable = load_hub_config(
+        tmp_path, Config(shared_folder="/srv/s", shared_folder_readonly=False), monkeypatch
+    )
     assert writable.DockerSpawner.volumes["/srv/s"] == "/home/jovyan/shared"

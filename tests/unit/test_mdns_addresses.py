@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from hubd.mdns_addresses import (
+from hubd._mdns.addresses import (
     Interface,
     LinkFlags,
     is_virtual_name,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from hubd import mdns_claim
-from hubd import mdns_wire as wire
-from hubd.mdns_claim import HOST, SERVICE, Claim
+from hubd._mdns import claim as mdns_claim
+from hubd._mdns import wire
+from hubd._mdns.claim import HOST, SERVICE, Claim
 
 ip = ipaddress.ip_address
 OURS = (ip("192.0.2.10"), ip("2001:db8::10"))

@@ -8,7 +8,7 @@ import struct
 import pytest
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSQuestion, DNSService, const
 
-from hubd import mdns_wire as wire
+from hubd._mdns import wire
 
 HOST = ("jupyter", "local")
 SERVICE = ("JupyterHub on box.lan", "_http", "_tcp", "local")

@@ -4,8 +4,9 @@ from hubd.paths import resolve_paths
 
 
 def test_systemd_directories_win() -> None:
-    paths = resolve_paths("system", {"STATE_DIRECTORY": "/var/lib/hubd:/other",
-                                     "RUNTIME_DIRECTORY": "/run/hubd"})
+    paths = resolve_paths(
+        "system", {"STATE_DIRECTORY": "/var/lib/hubd:/other", "RUNTIME_DIRECTORY": "/run/hubd"}
+    )
     assert paths.state_dir == Path("/var/lib/hubd")
     assert paths.control_socket == Path("/run/hubd/control.sock")
 

@@ -1,14 +1,17 @@
-from hubd.progress import _LayerTotals
+from hubd.stack.progress import _LayerTotals
 
 
 def test_pull_totals_sum_layers_and_tolerate_unknown_sizes() -> None:
     totals = _LayerTotals()
-    totals.update({"id": "a", "status": "Downloading", "progressDetail": {"current": 5,
-                                                                         "total": 10}})
-    totals.update({"id": "b", "status": "Downloading", "progressDetail": {"current": 1,
-                                                                         "total": -1}})
-    assert totals.update({"id": "c", "status": "Downloading",
-                          "progressDetail": {"current": 0, "total": 30}}) == (5, 40)
+    totals.update(
+        {"id": "a", "status": "Downloading", "progressDetail": {"current": 5, "total": 10}}
+    )
+    totals.update(
+        {"id": "b", "status": "Downloading", "progressDetail": {"current": 1, "total": -1}}
+    )
+    assert totals.update(
+        {"id": "c", "status": "Downloading", "progressDetail": {"current": 0, "total": 30}}
+    ) == (5, 40)
     assert totals.update({"id": "a", "status": "Pull complete"}) == (10, 40)
 
 
@@ -20,7 +23,7 @@ def test_pull_progress_reaches_the_reporter_and_errors_stop_it() -> None:
     import pytest
 
     from hubd.errors import ImageError
-    from hubd.images import pull_image
+    from hubd.stack.images import pull_image
 
     class Reporter:
         def __init__(self) -> None:
@@ -56,5 +59,8 @@ def test_pull_progress_reaches_the_reporter_and_errors_stop_it() -> None:
     pull_image(Client(good), "example/img:2", reporter)  # type: ignore[arg-type]
     assert reporter.events == good
     with pytest.raises(ImageError, match="pulling example/img:2 failed: manifest unknown"):
-        pull_image(Client([{"error": "manifest unknown"}]), "example/img:2",  # type: ignore[arg-type]
-                   Reporter())
+        pull_image(
+            Client([{"error": "manifest unknown"}]),
+            "example/img:2",  # type: ignore[arg-type]
+            Reporter(),
+        )

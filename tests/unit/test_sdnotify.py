@@ -4,7 +4,7 @@ import os
 import socket
 from pathlib import Path
 
-from hubd.sdnotify import Notifier
+from hubd._daemon.sdnotify import Notifier
 
 
 def test_messages_reach_the_socket(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from hubd import service_systemd
 from hubd.cli import main
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.paths import resolve_paths
@@ -23,8 +22,9 @@ from hubd.service import (
     manager_name_for,
     service_manager,
 )
-from hubd.service_launchd import Launchd
-from hubd.service_systemd import Systemd
+from hubd.service import systemd as service_systemd
+from hubd.service.launchd import Launchd
+from hubd.service.systemd import Systemd
 
 COMMAND = HubdCommand(("/usr/local/bin/hubd",))
 
@@ -43,8 +43,9 @@ class FakeSystemctl:
         self.calls: list[list[str]] = []
         self.offline: list[bool] = []
 
-    def __call__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None) -> CommandResult:
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> CommandResult:
         version = _version_or(argv)
         if version is not None:
             return version
@@ -56,8 +57,9 @@ class FakeSystemctl:
         if verb == "show-environment" and not self.user_bus:
             return CommandResult(1, "", "Failed to connect to bus: No medium found")
         if verb == "is-enabled":
-            return CommandResult(0 if self.enabled else 1,
-                                 "enabled\n" if self.enabled else "disabled\n")
+            return CommandResult(
+                0 if self.enabled else 1, "enabled\n" if self.enabled else "disabled\n"
+            )
         if verb == "is-active":
             return CommandResult(0 if self.state == "active" else 3, f"{self.state}\n")
         if verb == "enable":
@@ -85,8 +87,9 @@ class FakeLaunchctl:
         self.loaded: set[str] = set()
         self.calls: list[list[str]] = []
 
-    def __call__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 cwd: str | None = None) -> CommandResult:
+    def __call__(
+        self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> CommandResult:
         version = _version_or(argv)
         if version is not None:
             return version
@@ -96,7 +99,7 @@ class FakeLaunchctl:
             label = argv[2].rsplit("/", 1)[1]
             if label in self.loaded:
                 return CommandResult(0, f"{argv[2]} = {{\n\tstate = running\n}}\n")
-            return CommandResult(113, "", f"Could not find service \"{label}\"")
+            return CommandResult(113, "", f'Could not find service "{label}"')
         if verb == "print-disabled":
             return CommandResult(0, '\t"org.hubd.daemon" => enabled\n')
         if verb == "bootstrap":
@@ -106,8 +109,11 @@ class FakeLaunchctl:
         return CommandResult(0)
 
     def changes(self) -> list[str]:
-        return [f"{call[1]} {call[-1].rsplit('/', 1)[-1]}" for call in self.calls
-                if call[1] in {"bootstrap", "bootout", "enable"}]
+        return [
+            f"{call[1]} {call[-1].rsplit('/', 1)[-1]}"
+            for call in self.calls
+            if call[1] in {"bootstrap", "bootout", "enable"}
+        ]
 
 
 @pytest.fixture
@@ -131,8 +137,9 @@ def booted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def user_target(tmp_path: Path, bin_dir: Path, runner: object) -> Target:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    return Target(mode="user", environ={"HOME": str(home), "PATH": str(bin_dir), "USER": "ann"},
-                  runner=runner)  # type: ignore[arg-type]
+    return Target(
+        mode="user", environ={"HOME": str(home), "PATH": str(bin_dir), "USER": "ann"}, runner=runner
+    )  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------- systemd, live
@@ -140,7 +147,8 @@ def user_target(tmp_path: Path, bin_dir: Path, runner: object) -> Target:
 
 @pytest.mark.usefixtures("booted")
 def test_systemd_user_install_is_idempotent_and_uninstall_undoes_it(
-        tmp_path: Path, bin_dir: Path) -> None:
+    tmp_path: Path, bin_dir: Path
+) -> None:
     systemctl = FakeSystemctl()
     manager = Systemd(user_target(tmp_path, bin_dir, systemctl))
     unit = tmp_path / "home/.config/systemd/user/hubd.service"
@@ -151,8 +159,12 @@ def test_systemd_user_install_is_idempotent_and_uninstall_undoes_it(
     assert lines[1].startswith(f"wrote {entry}")
     assert any(line.startswith("starting hubd.service in the background") for line in lines)
     assert any("loginctl enable-linger ann" in line for line in lines)
-    assert systemctl.verbs() == ["show-environment", "daemon-reload", "enable hubd.service",
-                                 "start --no-block hubd.service"]
+    assert systemctl.verbs() == [
+        "show-environment",
+        "daemon-reload",
+        "enable hubd.service",
+        "start --no-block hubd.service",
+    ]
     assert "ExecStart=/usr/local/bin/hubd run" in unit.read_text()
 
     systemctl.calls.clear()
@@ -175,10 +187,15 @@ def test_systemd_user_install_is_idempotent_and_uninstall_undoes_it(
     assert lines[:2] == ["stopped hubd.service", "disabled hubd.service"]
     assert lines[2:4] == [f"removed {unit}", f"removed {entry}"]
     assert not unit.exists() and not entry.exists()
-    assert systemctl.verbs() == ["stop hubd.service", "disable hubd.service", "daemon-reload",
-                                 "reset-failed hubd.service"]
+    assert systemctl.verbs() == [
+        "stop hubd.service",
+        "disable hubd.service",
+        "daemon-reload",
+        "reset-failed hubd.service",
+    ]
     assert manager.uninstall(purge=False) == [
-        "hubd service is not installed (systemd, user mode): nothing to remove"]
+        "hubd service is not installed (systemd, user mode): nothing to remove"
+    ]
 
 
 @pytest.mark.usefixtures("booted")
@@ -197,7 +214,8 @@ def test_systemd_user_manager_out_of_reach(tmp_path: Path, bin_dir: Path) -> Non
 
 
 def test_systemd_install_refuses_without_a_running_systemd(
-        tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(service_systemd, "SYSTEMD_RUN_DIR", tmp_path / "absent")
     manager = Systemd(user_target(tmp_path, bin_dir, FakeSystemctl()))
     with pytest.raises(ServiceManagerError, match="systemd is not running on this machine"):
@@ -207,7 +225,8 @@ def test_systemd_install_refuses_without_a_running_systemd(
 
 @pytest.mark.usefixtures("booted")
 def test_systemd_system_mode_needs_root(
-        tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(service_systemd, "is_root", lambda: False)
     target = Target(mode="system", environ={"PATH": str(bin_dir)}, runner=FakeSystemctl())
     with pytest.raises(UsageError, match="needs root"):
@@ -231,7 +250,8 @@ def test_other_platforms_get_a_clear_message() -> None:
 
 
 def test_launchd_user_install_loads_both_jobs_and_uninstall_unloads_them(
-        tmp_path: Path, bin_dir: Path) -> None:
+    tmp_path: Path, bin_dir: Path
+) -> None:
     launchctl = FakeLaunchctl()
     manager = Launchd(user_target(tmp_path, bin_dir, launchctl))
     agents = tmp_path / "home/Library/LaunchAgents"
@@ -240,10 +260,16 @@ def test_launchd_user_install_loads_both_jobs_and_uninstall_unloads_them(
     lines = manager.install(COMMAND)
     assert f"wrote {agents}/org.hubd.daemon.plist (the daemon, started at your login)" in lines
     assert logs.is_dir()
-    assert launchctl.changes() == ["enable org.hubd.daemon", "bootstrap org.hubd.daemon.plist",
-                                   "enable org.hubd.tray", "bootstrap org.hubd.tray.plist"]
-    assert plistlib.loads((agents / "org.hubd.daemon.plist").read_bytes())[
-        "ProgramArguments"] == ["/usr/local/bin/hubd", "run"]
+    assert launchctl.changes() == [
+        "enable org.hubd.daemon",
+        "bootstrap org.hubd.daemon.plist",
+        "enable org.hubd.tray",
+        "bootstrap org.hubd.tray.plist",
+    ]
+    assert plistlib.loads((agents / "org.hubd.daemon.plist").read_bytes())["ProgramArguments"] == [
+        "/usr/local/bin/hubd",
+        "run",
+    ]
 
     launchctl.calls.clear()
     again = manager.install(COMMAND)
@@ -263,11 +289,13 @@ def test_launchd_user_install_loads_both_jobs_and_uninstall_unloads_them(
 def test_launchd_tray_that_cannot_start_now_is_not_fatal(tmp_path: Path, bin_dir: Path) -> None:
     launchctl = FakeLaunchctl()
 
-    def no_window_server(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                         cwd: str | None = None) -> CommandResult:
+    def no_window_server(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> CommandResult:
         if argv[1:2] == ["bootstrap"] and argv[-1].endswith("org.hubd.tray.plist"):
-            return CommandResult(125, "", "Bootstrap failed: 125: Domain does not support "
-                                          "specified action")
+            return CommandResult(
+                125, "", "Bootstrap failed: 125: Domain does not support specified action"
+            )
         return launchctl(argv, env=env, cwd=cwd)
 
     lines = Launchd(user_target(tmp_path, bin_dir, no_window_server)).install(COMMAND)
@@ -305,8 +333,9 @@ def test_find_hubd_command_prefers_the_script_next_to_python(tmp_path: Path) -> 
 def test_check_hubd_command_runs_it_like_a_service_manager() -> None:
     seen: dict[str, object] = {}
 
-    def runner(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-               cwd: str | None = None) -> CommandResult:
+    def runner(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> CommandResult:
         seen.update(argv=list(argv), env=env, cwd=cwd)
         return CommandResult(1, "", "No module named hubd")
 
@@ -334,8 +363,9 @@ def fake_hubd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.parent.mkdir()
     script.write_text('#!/bin/sh\necho "hubd 0.1.0"\n')
     script.chmod(0o755)
-    monkeypatch.setattr("hubd.cli.service_cmd.find_hubd_command",
-                        lambda: HubdCommand((str(script),)))
+    monkeypatch.setattr(
+        "hubd.cli.service_cmd.find_hubd_command", lambda: HubdCommand((str(script),))
+    )
     return script
 
 
@@ -348,8 +378,9 @@ def root(tmp_path: Path) -> Path:
 
 def make_system_data(root: Path) -> list[Path]:
     paths = resolve_paths("system", environ={})
-    folders = [root / path.relative_to("/")
-               for path in (paths.config_dir, paths.state_dir, paths.log_dir)]
+    folders = [
+        root / path.relative_to("/") for path in (paths.config_dir, paths.state_dir, paths.log_dir)
+    ]
     for folder in folders:
         folder.mkdir(parents=True)
         (folder / "something").write_text("x")
@@ -357,8 +388,7 @@ def make_system_data(root: Path) -> list[Path]:
 
 
 @pytest.mark.usefixtures("fake_hubd")
-def test_cli_launchd_round_trip_into_a_root(
-        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_launchd_round_trip_into_a_root(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--manager", "launchd", "--root", str(root)]
     assert main(["service", "install", "--system", *args]) == 0
     out = capsys.readouterr().out
@@ -368,14 +398,17 @@ def test_cli_launchd_round_trip_into_a_root(
 
 
 def test_cli_uninstall_of_nothing_says_so_and_succeeds(
-        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["service", "uninstall", "--system", "--root", str(root)]) == 0
     assert capsys.readouterr().out == (
-        f"hubd service is not installed (systemd, system mode, under {root}): nothing to remove\n")
+        f"hubd service is not installed (systemd, system mode, under {root}): nothing to remove\n"
+    )
 
 
 def test_cli_purge_without_terminal_or_yes_is_refused(
-        root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     folders = make_system_data(root)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert main(["service", "uninstall", "--system", "--purge", "--root", str(root)]) == 64
@@ -385,9 +418,14 @@ def test_cli_purge_without_terminal_or_yes_is_refused(
 
 
 @pytest.mark.parametrize(("answer", "code", "kept"), [("n", 1, True), ("yes", 0, False)])
-def test_cli_purge_asks_first(answer: str, code: int, kept: bool, root: Path,
-                              capsys: pytest.CaptureFixture[str],
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_purge_asks_first(
+    answer: str,
+    code: int,
+    kept: bool,
+    root: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     folders = make_system_data(root)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda prompt: answer)
@@ -408,12 +446,19 @@ def test_cli_purge_with_yes(root: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert list(root.iterdir()) == []
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["service", "install", "--manager", "launchd"], "hubd: --manager goes with --root"),
-    (["service", "status", "--root", "/nonexistent/dir"], "hubd: --root /nonexistent/dir: no such"),
-])
-def test_cli_usage_errors_are_one_line(argv: list[str], message: str,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["service", "install", "--manager", "launchd"], "hubd: --manager goes with --root"),
+        (
+            ["service", "status", "--root", "/nonexistent/dir"],
+            "hubd: --root /nonexistent/dir: no such",
+        ),
+    ],
+)
+def test_cli_usage_errors_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 64
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
@@ -421,7 +466,8 @@ def test_cli_usage_errors_are_one_line(argv: list[str], message: str,
 
 @pytest.mark.usefixtures("fake_hubd")
 def test_cli_both_modes_installed_needs_a_choice(
-        root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for mode in ("--system", "--user"):
         assert main(["service", "install", mode, "--manager", "launchd", "--root", str(root)]) == 0
     assert main(["service", "uninstall", "--manager", "launchd", "--root", str(root)]) == 64

@@ -25,8 +25,10 @@ def setuptools_config() -> dict[str, object]:
 
 
 def test_every_python_package_is_listed_for_the_wheel() -> None:
-    found = {".".join(init.parent.relative_to(REPO).parts)
-             for init in (REPO / "hubd").rglob("__init__.py")}
+    found = {
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "hubd").rglob("__init__.py")
+    }
     listed = set(setuptools_config()["packages"])  # type: ignore[call-overload]
     missing = found - listed
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"

@@ -12,14 +12,16 @@ import pytest
 from hubd.errors import ServiceManagerError
 from hubd.paths import resolve_paths
 from hubd.service import HubdCommand, Target, fill_placeholders, read_template
-from hubd.service_launchd import Launchd, fill_plist
-from hubd.service_systemd import Systemd, desktop_command_line, systemd_command_line
+from hubd.service.launchd import Launchd, fill_plist
+from hubd.service.systemd import Systemd, desktop_command_line, systemd_command_line
 
 UNITS = ["systemd/system/hubd.service", "systemd/user/hubd.service"]
 ENTRY = "systemd/autostart/hubd-tray.desktop"
-PLISTS = ["launchd/LaunchDaemons/org.hubd.daemon.plist",
-          "launchd/LaunchAgents/org.hubd.daemon.plist",
-          "launchd/LaunchAgents/org.hubd.tray.plist"]
+PLISTS = [
+    "launchd/LaunchDaemons/org.hubd.daemon.plist",
+    "launchd/LaunchAgents/org.hubd.daemon.plist",
+    "launchd/LaunchAgents/org.hubd.tray.plist",
+]
 COMMAND = HubdCommand(("/opt/hubd venv/bin/hubd",))
 
 
@@ -33,8 +35,11 @@ def directives(text: str) -> dict[str, list[str]]:
 
 
 def render_unit(mode: str, tmp_path: Path) -> str:
-    target = Target(mode="system" if mode == "system" else "user", root=tmp_path,
-                    environ={"HOME": "/home/ann", "PATH": "/usr/bin:/bin"})
+    target = Target(
+        mode="system" if mode == "system" else "user",
+        root=tmp_path,
+        environ={"HOME": "/home/ann", "PATH": "/usr/bin:/bin"},
+    )
     files = Systemd(target).render(COMMAND)
     return files[0].content.decode()
 
@@ -63,7 +68,11 @@ def test_system_unit_has_what_the_issue_asks_for(tmp_path: Path) -> None:
     # Longer than the daemon's own 10 s graceful shutdown.
     assert unit["TimeoutStopSec"] == ["30s"]
     assert set(unit["RestrictAddressFamilies"][0].split()) == {
-        "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
+        "AF_UNIX",
+        "AF_INET",
+        "AF_INET6",
+        "AF_NETLINK",
+    }
     assert unit["ProtectSystem"] == ["strict"]
     # Nothing may hide or pin the Docker socket.
     for key in ("InaccessiblePaths", "TemporaryFileSystem", "BindPaths", "ReadWritePaths"):
@@ -90,10 +99,15 @@ def test_system_unit_directories_are_where_the_cli_looks(tmp_path: Path) -> None
 
 
 def test_user_unit_directories_are_where_the_cli_looks(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
-    environ = {"HOME": home, "XDG_STATE_HOME": home / ".local/state",
-               "XDG_CONFIG_HOME": home / ".config", "XDG_RUNTIME_DIR": tmp_path / "run"}
+    environ = {
+        "HOME": home,
+        "XDG_STATE_HOME": home / ".local/state",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_RUNTIME_DIR": tmp_path / "run",
+    }
     for name, value in environ.items():
         monkeypatch.setenv(name, str(value))
     unit = directives(render_unit("user", tmp_path))
@@ -106,28 +120,34 @@ def test_user_unit_directories_are_where_the_cli_looks(
 # ---------------------------------------------------------------------------- quoting
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (("/usr/bin/hubd",), "/usr/bin/hubd"),
-    (("/usr/bin/python3", "-m", "hubd"), "/usr/bin/python3 -m hubd"),
-    (("/opt/my hubd/bin/hubd",), '"/opt/my hubd/bin/hubd"'),
-    (("/opt/100%/hubd",), "/opt/100%%/hubd"),
-    # systemd expands $ in arguments, not in the executable's path (checked with
-    # systemd-analyze verify in tests/integration/test_service_systemd.py).
-    (("/opt/$HOME/hubd",), '"/opt/$HOME/hubd"'),
-    (("/opt/$HOME/python", "-m", "$x"), '"/opt/$HOME/python" -m "$$x"'),
-    (('/opt/a"b\\c/hubd',), '"/opt/a\\"b\\\\c/hubd"'),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("/usr/bin/hubd",), "/usr/bin/hubd"),
+        (("/usr/bin/python3", "-m", "hubd"), "/usr/bin/python3 -m hubd"),
+        (("/opt/my hubd/bin/hubd",), '"/opt/my hubd/bin/hubd"'),
+        (("/opt/100%/hubd",), "/opt/100%%/hubd"),
+        # systemd expands $ in arguments, not in the executable's path (checked with
+        # systemd-analyze verify in tests/integration/test_service_systemd.py).
+        (("/opt/$HOME/hubd",), '"/opt/$HOME/hubd"'),
+        (("/opt/$HOME/python", "-m", "$x"), '"/opt/$HOME/python" -m "$$x"'),
+        (('/opt/a"b\\c/hubd',), '"/opt/a\\"b\\\\c/hubd"'),
+    ],
+)
 def test_systemd_command_line(argv: tuple[str, ...], expected: str) -> None:
     assert systemd_command_line(argv) == expected
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (("/usr/bin/hubd",), "/usr/bin/hubd"),
-    (("/opt/my hubd/bin/hubd",), '"/opt/my hubd/bin/hubd"'),
-    (("/opt/100%/hubd",), "/opt/100%%/hubd"),
-    # Quoted for the $, then every backslash doubled by the string escape.
-    (("/opt/$x/hubd",), '"/opt/\\\\$x/hubd"'),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("/usr/bin/hubd",), "/usr/bin/hubd"),
+        (("/opt/my hubd/bin/hubd",), '"/opt/my hubd/bin/hubd"'),
+        (("/opt/100%/hubd",), "/opt/100%%/hubd"),
+        # Quoted for the $, then every backslash doubled by the string escape.
+        (("/opt/$x/hubd",), '"/opt/\\\\$x/hubd"'),
+    ],
+)
 def test_desktop_command_line(argv: tuple[str, ...], expected: str) -> None:
     assert desktop_command_line(argv) == expected
 
@@ -137,8 +157,11 @@ def test_desktop_command_line(argv: tuple[str, ...], expected: str) -> None:
 
 def test_every_placeholder_is_filled(tmp_path: Path) -> None:
     for mode in ("system", "user"):
-        target = Target(mode="system" if mode == "system" else "user", root=tmp_path,
-                        environ={"HOME": "/home/ann"})
+        target = Target(
+            mode="system" if mode == "system" else "user",
+            root=tmp_path,
+            environ={"HOME": "/home/ann"},
+        )
         for manager in (Systemd(target), Launchd(target)):
             for service_file in manager.render(COMMAND):
                 assert b"@HUBD_" not in service_file.content, service_file.path
@@ -169,8 +192,9 @@ def test_plist_templates_parse(template: str) -> None:
 
 @pytest.mark.parametrize("mode", ["system", "user"])
 def test_rendered_plists_hold_the_required_keys(mode: str, tmp_path: Path) -> None:
-    target = Target(mode="system" if mode == "system" else "user", root=tmp_path,
-                    environ={"HOME": "/Users/ann"})
+    target = Target(
+        mode="system" if mode == "system" else "user", root=tmp_path, environ={"HOME": "/Users/ann"}
+    )
     daemon, tray = Launchd(target).render(HubdCommand(("/usr/bin/python3", "-m", "hubd")))
     library = "/Library" if mode == "system" else "/Users/ann/Library"
     folder = "LaunchDaemons" if mode == "system" else "LaunchAgents"
@@ -192,25 +216,38 @@ def test_rendered_plists_hold_the_required_keys(mode: str, tmp_path: Path) -> No
 
 
 def test_fill_plist_splices_the_command() -> None:
-    filled = fill_plist({"a": ["@HUBD_EXEC@", "run"], "b": "@HUBD_HOME@/x"},
-                        HubdCommand(("/p", "-m", "hubd")), {"@HUBD_HOME@": "/h"}, "t")
+    filled = fill_plist(
+        {"a": ["@HUBD_EXEC@", "run"], "b": "@HUBD_HOME@/x"},
+        HubdCommand(("/p", "-m", "hubd")),
+        {"@HUBD_HOME@": "/h"},
+        "t",
+    )
     assert filled == {"a": ["/p", "-m", "hubd", "run"], "b": "/h/x"}
 
 
 def test_launchd_locations_are_the_macos_ones_hubd_uses(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from platformdirs.macos import MacOS
 
     monkeypatch.setenv("HOME", str(tmp_path))
     user = Launchd(Target(mode="user", environ={"HOME": str(tmp_path)}))
     mac = MacOS("hubd", appauthor=False)
     assert user.log_dir() == Path(mac.user_log_dir)
-    assert set(user.data_dirs()) == {Path(mac.user_state_dir), Path(mac.user_config_dir),
-                                     Path(mac.user_log_dir), Path(mac.user_runtime_dir)}
+    assert set(user.data_dirs()) == {
+        Path(mac.user_state_dir),
+        Path(mac.user_config_dir),
+        Path(mac.user_log_dir),
+        Path(mac.user_runtime_dir),
+    }
     # paths.py decides the system locations on macOS itself.
     monkeypatch.setattr(sys, "platform", "darwin")
     system_paths = resolve_paths("system", environ={})
     system = Launchd(Target(mode="system"))
     assert system.log_dir() == system_paths.log_dir
-    assert set(system.data_dirs()) == {system_paths.config_dir, system_paths.state_dir,
-                                       system_paths.runtime_dir, system_paths.log_dir}
+    assert set(system.data_dirs()) == {
+        system_paths.config_dir,
+        system_paths.state_dir,
+        system_paths.runtime_dir,
+        system_paths.log_dir,
+    }

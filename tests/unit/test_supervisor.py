@@ -7,16 +7,21 @@ from typing import Any
 
 import pytest
 
+from hubd._daemon.supervisor import DESIRED_STOPPED, DesiredState, Supervisor
 from hubd.config import Config
 from hubd.errors import DockerUnavailable, HubUnhealthy
-from hubd.progress import LogReporter
 from hubd.stack import HubContainerState
-from hubd.supervisor import DESIRED_STOPPED, DesiredState, Supervisor
+from hubd.stack.progress import LogReporter
 from hubd.timing import Timing
 
-TIMING = Timing(restart_backoff_initial_s=1, restart_backoff_max_s=8,
-                restart_stable_after_s=30, failing_after_restarts=3,
-                engine_reconnect_initial_s=0.5, engine_reconnect_max_s=4)
+TIMING = Timing(
+    restart_backoff_initial_s=1,
+    restart_backoff_max_s=8,
+    restart_stable_after_s=30,
+    failing_after_restarts=3,
+    engine_reconnect_initial_s=0.5,
+    engine_reconnect_max_s=4,
+)
 
 
 class FakeStack:
@@ -76,9 +81,15 @@ def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
             raise DockerUnavailable("the Docker engine is not running")
         return object()
 
-    supervisor = Supervisor(Config(), DesiredState(tmp_path / "desired.json"), TIMING,
-                            connect=connect, reporter=LogReporter(), clock=clock,
-                            make_stack=lambda *a, **k: stack)
+    supervisor = Supervisor(
+        Config(),
+        DesiredState(tmp_path / "desired.json"),
+        TIMING,
+        connect=connect,
+        reporter=LogReporter(),
+        clock=clock,
+        make_stack=lambda *a, **k: stack,
+    )
     return supervisor, stack, clock, engine_ok
 
 

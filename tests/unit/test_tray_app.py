@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from hubd._tray.icons import draw_icon
+from hubd._tray.state import TrayState
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
-from hubd.tray_icons import draw_icon
-from hubd.tray_state import TrayState
 from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
 # ---------------------------------------------------------------- fakes
@@ -33,8 +33,14 @@ class RecordingLauncher:
         self.windows: list[tuple[str, str, list[str], str | None, Any]] = []
         self.closed = False
 
-    def window(self, kind: str, module: str, args: Any = (), stdin_text: str | None = None,
-               on_exit: Callable[[int, str], None] | None = None) -> None:
+    def window(
+        self,
+        kind: str,
+        module: str,
+        args: Any = (),
+        stdin_text: str | None = None,
+        on_exit: Callable[[int, str], None] | None = None,
+    ) -> None:
         self.windows.append((kind, module, list(args), stdin_text, on_exit))
 
     def close(self) -> None:
@@ -114,8 +120,14 @@ def server(daemon: FakeDaemon, socket_dir: Path) -> Iterator[ControlServer]:
 
 
 class Harness:
-    def __init__(self, app: TrayApp, thread: threading.Thread, opened: list[str],
-                 launcher: RecordingLauncher, opened_paths: list[Path]) -> None:
+    def __init__(
+        self,
+        app: TrayApp,
+        thread: threading.Thread,
+        opened: list[str],
+        launcher: RecordingLauncher,
+        opened_paths: list[Path],
+    ) -> None:
         self.app, self.thread, self.opened = app, thread, opened
         self.launcher, self.opened_paths = launcher, opened_paths
 
@@ -138,8 +150,11 @@ class Harness:
 
     def labels_enabled(self) -> dict[str, bool]:
         """The top-level items (no separators, no submenu rows): label -> enabled."""
-        return {label: enabled for label, enabled, _checked in self.menu()
-                if label != SEP and not label.startswith(" ")}
+        return {
+            label: enabled
+            for label, enabled, _checked in self.menu()
+            if label != SEP and not label.startswith(" ")
+        }
 
     def click(self, label: str) -> None:
         for item in self.icon.menu:
@@ -158,8 +173,9 @@ class Harness:
 
 
 @pytest.fixture
-def tray(server: ControlServer, fake_icon_class: Any, pystray: Any,
-         socket_dir: Path) -> Iterator[Harness]:
+def tray(
+    server: ControlServer, fake_icon_class: Any, pystray: Any, socket_dir: Path
+) -> Iterator[Harness]:
     opened: list[str] = []
     opened_paths: list[Path] = []
     launcher = RecordingLauncher()
@@ -168,10 +184,16 @@ def tray(server: ControlServer, fake_icon_class: Any, pystray: Any,
         opened_paths.append(path)
         return True
 
-    app = TrayApp(lambda: TrayPlace(server.path, socket_dir / "hubd.log"), pystray,
-                  fake_icon_class, open_url=opened.append, open_path=open_path,
-                  launcher=launcher,  # type: ignore[arg-type]
-                  notify_fallback=lambda t, m: None, poll_interval_s=0.05)
+    app = TrayApp(
+        lambda: TrayPlace(server.path, socket_dir / "hubd.log"),
+        pystray,
+        fake_icon_class,
+        open_url=opened.append,
+        open_path=open_path,
+        launcher=launcher,  # type: ignore[arg-type]
+        notify_fallback=lambda t, m: None,
+        poll_interval_s=0.05,
+    )
     thread = threading.Thread(target=app.run, name="test-tray", daemon=True)
     thread.start()
     harness = Harness(app, thread, opened, launcher, opened_paths)
@@ -191,53 +213,93 @@ SEP = "- - - -"
 # label -> enabled, for every state the daemon reports (and the daemon being away).
 EXPECTED_MENUS: dict[str, dict[str, bool]] = {
     "running": {
-        "JupyterHub is running": False, "Open JupyterHub": True,
-        "Show address for phones and tablets": True, "Start": False, "Stop": True,
-        "Restart": True, "Add user…": True, "Users (2)": True, "Open logs": True,
+        "JupyterHub is running": False,
+        "Open JupyterHub": True,
+        "Show address for phones and tablets": True,
+        "Start": False,
+        "Stop": True,
+        "Restart": True,
+        "Add user…": True,
+        "Users (2)": True,
+        "Open logs": True,
         "Quit tray": True,
     },
     "starting": {
-        "JupyterHub is starting": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": True, "Start": False, "Stop": True,
-        "Restart": False, "Add user…": False, "Users": True, "Open logs": True,
+        "JupyterHub is starting": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": True,
+        "Start": False,
+        "Stop": True,
+        "Restart": False,
+        "Add user…": False,
+        "Users": True,
+        "Open logs": True,
         "Quit tray": True,
     },
     "restarting": {
-        "JupyterHub is restarting": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": True, "Start": False, "Stop": True,
-        "Restart": False, "Add user…": False, "Users": True, "Open logs": True,
+        "JupyterHub is restarting": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": True,
+        "Start": False,
+        "Stop": True,
+        "Restart": False,
+        "Add user…": False,
+        "Users": True,
+        "Open logs": True,
         "Quit tray": True,
     },
     "failing": {
-        "JupyterHub keeps crashing": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": True, "Start": False, "Stop": True,
-        "Restart": True, "Add user…": False, "Users": True, "Open logs": True,
+        "JupyterHub keeps crashing": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": True,
+        "Start": False,
+        "Stop": True,
+        "Restart": True,
+        "Add user…": False,
+        "Users": True,
+        "Open logs": True,
         "Quit tray": True,
     },
     "stopped": {
-        "JupyterHub is stopped": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": True, "Start": True, "Stop": False,
-        "Restart": False, "Add user…": False, "Users": True, "Open logs": True,
+        "JupyterHub is stopped": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": True,
+        "Start": True,
+        "Stop": False,
+        "Restart": False,
+        "Add user…": False,
+        "Users": True,
+        "Open logs": True,
         "Quit tray": True,
     },
     "docker-unavailable": {
-        "Docker is not running": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": True, "Start": False, "Stop": True,
-        "Restart": False, "Add user…": False, "Users": True, "Open logs": True,
+        "Docker is not running": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": True,
+        "Start": False,
+        "Stop": True,
+        "Restart": False,
+        "Add user…": False,
+        "Users": True,
+        "Open logs": True,
         "Quit tray": True,
     },
 }
 
 EXPECTED_LOOKS = {
-    "running": TrayState.RUNNING, "starting": TrayState.STARTING,
-    "restarting": TrayState.STARTING, "failing": TrayState.FAILING,
-    "stopped": TrayState.STOPPED, "docker-unavailable": TrayState.FAILING,
+    "running": TrayState.RUNNING,
+    "starting": TrayState.STARTING,
+    "restarting": TrayState.STARTING,
+    "failing": TrayState.FAILING,
+    "stopped": TrayState.STOPPED,
+    "docker-unavailable": TrayState.FAILING,
 }
 
 
 @pytest.mark.parametrize("state", sorted(EXPECTED_MENUS))
-def test_menu_labels_and_enabled_follow_the_daemon(tray: Harness, daemon: FakeDaemon,
-                                                   state: str) -> None:
+def test_menu_labels_and_enabled_follow_the_daemon(
+    tray: Harness, daemon: FakeDaemon, state: str
+) -> None:
     daemon.state = state
     daemon.desired = "stopped" if state == "stopped" else "running"
     tray.app.refresh()
@@ -249,14 +311,26 @@ def test_menu_labels_and_enabled_follow_the_daemon(tray: Harness, daemon: FakeDa
 
 def test_the_menu_is_ordered_and_separated(tray: Harness) -> None:
     assert [label for label, _e, _c in tray.menu() if not label.startswith("  ")] == [
-        "JupyterHub is running", SEP, "Open JupyterHub",
-        "Show address for phones and tablets", SEP, "Start", "Stop", "Restart", SEP,
-        "Add user…", "Users (2)", SEP, "Open logs", "Quit tray",
+        "JupyterHub is running",
+        SEP,
+        "Open JupyterHub",
+        "Show address for phones and tablets",
+        SEP,
+        "Start",
+        "Stop",
+        "Restart",
+        SEP,
+        "Add user…",
+        "Users (2)",
+        SEP,
+        "Open logs",
+        "Quit tray",
     ]
 
 
-def test_users_submenu_shows_who_exists_and_whose_server_runs(tray: Harness,
-                                                              daemon: FakeDaemon) -> None:
+def test_users_submenu_shows_who_exists_and_whose_server_runs(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
     rows = [row for row in tray.menu() if row[0].startswith("  ")]
     assert rows == [
         ("  alice (admin) — server running", False, True),
@@ -268,18 +342,27 @@ def test_users_submenu_shows_who_exists_and_whose_server_runs(tray: Harness,
     daemon.state = "stopped"
     tray.app.refresh()
     assert [row for row in tray.menu() if row[0].startswith("  ")] == [
-        ("  (not available while the hub is down)", False, None)]
+        ("  (not available while the hub is down)", False, None)
+    ]
 
 
 def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
-        tray: Harness, server: ControlServer, daemon: FakeDaemon) -> None:
+    tray: Harness, server: ControlServer, daemon: FakeDaemon
+) -> None:
     server.close()
     tray.app.refresh()
     assert tray.labels_enabled() == {
-        "hubd is not running": False, "Open JupyterHub": False,
-        "Show address for phones and tablets": False, "Start": False, "Stop": False,
-        "Restart": False, "Add user…": False, "Users": False, "Open logs": False,
-        "How to start hubd…": True, "Quit tray": True,
+        "hubd is not running": False,
+        "Open JupyterHub": False,
+        "Show address for phones and tablets": False,
+        "Start": False,
+        "Stop": False,
+        "Restart": False,
+        "Add user…": False,
+        "Users": False,
+        "Open logs": False,
+        "How to start hubd…": True,
+        "Quit tray": True,
     }
     assert tray.icon.title == "hubd is not running"
     assert tray.icon.icon.tobytes() == draw_icon(TrayState.UNREACHABLE).tobytes()
@@ -287,9 +370,8 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
 
     # A click on a host without menus shows how to start hubd, with the reason.
     tray.icon()
-    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows,
-                                                     "a window")[-1]
-    assert (kind, module) == ("how-to-start", "hubd.tray_text")
+    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows, "a window")[-1]
+    assert (kind, module) == ("how-to-start", "hubd._tray.windows.text")
     text = args[args.index("--text") + 1]
     assert "hubd service install" in text and "hubd run" in text
     assert str(server.path) in text  # the reason names the socket it looked for
@@ -305,7 +387,8 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
 
 
 def test_open_logs_reads_the_log_file_when_the_daemon_is_away(
-        tray: Harness, server: ControlServer, socket_dir: Path) -> None:
+    tray: Harness, server: ControlServer, socket_dir: Path
+) -> None:
     (socket_dir / "hubd.log").write_text("hub started\n")
     server.close()
     tray.app.refresh()
@@ -327,7 +410,8 @@ def test_open_is_the_default_action_and_opens_the_advertised_address(tray: Harne
 
 
 def test_stop_start_restart_call_the_daemon_and_the_menu_follows(
-        tray: Harness, daemon: FakeDaemon) -> None:
+    tray: Harness, daemon: FakeDaemon
+) -> None:
     tray.click("Stop")
     tray.wait(lambda: tray.labels_enabled().get("Start"), "Start to be enabled")
     assert daemon.calls == ["stop"]
@@ -350,8 +434,7 @@ def test_stop_start_restart_call_the_daemon_and_the_menu_follows(
     assert tray.icon.notices == []
 
 
-def test_a_disabled_item_does_nothing_even_if_clicked(tray: Harness,
-                                                      daemon: FakeDaemon) -> None:
+def test_a_disabled_item_does_nothing_even_if_clicked(tray: Harness, daemon: FakeDaemon) -> None:
     tray.click("Start")  # the hub already runs
     tray.click("Open logs")  # a later action: once it ran, Start was handled
     tray.wait(lambda: tray.launcher.windows, "the logs window")
@@ -360,48 +443,51 @@ def test_a_disabled_item_does_nothing_even_if_clicked(tray: Harness,
 
 def test_show_address_opens_the_window_with_the_url_and_ip_fallback(tray: Harness) -> None:
     tray.click("Show address for phones and tablets")
-    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows,
-                                                     "a window")[0]
-    assert (kind, module) == ("address", "hubd.tray_address")
+    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows, "a window")[0]
+    assert (kind, module) == ("address", "hubd._tray.windows.address")
     assert args == ["--url", URL, "--alt", "http://192.0.2.5:8000/"]
 
 
 def test_add_user_opens_the_dialog_and_announces_the_new_user(
-        tray: Harness, server: ControlServer) -> None:
+    tray: Harness, server: ControlServer
+) -> None:
     tray.click("Add user…")
-    kind, module, args, _stdin, on_exit = tray.wait(lambda: tray.launcher.windows,
-                                                    "a window")[0]
-    assert (kind, module, args) == ("add-user", "hubd.tray_dialog",
-                                    ["--socket", str(server.path)])
+    kind, module, args, _stdin, on_exit = tray.wait(lambda: tray.launcher.windows, "a window")[0]
+    assert (kind, module, args) == (
+        "add-user",
+        "hubd._tray.windows.dialog",
+        ["--socket", str(server.path)],
+    )
     on_exit(1, "")  # cancelled: nothing to say
     assert tray.icon.notices == []
     on_exit(0, "carol\n")
     assert tray.icon.notices == [("User added", f"carol can now log in at {URL}")]
 
 
-def test_open_logs_asks_the_daemon_when_there_is_no_log_file(tray: Harness,
-                                                             server: ControlServer) -> None:
+def test_open_logs_asks_the_daemon_when_there_is_no_log_file(
+    tray: Harness, server: ControlServer
+) -> None:
     tray.click("Open logs")
-    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows,
-                                                     "a window")[0]
-    assert (kind, module) == ("logs", "hubd.tray_text")
+    kind, module, args, _stdin, _on_exit = tray.wait(lambda: tray.launcher.windows, "a window")[0]
+    assert (kind, module) == ("logs", "hubd._tray.windows.text")
     assert args[-2:] == ["--logs-socket", str(server.path)]
 
 
-def test_a_refused_action_becomes_a_notification(tray: Harness, daemon: FakeDaemon,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_action_becomes_a_notification(
+    tray: Harness, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken() -> dict[str, Any]:
         raise DockerUnavailable("Docker is not running: start Docker Desktop")
 
     monkeypatch.setattr(daemon, "stop", broken)
     tray.click("Stop")
     tray.wait(lambda: tray.icon.notices, "a notification")
-    assert tray.icon.notices == [("Could not stop JupyterHub",
-                                  "Docker is not running: start Docker Desktop")]
+    assert tray.icon.notices == [
+        ("Could not stop JupyterHub", "Docker is not running: start Docker Desktop")
+    ]
 
 
-def test_quit_removes_the_icon_but_leaves_the_hub_alone(tray: Harness,
-                                                        daemon: FakeDaemon) -> None:
+def test_quit_removes_the_icon_but_leaves_the_hub_alone(tray: Harness, daemon: FakeDaemon) -> None:
     tray.click("Quit tray")
     tray.thread.join(timeout=10)
     assert not tray.thread.is_alive()
@@ -409,16 +495,18 @@ def test_quit_removes_the_icon_but_leaves_the_hub_alone(tray: Harness,
     assert daemon.calls == []
 
 
-def test_the_poller_follows_the_daemon_without_clicks(tray: Harness,
-                                                      daemon: FakeDaemon) -> None:
+def test_the_poller_follows_the_daemon_without_clicks(tray: Harness, daemon: FakeDaemon) -> None:
     updates = tray.icon.menu_updates
     daemon.state = "failing"
     daemon.last_error = "hub exited with code 1"
     tray.wait(lambda: tray.icon.title.startswith("JupyterHub keeps crashing"), "failing")
     assert tray.icon.menu_updates > updates
     assert tray.icon.notices == [
-        ("JupyterHub keeps crashing",
-         "hub exited with code 1 hubd keeps trying; open the logs to see why.")]
+        (
+            "JupyterHub keeps crashing",
+            "hub exited with code 1 hubd keeps trying; open the logs to see why.",
+        )
+    ]
 
 
 def test_crash_and_recovery_are_announced(tray: Harness, daemon: FakeDaemon) -> None:
@@ -427,13 +515,15 @@ def test_crash_and_recovery_are_announced(tray: Harness, daemon: FakeDaemon) -> 
     daemon.state = "running"
     tray.app.refresh()
     assert [title for title, _message in tray.icon.notices] == [
-        "JupyterHub crashed", "JupyterHub is back"]
+        "JupyterHub crashed",
+        "JupyterHub is back",
+    ]
 
 
 def test_popup_menu_choice_runs_the_action(tray: Harness) -> None:
     tray.app.show_popup_menu()
     kind, module, _args, stdin, on_exit = tray.launcher.windows[0]
-    assert (kind, module) == ("popup", "hubd.tray_popup")
+    assert (kind, module) == ("popup", "hubd._tray.windows.popup")
     assert '"label": "Open JupyterHub"' in (stdin or "")
     on_exit(0, "open\n")
     tray.wait(lambda: tray.opened, "the browser")

@@ -11,10 +11,8 @@ from typing import Any
 
 import pytest
 
-from hubd.tray_address import qr_png
-from hubd.tray_dialog import MIN_PASSWORD_CHARS, check_locally
-from hubd.tray_icons import ICON_SIZE_PX, STATE_COLOURS, draw_icon
-from hubd.tray_menu import (
+from hubd._tray.icons import ICON_SIZE_PX, STATE_COLOURS, draw_icon
+from hubd._tray.menu import (
     SEPARATOR,
     Action,
     ItemSpec,
@@ -22,9 +20,11 @@ from hubd.tray_menu import (
     default_action,
     find_item,
 )
-from hubd.tray_notices import NoticeTracker
-from hubd.tray_state import TOOLTIP_MAX_CHARS, Snapshot, TrayState, UserRow, tooltip
-from hubd.tray_text import tail_of_file
+from hubd._tray.notices import NoticeTracker
+from hubd._tray.state import TOOLTIP_MAX_CHARS, Snapshot, TrayState, UserRow, tooltip
+from hubd._tray.windows.address import qr_png
+from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
+from hubd._tray.windows.text import tail_of_file
 
 URL = "http://jupyter.local:8000/"
 
@@ -32,19 +32,27 @@ URL = "http://jupyter.local:8000/"
 def snap(state: str | None = "running", **status: Any) -> Snapshot:
     if state is None:
         return Snapshot(error="hubd is not running (no control socket at /x)")
-    return Snapshot(status={"state": state, "url": URL, **status},
-                    users=(UserRow("alice", True, True),))
+    return Snapshot(
+        status={"state": state, "url": URL, **status}, users=(UserRow("alice", True, True),)
+    )
 
 
 # ---------------------------------------------------------------- state
 
 
-@pytest.mark.parametrize(("state", "look"), [
-    ("running", TrayState.RUNNING), ("starting", TrayState.STARTING),
-    ("restarting", TrayState.STARTING), ("failing", TrayState.FAILING),
-    ("docker-unavailable", TrayState.FAILING), ("stopped", TrayState.STOPPED),
-    ("something-new", TrayState.STARTING), (None, TrayState.UNREACHABLE),
-])
+@pytest.mark.parametrize(
+    ("state", "look"),
+    [
+        ("running", TrayState.RUNNING),
+        ("starting", TrayState.STARTING),
+        ("restarting", TrayState.STARTING),
+        ("failing", TrayState.FAILING),
+        ("docker-unavailable", TrayState.FAILING),
+        ("stopped", TrayState.STOPPED),
+        ("something-new", TrayState.STARTING),
+        (None, TrayState.UNREACHABLE),
+    ],
+)
 def test_each_daemon_state_has_a_look(state: str | None, look: TrayState) -> None:
     assert snap(state).look is look
 
@@ -64,8 +72,10 @@ def test_tooltip_is_short_and_latin1_safe() -> None:
 
 
 def test_a_daemon_without_url_falls_back_to_the_local_url_and_tolerates_junk() -> None:
-    assert Snapshot(status={"state": "running", "local_url": "http://localhost:8000/"}
-                    ).hub_url == "http://localhost:8000/"
+    assert (
+        Snapshot(status={"state": "running", "local_url": "http://localhost:8000/"}).hub_url
+        == "http://localhost:8000/"
+    )
     odd = Snapshot(status={"state": 3, "url": None, "restart_count": True, "mdns": "x"})
     assert odd.raw_state == "unknown" and odd.hub_url is None
     assert odd.restart_count is None and odd.address_urls == []
@@ -111,8 +121,10 @@ def test_menu_default_action_is_open_when_running_and_how_to_start_when_away() -
 
 def test_menu_specs_round_trip_through_json_for_the_popup() -> None:
     specs = build_menu(snap("running"))
-    again = [ItemSpec.from_json(item) for item in json.loads(json.dumps(
-        [spec.to_json() for spec in specs]))]
+    again = [
+        ItemSpec.from_json(item)
+        for item in json.loads(json.dumps([spec.to_json() for spec in specs]))
+    ]
     assert again == specs
     assert find_item(specs, Action.QUIT) == ItemSpec("Quit tray", Action.QUIT)
     assert SEPARATOR.is_separator and not ItemSpec("Start", Action.START).is_separator
@@ -141,37 +153,60 @@ def kinds(tracker: NoticeTracker, *snapshots: Snapshot) -> list[str]:
 
 def test_normal_start_and_stop_are_quiet() -> None:
     tracker = NoticeTracker()
-    assert kinds(tracker, snap("stopped"), snap("starting"), snap("running"),
-                 snap("stopped", desired="stopped")) == []
+    assert (
+        kinds(
+            tracker,
+            snap("stopped"),
+            snap("starting"),
+            snap("running"),
+            snap("stopped", desired="stopped"),
+        )
+        == []
+    )
 
 
 def test_crash_then_recovery() -> None:
     tracker = NoticeTracker()
-    assert kinds(tracker, snap("running", restart_count=0), snap("restarting", restart_count=1),
-                 snap("starting", restart_count=1), snap("running", restart_count=1)) == [
-        "crash", "recovered"]
+    assert kinds(
+        tracker,
+        snap("running", restart_count=0),
+        snap("restarting", restart_count=1),
+        snap("starting", restart_count=1),
+        snap("running", restart_count=1),
+    ) == ["crash", "recovered"]
 
 
 def test_crash_between_two_polls_is_still_told() -> None:
     tracker = NoticeTracker()
-    assert kinds(tracker, snap("running", restart_count=2),
-                 snap("running", restart_count=3)) == ["crash"]
+    assert kinds(tracker, snap("running", restart_count=2), snap("running", restart_count=3)) == [
+        "crash"
+    ]
 
 
 def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
     tracker = NoticeTracker()
-    notices = [n for s in (snap("running", restart_count=0), snap("restarting", restart_count=1),
-                           snap("failing", restart_count=3, last_error="exit 1"),
-                           snap("failing", restart_count=4), snap("restarting", restart_count=5),
-                           snap("running", restart_count=5)) for n in tracker.update(s)]
+    notices = [
+        n
+        for s in (
+            snap("running", restart_count=0),
+            snap("restarting", restart_count=1),
+            snap("failing", restart_count=3, last_error="exit 1"),
+            snap("failing", restart_count=4),
+            snap("restarting", restart_count=5),
+            snap("running", restart_count=5),
+        )
+        for n in tracker.update(s)
+    ]
     assert [n.kind for n in notices] == ["crash", "crash-loop", "recovered"]
     assert notices[1].message.startswith("exit 1")
     assert notices[2].message == f"It is running again at {URL}"
 
 
 def test_without_restart_count_the_states_tell_a_crash() -> None:
-    assert kinds(NoticeTracker(), snap("running"), snap("restarting"),
-                 snap("running")) == ["crash", "recovered"]
+    assert kinds(NoticeTracker(), snap("running"), snap("restarting"), snap("running")) == [
+        "crash",
+        "recovered",
+    ]
 
 
 def test_a_restart_from_the_tray_is_no_crash() -> None:
@@ -186,22 +221,22 @@ def test_a_restart_from_the_tray_is_no_crash() -> None:
 
 def test_failing_at_tray_start_is_told_and_the_daemon_going_away() -> None:
     tracker = NoticeTracker()
-    assert kinds(tracker, snap("failing"), snap(None), snap(None)) == [
-        "crash-loop", "daemon-lost"]
-    assert kinds(tracker, snap("docker-unavailable"), snap("running")) == [
-        "docker", "recovered"]
+    assert kinds(tracker, snap("failing"), snap(None), snap(None)) == ["crash-loop", "daemon-lost"]
+    assert kinds(tracker, snap("docker-unavailable"), snap("running")) == ["docker", "recovered"]
 
 
 # ---------------------------------------------------------------- helpers of the windows
 
 
-@pytest.mark.parametrize(("name", "password", "again", "field"), [
-    ("", "secret123", "secret123", "name"),
-    ("alice", "short", "short", "password"),
-    ("alice", "secret123", "secret124", "again"),
-])
-def test_add_user_dialog_checks_locally(name: str, password: str, again: str,
-                                        field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "password", "again", "field"),
+    [
+        ("", "secret123", "secret123", "name"),
+        ("alice", "short", "short", "password"),
+        ("alice", "secret123", "secret124", "again"),
+    ],
+)
+def test_add_user_dialog_checks_locally(name: str, password: str, again: str, field: str) -> None:
     problem = check_locally(name, password, again)
     assert problem is not None and problem[0] == field
     assert check_locally("alice", "x" * MIN_PASSWORD_CHARS, "x" * MIN_PASSWORD_CHARS) is None
@@ -224,20 +259,33 @@ def test_qr_code_is_a_png() -> None:
 
 def test_cli_and_tray_modules_import_without_pystray_or_a_display() -> None:
     code = (
-        "import sys, hubd.cli, hubd.tray, hubd.tray_menu, hubd.tray_dialog, "
-        "hubd.tray_popup, hubd.tray_address, hubd.tray_text, hubd.tray_xorg\n"
+        "import sys, hubd.cli, hubd.tray, hubd._tray.menu, hubd._tray.windows.dialog, "
+        "hubd._tray.windows.popup, hubd._tray.windows.address, hubd._tray.windows.text, "
+        "hubd._tray.backends.xorg\n"
         "assert 'pystray' not in sys.modules, 'pystray was imported'\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_hubd_tray_without_a_display_says_so_without_a_traceback() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    result = subprocess.run([sys.executable, "-m", "hubd", "tray", "--socket", "/nonexistent"],
-                            env=env, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "hubd", "tray", "--socket", "/nonexistent"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == os.EX_UNAVAILABLE
     assert "Traceback" not in result.stderr
     assert "no graphical session" in result.stderr

@@ -1,0 +1,237 @@
+"""hubd's own mDNS sockets, next to python-zeroconf's, for what zeroconf cannot do.
+
+zeroconf answers queries it has answers for and hands *responses* to record listeners, but a
+query it cannot answer (ANY for a host name; anything while nothing is registered) never leaves
+it, and it offers no way to send a probe with an authority section. These sockets bind port
+5353 too (SO_REUSEADDR/SO_REUSEPORT, as zeroconf and avahi do: every socket bound there gets
+a copy of each multicast packet), join the mDNS groups on the chosen links, hand every packet
+to a callback, and send on each link. All our packets go by multicast, never to a host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import ipaddress
+import logging
+import select
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from hubd._mdns import wire
+from hubd._mdns.addresses import Address, Link
+
+log = logging.getLogger(__name__)
+
+# Linux: receive only the groups joined on *this* socket, i.e. only from our links (by default
+# a wildcard-bound socket gets every group any socket joined on any interface).
+_IP_MULTICAST_ALL = 49
+_IPV6_MULTICAST_ALL = 29
+
+PacketHandler = Callable[[wire.Message, Address], None]
+Warn = Callable[[str, str], None]
+
+
+def _reusable(family: socket.AddressFamily) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(("::", wire.MDNS_PORT))
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 1)
+            option = _IPV6_MULTICAST_ALL
+            level = socket.IPPROTO_IPV6
+        else:
+            sock.bind(("", wire.MDNS_PORT))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            option = _IP_MULTICAST_ALL
+            level = socket.IPPROTO_IP
+        if sys.platform.startswith("linux"):
+            with contextlib.suppress(OSError):  # kernels before 4.20 lack the IPv6 one
+                sock.setsockopt(level, option, 0)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+class MulticastGuard:
+    """Receives every mDNS packet on our links on a thread of its own; sends on each link."""
+
+    def __init__(self, on_packet: PacketHandler, warn: Warn) -> None:
+        self._on_packet = on_packet
+        self._warn = warn
+        self._lock = threading.Lock()
+        self._v4: socket.socket | None = None
+        self._v6: socket.socket | None = None
+        self._links: tuple[Link, ...] = ()
+        self._retired: list[socket.socket] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._closed = False
+        self._thread = threading.Thread(target=self._receive, name="hubd-mdns-guard", daemon=True)
+        self._started = False
+
+    def configure(self, links: Sequence[Link]) -> None:
+        """(Re)open the sockets for these links. Raises OSError if IPv4 cannot be opened."""
+        v4 = _reusable(socket.AF_INET) if any(link.ipv4 for link in links) else None
+        v6: socket.socket | None = None
+        if any(link.ipv6 for link in links):
+            try:
+                v6 = _reusable(socket.AF_INET6)
+            except OSError as exc:
+                self._warn("guard-v6", f"mDNS: no IPv6 socket ({exc}); IPv6 peers not watched")
+        for link in links:
+            if v4 is not None and link.ipv4:
+                self._join(
+                    v4,
+                    socket.IPPROTO_IP,
+                    socket.IP_ADD_MEMBERSHIP,
+                    socket.inet_aton(wire.MDNS_GROUP_V4) + link.ipv4[0].packed,
+                    link,
+                )
+            if v6 is not None and link.ipv6:
+                self._join(
+                    v6,
+                    socket.IPPROTO_IPV6,
+                    socket.IPV6_JOIN_GROUP,
+                    socket.inet_pton(socket.AF_INET6, wire.MDNS_GROUP_V6)
+                    + struct.pack("@I", link.index),
+                    link,
+                )
+        with self._lock:
+            self._retired += [s for s in (self._v4, self._v6) if s is not None]
+            self._v4, self._v6, self._links = v4, v6, tuple(links)
+            if not self._started:
+                self._started = True
+                self._thread.start()
+        self._wake()
+
+    def _join(self, sock: socket.socket, level: int, option: int, value: bytes, link: Link) -> None:
+        try:
+            sock.setsockopt(level, option, value)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                self._warn(
+                    f"join-{link.name}-{sock.family}",
+                    f"mDNS: cannot join the multicast group on {link.name}: {exc}",
+                )
+
+    def send(self, message: wire.Message) -> None:
+        """Multicast `message` on every link (best effort: a failing link is warned about)."""
+        data = wire.encode(message)
+        with self._lock:
+            v4, v6, links = self._v4, self._v6, self._links
+        for link in links:
+            if v4 is not None and link.ipv4:
+                self._send(
+                    v4,
+                    link,
+                    data,
+                    (wire.MDNS_GROUP_V4, wire.MDNS_PORT),
+                    socket.IPPROTO_IP,
+                    socket.IP_MULTICAST_IF,
+                    link.ipv4[0].packed,
+                )
+            if v6 is not None and link.ipv6:
+                self._send(
+                    v6,
+                    link,
+                    data,
+                    (wire.MDNS_GROUP_V6, wire.MDNS_PORT, 0, link.index),
+                    socket.IPPROTO_IPV6,
+                    socket.IPV6_MULTICAST_IF,
+                    struct.pack("@I", link.index),
+                )
+
+    def _send(
+        self,
+        sock: socket.socket,
+        link: Link,
+        data: bytes,
+        target: tuple[object, ...],
+        level: int,
+        option: int,
+        value: bytes,
+    ) -> None:
+        try:
+            # One socket for all links: pick the outgoing link right before each send. Only
+            # this thread and the receive thread touch the socket, and the latter never sends.
+            with self._lock:
+                sock.setsockopt(level, option, value)
+                sock.sendto(data, target)
+        except OSError as exc:
+            self._warn(
+                f"send-{link.name}-{sock.family}-{exc.errno}",
+                f"mDNS: cannot send on {link.name}: {exc}",
+            )
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+
+    def _receive(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                retired, self._retired = self._retired, []
+                socks = [s for s in (self._v4, self._v6) if s is not None]
+            for sock in retired:
+                sock.close()
+            try:
+                ready, _, _ = select.select([self._wake_r, *socks], [], [], 5.0)
+            except (OSError, ValueError):
+                continue  # a socket was swapped out under us; take the new list
+            for sock in ready:
+                if sock is self._wake_r:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(4096)
+                    continue
+                self._read_all(sock)
+
+    def _read_all(self, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, source = sock.recvfrom(9000)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            try:
+                message = wire.decode(data)
+                sender = ipaddress.ip_address(str(source[0]).split("%")[0])
+            except (wire.WireError, ValueError, UnicodeError) as exc:
+                log.debug("mDNS: ignoring a malformed packet from %s: %s", source[0], exc)
+                continue
+            try:
+                self._on_packet(message, sender)
+            except Exception:
+                log.exception("mDNS: error while handling a packet from %s", sender)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            started = self._started
+        self._wake()
+        if started:
+            self._thread.join(5)
+        with self._lock:
+            for sock in [*self._retired, self._v4, self._v6]:
+                if sock is not None:
+                    sock.close()
+            self._retired, self._v4, self._v6 = [], None, None
+        self._wake_r.close()
+        self._wake_w.close()

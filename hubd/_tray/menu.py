@@ -1,0 +1,176 @@
+"""The tray menu as data: which items exist for a snapshot, their labels and whether they work.
+
+Pure, so that every daemon state's menu can be checked without a display. `to_pystray` turns
+the specs into pystray objects (the module is passed in: nothing here imports pystray), and
+`hubd._tray.windows.popup` draws the same specs for tray hosts that have no menus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubd._tray.state import Snapshot, TrayState
+
+
+class Action:
+    """The ids of what menu items do; `hubd.tray_actions` carries them out."""
+
+    OPEN = "open"
+    ADDRESS = "address"
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    ADD_USER = "add-user"
+    LOGS = "logs"
+    HOW_TO_START = "how-to-start"
+    QUIT = "quit"
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    label: str
+    action: str | None = None  # None: an item that only informs
+    enabled: bool = True
+    checked: bool | None = None  # None: not checkable
+    default: bool = False  # the action of a click on the icon
+    children: tuple[ItemSpec, ...] = field(default_factory=tuple)
+
+    @property
+    def is_separator(self) -> bool:
+        return self.label == SEPARATOR.label and self.action is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "action": self.action,
+            "enabled": self.enabled,
+            "checked": self.checked,
+            "default": self.default,
+            "children": [c.to_json() for c in self.children],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemSpec:
+        return cls(
+            label=str(data["label"]),
+            action=data.get("action"),
+            enabled=bool(data.get("enabled", True)),
+            checked=data.get("checked"),
+            default=bool(data.get("default", False)),
+            children=tuple(cls.from_json(c) for c in data.get("children", [])),
+        )
+
+
+SEPARATOR = ItemSpec("----")
+
+_HUB_STATES_THAT_CAN_RESTART = ("running", "failing")
+
+
+def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
+    """The menu for this snapshot, top to bottom."""
+    reachable = snapshot.reachable
+    running = snapshot.look is TrayState.RUNNING
+    url = snapshot.hub_url
+    logs_possible = reachable or snapshot.log_file_readable
+    items = [
+        ItemSpec(snapshot.headline, enabled=False),
+        SEPARATOR,
+        # Offered only while the hub answers: opening a stopped hub shows a browser error.
+        ItemSpec(
+            "Open JupyterHub", Action.OPEN, enabled=running and url is not None, default=reachable
+        ),
+        ItemSpec(
+            "Show address for phones and tablets",
+            Action.ADDRESS,
+            enabled=reachable and url is not None,
+        ),
+        SEPARATOR,
+        ItemSpec("Start", Action.START, enabled=reachable and not snapshot.wanted),
+        ItemSpec("Stop", Action.STOP, enabled=reachable and snapshot.wanted),
+        ItemSpec(
+            "Restart",
+            Action.RESTART,
+            enabled=reachable and snapshot.raw_state in _HUB_STATES_THAT_CAN_RESTART,
+        ),
+        SEPARATOR,
+        # Accounts live in the running hub: the daemon cannot add one while it is down.
+        ItemSpec("Add user…", Action.ADD_USER, enabled=running),
+        _users_item(snapshot),
+        SEPARATOR,
+        ItemSpec("Open logs", Action.LOGS, enabled=logs_possible),
+    ]
+    if not reachable:
+        items.append(ItemSpec("How to start hubd…", Action.HOW_TO_START, default=True))
+    items.append(ItemSpec("Quit tray", Action.QUIT))
+    return items
+
+
+def _users_item(snapshot: Snapshot) -> ItemSpec:
+    if not snapshot.reachable:
+        return ItemSpec("Users", enabled=False)
+    if snapshot.users is None:
+        return ItemSpec(
+            "Users", children=(ItemSpec("(not available while the hub is down)", enabled=False),)
+        )
+    if not snapshot.users:
+        return ItemSpec("Users", children=(ItemSpec("(no users yet)", enabled=False),))
+    rows = []
+    for user in snapshot.users:
+        label = user.name + (" (admin)" if user.admin else "")
+        label += " — server running" if user.server_running else ""
+        # Informative only; the check mark says whose server runs.
+        rows.append(ItemSpec(label, enabled=False, checked=user.server_running))
+    return ItemSpec(f"Users ({len(rows)})", children=tuple(rows))
+
+
+def find_item(specs: list[ItemSpec], action: str) -> ItemSpec | None:
+    for spec in specs:
+        if spec.action == action:
+            return spec
+        found = find_item(list(spec.children), action)
+        if found is not None:
+            return found
+    return None
+
+
+def default_action(specs: list[ItemSpec]) -> str | None:
+    """What a click on the icon does on hosts without menus (None: nothing useful now)."""
+    for spec in specs:
+        if spec.default and spec.enabled and spec.action is not None:
+            return spec.action
+    return None
+
+
+def to_pystray(
+    pystray: Any, current: Callable[[], list[ItemSpec]], activate: Callable[[str], None]
+) -> Any:
+    """A live pystray menu: rebuilt from `current()` whenever the backend asks for it."""
+
+    def make_action(action: str) -> Callable[[Any, Any], None]:
+        def on_click(_icon: Any, _item: Any) -> None:
+            activate(action)
+
+        return on_click
+
+    def convert(spec: ItemSpec) -> Any:
+        if spec.is_separator:
+            return pystray.Menu.SEPARATOR
+        if spec.children:
+            return pystray.MenuItem(
+                spec.label, pystray.Menu(*map(convert, spec.children)), enabled=spec.enabled
+            )
+        checked = spec.checked
+        return pystray.MenuItem(
+            spec.label,
+            make_action(spec.action) if spec.action is not None else None,
+            enabled=spec.enabled,
+            checked=None if checked is None else (lambda _item: checked),
+            default=spec.default,
+        )
+
+    def items() -> tuple[Any, ...]:
+        return tuple(convert(spec) for spec in current())
+
+    return pystray.Menu(items)

@@ -1,0 +1,127 @@
+"""Turn a sequence of snapshots into the few notifications worth interrupting someone for.
+
+Pure apart from the clock. Told: the hub crashed, it keeps crashing, it is back after a
+problem, Docker went away, the daemon went away. Not told: anything the person asked for
+(stop, restart from the tray) and the normal start-up path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hubd._tray.state import Snapshot
+
+# A restart asked for from the tray is not a crash while it completes; a hub's first start
+# can take a couple of minutes (see Timing.hub_ready_deadline_s), hence the long window.
+EXPECTED_RESTART_WINDOW_S = 180.0
+
+_DOWN_AFTER_CRASH = ("restarting", "failing")
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str  # crash | crash-loop | recovered | docker | daemon-lost
+    title: str
+    message: str
+
+
+_DOCKER_GONE = Notice(
+    "docker", "Docker is not running", "JupyterHub comes back by itself once Docker is running."
+)
+
+
+def _crash_loop(current: Snapshot) -> Notice:
+    reason = current.last_error or "It stops again right after each restart."
+    return Notice(
+        "crash-loop",
+        "JupyterHub keeps crashing",
+        f"{reason} hubd keeps trying; open the logs to see why.",
+    )
+
+
+class NoticeTracker:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._previous: Snapshot | None = None
+        self._problem = False  # a crash or a crash loop was announced and is not over yet
+        self._expected_until = 0.0
+
+    def expect_restart(self) -> None:
+        """The tray itself asked for a restart: the coming down-and-up is no crash."""
+        self._expected_until = self._clock() + EXPECTED_RESTART_WINDOW_S
+
+    def update(self, current: Snapshot) -> list[Notice]:
+        previous, self._previous = self._previous, current
+        if previous is None:
+            return self._first(current)
+        before, now = previous.raw_state, current.raw_state
+        if now == "unreachable":
+            if before == "unreachable":
+                return []
+            return [
+                Notice(
+                    "daemon-lost",
+                    "hubd stopped",
+                    "The tray cannot reach hubd, so nothing looks after JupyterHub "
+                    "now. Start hubd again to manage it.",
+                )
+            ]
+        if before == "unreachable":
+            # The daemon came back: say only what is wrong now, as at start-up.
+            return self._first(current)
+        expected = self._clock() < self._expected_until
+        if expected and now == "running" and before != "running":
+            self._expected_until = 0.0
+        notices: list[Notice] = []
+        crashed = not expected and self._crashed(previous, current)
+        if now == "failing" and before != "failing":
+            self._problem = True
+            notices.append(_crash_loop(current))
+        elif now == "docker-unavailable" and before != "docker-unavailable":
+            self._problem = True
+            notices.append(_DOCKER_GONE)
+        elif crashed and not self._problem:
+            if now == "running":  # down and up again between two polls
+                notices.append(
+                    Notice("crash", "JupyterHub crashed", "hubd restarted it; it is running again.")
+                )
+            else:
+                self._problem = True
+                notices.append(Notice("crash", "JupyterHub crashed", "hubd is restarting it."))
+        if now == "running" and self._problem:
+            self._problem = False
+            url = current.hub_url
+            notices.append(
+                Notice(
+                    "recovered",
+                    "JupyterHub is back",
+                    f"It is running again at {url}" if url else "It is running again.",
+                )
+            )
+        elif now == "stopped":
+            self._problem = False  # a stop, asked for by someone, ends any episode
+        return notices
+
+    def _first(self, current: Snapshot) -> list[Notice]:
+        state = current.raw_state
+        self._problem = state in ("failing", "docker-unavailable")
+        if state == "failing":
+            return [_crash_loop(current)]
+        if state == "docker-unavailable":
+            return [_DOCKER_GONE]
+        return []
+
+    @staticmethod
+    def _crashed(previous: Snapshot, current: Snapshot) -> bool:
+        before_count, now_count = previous.restart_count, current.restart_count
+        if before_count is not None and now_count is not None:
+            # The daemon counts unplanned restarts; that also catches a crash and recovery
+            # that both fell between two polls.
+            return now_count > before_count
+        return (
+            previous.raw_state == "running"
+            and current.raw_state in _DOWN_AFTER_CRASH
+            and current.wanted
+        )

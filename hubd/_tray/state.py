@@ -1,0 +1,198 @@
+"""What the tray knows about the daemon, and how to say it in words.
+
+Pure: a `Snapshot` is one poll of the control API (or the reason it failed); everything else
+here derives from it. The daemon's JSON is read defensively: any key may be missing or odd
+(an older or newer daemon), and that must never take the tray down.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from hubd.control import ControlClient
+from hubd.errors import HubdError
+
+# Windows cuts tray tooltips at 127 characters; other hosts are no more generous in practice.
+TOOLTIP_MAX_CHARS = 127
+
+
+class TrayState(enum.Enum):
+    """The five looks of the icon. Several daemon states share one look."""
+
+    RUNNING = "running"
+    STARTING = "starting"  # starting, restarting, or a state this tray does not know yet
+    FAILING = "failing"  # crash loop, or Docker is not there
+    STOPPED = "stopped"
+    UNREACHABLE = "unreachable"  # the daemon itself is not answering
+
+
+_LOOK_OF_STATE = {
+    "running": TrayState.RUNNING,
+    "starting": TrayState.STARTING,
+    "restarting": TrayState.STARTING,
+    "failing": TrayState.FAILING,
+    "docker-unavailable": TrayState.FAILING,
+    "stopped": TrayState.STOPPED,
+}
+
+_WORDS_OF_STATE = {
+    "running": "JupyterHub is running",
+    "starting": "JupyterHub is starting",
+    "restarting": "JupyterHub is restarting",
+    "failing": "JupyterHub keeps crashing",
+    "docker-unavailable": "Docker is not running",
+    "stopped": "JupyterHub is stopped",
+}
+
+NOT_RUNNING_WORDS = "hubd is not running"
+
+
+@dataclass(frozen=True)
+class UserRow:
+    name: str
+    admin: bool
+    server_running: bool
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One look at the daemon. `status` is None when it could not be reached."""
+
+    status: Mapping[str, Any] | None = None
+    users: tuple[UserRow, ...] | None = None
+    error: str | None = None
+    # Paths the tray can use without the daemon (the log file is read directly when present).
+    log_file_readable: bool = False
+
+    @property
+    def reachable(self) -> bool:
+        return self.status is not None
+
+    @property
+    def raw_state(self) -> str:
+        """The daemon's own word for the hub's state, or 'unreachable'."""
+        if self.status is None:
+            return "unreachable"
+        value = self.status.get("state")
+        return value if isinstance(value, str) and value else "unknown"
+
+    @property
+    def look(self) -> TrayState:
+        if self.status is None:
+            return TrayState.UNREACHABLE
+        return _LOOK_OF_STATE.get(self.raw_state, TrayState.STARTING)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the hub is meant to run: the daemon's `desired`, else guessed from the state."""
+        if self.status is None:
+            return False
+        desired = self.status.get("desired")
+        if desired in ("running", "stopped"):
+            return bool(desired == "running")
+        return self.raw_state != "stopped"
+
+    @property
+    def restart_count(self) -> int | None:
+        if self.status is None:
+            return None
+        value = self.status.get("restart_count")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    @property
+    def last_error(self) -> str | None:
+        if self.status is None:
+            return None
+        value = self.status.get("last_error")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def hub_url(self) -> str | None:
+        """The address to open: the advertised name when there is one, else the local one."""
+        if self.status is None:
+            return None
+        for key in ("url", "local_url"):
+            value = self.status.get(key)
+            if isinstance(value, str) and value.startswith(("http://", "https://")):
+                return value
+        return None
+
+    @property
+    def address_urls(self) -> list[str]:
+        """The hub's address with each advertised IP in place of the name.
+
+        Not every phone resolves `.local` names (many Android browsers do not), so the address
+        window offers these as a fallback.
+        """
+        url = self.hub_url
+        mdns = self.status.get("mdns") if self.status is not None else None
+        if url is None or not isinstance(mdns, Mapping):
+            return []
+        addresses = mdns.get("addresses")
+        if not isinstance(addresses, list):
+            return []
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+        result = []
+        for address in addresses:
+            if not isinstance(address, str) or not address:
+                continue
+            host = f"[{address}]" if ":" in address else address
+            result.append(urlunsplit((parts.scheme, host + port, parts.path or "/", "", "")))
+        return result
+
+    @property
+    def headline(self) -> str:
+        """The state in a few words, for the tooltip and the menu's first line."""
+        if self.status is None:
+            return NOT_RUNNING_WORDS
+        raw = self.raw_state
+        return _WORDS_OF_STATE.get(raw, f"JupyterHub: {raw}")
+
+
+def tooltip(snapshot: Snapshot) -> str:
+    """The icon's tooltip: the state, and where the hub is when there is an address.
+
+    Plain ASCII: pystray's xorg backend stores it as a Latin-1 window name and fails on
+    anything else.
+    """
+    text = snapshot.headline
+    url = snapshot.hub_url
+    if url is not None and snapshot.look is not TrayState.UNREACHABLE:
+        text = f"{text} - {url}"
+    if len(text) > TOOLTIP_MAX_CHARS:
+        text = text[: TOOLTIP_MAX_CHARS - 3] + "..."
+    return text
+
+
+def _user_rows(raw: Any) -> tuple[UserRow, ...]:
+    rows = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            continue
+        rows.append(
+            UserRow(
+                name=item["name"],
+                admin=item.get("admin") is True,
+                server_running=item.get("server_running") is True,
+            )
+        )
+    return tuple(sorted(rows, key=lambda row: row.name))
+
+
+def fetch_snapshot(client: ControlClient, log_file_readable: bool = False) -> Snapshot:
+    """Ask the daemon for its status and users; never raises for a daemon that is away."""
+    try:
+        status = client.status()
+    except HubdError as exc:
+        return Snapshot(error=str(exc), log_file_readable=log_file_readable)
+    try:
+        users: tuple[UserRow, ...] | None = _user_rows(client.list_users())
+    except HubdError:
+        # Users live in the hub; a stopped hub may not list them. The status still counts.
+        users = None
+    return Snapshot(status=status, users=users, log_file_readable=log_file_readable)

@@ -1,0 +1,131 @@
+"""The control socket's client, for the CLI and the tray: one clear error line for every failure."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from hubd.control.protocol import API
+from hubd.errors import (
+    ControlRequestError,
+    DaemonUnreachable,
+    error_class_named,
+)
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("hubd", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self.socket_path))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class ControlClient:
+    """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
+
+    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+        self.path = path
+        self.timeout = timeout
+
+    def is_available(self) -> bool:
+        """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(self.path))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        return True
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        conn = _UnixConnection(self.path, timeout or self.timeout)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if payload is not None else {}
+            conn.request(method, API + path, body=payload, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+        except FileNotFoundError:
+            raise DaemonUnreachable(
+                f"hubd is not running (no control socket at {self.path}); "
+                "start it with `hubd run` or `hubd service install`"
+            ) from None
+        except PermissionError:
+            raise DaemonUnreachable(
+                f"no permission to use {self.path}: run as its owner, or join the group "
+                "set as control_group"
+            ) from None
+        except ConnectionRefusedError:
+            raise DaemonUnreachable(
+                f"hubd is not running (stale control socket at {self.path})"
+            ) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise DaemonUnreachable(f"hubd's control socket did not answer: {exc}") from None
+        finally:
+            conn.close()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise ControlRequestError("hubd answered with something that is not JSON") from None
+        if response.status != HTTPStatus.OK:
+            message = data.get("error", response.reason) if isinstance(data, dict) else raw
+            kind = data.get("kind", "") if isinstance(data, dict) else ""
+            raise error_class_named(str(kind))(str(message))
+        return data
+
+    def status(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/status"))
+
+    def start(self) -> dict[str, Any]:
+        return dict(self.request("POST", "/start"))
+
+    def stop(self) -> dict[str, Any]:
+        return dict(self.request("POST", "/stop"))
+
+    def restart(self) -> dict[str, Any]:
+        return dict(self.request("POST", "/restart"))
+
+    def logs(self, tail: int = 200) -> list[str]:
+        return list(self.request("GET", f"/logs?tail={tail}")["lines"])
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/users")["users"])
+
+    def add_user(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
+        return dict(
+            self.request("POST", "/users", {"name": name, "password": password, "admin": admin})
+        )
+
+    def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
+
+        return dict(
+            self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
+        )
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+
+        return dict(
+            self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
+        )

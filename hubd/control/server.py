@@ -1,0 +1,298 @@
+"""The daemon's control API: HTTP/JSON over a Unix socket, for the CLI and the tray.
+
+Nothing listens on the network. The socket file is the owner's alone (0600), or the owner's
+and one group's (0660) for the system service; on Linux the peer's credentials are checked
+again on every connection, so a socket left with loose permissions still refuses strangers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import json
+import logging
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from hubd.control.client import ControlClient
+from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S
+from hubd.errors import (
+    DockerUnavailable,
+    HubdError,
+    UsageError,
+    UserAccountError,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ControlBackend(Protocol):
+    """What the daemon offers on the socket."""
+
+    def status(self) -> dict[str, Any]: ...
+    def start(self) -> dict[str, Any]: ...
+    def stop(self) -> dict[str, Any]: ...
+    def restart(self) -> dict[str, Any]: ...
+    def logs(self, tail: int) -> list[str]: ...
+    def list_users(self) -> list[dict[str, Any]]: ...
+    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
+    def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
+    def set_password(self, name: str, password: str) -> dict[str, Any]: ...
+
+
+class BadRequest(Exception):
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _status_for(error: HubdError) -> HTTPStatus:
+    if isinstance(error, (UserAccountError, UsageError)):
+        return HTTPStatus.BAD_REQUEST
+    if isinstance(error, DockerUnavailable):
+        return HTTPStatus.SERVICE_UNAVAILABLE
+    return HTTPStatus.INTERNAL_SERVER_ERROR
+
+
+# ---------------------------------------------------------------- server
+
+
+def _peer_uid(sock: socket.socket) -> int | None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None  # macOS: the socket file's permissions are the guard
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _uid_allowed(uid: int, group: str | None) -> bool:
+    if uid in (0, os.geteuid()):
+        return True
+    if group is None:
+        return False
+    try:
+        import pwd
+
+        entry = grp.getgrnam(group)
+        user = pwd.getpwuid(uid)
+    except KeyError:
+        return False
+    return user.pw_name in entry.gr_mem or user.pw_gid == entry.gr_gid
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ControlServer
+    protocol_version = "HTTP/1.1"
+    # A garbled request line still gets a status line (http.server would answer as HTTP/0.9).
+    default_request_version = "HTTP/1.0"
+    timeout = REQUEST_READ_TIMEOUT_S
+
+    # -- plumbing
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("control: " + format, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, bad headers) as JSON too."""
+        self.close_connection = True
+        self._send(
+            HTTPStatus(code), {"error": message or HTTPStatus(code).phrase, "kind": "UsageError"}
+        )
+
+    def _send(self, status: HTTPStatus, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _read_json(self) -> dict[str, Any]:
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            return {}
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "Content-Length is not a number") from None
+        if length < 0 or length > MAX_BODY_BYTES:
+            raise BadRequest(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body over {MAX_BODY_BYTES} bytes"
+            )
+        raw = self.rfile.read(length)
+        if not raw:
+            return {}
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "request body is not JSON") from None
+        if not isinstance(data, dict):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, "request body must be a JSON object")
+        return data
+
+    def _dispatch(self, method: str) -> None:
+        try:
+            uid = _peer_uid(self.connection)
+            if uid is not None and not _uid_allowed(uid, self.server.group):
+                raise BadRequest(HTTPStatus.FORBIDDEN, "this user may not control hubd")
+            url = urlsplit(self.path)
+            query = parse_qs(url.query)
+            body = self._read_json() if method in ("POST", "PUT", "DELETE") else {}
+            route = self.server.router.resolve(method, url.path)
+            self._send(HTTPStatus.OK, route(body, query))
+        except BadRequest as exc:
+            self._send(exc.status, {"error": str(exc), "kind": "UsageError"})
+        except HubdError as exc:
+            self._send(_status_for(exc), {"error": str(exc), "kind": type(exc).__name__})
+        except Exception as exc:  # the daemon must never die of one request
+            log.exception("control request %s %s failed", method, self.path)
+            self._send(
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                {"error": f"internal error: {exc}", "kind": "ControlRequestError"},
+            )
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+
+Route = Callable[[dict[str, Any], dict[str, list[str]]], Any]
+
+
+def _text(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
+    return value
+
+
+def _flag(query: dict[str, list[str]], body: dict[str, Any], key: str) -> bool:
+    if key in body:
+        if not isinstance(body[key], bool):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be true or false")
+        return bool(body[key])
+    return query.get(key, ["0"])[0] in ("1", "true", "yes")
+
+
+class _Router:
+    def __init__(self, backend: ControlBackend) -> None:
+        self.backend = backend
+
+    def resolve(self, method: str, path: str) -> Route:
+        b = self.backend
+        if not path.startswith(API + "/"):
+            raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
+        parts = [unquote(p) for p in path[len(API) + 1 :].split("/") if p]
+        fixed: dict[tuple[str, ...], dict[str, Route]] = {
+            ("status",): {"GET": lambda _b, _q: b.status()},
+            ("start",): {"POST": lambda _b, _q: b.start()},
+            ("stop",): {"POST": lambda _b, _q: b.stop()},
+            ("restart",): {"POST": lambda _b, _q: b.restart()},
+            ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
+            ("users",): {
+                "GET": lambda _b, _q: {"users": b.list_users()},
+                "POST": lambda body, _q: b.add_user(
+                    _text(body, "name"), _text(body, "password"), _flag({}, body, "admin")
+                ),
+            },
+        }
+        if len(parts) >= 2 and parts[0] == "users":
+            name = parts[1]
+            if len(parts) == 2:
+                fixed[tuple(parts)] = {
+                    "DELETE": lambda body, q: b.remove_user(name, _flag(q, body, "delete_data"))
+                }
+            elif len(parts) == 3 and parts[2] == "password":
+                fixed[tuple(parts)] = {
+                    "POST": lambda body, _q: b.set_password(name, _text(body, "password"))
+                }
+        methods = fixed.get(tuple(parts))
+        if methods is None:
+            raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
+        if method not in methods:
+            raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
+        return methods[method]
+
+
+def _tail(query: dict[str, list[str]]) -> int:
+    try:
+        tail = int(query.get("tail", ["200"])[0])
+    except ValueError:
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "tail must be a number") from None
+    return max(1, min(tail, 10_000))
+
+
+class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path, backend: ControlBackend, group: str | None = None) -> None:
+        self.path = path
+        self.group = group
+        self.router = _Router(backend)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_socket(path)
+        # Create the socket with no access for others from the first instant.
+        old_umask = os.umask(0o177 if group is None else 0o117)
+        try:
+            super().__init__(str(path), _Handler)
+        finally:
+            os.umask(old_umask)
+        if group is not None:
+            try:
+                os.chown(path, -1, grp.getgrnam(group).gr_gid)
+            except KeyError:
+                self.server_close()
+                raise UsageError(
+                    f"control_group: no group named {group!r} on this machine"
+                ) from None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-request is not news; the daemon carries on.
+        log.debug("control connection failed", exc_info=True)
+
+    def start(self) -> None:
+        # A short poll interval only makes close() quick; requests are served at once anyway.
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="hubd-control", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=5)
+        self.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _remove_stale_socket(path: Path) -> None:
+    """Remove a socket file left by a daemon that died; refuse if a live daemon owns it."""
+    if not path.exists():
+        return
+    if not ControlClient(path).is_available():
+        path.unlink()
+        return
+    raise UsageError(f"another hubd daemon is already running (control socket {path})")

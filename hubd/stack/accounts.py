@@ -1,0 +1,106 @@
+"""People's accounts on the hub: checked here, kept by the hub's authenticator.
+
+Passwords go from hubd to the hub's own account API over HTTP on this machine and are stored
+there as bcrypt hashes in the hub database (on the hub's data volume). hubd never writes them
+anywhere, passes them in no environment variable and on no command line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hubd.errors import UserAccountError
+from hubd.stack import Stack
+from hubd.stack.settings import MIN_PASSWORD_LENGTH
+
+MAX_USERNAME_LENGTH = 32
+_USERNAME_RE = re.compile(r"^[a-z][a-z0-9]*([._-][a-z0-9]+)*$")
+
+
+def username_problem(name: str) -> str | None:
+    """Why `name` cannot be a username, or None if it can."""
+    if not name:
+        return "a username cannot be empty"
+    if len(name) > MAX_USERNAME_LENGTH:
+        return f"username {name[:40]!r} is longer than {MAX_USERNAME_LENGTH} characters"
+    if name != name.lower():
+        return f"username {name!r} has capital letters; use {name.lower()!r}"
+    if not name[0].isascii() or not name[0].isalpha():
+        return f"username {name!r} must start with a letter a-z"
+    if not _USERNAME_RE.match(name):
+        return (
+            f"username {name!r} may only hold letters a-z, digits and single '.', '_' "
+            "or '-' between them"
+        )
+    return None
+
+
+def check_username(name: str) -> str:
+    problem = username_problem(name)
+    if problem:
+        raise UserAccountError(problem)
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserAccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    return password
+
+
+class Accounts:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def list_users(self) -> list[dict[str, Any]]:
+        running = {s["user"] for s in self.stack.user_servers() if s["running"]}
+        people = []
+        for user in self.stack.hub_api().list_users():
+            if user.get("kind", "user") != "user":
+                continue
+            people.append(
+                {
+                    "name": user["name"],
+                    "admin": bool(user.get("admin")),
+                    "server_running": user["name"] in running
+                    or bool((user.get("servers") or {}).get("", {}).get("ready")),
+                    "last_activity": user.get("last_activity"),
+                }
+            )
+        return sorted(people, key=lambda u: str(u["name"]))
+
+    def add_user(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
+        check_username(name)
+        check_password(password)
+        api = self.stack.hub_api()
+        if api.get_user(name) is not None:
+            raise UserAccountError(f"user {name!r} already exists")
+        api.create_account(name, password, admin)
+        return {"name": name, "admin": admin}
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+        check_username(name)
+        check_password(password)
+        api = self.stack.hub_api()
+        if api.get_user(name) is None:
+            raise UserAccountError(f"there is no user {name!r}")
+        api.set_password(name, password)
+        return {"name": name}
+
+    def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
+        check_username(name)
+        api = self.stack.hub_api()
+        if api.get_user(name) is None:
+            raise UserAccountError(f"there is no user {name!r}")
+        # The hub stops the user's server before it deletes the user.
+        api.delete_user(name)
+        volume = self.stack.user_volumes().get(name)
+        deleted = False
+        if delete_data and volume:
+            self.stack.client.volumes.get(volume).remove(force=True)
+            deleted = True
+        return {"name": name, "volume": volume, "data_deleted": deleted}
+
+    def has_admin(self) -> bool:
+        return any(user["admin"] for user in self.list_users())

@@ -1,0 +1,160 @@
+"""Runs inside the hub container: hubd's authenticator.
+
+NativeAuthenticator keeps accounts (bcrypt hashes) in the hub's own database, gives people a
+login page, a change-password page and a lockout after failed logins. What it lacks is a way
+for the owner to create an account *with* a password (its signup form makes people pick their
+own, and then waits for approval). This subclass adds that as a small API on the hub, usable
+only with a token holding the `admin:users` scope (hubd's own service token), and turns the
+signup form off: nobody gets in without an account the owner created.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import bcrypt
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import needs_scope
+from nativeauthenticator import NativeAuthenticator
+from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
+from nativeauthenticator.orm import UserInfo
+from tornado import web
+from tornado.escape import url_escape
+from tornado.httputil import url_concat
+
+
+class _NoTimer:
+    def start(self) -> _NoTimer:
+        return self
+
+    def stop(self, send: bool = True) -> None:
+        return None
+
+
+class _NoStats:
+    def timer(self, _name: str) -> _NoTimer:
+        return _NoTimer()
+
+
+class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
+    """NativeAuthenticator 1.3's login page, mended for JupyterHub 6.
+
+    JupyterHub 6 dropped the handlers' statsd client (NativeAuthenticator still times logins
+    with it) and renders login errors synchronously with an extra `sync` keyword.
+    """
+
+    statsd = _NoStats()
+
+    def _render(
+        self,
+        login_error: str | None = None,
+        username: str | None = None,
+        sync: bool = False,
+        **_ignored: Any,
+    ) -> Any:
+        return self.render_template(
+            "native-login.html",
+            sync=sync,
+            next=url_escape(self.get_argument("next", default="")),
+            username=username,
+            login_error=login_error,
+            custom_html=self.authenticator.custom_html,
+            login_url=self.settings["login_url"],
+            enable_signup=self.authenticator.enable_signup,
+            two_factor_auth=self.authenticator.allow_2fa,
+            authenticator_login_url=url_concat(
+                self.authenticator.login_url(self.hub.base_url),
+                {"next": self.get_argument("next", "")},
+            ),
+        )
+
+
+class HubdAuthenticator(NativeAuthenticator):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Signup is off, so only accounts hubd created can authenticate at all; every such
+        # account may use the hub.
+        self.enable_signup = False
+        self.allow_all = True
+
+    def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
+        native = [
+            (path, LoginHandler if path == r"/login" else handler)
+            for path, handler in super().get_handlers(app)
+        ]
+        return [
+            *native,
+            (r"/api/hubd/accounts", AccountsHandler),
+            (r"/api/hubd/accounts/([^/]+)/password", PasswordHandler),
+        ]
+
+    def password_problem(self, password: str) -> str | None:
+        if len(password) < self.minimum_password_length:
+            return f"password must be at least {self.minimum_password_length} characters"
+        if self.check_common_password and self.is_password_common(password):
+            return "password is too common; choose another"
+        return None
+
+
+def _hash(password: str) -> bytes:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+
+
+class _AccountHandler(APIHandler):
+    @property
+    def hubd_auth(self) -> HubdAuthenticator:
+        auth = self.authenticator
+        if not isinstance(auth, HubdAuthenticator):
+            raise web.HTTPError(500, "the hub is not running hubd's authenticator")
+        return auth
+
+    def body(self) -> dict[str, Any]:
+        data = self.get_json_body() or {}
+        if not isinstance(data, dict):
+            raise web.HTTPError(400, "body must be a JSON object")
+        return data
+
+    def checked_password(self, data: dict[str, Any]) -> str:
+        password = data.get("password")
+        if not isinstance(password, str):
+            raise web.HTTPError(400, "password is required")
+        problem = self.hubd_auth.password_problem(password)
+        if problem:
+            raise web.HTTPError(400, problem)
+        return password
+
+
+class AccountsHandler(_AccountHandler):
+    @needs_scope("admin:users")
+    async def post(self) -> None:
+        data = self.body()
+        raw_name = data.get("name")
+        if not isinstance(raw_name, str):
+            raise web.HTTPError(400, "name is required")
+        name = self.hubd_auth.normalize_username(raw_name)
+        if name != raw_name or not self.hubd_auth.validate_username(name):
+            raise web.HTTPError(400, f"invalid username {raw_name!r}")
+        if UserInfo.find(self.db, name) is not None or self.find_user(name) is not None:
+            raise web.HTTPError(409, f"user {name!r} already exists")
+        password = self.checked_password(data)
+        self.db.add(UserInfo(username=name, password=_hash(password), is_authorized=True))
+        self.db.commit()
+        user = self.user_from_username(name)
+        user.admin = bool(data.get("admin", False))
+        self.db.commit()
+        self.set_status(201)
+        self.write(json.dumps(self.user_model(user)))
+
+
+class PasswordHandler(_AccountHandler):
+    @needs_scope("admin:users")
+    async def put(self, name: str) -> None:
+        info = UserInfo.find(self.db, name)
+        if info is None:
+            raise web.HTTPError(404, f"no user named {name!r}")
+        info.password = _hash(self.checked_password(self.body()))
+        self.db.commit()
+        # A new password also lifts a lockout from earlier failed attempts.
+        self.hubd_auth.login_attempts.pop(name, None)
+        self.set_status(204)

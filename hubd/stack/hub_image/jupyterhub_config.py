@@ -1,0 +1,115 @@
+# hubd's JupyterHub configuration. It ships inside hubd's hub image and reads every value that
+# can change from the settings file hubd writes into the container (HUBD_SETTINGS), so that
+# the config itself is fixed code and the settings are plain data.
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+
+settings = json.loads(Path(os.environ.get("HUBD_SETTINGS", "/srv/hubd/settings.json")).read_text())
+data_dir = Path(settings["data_dir"])
+data_dir.mkdir(parents=True, exist_ok=True)
+data_dir.chmod(0o700)
+
+
+def _service_token(path: Path) -> str:
+    """hubd's own API token: made once, kept on the data volume, readable by root only."""
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+# -- the hub itself: state on the data volume, listening for the proxy and for user servers
+c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_connect_ip = settings["hub_container"]
+c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
+# A restarted hub (crash, upgrade, hubd restart) finds users' servers still running and keeps
+# them: it must not stop them on its way down.
+c.JupyterHub.cleanup_servers = False
+
+# -- accounts: only the owner creates them (hubd's authenticator, see hubd_hub.py)
+c.JupyterHub.authenticator_class = "hubd_hub.HubdAuthenticator"
+c.NativeAuthenticator.minimum_password_length = settings["min_password_length"]
+c.NativeAuthenticator.check_common_password = True
+c.NativeAuthenticator.allowed_failed_logins = settings["allowed_failed_logins"]
+c.NativeAuthenticator.seconds_before_next_try = settings["lockout_seconds"]
+
+# -- one JupyterLab container per user, on hubd's network, each with their own volume
+c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+c.DockerSpawner.network_name = settings["network"]
+c.DockerSpawner.use_internal_ip = True
+c.DockerSpawner.prefix = settings["user_container_prefix"]
+c.DockerSpawner.image = settings["user_image"]
+if settings["allowed_images"]:
+    c.DockerSpawner.allowed_images = settings["allowed_images"]
+c.DockerSpawner.remove = True
+c.DockerSpawner.notebook_dir = settings["work_dir"]
+c.DockerSpawner.volumes = {settings["user_volume_template"]: settings["work_dir"]}
+if settings["shared_folder"]:
+    shared_mount = {settings["shared_folder"]: settings["shared_folder_target"]}
+    if settings["shared_folder_readonly"]:
+        c.DockerSpawner.read_only_volumes = shared_mount
+    else:
+        c.DockerSpawner.volumes.update(shared_mount)
+c.DockerSpawner.extra_create_kwargs = {"labels": settings["user_container_labels"]}
+if settings["mem_limit"]:
+    c.DockerSpawner.mem_limit = settings["mem_limit"]
+if settings["cpu_limit"]:
+    c.DockerSpawner.cpu_limit = settings["cpu_limit"]
+c.Spawner.default_url = "/lab"
+c.Spawner.start_timeout = settings["spawn_timeout"]
+c.Spawner.http_timeout = settings["spawn_timeout"]
+
+
+async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
+    """Create the user's volume with hubd's labels, so hubd can find (and never lose) it."""
+    name = settings["user_volume_template"].format(username=spawner.escaped_name)
+    try:
+        await spawner.docker("inspect_volume", name)
+    except Exception:
+        labels = {**settings["user_volume_labels"], settings["user_label"]: spawner.user.name}
+        await spawner.docker("create_volume", name=name, labels=labels)
+
+
+c.Spawner.pre_spawn_hook = _create_labelled_volume
+
+# -- services: the idle culler and hubd itself, each with only the scopes it needs
+services = [{"name": "hubd", "api_token": _service_token(data_dir / "hubd-service-token")}]
+roles = [
+    {
+        "name": "hubd",
+        "description": "hubd manages accounts and servers for the owner",
+        "scopes": ["admin:users", "admin:servers", "list:users", "read:users"],
+        "services": ["hubd"],
+    }
+]
+if settings["cull_idle_timeout"] > 0:
+    services.append(
+        {
+            "name": "idle-culler",
+            "command": [
+                sys.executable,
+                "-m",
+                "jupyterhub_idle_culler",
+                f"--timeout={settings['cull_idle_timeout']}",
+                f"--cull-every={settings['cull_every']}",
+            ],
+        }
+    )
+    roles.append(
+        {
+            "name": "idle-culler",
+            "description": "stop servers nobody has used for a while",
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": ["idle-culler"],
+        }
+    )
+c.JupyterHub.services = services
+c.JupyterHub.load_roles = roles

@@ -1,0 +1,67 @@
+"""Talking to the running hub's REST API as hubd's own service (token on the data volume)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from hubd.errors import StackError, UserAccountError
+
+# A hub that does not answer within this is not going to; the probe in the daemon decides
+# about hangs, this only bounds one call.
+HUB_API_TIMEOUT_S = 30.0
+
+
+class HubAPI:
+    def __init__(self, base_url: str, token: str) -> None:
+        self.base_url = base_url.rstrip("/") + "/hub/api"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def _call(
+        self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204)
+    ) -> requests.Response:
+        try:
+            response = self.session.request(
+                method, self.base_url + path, json=json, timeout=HUB_API_TIMEOUT_S
+            )
+        except requests.RequestException as exc:
+            raise StackError(f"the hub's API did not answer: {exc}") from None
+        if response.status_code in ok:
+            return response
+        message = _hub_message(response)
+        if response.status_code in (400, 404, 409):
+            raise UserAccountError(message)
+        raise StackError(f"the hub's API refused {method} {path}: {message}")
+
+    def list_users(self) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = self._call("GET", "/users").json()
+        return users
+
+    def get_user(self, name: str) -> dict[str, Any] | None:
+        response = self._call("GET", f"/users/{name}", ok=(200, 404))
+        return None if response.status_code == 404 else dict(response.json())
+
+    def create_account(self, name: str, password: str, admin: bool) -> dict[str, Any]:
+        return dict(
+            self._call(
+                "POST", "/hubd/accounts", {"name": name, "password": password, "admin": admin}
+            ).json()
+        )
+
+    def set_password(self, name: str, password: str) -> None:
+        self._call("PUT", f"/hubd/accounts/{name}/password", {"password": password})
+
+    def delete_user(self, name: str) -> None:
+        self._call("DELETE", f"/users/{name}")
+
+
+def _hub_message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(data, dict) and data.get("message"):
+        return str(data["message"])
+    return f"HTTP {response.status_code}"

@@ -1,0 +1,46 @@
+"""The settings file hubd hands to its hub container (read by hub_image/jupyterhub_config.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hubd.config import Config
+from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
+
+HUB_DATA_DIR = "/srv/jupyterhub/data"
+SETTINGS_DIR = "/srv/hubd"
+SETTINGS_FILE = f"{SETTINGS_DIR}/settings.json"
+SHARED_FOLDER_TARGET = "/home/jovyan/shared"
+MIN_PASSWORD_LENGTH = 8
+ALLOWED_FAILED_LOGINS = 5
+LOCKOUT_SECONDS = 600
+# Spawning can include creating a volume and starting a big image on a slow disk.
+SPAWN_TIMEOUT_S = 120
+
+
+def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
+    cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
+    return {
+        "data_dir": HUB_DATA_DIR,
+        "hub_container": names.hub_container,
+        "network": names.network,
+        "user_image": config.user_image,
+        "allowed_images": list(config.allowed_images),
+        "user_container_prefix": names.user_container_prefix,
+        "user_container_labels": names.labels(ROLE_USER_SERVER),
+        "user_volume_template": names.user_volume_template,
+        "user_volume_labels": names.labels(ROLE_USER_DATA),
+        "user_label": LABEL_USER,
+        "work_dir": config.user_work_dir,
+        "shared_folder": config.shared_folder,
+        "shared_folder_target": SHARED_FOLDER_TARGET,
+        "shared_folder_readonly": config.shared_folder_readonly,
+        "mem_limit": config.mem_limit,
+        "cpu_limit": config.cpu_limit,
+        "cull_idle_timeout": config.cull_idle_timeout,
+        "cull_every": cull_every,
+        "min_password_length": MIN_PASSWORD_LENGTH,
+        "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
+        "lockout_seconds": LOCKOUT_SECONDS,
+        "spawn_timeout": SPAWN_TIMEOUT_S,
+    }
