@@ -107,6 +107,11 @@ class Config:
         "Official JupyterHub image that hubd's hub image is built on.",
         _check_image,
     )
+    proxy_image: str = _key(
+        "quay.io/jupyterhub/configurable-http-proxy:4.6.3",
+        "configurable-http-proxy image, run in front of the hub and users' servers.",
+        _check_image,
+    )
     cull_idle_timeout: int = _key(
         3600,
         "Seconds of inactivity after which a user's server is stopped (0: never).",

@@ -28,6 +28,10 @@ class Timing:
     hub_ready_deadline_s: float = 120.0
     hub_ready_poll_s: float = 0.25
 
+    # The same for the proxy, which starts in about a second.
+    proxy_ready_deadline_s: float = 30.0
+    proxy_ready_poll_s: float = 0.05
+
     # Crash loops: the first death is restarted at once, then the delay starts small, doubles
     # up to the cap, and is forgotten once the hub has stayed healthy for the stable period
     # (Docker's restart manager: 100 ms doubling to 1 min, reset after 10 s up).

@@ -2,6 +2,6 @@
 hub's API and people's accounts. The hub image's files (`hub_image/`) sit beside `settings`,
 which writes what they read."""
 
-from hubd.stack.lifecycle import HubContainerState, Stack, UpResult
+from hubd.stack.lifecycle import ContainerState, HubContainerState, Stack, UpResult
 
-__all__ = ["HubContainerState", "Stack", "UpResult"]
+__all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]

@@ -56,6 +56,10 @@ class HubAPI:
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/users/{name}")
 
+    def refresh_proxy_routes(self) -> None:
+        """Have the hub check the proxy's routing table and add what is missing."""
+        self._call("POST", "/proxy")
+
 
 def _hub_message(response: requests.Response) -> str:
     try:

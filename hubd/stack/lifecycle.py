@@ -1,17 +1,16 @@
-"""The hub stack on Docker: network, hub data volume, hub container, users' servers.
+"""The hub stack on Docker: network, hub data volume, proxy and hub containers, users' servers.
 
 `up()` is idempotent: it compares what exists with what the config asks for and changes only
-what differs (the hub container carries a hash of its spec in a label). `down()` stops
+what differs (the hub and proxy containers carry a hash of their spec in a label). The proxy
+(stack/proxy.py) publishes the port and starts first; the hub never touches it. `down()` stops
 containers and never removes a volume; only `purge()` does, and the CLI asks first.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
-import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +23,14 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
-from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.errors import HubdError, HubUnhealthy, PortInUse, StackError
+from hubd.stack.containers import (
+    ContainerState,
+    container_state,
+    read_file,
+    remove_quietly,
+    tar_files,
+)
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.images import ensure_hub_image, ensure_user_images
@@ -41,13 +47,22 @@ from hubd.stack.naming import (
     StackNames,
 )
 from hubd.stack.progress import LogReporter, Reporter
-from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
+from hubd.stack.proxy import Proxy, proxy_public_url
+from hubd.stack.settings import (
+    HUB_DATA_DIR,
+    HUB_WORK_DIR,
+    PROXY_TOKEN_FILE,
+    SETTINGS_DIR,
+    hub_settings,
+)
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
 
-HUB_PORT_IN_CONTAINER = "8000/tcp"
 SERVICE_TOKEN_PATH = f"{HUB_DATA_DIR}/hubd-service-token"
+# Runtime state starts fresh at every start of the hub: its working directory (where
+# JupyterHub writes pid files) and /tmp are tmpfs; what must last is on the data volume.
+HUB_TMPFS = {HUB_WORK_DIR: "rw,nosuid,nodev,mode=0755", "/tmp": "rw,nosuid,nodev"}
 
 
 @dataclass
@@ -57,18 +72,8 @@ class UpResult:
     hub_container_id: str = ""
 
 
-@dataclass(frozen=True)
-class HubContainerState:
-    exists: bool
-    status: str = "missing"  # Docker's: created, running, paused, exited, dead, restarting
-    container_id: str = ""
-    image: str = ""
-    started_at: datetime | None = None
-    spec: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
+# The hub's and the proxy's container state are the same thing.
+HubContainerState = ContainerState
 
 
 class Stack:
@@ -85,17 +90,13 @@ class Stack:
         self.names = StackNames(config.stack_name)
         self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        self.proxy = Proxy(client, config, self.names, self.reporter, self.timing)
 
     # ------------------------------------------------------------------ addresses
 
     @property
     def local_url(self) -> str:
-        host = self.config.bind_address
-        if host in ("0.0.0.0", "::"):
-            host = "127.0.0.1"
-        elif ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.config.port}/"
+        return proxy_public_url(self.config)
 
     @property
     def health_url(self) -> str:
@@ -114,12 +115,20 @@ class Stack:
         )
         if built:
             changes.append(f"built image {image}")
-        user_images = [self.config.user_image, *self.config.allowed_images]
+        pulled_images = [self.config.user_image, *self.config.allowed_images]
+        pulled_images.append(self.config.proxy_image)
         changes += [
             f"pulled {ref}"
-            for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
+            for ref in ensure_user_images(self.client, pulled_images, self.reporter, pull=pull)
         ]
-        container, action = self.ensure_hub_container(image)
+        if self._retire_single_container_hub():
+            changes.append(f"moved the proxy out of {self.names.hub_container}")
+        token = self.proxy.token(self.find_hub())
+        action = self.proxy.ensure(token)
+        if action != "unchanged":
+            changes.append(f"{action} container {self.names.proxy_container}")
+        self.proxy.wait_healthy()
+        container, action = self.ensure_hub_container(image, token)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
         self.wait_healthy()
@@ -156,6 +165,18 @@ class Stack:
                     "hubd will not touch it: rename it, or set another `stack_name` in the config"
                 )
 
+    def _retire_single_container_hub(self) -> bool:
+        """A stack of an earlier hubd ran the proxy inside the hub, whose container published
+        the port. Remove that container (accounts live on the data volume, people's servers
+        keep running: the hub never stops them) so that the proxy can take the port."""
+        container = self.find_hub()
+        if container is None or not container.attrs.get("HostConfig", {}).get("PortBindings"):
+            return False
+        self.reporter.step(f"moving the proxy out of {container.name} into its own container")
+        self._stop(container)
+        remove_quietly(container, force=True)
+        return True
+
     def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
         """The hub container's create arguments and a hash that changes when they do."""
         settings = hub_settings(self.config, self.names)
@@ -163,9 +184,8 @@ class Stack:
         spec = {
             "image": image,
             "settings": settings,
-            "port": self.config.port,
-            "bind_address": self.config.bind_address,
             "docker_socket": socket_path,
+            "tmpfs": HUB_TMPFS,
         }
         spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         create = {
@@ -173,7 +193,8 @@ class Stack:
             "name": self.names.hub_container,
             "labels": self.names.labels(ROLE_HUB, **{LABEL_SPEC: spec_hash}),
             "network": self.names.network,
-            "ports": {HUB_PORT_IN_CONTAINER: (self.config.bind_address, self.config.port)},
+            # No published port: people reach the hub through the proxy only.
+            "tmpfs": HUB_TMPFS,
             "volumes": {
                 self.names.hub_data_volume: {"bind": HUB_DATA_DIR, "mode": "rw"},
                 # DockerSpawner starts users' servers through the engine's socket.
@@ -182,7 +203,7 @@ class Stack:
             "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
-            # tini as PID 1 reaps the proxy and forwards signals.
+            # tini as PID 1 reaps the hub's services (the idle culler) and forwards signals.
             "init": True,
             "detach": True,
         }
@@ -196,22 +217,13 @@ class Stack:
         self._refuse_foreign("container", [container])
         return container
 
-    def hub_state(self) -> HubContainerState:
-        container = self.find_hub()
-        if container is None:
-            return HubContainerState(exists=False)
-        state = container.attrs.get("State", {})
-        started = _parse_time(state.get("StartedAt"))
-        return HubContainerState(
-            exists=True,
-            status=str(state.get("Status", "unknown")),
-            container_id=container.id or "",
-            image=str(container.attrs["Config"]["Image"]),
-            started_at=started,
-            spec=container.labels.get(LABEL_SPEC, ""),
-        )
+    def hub_state(self) -> ContainerState:
+        return container_state(self.find_hub())
 
-    def ensure_hub_container(self, image: str) -> tuple[Container, str]:
+    def proxy_state(self) -> ContainerState:
+        return self.proxy.state()
+
+    def ensure_hub_container(self, image: str, proxy_token: str) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
         create, spec_hash = self.hub_spec(image)
         container = self.find_hub()
@@ -222,7 +234,7 @@ class Stack:
             container.remove()
             container, action = None, "recreated"
         if container is None:
-            container = self._create_hub(create)
+            container = self._create_hub(create, proxy_token)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -232,11 +244,14 @@ class Stack:
             action = "started" if action == "unchanged" else action
         return container, action
 
-    def _create_hub(self, create: dict[str, Any]) -> Container:
+    def _create_hub(self, create: dict[str, Any], proxy_token: str) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
         settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
         container = self.client.containers.create(**create)
-        container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
+        container.put_archive(
+            "/", tar_files({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)})
+        )
+        container.put_archive("/", tar_files({PROXY_TOKEN_FILE: proxy_token}, mode=0o600))
         return container
 
     def _start(self, container: Container) -> None:
@@ -380,31 +395,47 @@ class Stack:
         return HubAPI(self.local_url, self._service_token(container))
 
     def _service_token(self, container: Container) -> str:
+        token = read_file(container, SERVICE_TOKEN_PATH)
+        if not token:
+            raise StackError("the hub has not finished its first start yet; try again")
+        return token.strip()
+
+    # ------------------------------------------------------------------ the proxy
+
+    def recover_proxy(self, restart: bool) -> None:
+        """Bring a dead (start) or hung (restart) proxy back, then have the hub give it every
+        route at once: a new proxy knows none, and JupyterHub itself would only notice after
+        minutes. A hub that is down re-adds them anyway when it starts."""
+        self.proxy.start_or_restart(restart)
+        self.proxy.wait_healthy()
+        self.refresh_routes()
+
+    def refresh_routes(self) -> bool:
         try:
-            stream, _ = container.get_archive(SERVICE_TOKEN_PATH)
-        except NotFound:
-            raise StackError("the hub has not finished its first start yet; try again") from None
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
-            member = archive.extractfile(archive.getmembers()[0])
-            assert member is not None
-            return member.read().decode().strip()
+            self.hub_api().refresh_proxy_routes()
+        except (HubdError, DockerException) as exc:
+            log.info("the hub will restore the proxy's routes when it is up (%s)", exc)
+            return False
+        return True
 
     # ------------------------------------------------------------------ down, purge
 
     def down(self) -> list[str]:
-        """Stop the hub and users' servers. Volumes (everyone's data) stay."""
+        """Stop the hub, the proxy and users' servers. Volumes (everyone's data) stay."""
         done = []
         container = self.find_hub()
         if container is not None and container.status in ("running", "paused", "restarting"):
             self.reporter.step(f"stopping {container.name}")
             self._stop(container)
             done.append(f"stopped {container.name}")
+        if self.proxy.stop():
+            done.append(f"stopped {self.names.proxy_container}")
         for server in self.containers(ROLE_USER_SERVER):
             self.reporter.step(f"stopping {server.name}")
             self._stop(server)
             # DockerSpawner's containers remove themselves once stopped (auto-remove); older
             # ones may not, so do as DockerSpawner would.
-            _remove_quietly(server)
+            remove_quietly(server)
             done.append(f"stopped {server.name}")
         return done
 
@@ -412,7 +443,7 @@ class Stack:
         """Remove every object of this stack, data volumes included. The CLI confirms first."""
         removed = self.down()
         for container in self.containers():
-            _remove_quietly(container, force=True)
+            remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
@@ -446,7 +477,14 @@ class Stack:
             uptime = (datetime.now(timezone.utc) - hub.started_at).total_seconds()
         if healthy is None:
             healthy = hub.running and self.hub_is_healthy()
+        proxy = self.proxy_state()
         return {
+            "proxy": {
+                "exists": proxy.exists,
+                "status": proxy.status,
+                "container_id": proxy.container_id[:12],
+                "image": proxy.image,
+            },
             "hub": {
                 "exists": hub.exists,
                 "status": hub.status,
@@ -460,51 +498,4 @@ class Stack:
         }
 
 
-def _remove_quietly(container: Container, force: bool = False) -> None:
-    """Remove a container that may be removing itself already (auto-remove)."""
-    try:
-        container.remove(force=force)
-    except NotFound:
-        pass
-    except APIError as exc:
-        if "already in progress" not in str(exc):
-            raise
-
-
-def _tar(files: dict[str, str], mode: int = 0o644) -> bytes:
-    """A tar of `files` (absolute paths), with their folders, for put_archive at '/'."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        folders = {parent for name in files for parent in _parents(name)}
-        for folder in sorted(folders):
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
-            archive.addfile(info)
-        for name, text in files.items():
-            name = name.lstrip("/")
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
-def _parents(path: str) -> list[str]:
-    parts = path.strip("/").split("/")[:-1]
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value or value.startswith("0001-"):
-        return None
-    # Docker gives nanoseconds; Python parses up to microseconds.
-    head, _, rest = value.partition(".")
-    fraction = rest.rstrip("Z")[:6]
-    text = f"{head}.{fraction or '0'}+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-__all__ = ["HubContainerState", "Stack", "UpResult"]
+__all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]

@@ -14,6 +14,7 @@ LABEL_SPEC = "io.hubd.spec"
 LABEL_USER = "io.hubd.user"
 
 ROLE_HUB = "hub"
+ROLE_PROXY = "proxy"
 ROLE_USER_SERVER = "user-server"
 ROLE_HUB_DATA = "hub-data"
 ROLE_USER_DATA = "user-data"
@@ -32,6 +33,10 @@ class StackNames:
     @property
     def hub_container(self) -> str:
         return f"{self.stack}-hub"
+
+    @property
+    def proxy_container(self) -> str:
+        return f"{self.stack}-proxy"
 
     @property
     def hub_data_volume(self) -> str:

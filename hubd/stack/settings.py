@@ -10,6 +10,13 @@ from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, Stac
 HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
 SETTINGS_FILE = f"{SETTINGS_DIR}/settings.json"
+# The hub's working directory: a fresh tmpfs at every start (pid files and the like).
+HUB_WORK_DIR = "/srv/jupyterhub"
+# The token the hub and the proxy share (see stack/proxy.py), beside the settings.
+PROXY_TOKEN_FILE = f"{SETTINGS_DIR}/proxy-token"
+# The hub's own port on the stack network, and the proxy's API port there.
+HUB_PORT = 8081
+PROXY_API_PORT = 8001
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
 MIN_PASSWORD_LENGTH = 8
 ALLOWED_FAILED_LOGINS = 5
@@ -23,6 +30,9 @@ def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
     return {
         "data_dir": HUB_DATA_DIR,
         "hub_container": names.hub_container,
+        "hub_port": HUB_PORT,
+        "proxy_api_url": f"http://{names.proxy_container}:{PROXY_API_PORT}",
+        "proxy_token_file": PROXY_TOKEN_FILE,
         "network": names.network,
         "user_image": config.user_image,
         "allowed_images": list(config.allowed_images),

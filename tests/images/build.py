@@ -1,8 +1,8 @@
 """Build hubd's test images locally.
 
 No image registry is reachable in tests, so nothing can be pulled: a minimal
-Debian is debootstrapped from Debian's mirror and imported, and two Dockerfiles
-(stand-ins for the official JupyterHub and base-notebook images) build on it.
+Debian is debootstrapped from Debian's mirror and imported, and Dockerfiles
+(stand-ins for the official JupyterHub, base-notebook and proxy images) build on it.
 Tags carry a content hash, so an unchanged tree reuses the images at once.
 
 Run as `python tests/images/build.py` to build (if needed) and print the tags.
@@ -45,7 +45,11 @@ DEBOOTSTRAP: dict[str, Any] = {
     "changes": ["ENV LANG=C.UTF-8", "LABEL io.hubd.test=1", 'CMD ["/bin/bash"]'],
 }
 # Images built from Dockerfiles in this folder, in build order.
-DOCKERFILES = {"hub-base": "hub-base.Dockerfile", "user": "user.Dockerfile"}
+DOCKERFILES = {
+    "hub-base": "hub-base.Dockerfile",
+    "user": "user.Dockerfile",
+    "proxy": "proxy.Dockerfile",
+}
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
 PROBE_HOSTS = [("pypi.org", 443), ("registry.npmjs.org", 443), ("deb.debian.org", 80)]
@@ -63,6 +67,7 @@ class TestImages:
 
     hub_base: str  # e.g. "hubd-test/hub-base:<hash12>"
     user: str  # e.g. "hubd-test/user:<hash12>"
+    proxy: str  # e.g. "hubd-test/proxy:<hash12>"
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -225,10 +230,11 @@ def ensure_test_images(
                 network = _network_mode(client, tags["debian"], log)
                 for name in missing:
                     _build(client, DOCKERFILES[name], tags[name], tags["debian"], network, log)
-    return TestImages(hub_base=tags["hub-base"], user=tags["user"])
+    return TestImages(hub_base=tags["hub-base"], user=tags["user"], proxy=tags["proxy"])
 
 
 if __name__ == "__main__":
     images = ensure_test_images(docker.from_env(), log=lambda line: print(line, file=sys.stderr))
     print(images.hub_base)
     print(images.user)
+    print(images.proxy)

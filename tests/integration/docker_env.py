@@ -116,6 +116,7 @@ def make_stack_env(
     config = Config(
         hub_base_image=images.hub_base,
         user_image=images.user,
+        proxy_image=images.proxy,
         port=free_port(),
         stack_name=name,
         mdns_enabled=False,

@@ -25,9 +25,17 @@ def _service_token(path: Path) -> str:
 
 
 # -- the hub itself: state on the data volume, listening for the proxy and for user servers
-c.JupyterHub.bind_url = "http://:8000"
+c.JupyterHub.bind_url = "http://:8000"  # the proxy's public side
 c.JupyterHub.hub_ip = "0.0.0.0"
+c.JupyterHub.hub_port = settings["hub_port"]
 c.JupyterHub.hub_connect_ip = settings["hub_container"]
+
+# -- the proxy runs in its own container (hubd starts and supervises it), so that people's
+# requests to their servers go on while the hub restarts. The token is a file, never an
+# environment variable: `docker inspect` shows those.
+c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.api_url = settings["proxy_api_url"]
+c.ConfigurableHTTPProxy.auth_token = Path(settings["proxy_token_file"]).read_text().strip()
 c.JupyterHub.db_url = f"sqlite:///{data_dir / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(data_dir / "jupyterhub_cookie_secret")
 # A restarted hub (crash, upgrade, hubd restart) finds users' servers still running and keeps
@@ -86,7 +94,8 @@ roles = [
     {
         "name": "hubd",
         "description": "hubd manages accounts and servers for the owner",
-        "scopes": ["admin:users", "admin:servers", "list:users", "read:users"],
+        # `proxy`: hubd has the hub re-add every route right after a proxy restart.
+        "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "proxy"],
         "services": ["hubd"],
     }
 ]

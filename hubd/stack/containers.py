@@ -1,0 +1,101 @@
+"""Small helpers shared by the stack's containers (hub, proxy): state, files in, files out."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from hubd.stack.naming import LABEL_SPEC
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    exists: bool
+    status: str = "missing"  # Docker's: created, running, paused, exited, dead, restarting
+    container_id: str = ""
+    image: str = ""
+    started_at: datetime | None = None
+    spec: str = ""
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def container_state(container: Container | None) -> ContainerState:
+    if container is None:
+        return ContainerState(exists=False)
+    state = container.attrs.get("State", {})
+    return ContainerState(
+        exists=True,
+        status=str(state.get("Status", "unknown")),
+        container_id=container.id or "",
+        image=str(container.attrs["Config"]["Image"]),
+        started_at=parse_time(state.get("StartedAt")),
+        spec=container.labels.get(LABEL_SPEC, ""),
+    )
+
+
+def remove_quietly(container: Container, force: bool = False) -> None:
+    """Remove a container that may be removing itself already (auto-remove)."""
+    try:
+        container.remove(force=force)
+    except NotFound:
+        pass
+    except APIError as exc:
+        if "already in progress" not in str(exc):
+            raise
+
+
+def read_file(container: Container, path: str) -> str | None:
+    """A file's text from a container (running or not); None when it has no such file."""
+    try:
+        stream, _ = container.get_archive(path)
+    except NotFound:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.extractfile(archive.getmembers()[0])
+        return None if member is None else member.read().decode()
+
+
+def tar_files(files: dict[str, str], mode: int = 0o644, owner: int = 0) -> bytes:
+    """A tar of `files` (absolute paths), with their folders, for put_archive at '/'."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folders = {parent for name in files for parent in _parents(name)}
+        for folder in sorted(folders):
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            archive.addfile(info)
+        for name, text in files.items():
+            name = name.lstrip("/")
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.uid = info.gid = owner
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _parents(path: str) -> list[str]:
+    parts = path.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value or value.startswith("0001-"):
+        return None
+    # Docker gives nanoseconds; Python parses up to microseconds.
+    head, _, rest = value.partition(".")
+    fraction = rest.rstrip("Z")[:6]
+    text = f"{head}.{fraction or '0'}+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None

@@ -1,0 +1,242 @@
+"""configurable-http-proxy in a container of its own, in front of the hub and people's servers.
+
+The proxy is the only container that publishes the hub's port. People's requests to their own
+servers (`/user/NAME/...`) go from the proxy straight to those servers, so the hub can crash,
+hang, be upgraded or recreated while people keep working: only `/hub/...` pages wait for it.
+
+The proxy keeps its routing table in memory. When it restarts, its default target sends
+everything to the hub until hubd asks the hub to re-add every route (`POST /hub/api/proxy`).
+
+The proxy's API token is a secret shared by the hub and the proxy only. It never goes into an
+environment variable (`docker inspect` shows those) nor a command line: hubd writes it as a
+file into both containers, and a tiny entrypoint exports it to CHP, which reads it from its
+environment only. It lives as long as one of the two containers does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import time
+
+import docker
+import requests
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+
+from hubd.config import Config
+from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.stack.containers import ContainerState, container_state, read_file, tar_files
+from hubd.stack.naming import LABEL_SPEC, LABEL_STACK, ROLE_PROXY, StackNames
+from hubd.stack.progress import Reporter
+from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
+from hubd.timing import Timing
+
+log = logging.getLogger(__name__)
+
+PROXY_PUBLIC_PORT = 8000
+# Inside the proxy container; not under a tmpfs, so hubd can put it there before the start.
+PROXY_TOKEN_IN_PROXY = "/etc/hubd-proxy/token"
+# The official image runs CHP as nobody.
+PROXY_USER_ID = 65534
+# The entrypoint: the token from its file into CHP's environment, then CHP itself (the
+# arguments after "sh" are CHP's). No secret in it, so `docker inspect` may show it.
+PROXY_ENTRYPOINT = [
+    "/bin/sh",
+    "-c",
+    'CONFIGPROXY_AUTH_TOKEN="$(cat ' + PROXY_TOKEN_IN_PROXY + ')" && export CONFIGPROXY_AUTH_TOKEN'
+    ' && exec configurable-http-proxy "$@"',
+    "sh",
+]
+HEALTH_PATH = "_chp_healthz"
+
+
+def proxy_public_url(config: Config) -> str:
+    host = config.bind_address
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{config.port}/"
+
+
+class Proxy:
+    """The proxy container of one stack."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        config: Config,
+        names: StackNames,
+        reporter: Reporter,
+        timing: Timing,
+    ) -> None:
+        self.client = client
+        self.config = config
+        self.names = names
+        self.reporter = reporter
+        self.timing = timing
+        self.health_url = proxy_public_url(config) + HEALTH_PATH
+
+    # ------------------------------------------------------------------ the container
+
+    def spec(self) -> tuple[dict[str, object], str]:
+        """The proxy container's create arguments and a hash that changes when they do."""
+        hub = f"http://{self.names.hub_container}:{HUB_PORT}"
+        command = [
+            "--ip=0.0.0.0",
+            f"--port={PROXY_PUBLIC_PORT}",
+            "--api-ip=0.0.0.0",
+            f"--api-port={PROXY_API_PORT}",
+            # Until the hub has re-added the routes after a proxy restart, send everything to
+            # the hub, which redirects people to their servers or its own pages.
+            f"--default-target={hub}",
+            f"--error-target={hub}/hub/error",
+        ]
+        hashed = {
+            "image": self.config.proxy_image,
+            "command": command,
+            "entrypoint": PROXY_ENTRYPOINT,
+            "port": self.config.port,
+            "bind_address": self.config.bind_address,
+        }
+        spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+        create: dict[str, object] = {
+            "image": self.config.proxy_image,
+            "name": self.names.proxy_container,
+            "entrypoint": PROXY_ENTRYPOINT,
+            "command": command,
+            "labels": self.names.labels(ROLE_PROXY, **{LABEL_SPEC: spec_hash}),
+            "network": self.names.network,
+            "ports": {f"{PROXY_PUBLIC_PORT}/tcp": (self.config.bind_address, self.config.port)},
+            # Nothing of a previous run may survive into the next: CHP keeps its state in
+            # memory, and whatever it writes goes to a fresh tmpfs.
+            "tmpfs": {"/tmp": "rw,nosuid,nodev"},
+            # hubd alone restarts the proxy: a Docker restart policy would race with it.
+            "restart_policy": {"Name": "no"},
+            "init": True,
+            "detach": True,
+        }
+        return create, spec_hash
+
+    def find(self) -> Container | None:
+        try:
+            container = self.client.containers.get(self.names.proxy_container)
+        except NotFound:
+            return None
+        if container.labels.get(LABEL_STACK) != self.names.stack:
+            raise StackError(
+                f"a Docker container named {container.name!r} exists that hubd did not create; "
+                "hubd will not touch it: rename it, or set another `stack_name` in the config"
+            )
+        return container
+
+    def state(self) -> ContainerState:
+        return container_state(self.find())
+
+    def token(self, hub: Container | None) -> str:
+        """The token the proxy and the hub share: the one they hold, or a new one."""
+        proxy = self.find()
+        for container, path in ((proxy, PROXY_TOKEN_IN_PROXY), (hub, PROXY_TOKEN_FILE)):
+            if container is not None:
+                text = (read_file(container, path) or "").strip()
+                if text:
+                    return text
+        return secrets.token_hex(32)
+
+    def ensure(self, token: str) -> str:
+        """Make the proxy container match the spec and run. Returns what was done."""
+        create, spec_hash = self.spec()
+        container = self.find()
+        action = "unchanged"
+        if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
+            self.reporter.step(f"the proxy's configuration changed: recreating {container.name}")
+            container.remove(force=True)
+            container, action = None, "recreated"
+        if container is None:
+            self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
+            container = self.client.containers.create(**create)
+            container.put_archive(
+                "/",
+                tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
+            )
+            action = "created" if action == "unchanged" else action
+        if container.status == "paused":
+            container.unpause()
+            action = "unpaused"
+        elif container.status != "running":
+            self._start(container)
+            action = "started" if action == "unchanged" else action
+        return action
+
+    def _start(self, container: Container) -> None:
+        self.reporter.step(f"starting {container.name}")
+        try:
+            container.start()
+        except APIError as exc:
+            text = str(exc.explanation or exc)
+            if "port is already allocated" in text or "address already in use" in text:
+                raise PortInUse(
+                    f"port {self.config.port} is already in use on this machine: stop what uses "
+                    "it, or set another `port` in the config (`hubd config path` shows where)"
+                ) from None
+            raise StackError(f"the proxy container did not start: {text}") from None
+
+    def start_or_restart(self, restart: bool) -> None:
+        """Bring a dead, hung or paused proxy back (a hung one gets no graceful stop)."""
+        container = self.find()
+        if container is None:
+            raise StackError("there is no proxy container: run `hubd up`")
+        if container.status == "paused":
+            container.unpause()
+        if restart:
+            container.restart(timeout=0)
+        elif container.status != "running":
+            self._start(container)
+
+    def stop(self) -> bool:
+        container = self.find()
+        if container is None or container.status not in ("running", "paused", "restarting"):
+            return False
+        if container.status == "paused":
+            container.unpause()
+        try:
+            container.stop(timeout=self.timing.container_stop_timeout_s)
+        except NotFound:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ health
+
+    def is_healthy(self, timeout: float | None = None) -> bool:
+        try:
+            response = requests.get(
+                self.health_url, timeout=timeout or self.timing.health_timeout_s
+            )
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.timing.proxy_ready_deadline_s
+        while time.monotonic() < deadline:
+            if self.is_healthy():
+                return
+            container = self.find()
+            if container is not None and container.status not in ("running", "created"):
+                logs = bytes(container.logs(tail=15)).decode(errors="replace")
+                raise HubUnhealthy(
+                    f"the proxy exited while starting ({container.status}); its last lines:\n"
+                    + logs
+                )
+            time.sleep(self.timing.proxy_ready_poll_s)
+        raise HubUnhealthy(
+            f"the proxy did not answer {self.health_url} within "
+            f"{self.timing.proxy_ready_deadline_s:.0f} s; see `docker logs "
+            f"{self.names.proxy_container}`"
+        )
+
+
+__all__ = ["ContainerState", "Proxy", "proxy_public_url"]
