@@ -101,6 +101,8 @@ class Daemon:
             probe=self._probe,
             on_engine_lost=self._engine_gone,
             on_hub_hung=self._hub_hung,
+            probe_proxy=self._probe_proxy,
+            on_proxy_hung=self._proxy_hung,
         )
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
@@ -128,6 +130,10 @@ class Daemon:
         self.supervisor.hub_hung.set()
         self.wake.set()
 
+    def _proxy_hung(self) -> None:
+        self.supervisor.proxy_hung.set()
+        self.wake.set()
+
     def _ping(self) -> bool:
         pinger = self._pinger
         if pinger is None or self.supervisor.client is None:
@@ -142,6 +148,12 @@ class Daemon:
         if stack is None or self.supervisor.state != states.RUNNING:
             return None
         return stack.hub_is_healthy(self.timing.health_timeout_s)
+
+    def _probe_proxy(self) -> bool | None:
+        stack = self.supervisor.stack
+        if stack is None or self.supervisor.state != states.RUNNING:
+            return None
+        return stack.proxy.is_healthy(self.timing.health_timeout_s)
 
     # ------------------------------------------------------------------ signals
 

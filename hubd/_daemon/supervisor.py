@@ -95,6 +95,7 @@ class Supervisor:
 
         # Set by watchers, read and cleared by reconcile_once.
         self.hub_hung = threading.Event()
+        self.proxy_hung = threading.Event()
         self.engine_lost = threading.Event()
         self.restart_requested = threading.Event()
         self.on_engine_connected: Callable[[docker.DockerClient], None] = lambda _c: None
@@ -219,7 +220,10 @@ class Supervisor:
             self.state = states.STARTING if self.state != states.FAILING else self.state
             stack.up()
             self.needs_up = False
+            self.proxy_hung.clear()
             self._healthy()
+            return
+        if self._keep_proxy(stack):
             return
         if self.restart_requested.is_set() and hub.running:
             self.restart_requested.clear()
@@ -241,6 +245,39 @@ class Supervisor:
             ):
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
+
+    def _keep_proxy(self, stack: Stack) -> bool:
+        """Bring back a dead or hung proxy; True when it did (this pass is then done).
+
+        The proxy comes first: the hub's probe goes through it, so while the proxy is down
+        the hub's health says nothing.
+        """
+        proxy = stack.proxy_state()
+        if not proxy.exists:
+            reason, how = "the proxy container is gone", "up"
+        elif proxy.status in ("exited", "dead", "created"):
+            reason, how = f"the proxy died ({proxy.status})", "start"
+        elif proxy.status == "paused" or self.proxy_hung.is_set():
+            reason, how = "the proxy stopped answering", "restart"
+        else:
+            return False
+        self.proxy_hung.clear()
+        self.hub_hung.clear()
+        self.restart_count += 1
+        self.warn.warn(
+            "proxy:" + reason, "%s: restarting it (restart #%d)", reason, self.restart_count
+        )
+        try:
+            if how == "up":
+                stack.up()
+            else:
+                stack.recover_proxy(restart=how == "restart")
+        except HubUnhealthy as exc:
+            self._failed(str(exc), counted=True)
+            return True
+        self.restart_not_before = self.clock() + self.backoff.next_delay()
+        self._healthy()
+        return True
 
     def _restart(self, stack: Stack, reason: str, start_only: bool = False) -> None:
         self.hub_hung.clear()

@@ -1,10 +1,10 @@
 """Threads that watch the engine and the hub, record what they see and wake the loop.
 
-- EventWatcher follows the engine's event stream for the hub container, so a death (exit, OOM
-  kill) is noticed at once. The stream simply ends when the engine dies; that is reported as
-  "engine lost".
-- Monitor pings the engine (a hung engine never ends the stream) and probes /hub/health;
-  N failed probes in a row mean the hub hangs.
+- EventWatcher follows the engine's event stream for the hub and proxy containers, so a death
+  (exit, OOM kill) is noticed at once. The stream simply ends when the engine dies; that is
+  reported as "engine lost".
+- Monitor pings the engine (a hung engine never ends the stream), probes the proxy and, through
+  it, /hub/health; N failed probes in a row mean the proxy, or else the hub, hangs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import docker
 import requests
 from docker.errors import DockerException
 
-from hubd.stack.naming import ROLE_HUB, StackNames
+from hubd.stack.naming import StackNames
 from hubd.timing import Timing
 
 log = logging.getLogger("hubd.watch")
@@ -48,7 +48,13 @@ class EventWatcher:
         self._stream = client.events(
             decode=True,
             since=since,
-            filters={"type": "container", "event": HUB_EVENTS, **self.names.filters(ROLE_HUB)},
+            filters={
+                "type": "container",
+                "event": HUB_EVENTS,
+                # One value per key is ANDed, several are ORed: the stack's hub or proxy.
+                "container": [self.names.hub_container, self.names.proxy_container],
+                **self.names.filters(),
+            },
         )
         self._thread = threading.Thread(
             target=self._run, args=(self._stream,), name="hubd-events", daemon=True
@@ -90,13 +96,18 @@ class Monitor:
         probe: Callable[[], bool | None],
         on_engine_lost: Callable[[], None],
         on_hub_hung: Callable[[], None],
+        probe_proxy: Callable[[], bool | None] = lambda: None,
+        on_proxy_hung: Callable[[], None] = lambda: None,
     ) -> None:
         self.timing = timing
         self.ping = ping
         self.probe = probe  # True healthy, False failed, None: not expected to run now
+        self.probe_proxy = probe_proxy  # the same, for the proxy
         self.on_engine_lost = on_engine_lost
         self.on_hub_hung = on_hub_hung
+        self.on_proxy_hung = on_proxy_hung
         self.failures = 0
+        self.proxy_failures = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hubd-monitor", daemon=True)
 
@@ -109,9 +120,19 @@ class Monitor:
 
     def tick(self) -> None:
         if not self.ping():
-            self.failures = 0
+            self.failures = self.proxy_failures = 0
             self.on_engine_lost()
             return
+        if self.probe_proxy() is False:
+            # The hub's probe goes through the proxy: it would only repeat this failure.
+            self.failures = 0
+            self.proxy_failures += 1
+            log.debug("proxy probe failed (%d in a row)", self.proxy_failures)
+            if self.proxy_failures >= self.timing.health_failures:
+                self.proxy_failures = 0
+                self.on_proxy_hung()
+            return
+        self.proxy_failures = 0
         healthy = self.probe()
         if healthy is None or healthy:
             self.failures = 0

@@ -1,10 +1,14 @@
-"""A person using the hub with a browser, done with requests: log in, start a server, use Lab."""
+"""A person using the hub with a browser, done with requests: log in, start a server, use Lab,
+run code in a kernel over its websocket."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 import requests
+import websocket
 
 SPAWN_DEADLINE_S = 120.0
 
@@ -75,3 +79,86 @@ def read_file(session: requests.Session, base_url: str, username: str, name: str
     )
     assert response.status_code == 200, (response.status_code, response.text)
     return str(response.json()["content"])
+
+
+def start_kernel(session: requests.Session, base_url: str, username: str) -> str:
+    response = session.post(
+        f"{base_url}/user/{username}/api/kernels",
+        json={"name": "python3"},
+        headers=_xsrf_headers(session, username),
+        timeout=60,
+    )
+    assert response.status_code in (200, 201), (response.status_code, response.text)
+    return str(response.json()["id"])
+
+
+class KernelSocket:
+    """An open kernel websocket, as JupyterLab holds one for each notebook."""
+
+    def __init__(
+        self, session: requests.Session, base_url: str, username: str, kernel_id: str
+    ) -> None:
+        self.session_id = uuid.uuid4().hex
+        url = base_url.replace("http", "ws", 1)
+        cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        self.ws = websocket.create_connection(
+            f"{url}/user/{username}/api/kernels/{kernel_id}/channels?session_id={self.session_id}",
+            header=[
+                f"Cookie: {cookies}",
+                *[f"{k}: {v}" for k, v in _xsrf_headers(session, username).items()],
+            ],
+            timeout=30,
+        )
+
+    @property
+    def open(self) -> bool:
+        return bool(self.ws.connected)
+
+    def execute(self, code: str, timeout: float = 30) -> str:
+        """Run `code` in the kernel; returns what it printed or evaluated to."""
+        msg_id = uuid.uuid4().hex
+        self.ws.send(
+            json.dumps(
+                {
+                    "header": {
+                        "msg_id": msg_id,
+                        "msg_type": "execute_request",
+                        "session": self.session_id,
+                        "username": "",
+                        "version": "5.3",
+                    },
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {
+                        "code": code,
+                        "silent": False,
+                        "store_history": False,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                    "channel": "shell",
+                    "buffers": [],
+                }
+            )
+        )
+        output: list[str] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
+            message = json.loads(self.ws.recv())
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                output.append(content["text"])
+            elif kind == "execute_result":
+                output.append(content["data"].get("text/plain", ""))
+            elif kind == "error":
+                raise AssertionError(f"the kernel raised {content['ename']}: {content['evalue']}")
+            elif kind == "status" and content["execution_state"] == "idle":
+                return "".join(output)
+        raise AssertionError(f"no answer from the kernel to {code!r} within {timeout:.0f} s")
+
+    def close(self) -> None:
+        self.ws.close()

@@ -18,6 +18,8 @@ from hubd.stack.settings import hub_settings
 def load_hub_config(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch) -> Any:
     settings = hub_settings(config, StackNames(config.stack_name))
     settings["data_dir"] = str(tmp_path / "data")
+    settings["proxy_token_file"] = str(tmp_path / "proxy-token")
+    (tmp_path / "proxy-token").write_text("the-proxy-token\n")
     settings_file = tmp_path / "settings.json"
     settings_file.write_text(json.dumps(settings))
     monkeypatch.setenv("HUBD_SETTINGS", str(settings_file))
@@ -40,6 +42,17 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.JupyterHub.authenticator_class == "hubd_hub.HubdAuthenticator"
     assert c.JupyterHub.cleanup_servers is False
     assert c.DockerSpawner.extra_create_kwargs["labels"]["io.hubd.stack"] == "hubd"
+
+
+def test_the_proxy_is_hubds_not_the_hubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = load_hub_config(tmp_path, Config(stack_name="lab"), monkeypatch)
+    # A hub restart must never take the proxy (and everyone's open sessions) with it.
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.api_url == "http://lab-proxy:8001"
+    assert c.ConfigurableHTTPProxy.auth_token == "the-proxy-token"
+    # hubd asks the hub to re-add the routes right after a proxy restart.
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert "proxy" in roles["hubd"]["scopes"]
 
 
 def test_culler_is_a_service_with_least_privilege(

@@ -29,6 +29,7 @@ class FakeStack:
 
     def __init__(self) -> None:
         self.status = "running"
+        self.proxy_status = "running"
         self.calls: list[str] = []
         self.fail_start = False
         self.local_url = "http://127.0.0.1:8000/"
@@ -36,9 +37,16 @@ class FakeStack:
     def hub_state(self) -> HubContainerState:
         return HubContainerState(exists=self.status != "missing", status=self.status)
 
+    def proxy_state(self) -> HubContainerState:
+        return HubContainerState(exists=self.proxy_status != "missing", status=self.proxy_status)
+
+    def recover_proxy(self, restart: bool) -> None:
+        self.calls.append("proxy-restart" if restart else "proxy-start")
+        self.proxy_status = "running"
+
     def up(self) -> None:
         self.calls.append("up")
-        self.status = "running"
+        self.status = self.proxy_status = "running"
 
     def start_hub(self) -> None:
         self.calls.append("start")
@@ -120,6 +128,25 @@ def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
     stack.status = "paused"
     supervisor.reconcile_once()
     assert stack.calls.count("kill-restart") == 2
+
+
+def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
+    supervisor, stack, clock, _ = rig
+    supervisor.reconcile_once()
+    stack.proxy_status = "exited"
+    supervisor.hub_hung.set()  # the hub's probe goes through the dead proxy
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "proxy-start"]
+    assert not supervisor.hub_hung.is_set() and supervisor.state == "running"
+    clock.now += 100
+    supervisor.proxy_hung.set()
+    supervisor.reconcile_once()
+    assert stack.calls[-1] == "proxy-restart" and not supervisor.proxy_hung.is_set()
+    clock.now += 100
+    stack.proxy_status = "missing"  # docker rm -f of the proxy
+    supervisor.reconcile_once()
+    assert stack.calls[-1] == "up"
+    assert supervisor.restart_count == 3
 
 
 def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:

@@ -1,0 +1,247 @@
+"""Issue 11: people keep working while the hub (or the proxy, or hubd) fails.
+
+One stack under `hubd run`, two people at work on it (a kernel holding state, an open kernel
+websocket, a saved file), then a series of faults. For each, what those people saw: failed
+requests to their own servers, the longest outage, kernel state, websocket, file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+
+from tests.images.build import TestImages
+from tests.integration import engine_control
+from tests.integration.continuity import FaultResult, Person, Watch, check_people
+from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
+from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "harbor-violet-anchor"
+PEOPLE = ("alice", "bob")
+REPEATS = 2
+# A proxy restart cuts people off until the hub has re-added their routes.
+PROXY_OUTAGE_MAX_S = 3.0
+
+
+class Work:
+    """The shared stack, its supervisor and the people at work."""
+
+    def __init__(self, env: StackEnv, log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.daemons = 0
+        self.daemon = self._new_daemon()
+        self.daemon.wait_state("running", 240)
+        for name in PEOPLE:
+            env.hubd("user", "add", "--password-stdin", name, input=PASSWORD + "\n")
+        self.people = [Person(env.base_url, name, PASSWORD) for name in PEOPLE]
+
+    def _new_daemon(self) -> DaemonProc:
+        self.daemons += 1
+        return DaemonProc(self.env, self.log_dir / f"daemon{self.daemons}.log").start()
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return self.env.client
+
+    def restarts(self) -> int:
+        return int(self.daemon.status()["restart_count"])
+
+    def hub_healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.env.base_url}/hub/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def fault(
+        self, name: str, act: Callable[[], None], recovered: Callable[[], bool]
+    ) -> FaultResult:
+        watches = [Watch(person) for person in self.people]
+        for watch in watches:
+            watch.__enter__()
+        try:
+            act()
+            wait_for(recovered, 120, f"recovery from {name}; log:\n{self.daemon.log_tail()}")
+            wait_for(self.hub_healthy, 60, f"the hub after {name}")
+        finally:
+            for watch in watches:
+                watch.__exit__()
+        result = check_people(name, self.people, watches)
+        print(result.line())
+        return result
+
+    def restarted_after(self, before: int) -> Callable[[], bool]:
+        def done() -> bool:
+            status = self.daemon.status()
+            return status["state"] == "running" and status["restart_count"] > before
+
+        return done
+
+    def close(self) -> None:
+        for person in getattr(self, "people", []):
+            person.close()
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def work(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_client: docker.DockerClient,
+    test_images: TestImages,
+) -> Iterator[Work]:
+    tmp = tmp_path_factory.mktemp("continuity")
+    env = make_stack_env(tmp, docker_client, test_images)
+    work = None
+    try:
+        work = Work(env, tmp)
+        yield work
+    finally:
+        if work is not None:
+            work.close()
+        purge_stack(env)
+
+
+def assert_nobody_noticed(result: FaultResult) -> None:
+    assert result.failed == 0, result.line()
+    assert all(result.kernels_kept.values()), result.line()
+    assert all(result.sockets_open.values()), result.line()
+    assert all(result.files_intact.values()), result.line()
+
+
+def test_hub_killed_nobody_notices(work: Work) -> None:
+    hub = work.env.names.hub_container
+    for _ in range(REPEATS):
+        before = work.restarts()
+        result = work.fault(
+            "hub SIGKILL",
+            lambda: work.client.containers.get(hub).kill("SIGKILL"),
+            work.restarted_after(before),
+        )
+        assert_nobody_noticed(result)
+
+
+def test_hub_frozen_nobody_notices(work: Work) -> None:
+    hub = work.env.names.hub_container
+    for _ in range(REPEATS):
+        before = work.restarts()
+        result = work.fault(
+            "hub docker pause",
+            lambda: work.client.containers.get(hub).pause(),
+            work.restarted_after(before),
+        )
+        assert_nobody_noticed(result)
+        before = work.restarts()
+        result = work.fault(
+            "hub SIGSTOP",
+            lambda: freeze(hub_process_pid(work.env)),
+            work.restarted_after(before),
+        )
+        assert_nobody_noticed(result)
+
+
+def test_hub_container_removed_nobody_notices(work: Work) -> None:
+    hub = work.env.names.hub_container
+    for _ in range(REPEATS):
+        old = work.client.containers.get(hub).id
+
+        def recreated(old: str | None = old) -> bool:
+            try:
+                container = work.client.containers.get(hub)
+            except docker.errors.NotFound:
+                return False
+            return container.id != old and work.daemon.status()["state"] == "running"
+
+        result = work.fault(
+            "hub docker rm -f",
+            lambda: work.client.containers.get(hub).remove(force=True),
+            recreated,
+        )
+        assert_nobody_noticed(result)
+
+
+def test_hubd_killed_nobody_notices(work: Work) -> None:
+    for _ in range(REPEATS):
+
+        def kill_and_start_again() -> None:
+            work.daemon.kill()
+            work.daemon = work._new_daemon()
+
+        result = work.fault(
+            "hubd run SIGKILL",
+            kill_and_start_again,
+            lambda: work.daemon.status()["state"] == "running",
+        )
+        assert_nobody_noticed(result)
+        assert work.restarts() == 0  # it adopted the stack, restarted nothing
+
+
+def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
+    proxy = work.env.names.proxy_container
+    for _ in range(REPEATS):
+        before = work.restarts()
+        result = work.fault(
+            "proxy SIGKILL",
+            lambda: work.client.containers.get(proxy).kill("SIGKILL"),
+            work.restarted_after(before),
+        )
+        assert result.longest_s <= PROXY_OUTAGE_MAX_S, result.line()
+        # Kernels run in people's servers, which the proxy's death does not touch; the
+        # websockets went through the proxy and are cut (JupyterLab reconnects them).
+        assert all(result.kernels_kept.values()) or all(
+            p.kernel_state_over_new_socket() for p in work.people
+        ), result.line()
+        assert all(result.files_intact.values()), result.line()
+        for person in work.people:
+            person.reconnect()
+
+
+def test_hub_killed_20_times_with_a_server_running_comes_back_every_time(work: Work) -> None:
+    """The hub's runtime state (pid files...) starts fresh at every start: JupyterHub used to
+    find its proxy's old pid file, take one of its own threads for the proxy and kill itself."""
+    stack = work.env.stack()
+    hub = work.client.containers.get(work.env.names.hub_container)
+    for round_ in range(20):
+        hub.exec_run(["sh", "-c", "echo 1 > jupyterhub-proxy.pid"])
+        hub.kill("SIGKILL")
+        hub.wait(condition="not-running")
+        stack.start_hub()  # as Docker's restart policy or hubd would: same container
+        stack.wait_healthy(60)
+        hub.reload()
+        assert hub.exec_run(["test", "-e", "jupyterhub-proxy.pid"]).exit_code != 0, round_
+    assert all(p.file_intact() and p.kernel_kept_state() for p in work.people)
+
+
+def test_engine_restart_keeps_files_and_lets_people_back_in(work: Work) -> None:
+    """Needs the exclusive engine lock (run with -k engine under `flock -x`)."""
+    live_restore = bool(work.client.info().get("LiveRestoreEnabled"))
+    people = work.people
+
+    def restart_engine() -> None:
+        engine_control.stop_engine()
+        engine_control.start_engine()
+
+    try:
+        result = work.fault(
+            "engine restart",
+            restart_engine,
+            lambda: work.daemon.status()["state"] == "running",
+        )
+    finally:
+        engine_control.start_engine()
+    assert all(result.files_intact.values()) or _files_intact_after_respawn(people), result.line()
+    if live_restore:
+        assert all(result.kernels_kept.values()), result.line()
+
+
+def _files_intact_after_respawn(people: list[Person]) -> bool:
+    """Without live-restore people's servers die with the engine: start them again (as a
+    person would, with the same session) and read the file."""
+    for person in people:
+        person.respawn()
+    return all(person.file_intact() for person in people)
