@@ -1,0 +1,181 @@
+"""What a person at work sees during a fault: hubd's stack against the tutorial's layout.
+
+Two stacks on the same images, one person at work on each (logged in, a kernel holding state,
+an open kernel websocket, a saved file), polling `/user/NAME/api/status` every 50 ms:
+- hubd: proxy in its own container, `hubd run` supervising (timing as shipped);
+- tutorial: JupyterHub's Docker tutorial layout, the proxy a child of the hub in one
+  container, Docker's `restart: always`, no hubd.
+Per fault, the longest outage that person saw (capped) and the ratio tutorial / hubd.
+
+Needs root and a real Docker engine; take the shared engine lock. Run:
+    flock -s /tmp/hubd-engine.lock python -m bench.bench_faults
+It prints a Markdown table (also written to bench/results/faults.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+import requests
+
+from tests.images.build import ensure_test_images
+from tests.integration.continuity import Person, Watch
+from tests.integration.daemon_proc import DaemonProc, hub_process_pid
+from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.tutorial_stack import make_single_container_stack
+
+CAP_S = 30.0  # stop watching after this: "≥ 30 s" means the person was still cut off
+SETTLE_S = 2.0  # watch on this long after recovery, to catch a relapse
+PASSWORD = "bench-lantern-river"
+RESULTS = Path(__file__).parent / "results" / "faults.md"
+
+
+def _process_pid(env: StackEnv, container: str, needle: str) -> int:
+    top = env.client.containers.get(container).top(ps_args="-eo pid,args")
+    for pid, args in top["Processes"]:
+        if needle in args and Path(args.split()[0]).name not in ("docker-init", "tini"):
+            return int(pid)
+    raise RuntimeError(f"no {needle!r} process in {container}")
+
+
+def _answers(person: Person) -> bool:
+    try:
+        url = f"{person.base_url}/user/{person.name}/api/status"
+        return person.session.get(url, timeout=1, allow_redirects=False).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def measure(person: Person, act: Callable[[], None]) -> float:
+    """The longest outage the person sees from the fault until things have settled."""
+    with Watch(person) as watch:
+        start = time.monotonic()
+        act()
+        # Until the person has been served for SETTLE_S in a row, or the cap.
+        good_since: float | None = None
+        while time.monotonic() - start < CAP_S:
+            if _answers(person):
+                good_since = good_since or time.monotonic()
+                if time.monotonic() - good_since >= SETTLE_S:
+                    break
+            else:
+                good_since = None
+            time.sleep(0.05)
+    return min(CAP_S, watch.result.longest_s) if good_since else CAP_S
+
+
+class Side:
+    def __init__(self, name: str, env: StackEnv) -> None:
+        self.name, self.env = name, env
+        self.person: Person | None = None
+
+    def hub_kill(self) -> None:
+        os.kill(hub_process_pid(self.env), signal.SIGKILL)
+
+    def hub_freeze(self) -> None:
+        os.kill(hub_process_pid(self.env), signal.SIGSTOP)
+
+    def hub_remove(self) -> None:
+        self.env.client.containers.get(self.env.names.hub_container).remove(force=True)
+
+
+class Hubd(Side):
+    def proxy_kill(self) -> None:
+        self.env.client.containers.get(self.env.names.proxy_container).kill("SIGKILL")
+
+
+class Tutorial(Side):
+    def proxy_kill(self) -> None:
+        pid = _process_pid(self.env, self.env.names.hub_container, "configurable-http-proxy")
+        os.kill(pid, signal.SIGKILL)
+
+    def thaw(self) -> None:
+        """Docker never notices a frozen hub: let it go on for the next fault."""
+        with contextlib.suppress(AssertionError, OSError, docker.errors.DockerException):
+            os.kill(hub_process_pid(self.env), signal.SIGCONT)
+
+
+FAULTS = ["hub SIGKILL", "proxy SIGKILL", "hub frozen (SIGSTOP)", "hub docker rm -f"]
+
+
+def run(sides: list[Side]) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {fault: {} for fault in FAULTS}
+    for side in sides:
+        assert side.person is not None
+        actions = {
+            "hub SIGKILL": side.hub_kill,
+            "proxy SIGKILL": side.proxy_kill,  # type: ignore[attr-defined]
+            "hub frozen (SIGSTOP)": side.hub_freeze,
+            "hub docker rm -f": side.hub_remove,
+        }
+        for fault in FAULTS:
+            try:
+                outage = measure(side.person, actions[fault])
+            except Exception as exc:  # a fault that breaks the stack for good is a result
+                print(f"{side.name}: {fault}: {exc}")
+                outage = CAP_S
+            results[fault][side.name] = outage
+            print(f"{side.name:>9}  {fault:<22} longest outage {outage:5.2f} s", flush=True)
+            if isinstance(side, Tutorial) and fault.startswith("hub frozen"):
+                side.thaw()
+    return results
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    def show(value: float) -> str:
+        return f"≥ {CAP_S:.0f} s (never back)" if value >= CAP_S else f"{value:.2f} s"
+
+    lines = [
+        "| Fault | hubd | tutorial layout | tutorial / hubd |",
+        "|---|---|---|---|",
+    ]
+    for fault, by_side in results.items():
+        hubd, tutorial = by_side["hubd"], by_side["tutorial"]
+        ratio = "∞ (hubd: no outage)" if hubd < 0.05 else f"{tutorial / hubd:.0f}x"
+        lines.append(f"| {fault} | {show(hubd)} | {show(tutorial)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    client = docker.from_env(timeout=120)
+    images = ensure_test_images(client, log=lambda line: None)
+    tmp = Path(tempfile.mkdtemp(prefix="hubd-bench-faults-"))
+    for name in ("hubd", "tutorial"):
+        (tmp / name).mkdir()
+    envs = [make_stack_env(tmp / n, client, images) for n in ("hubd", "tutorial")]
+    hubd_env, tutorial_env = envs
+    daemon = DaemonProc(hubd_env, tmp / "daemon.log", timing="")
+    try:
+        daemon.start().wait_state("running", 240)
+        tutorial_env.hubd("up")
+        make_single_container_stack(tutorial_env, restart_policy="always")
+        sides: list[Side] = [Hubd("hubd", hubd_env), Tutorial("tutorial", tutorial_env)]
+        for side in sides:
+            side.env.hubd("user", "add", "--password-stdin", "ada", input=PASSWORD + "\n")
+            side.person = Person(side.env.base_url, "ada", PASSWORD)
+        text = table(run(sides))
+    finally:
+        daemon.stop()
+        for env in envs:
+            purge_stack(env)
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        "# Faults seen by a person at work (bench/bench_faults.py)\n\n"
+        f"Longest outage of `/user/NAME/api/status` (polled every 50 ms), capped at {CAP_S:.0f} s."
+        "\n\n" + text + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

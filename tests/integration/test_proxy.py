@@ -1,0 +1,102 @@
+"""Issue 11: configurable-http-proxy in a container of its own, its secret, and the move of a
+stack made by an earlier hubd (proxy inside the hub) to this layout."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from hubd.stack.containers import read_file
+from hubd.stack.naming import ROLE_PROXY
+from hubd.stack.settings import PROXY_TOKEN_FILE
+from tests.integration.continuity import Person
+from tests.integration.docker_env import StackEnv
+from tests.integration.hubclient import KernelSocket
+from tests.integration.tutorial_stack import make_single_container_stack
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "meadow-copper-violin"
+
+
+def test_only_the_proxy_publishes_the_port_and_its_token_stays_secret(
+    stack_env: StackEnv,
+) -> None:
+    stack_env.hubd("up")
+    client, names = stack_env.client, stack_env.names
+    proxy = client.containers.get(names.proxy_container)
+    hub = client.containers.get(names.hub_container)
+    assert proxy.labels["io.hubd.role"] == ROLE_PROXY
+    assert proxy.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
+    assert proxy.attrs["HostConfig"]["PortBindings"]
+    assert not hub.attrs["HostConfig"]["PortBindings"]
+
+    token = (read_file(proxy, "/etc/hubd-proxy/token") or "").strip()
+    assert len(token) == 64
+    assert (read_file(hub, PROXY_TOKEN_FILE) or "").strip() == token
+    for container in (proxy, hub):
+        assert token not in json.dumps(container.attrs), container.name
+        assert token not in bytes(container.logs()).decode(errors="replace"), container.name
+    mode = hub.exec_run(["stat", "-c", "%a", PROXY_TOKEN_FILE]).output.decode().strip()
+    assert mode == "600"
+    # The proxy's API answers only with the token.
+    api = f"http://{names.proxy_container}:8001/api/routes"
+    probe = "import sys, urllib.request as u\n" + (
+        f"r = u.Request({api!r}, headers={{'Authorization': 'token ' + sys.argv[1]}})\n"
+        "print(u.urlopen(r).status)"
+    )
+    assert hub.exec_run(["python3", "-c", probe, token]).output.decode().strip() == "200"
+    assert hub.exec_run(["python3", "-c", probe, "wrong"]).exit_code != 0
+
+
+def test_hub_recreation_never_touches_the_proxy(stack_env: StackEnv) -> None:
+    stack_env.hubd("up")
+    proxy = stack_env.client.containers.get(stack_env.names.proxy_container)
+    started = proxy.attrs["State"]["StartedAt"]
+    stack_env.write_config(cull_idle_timeout=600)  # a hub config change: the hub is recreated
+    changed = stack_env.hubd("up")
+    assert f"recreated container {stack_env.names.hub_container}" in changed.stderr
+    proxy.reload()
+    assert proxy.attrs["State"]["StartedAt"] == started
+    # A port change is the proxy's business only.
+    hub_id = stack_env.client.containers.get(stack_env.names.hub_container).id
+    from tests.integration.docker_env import free_port
+
+    stack_env.write_config(port=free_port())
+    stack_env.hubd("up")
+    assert stack_env.client.containers.get(stack_env.names.hub_container).id == hub_id
+    assert requests.get(f"{stack_env.base_url}/hub/health", timeout=5).status_code == 200
+
+
+def test_a_single_container_stack_moves_to_the_proxy_layout_keeping_people_at_work(
+    stack_env: StackEnv,
+) -> None:
+    stack_env.hubd("up")
+    stack_env.hubd("user", "add", "--password-stdin", "rosa", input=PASSWORD + "\n")
+    person = Person(stack_env.base_url, "rosa", PASSWORD)
+    server = stack_env.client.containers.get(f"{stack_env.names.user_container_prefix}-rosa")
+    person.close()
+    make_single_container_stack(stack_env)
+    old_hub = stack_env.client.containers.get(stack_env.names.hub_container)
+    assert old_hub.attrs["HostConfig"]["PortBindings"]
+    assert person.file_intact()  # the old shape works, with rosa's server in it
+
+    moved = stack_env.hubd("up")
+    assert "moved the proxy out of" in moved.stderr, moved.stderr
+    hub = stack_env.client.containers.get(stack_env.names.hub_container)
+    assert hub.id != old_hub.id and not hub.attrs["HostConfig"]["PortBindings"]
+    assert stack_env.client.containers.get(stack_env.names.proxy_container).status == "running"
+    server.reload()
+    assert server.status == "running"  # rosa's server was kept, with her kernel
+    users = json.loads(stack_env.hubd("user", "list", "--json").stdout)
+    assert [u["name"] for u in users] == ["rosa"]
+    assert person.file_intact()
+    socket = KernelSocket(person.session, stack_env.base_url, "rosa", person.kernel_id)
+    try:
+        assert socket.execute("print(x)").strip() == "42"
+    finally:
+        socket.close()
+    # Once moved, nothing more to do.
+    assert "moved the proxy" not in stack_env.hubd("up").stderr

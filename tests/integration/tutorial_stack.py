@@ -1,0 +1,43 @@
+"""A hub stack of the single-container shape: what an earlier hubd made, and what JupyterHub's
+Docker tutorial runs (the proxy a child of the hub, Docker's restart policy as supervisor).
+Built from a stack `hubd up` made, with the same images."""
+
+from __future__ import annotations
+
+import json
+
+from hubd.stack.containers import read_file, tar_files
+from hubd.stack.settings import PROXY_TOKEN_FILE, SETTINGS_DIR, hub_settings
+from tests.integration.docker_env import StackEnv
+
+
+def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> None:
+    """Turn a stack into the shape an earlier hubd made: no proxy container; the hub starts
+    configurable-http-proxy itself and its container publishes the port. With
+    `restart_policy="always"` and no hubd, it is the tutorial's layout."""
+    stack = env.stack()
+    client, names = env.client, env.names
+    hub = client.containers.get(names.hub_container)
+    image = hub.attrs["Config"]["Image"]
+    token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
+    client.containers.get(names.proxy_container).remove(force=True)
+    stack._stop(hub)
+    hub.remove()
+    create, _ = stack.hub_spec(image)
+    del create["tmpfs"]
+    create["ports"] = {"8000/tcp": ("127.0.0.1", env.config.port)}
+    create["labels"] = names.labels("hub", **{"io.hubd.spec": "from-an-earlier-hubd"})
+    create["restart_policy"] = {"Name": restart_policy}
+    create["command"] = [
+        "jupyterhub",
+        "-f",
+        "/usr/local/lib/hubd/jupyterhub_config.py",
+        "--ConfigurableHTTPProxy.should_start=True",
+        "--ConfigurableHTTPProxy.api_url=http://127.0.0.1:8001",
+    ]
+    old = client.containers.create(**create)
+    settings = json.dumps(hub_settings(env.config, names))
+    old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
+    old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
+    old.start()
+    stack.wait_healthy(120)
