@@ -33,7 +33,8 @@ from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.tutorial_stack import make_single_container_stack
 
 CAP_S = 30.0  # stop watching after this: "≥ 30 s" means the person was still cut off
-SETTLE_S = 2.0  # watch on this long after recovery, to catch a relapse
+SETTLE_S = 2.0
+HUB_BACK_CAP_S = 60.0  # watch on this long after recovery, to catch a relapse
 PASSWORD = "bench-lantern-river"
 RESULTS = Path(__file__).parent / "results" / "faults.md"
 
@@ -52,6 +53,19 @@ def _answers(person: Person) -> bool:
         return person.session.get(url, timeout=1, allow_redirects=False).status_code == 200
     except requests.RequestException:
         return False
+
+
+def _hub_healthy(env: StackEnv) -> bool:
+    try:
+        return requests.get(f"{env.base_url}/hub/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _wait(condition: Callable[[], bool], cap_s: float) -> None:
+    deadline = time.monotonic() + cap_s
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.1)
 
 
 def measure(person: Person, act: Callable[[], None]) -> float:
@@ -126,6 +140,8 @@ def run(sides: list[Side]) -> dict[str, dict[str, float]]:
             print(f"{side.name:>9}  {fault:<22} longest outage {outage:5.2f} s", flush=True)
             if isinstance(side, Tutorial) and fault.startswith("hub frozen"):
                 side.thaw()
+            # Each fault starts from a whole stack: the hub may still be on its way back.
+            _wait(lambda env=side.env: _hub_healthy(env), HUB_BACK_CAP_S)
     return results
 
 

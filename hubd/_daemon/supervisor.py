@@ -87,6 +87,8 @@ class Supervisor:
         self.engine_backoff = Backoff(
             timing.engine_reconnect_initial_s, timing.engine_reconnect_max_s
         )
+        self.proxy_backoff = Backoff(timing.restart_backoff_initial_s, timing.restart_backoff_max_s)
+        self.proxy_not_before = 0.0
         self.next_engine_attempt = 0.0
         self.restart_not_before = 0.0
         self.healthy_since: float | None = None
@@ -213,6 +215,9 @@ class Supervisor:
 
     def _keep_running(self, stack: Stack) -> None:
         now = self.clock()
+        # The proxy first, whatever the hub's backoff: people's sessions go through it.
+        if not self.needs_up and self._keep_proxy(stack):
+            return
         if now < self.restart_not_before:
             return  # backing off after a failure
         hub = stack.hub_state()
@@ -222,8 +227,6 @@ class Supervisor:
             self.needs_up = False
             self.proxy_hung.clear()
             self._healthy()
-            return
-        if self._keep_proxy(stack):
             return
         if self.restart_requested.is_set() and hub.running:
             self.restart_requested.clear()
@@ -245,6 +248,7 @@ class Supervisor:
             ):
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
+                self.proxy_backoff.reset()
 
     def _keep_proxy(self, stack: Stack) -> bool:
         """Bring back a dead or hung proxy; True when it did (this pass is then done).
@@ -261,6 +265,8 @@ class Supervisor:
             reason, how = "the proxy stopped answering", "restart"
         else:
             return False
+        if self.clock() < self.proxy_not_before:
+            return True  # a crash-looping proxy: backing off
         self.proxy_hung.clear()
         self.hub_hung.clear()
         self.restart_count += 1
@@ -272,10 +278,16 @@ class Supervisor:
                 stack.up()
             else:
                 stack.recover_proxy(restart=how == "restart")
+                # The hub may have been on its way back when the proxy went: running is
+                # only running once it answers.
+                stack.wait_healthy()
         except HubUnhealthy as exc:
+            self.proxy_not_before = self.clock() + max(
+                self.proxy_backoff.next_delay(), self.timing.restart_backoff_initial_s
+            )
             self._failed(str(exc), counted=True)
             return True
-        self.restart_not_before = self.clock() + self.backoff.next_delay()
+        self.proxy_not_before = self.clock() + self.proxy_backoff.next_delay()
         self._healthy()
         return True
 

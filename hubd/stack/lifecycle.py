@@ -300,6 +300,9 @@ class Stack:
                     f"the hub exited while starting ({container.status}); its last lines:\n"
                     + self.hub_log_tail(15)
                 )
+            # The probe goes through the proxy: with the proxy gone it can only time out.
+            if not self.proxy.state().running:
+                raise HubUnhealthy("the proxy is not running, so the hub cannot be reached")
             time.sleep(self.timing.hub_ready_poll_s)
         raise HubUnhealthy(
             f"the hub did not answer {self.health_url} within "

@@ -4,8 +4,11 @@ run code in a kernel over its websocket."""
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 import uuid
+from typing import Any
 
 import requests
 import websocket
@@ -93,7 +96,11 @@ def start_kernel(session: requests.Session, base_url: str, username: str) -> str
 
 
 class KernelSocket:
-    """An open kernel websocket, as JupyterLab holds one for each notebook."""
+    """An open kernel websocket, as JupyterLab holds one for each notebook.
+
+    Like a browser, it reads all the time on a thread of its own, which also answers the
+    server's pings: jupyter_server closes a websocket whose pings go unanswered.
+    """
 
     def __init__(
         self, session: requests.Session, base_url: str, username: str, kernel_id: str
@@ -109,13 +116,32 @@ class KernelSocket:
             ],
             timeout=30,
         )
+        self.ws.settimeout(None)
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="kernel-socket", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                text = self.ws.recv()
+                if not text:
+                    break
+                self.messages.put(json.loads(text))
+        except (websocket.WebSocketException, OSError, ValueError):
+            pass
+        self.closed.set()
 
     @property
     def open(self) -> bool:
-        return bool(self.ws.connected)
+        """Whether the websocket has stayed open (and so was never cut) since it was made."""
+        return not self.closed.is_set() and bool(self.ws.connected)
 
     def execute(self, code: str, timeout: float = 30) -> str:
         """Run `code` in the kernel; returns what it printed or evaluated to."""
+        if not self.open:
+            raise AssertionError("the kernel websocket was closed")
         msg_id = uuid.uuid4().hex
         self.ws.send(
             json.dumps(
@@ -145,8 +171,10 @@ class KernelSocket:
         output: list[str] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self.ws.settimeout(max(0.1, deadline - time.monotonic()))
-            message = json.loads(self.ws.recv())
+            try:
+                message = self.messages.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                break
             if message.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = message["msg_type"], message["content"]
@@ -162,3 +190,4 @@ class KernelSocket:
 
     def close(self) -> None:
         self.ws.close()
+        self._reader.join(timeout=5)
