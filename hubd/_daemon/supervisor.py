@@ -267,6 +267,8 @@ class Supervisor:
             return False
         if self.clock() < self.proxy_not_before:
             return True  # a crash-looping proxy: backing off
+        # Not `running` meanwhile: the monitor's probes would only see the outage again.
+        self.state, self.healthy_since = states.RESTARTING, None
         self.proxy_hung.clear()
         self.hub_hung.clear()
         self.restart_count += 1
@@ -288,6 +290,7 @@ class Supervisor:
             self._failed(str(exc), counted=True)
             return True
         self.proxy_not_before = self.clock() + self.proxy_backoff.next_delay()
+        self.proxy_hung.clear()  # what the probes saw during the outage is over
         self._healthy()
         return True
 

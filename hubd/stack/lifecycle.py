@@ -301,7 +301,8 @@ class Stack:
                     + self.hub_log_tail(15)
                 )
             # The probe goes through the proxy: with the proxy gone it can only time out.
-            if not self.proxy.state().running:
+            proxy = self.proxy.state()
+            if proxy.exists and not proxy.running:
                 raise HubUnhealthy("the proxy is not running, so the hub cannot be reached")
             time.sleep(self.timing.hub_ready_poll_s)
         raise HubUnhealthy(
@@ -409,9 +410,16 @@ class Stack:
         """Bring a dead (start) or hung (restart) proxy back, then have the hub give it every
         route at once: a new proxy knows none, and JupyterHub itself would only notice after
         minutes. A hub that is down re-adds them anyway when it starts."""
+        began = time.monotonic()
         self.proxy.start_or_restart(restart)
         self.proxy.wait_healthy()
-        self.refresh_routes()
+        answering = time.monotonic()
+        if self.refresh_routes():
+            log.info(
+                "the proxy is back (answering after %.2f s, routes restored after %.2f s)",
+                answering - began,
+                time.monotonic() - began,
+            )
 
     def refresh_routes(self) -> bool:
         try:

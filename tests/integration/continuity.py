@@ -55,15 +55,6 @@ class Person:
         except Exception:  # a closed socket, a dead kernel: the state is lost to this person
             return False
 
-    def kernel_state_over_new_socket(self) -> bool:
-        socket = KernelSocket(self.session, self.base_url, self.name, self.kernel_id)
-        try:
-            return socket.execute("print(x)", timeout=20).strip() == "42"
-        except AssertionError:
-            return False
-        finally:
-            socket.close()
-
     def file_intact(self) -> bool:
         return read_file(self.session, self.base_url, self.name, FILE_NAME) == self.text
 
