@@ -70,6 +70,13 @@ class Timing:
     mdns_change_settle_s: float = 0.2
     # After a failure to open sockets or start zeroconf, retry after this long.
     mdns_retry_s: float = 10.0
+    # Another device's claim on a name we hold is checked by probing again (RFC 6762 section
+    # 9) at most this often: a storm of claims that nobody defends costs one probe round per
+    # interval, and the name stays answered meanwhile.
+    mdns_conflict_probe_min_interval_s: float = 5.0
+    # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
+    # this often, and move back to it once it is free.
+    mdns_reclaim_interval_s: float = 60.0
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
