@@ -508,10 +508,12 @@ class Advertiser:
         if the other device defends the name it keeps it and we move on to the next one.
 
         The name stays answered while we probe (avahi does the same; only a name somebody
-        defends is given up, with goodbyes), and probes for conflicts run at most once per
-        `mdns_conflict_probe_min_interval_s`: claims that nobody defends, however many, cost
-        the name nothing. When nobody defends, our records are announced again: the other
-        device's cache-flush bit may have evicted them from peers' caches.
+        defends is given up, with goodbyes), and these probes run at most once per
+        `mdns_conflict_probe_min_interval_s`, however many claims come: claims heard in
+        between are settled by the next probe. When nobody defends, our records are
+        announced again: the other device's cache-flush bit may have evicted them from
+        peers' caches. (A claim heard *during* the probe is a conflict, RFC 6762 section 8.1:
+        a device that keeps sending well-formed claims does take the name, from avahi too.)
         """
         claim = self._published
         assert claim is not None and self._guard is not None
@@ -522,6 +524,7 @@ class Advertiser:
                 f"mDNS: another device answered for {name}; checking who owns it",
             )
         self._wait(max(0.0, self._next_conflict_probe - time.monotonic()))
+        log.debug("mDNS: probing %s again after another device's claim", claim.hostname)
         session = self._probe(claim)
         self._next_conflict_probe = (
             time.monotonic() + self._timing.mdns_conflict_probe_min_interval_s

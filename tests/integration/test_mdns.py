@@ -348,3 +348,45 @@ def test_returns_to_the_requested_name_once_it_is_free(hosts: tuple[netns.Host, 
     assert status["hostname"] == "jup-back.local"
     assert "jup-back.local is free again" in runner.process.output()
     netns.wait_until(lambda: peer.resolve("jup-back.local") == [LAN_V4], 10)
+
+
+_CLAIMER = textwrap.dedent("""
+    import socket, sys, time
+    from tests import mdns_packets as packets
+    # Well-formed claims on the name (A 192.0.2.99) at the given seconds; never answers probes.
+    host, times = (sys.argv[1], "local"), [float(t) for t in sys.argv[2:]]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("192.0.2.30"))
+    start = time.monotonic()
+    for at in times:
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        sock.sendto(packets.a_for(bytes([192, 0, 2, 99]), host), ("224.0.0.251", 5353))
+        print("claimed", at, flush=True)
+    print("done", flush=True)
+""")
+
+
+def test_claims_nobody_defends_are_checked_at_most_every_few_seconds(
+    hosts: tuple[netns.Host, ...],
+) -> None:
+    adv, peer, third = hosts
+    runner = Runner(adv, "--name", "jup-lone")
+    runner.wait_for(lambda s: s.get("state") == "advertising", 15)
+    netns.wait_until(lambda: peer.resolve("jup-lone.local") == [LAN_V4], 10)
+    first = len(runner.statuses())
+
+    # Three claims, none answered when hubd probes: the first is checked at once, the other
+    # two (2.5 s and 4 s later, within 5 s of that check) by a single probe round after it.
+    claimer = third.spawn(
+        [sys.executable, "-c", _CLAIMER, "jup-lone", "0", "2.5", "4"],
+        "claimer",
+        env={"PYTHONPATH": str(REPO)},
+    )
+    claimer.wait_for_line("done", 15)
+    time.sleep(4)  # the second probe round, at about 6.3 s
+    output = runner.process.output()
+    assert output.count("probing jup-lone.local again") == 2, output[-4000:]
+    # Never withdrawn, never renamed; and hubd's records announced again after each check
+    # flushed the claimed address from the peer's cache.
+    assert runner.statuses()[first:] == []
+    netns.wait_until(lambda: peer.resolve("jup-lone.local") == [LAN_V4], 10)
