@@ -45,8 +45,9 @@ from hubd._mdns import claim as mdns_claim
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link, Selection, read_interfaces, select_addresses
 from hubd._mdns.claim import HOST, SERVICE, Claim
-from hubd._mdns.guard import MulticastGuard
+from hubd._mdns.guard import CpuBudget, MulticastGuard
 from hubd._mdns.watch import ChangeWatcher
+from hubd._mdns.zeroconf_input import limit_zeroconf_input
 from hubd.errors import ConfigError, HubdError
 from hubd.timing import Timing, timing_from_env
 
@@ -590,7 +591,8 @@ class Advertiser:
 
     def _ensure_guard(self, selection: Selection) -> None:
         if self._guard is None:
-            self._guard = MulticastGuard(self._on_packet, self._warn)
+            budget = CpuBudget(self._timing.mdns_input_cpu_per_s)
+            self._guard = MulticastGuard(self._on_packet, self._warn, budget)
         if self._guard_links != selection.links:
             self._guard.configure(selection.links)
             self._guard_links = selection.links
@@ -616,6 +618,7 @@ class Advertiser:
         elif wanted != self._zc_interfaces:
             self._zc.update_interfaces(wanted)
             self._zc_interfaces = wanted
+        limit_zeroconf_input(self._zc, self._timing.mdns_input_cpu_per_s)
 
     def _update_zeroconf(self, selection: Selection, claim: Claim) -> None:
         zc, info = self._zc, self._info
@@ -633,6 +636,8 @@ class Advertiser:
 
         asyncio.run_coroutine_threadsafe(update(), zc.loop).result(_ZEROCONF_CALL_TIMEOUT_S)
         self._zc_interfaces = wanted
+        if change_interfaces:
+            limit_zeroconf_input(zc, self._timing.mdns_input_cpu_per_s)
 
     def _teardown(self, goodbyes: bool) -> None:
         if goodbyes:

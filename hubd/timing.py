@@ -77,6 +77,10 @@ class Timing:
     # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
     # this often, and move back to it once it is free.
     mdns_reclaim_interval_s: float = 60.0
+    # CPU time per second that reading mDNS packets may take, for hubd's guard and again for
+    # zeroconf's listeners; past it packets are dropped unread until the second is over (a
+    # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
+    mdns_input_cpu_per_s: float = 0.015
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

@@ -39,16 +39,18 @@ Warn = Callable[[str, str], None]
 class CpuBudget:
     """At most `limit_s` of this thread's CPU time per `window_s` for reading packets.
 
-    A LAN peer can send a thousand packets a second, each as costly to decode as a 9000-byte
-    message allows (about 0.5 ms). Past the budget, packets are received and dropped
-    unread until the window ends: hubd stays cheap under a flood, at the price of missing
-    other devices' packets for the rest of that second (a claim is seen again at the next
-    announcement or re-check). An ordinary LAN stays far below it.
+    A LAN peer can send a thousand packets a second, each as costly to decode as the caps
+    allow (about 1 ms, bench/bench_mdns_flood.py). Past the budget, packets are received and
+    dropped unread until the window ends: hubd stays cheap under a flood, at the price of
+    missing other devices' packets for the rest of that second (a claim is seen again at the
+    next announcement or re-check). An ordinary LAN (tens of packets a second, ~20 µs each)
+    stays far below it. The guard has one; zeroconf's listeners share another
+    (zeroconf_input.py).
     """
 
     def __init__(
         self,
-        limit_s: float = 0.03,
+        limit_s: float,
         window_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         cpu: Callable[[], float] = time.thread_time,
@@ -114,7 +116,8 @@ class MulticastGuard:
         self, on_packet: PacketHandler, warn: Warn, budget: CpuBudget | None = None
     ) -> None:
         self._on_packet = on_packet
-        self._budget = budget or CpuBudget()
+        # Budget-less by default (tests); the Advertiser passes timing's.
+        self._budget = budget or CpuBudget(float("inf"))
         self._warn = warn
         self._lock = threading.Lock()
         self._v4: socket.socket | None = None
