@@ -6,15 +6,21 @@ first. These tests let `nobody` do exactly that, for real (CI runs as root).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
+from hubd.control import ControlServer
 from hubd.control.client import ControlClient, check_server
 from hubd.errors import UntrustedPath
 from hubd.paths import prepare_runtime_dir
@@ -84,12 +90,14 @@ def test_an_ordinary_user_needs_mode_0700(shared_tmp: Path) -> None:
     assert "open to other accounts" in as_nobody(lambda: check(0o750))
 
 
-def test_the_client_sends_nothing_to_a_server_of_another_account(shared_tmp: Path) -> None:
-    path = shared_tmp / "control.sock"
+@contextlib.contextmanager
+def nobodys_server(path: Path) -> Iterator[Callable[[], int]]:
+    """A fake daemon run by `nobody` on `path`; yields a function returning how many bytes
+    its first connection was sent (after the client gave up)."""
     ready_r, ready_w = os.pipe()
     result_r, result_w = os.pipe()
     pid = os.fork()
-    if pid == 0:  # a fake daemon run by `nobody`: counts the bytes it is sent
+    if pid == 0:  # the child never returns into pytest
         try:
             os.setgroups([])
             os.setgid(NOBODY)
@@ -97,16 +105,15 @@ def test_the_client_sends_nothing_to_a_server_of_another_account(shared_tmp: Pat
             server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             server.bind(str(path))
             os.chmod(path, 0o777)
-            server.listen(1)
+            server.listen(4)
             os.write(ready_w, b"x")
+            server.settimeout(20)
             conn, _ = server.accept()
             conn.settimeout(2.0)
             received = b""
-            try:
+            with contextlib.suppress(OSError):
                 while chunk := conn.recv(65536):
                     received += chunk
-            except OSError:
-                pass
             os.write(result_w, str(len(received)).encode())
         finally:
             os._exit(0)
@@ -114,13 +121,49 @@ def test_the_client_sends_nothing_to_a_server_of_another_account(shared_tmp: Pat
     os.close(result_w)
     try:
         assert os.read(ready_r, 1) == b"x"
-        with pytest.raises(UntrustedPath, match="another local account \\(uid 65534\\)"):
-            ControlClient(path).add_user("eve", "secret-password")
-        with os.fdopen(result_r) as pipe:
-            assert pipe.read() == "0"
+
+        def received() -> int:
+            with os.fdopen(result_r) as pipe:
+                return int(pipe.read())
+
+        yield received
     finally:
         os.close(ready_r)
+        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
+
+
+def test_the_client_sends_nothing_to_a_server_of_another_account(shared_tmp: Path) -> None:
+    path = shared_tmp / "control.sock"
+    with nobodys_server(path) as received:
+        with pytest.raises(UntrustedPath, match="another local account \\(uid 65534\\)"):
+            ControlClient(path).add_user("eve", "secret-password")
+        assert received() == 0
+
+
+def test_the_cli_says_so_in_one_line(shared_tmp: Path) -> None:
+    path = shared_tmp / "control.sock"
+    env = {**os.environ, "RUNTIME_DIRECTORY": str(shared_tmp), "HUBD_LOG_LEVEL": "warning"}
+    with nobodys_server(path) as received:
+        done = subprocess.run(
+            [sys.executable, "-m", "hubd", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert received() == 0
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "served by another local account" in lines[0], done.stderr
+
+
+def test_the_daemon_refuses_a_planted_folder(shared_tmp: Path) -> None:
+    planted = shared_tmp / "run"
+    assert as_nobody(lambda: str(planted.mkdir(mode=0o700))) == "None"
+    with pytest.raises(UntrustedPath, match="belongs to uid 65534"):
+        ControlServer(planted / "control.sock", cast(Any, object()))
+    assert not (planted / "control.sock").exists()
 
 
 def test_the_client_talks_to_its_own_users_server(tmp_path: Path) -> None:
