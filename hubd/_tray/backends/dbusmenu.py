@@ -10,7 +10,6 @@ long as the menu keeps its shape. When only labels or enabled states change, hos
 with `ItemsPropertiesUpdated`; when the shape changes, with `LayoutUpdated`.
 """
 
-
 import functools
 import logging
 from collections.abc import Callable

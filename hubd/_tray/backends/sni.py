@@ -19,11 +19,11 @@ threads are handed to it in order and not waited for, so a change never hangs on
 that is stopping. The loop ends on `stop()` or when the session bus goes away (logout).
 """
 
-
 import asyncio
 import contextlib
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -46,7 +46,11 @@ ITEM_INTERFACE = "org.kde.StatusNotifierItem"
 WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
 # Hosts pick the pixmap closest to their panel's size; these cover 16 px panels to HiDPI.
-PIXMAP_SIZES_PX = (16, 22, 24, 32, 48, 64)
+# Every reply with the picture carries all of them (19 KB), so no more sizes than needed.
+PIXMAP_SIZES_PX = (16, 22, 24, 32, 48)
+# dbus-fast (5.2) drops the connection when the socket's send buffer is full (EAGAIN on
+# send); a panel reading the picture several times at once must not get there.
+SEND_BUFFER_BYTES = 1 << 20
 # How long the host probe at start waits for the bus to answer.
 PROBE_TIMEOUT_S = 2.0
 
@@ -73,7 +77,6 @@ class StatusNotifierItem(ServiceInterface):
         self.title = ""
         self.status = "Active"
         self.pixmaps: Pixmaps = []
-        self.tooltip_text = ""
         self.tooltip_note = ""  # the last notification, when no service showed it
 
     @dbus_property(access=PropertyAccess.READ)
@@ -110,7 +113,7 @@ class StatusNotifierItem(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def AttentionIconPixmap(self) -> Annotated[list[Any], DBusSignature("a(iiay)")]:
-        return self.pixmaps
+        return []  # hosts then use the icon itself
 
     @dbus_property(access=PropertyAccess.READ)
     def OverlayIconName(self) -> Annotated[str, DBusSignature("s")]:
@@ -126,10 +129,9 @@ class StatusNotifierItem(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def ToolTip(self) -> Annotated[list[Any], DBusSignature("(sa(iiay)ss)")]:
-        body = self.tooltip_text
-        if self.tooltip_note:
-            body = f"{body}\n{self.tooltip_note}" if body else self.tooltip_note
-        return ["", self.pixmaps, self.title, body]
+        # No picture: hosts show the icon's. The body holds the last notice when no
+        # notification service showed it, until the state changes.
+        return ["", [], self.title, self.tooltip_note]
 
     @dbus_property(access=PropertyAccess.READ)
     def ItemIsMenu(self) -> Annotated[bool, DBusSignature("b")]:
@@ -246,7 +248,6 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
             self._tasks: set[asyncio.Task[None]] = set()
             super().__init__(*args, **kwargs)
             self._item.title = str(self.title or self.name)
-            self._item.tooltip_text = self._item.title
 
         # -- the loop
 
@@ -258,6 +259,10 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         async def _serve(self) -> None:
             self._bus = bus = await MessageBus(bus_type=BusType.SESSION).connect()
+            sock = getattr(bus, "_sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
             bus.export(ITEM_PATH, self._item)
             bus.export(dbusmenu.MENU_PATH, self._menu_face)
             self._item_service = f"org.kde.StatusNotifierItem-{os.getpid()}-1"
@@ -388,8 +393,6 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
             def update() -> None:
                 self._item.pixmaps = pixmaps
                 self._item.NewIcon()
-                self._item.NewAttentionIcon()
-                self._item.NewToolTip()
 
             self._on_loop(update)
 
@@ -398,7 +401,6 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
             def update() -> None:
                 self._item.title = title
-                self._item.tooltip_text = title
                 self._item.tooltip_note = ""
                 self._item.NewTitle()
                 self._item.NewToolTip()
