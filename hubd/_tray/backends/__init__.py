@@ -3,6 +3,8 @@
 - **Linux with a StatusNotifierItem host** on the session bus (KDE Plasma, GNOME with the
   AppIndicator extension, xfce's Status Tray, LXQt, waybar...): hubd's own D-Bus icon,
   `hubd._tray.backends.sni`. Most current panels show icons only this way.
+  Also on desktops whose panels show nothing else (GNOME, KDE, Wayland sessions...), even
+  before their panel is up: the icon then appears as soon as it is.
 - **Linux otherwise**: pystray's choice (AppIndicator or GTK when PyGObject is there, else
   plain X11); on plain X11, hubd's mended icon of `hubd._tray.backends.xorg`.
 - **macOS, Windows**: pystray's own backends.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hubd.errors import HubdError
@@ -41,16 +43,27 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def wants_sni() -> bool:
+# Desktops whose panels show only StatusNotifierItems (as XDG_CURRENT_DESKTOP names them).
+# At login the tray may start before the panel (or GNOME's AppIndicator extension) is up: on
+# these it waits for it as a StatusNotifierItem, which registers once a watcher appears.
+SNI_ONLY_DESKTOPS = frozenset({"gnome", "kde", "unity", "lxqt", "budgie", "sway", "hyprland"})
+
+
+def wants_sni(environ: Mapping[str, str] | None = None) -> bool:
     """Whether this session shows StatusNotifierItems (or one is asked for)."""
+    environ = os.environ if environ is None else environ
     if not sys.platform.startswith("linux"):
         return False
-    forced = os.environ.get("PYSTRAY_BACKEND")
+    forced = environ.get("PYSTRAY_BACKEND")
     if forced:
         return forced == SNI
-    from hubd._tray.backends.sni import sni_host_present
+    from hubd._tray.backends.sni import session_bus_address, sni_host_present
 
-    return sni_host_present()
+    if sni_host_present():
+        return True
+    desktops = set(environ.get("XDG_CURRENT_DESKTOP", "").lower().split(":"))
+    sni_only = bool(environ.get("WAYLAND_DISPLAY")) or bool(desktops & SNI_ONLY_DESKTOPS)
+    return sni_only and session_bus_address() is not None
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusSignature
 from dbus_fast.constants import PropertyAccess
@@ -36,7 +36,7 @@ from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 from dbus_fast.service import signal as dbus_signal
 from PIL import Image
 
-from hubd._tray.backends import dbusmenu, notifications
+from hubd._tray.backends import TrayUnavailable, dbusmenu, notifications
 from hubd._tray.backends.hosthint import no_tray_host_warning
 
 log = logging.getLogger(__name__)
@@ -204,8 +204,25 @@ async def _get_watcher_property(bus: MessageBus, name: str) -> Any:
     return reply.body[0].value
 
 
-async def _probe_host(address: str | None) -> bool:
-    bus = MessageBus(bus_address=address, bus_type=BusType.SESSION)
+def session_bus_address() -> str | None:
+    """The session bus: as the session says, else systemd's per-user bus (None: no bus)."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if address:
+        return address
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.exists(os.path.join(runtime, "bus")):
+        return f"unix:path={os.path.join(runtime, 'bus')}"
+    return None
+
+
+async def _connect(address: str) -> MessageBus:
+    # Made inside the loop: a MessageBus belongs to the loop running when it is made.
+    bus: MessageBus = await MessageBus(bus_address=address).connect()
+    return bus
+
+
+async def _probe_host(address: str) -> bool:
+    bus = MessageBus(bus_address=address)
     await bus.connect()
     try:
         return bool(await _get_watcher_property(bus, "IsStatusNotifierHostRegistered"))
@@ -213,9 +230,10 @@ async def _probe_host(address: str | None) -> bool:
         bus.disconnect()
 
 
-def sni_host_present(address: str | None = None) -> bool:
+def sni_host_present() -> bool:
     """Whether the session bus has a StatusNotifierWatcher with a host (a panel) behind it."""
-    if address is None and not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+    address = session_bus_address()
+    if address is None:
         return False
     try:
         return asyncio.run(asyncio.wait_for(_probe_host(address), PROBE_TIMEOUT_S))
@@ -239,7 +257,7 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             self._loop = asyncio.new_event_loop()
-            self._bus: MessageBus | None = None
+            self._bus: MessageBus = self._connect()
             self._stop_requested = threading.Event()
             self._item = StatusNotifierItem("hubd", self._on_activate)
             self._menu_face = dbusmenu.DBusMenu()
@@ -251,14 +269,34 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         # -- the loop
 
+        def _connect(self) -> MessageBus:
+            # Here rather than in the loop, so that a missing bus is one clear error at start.
+            address = session_bus_address()
+            try:
+                if address is None:
+                    raise RuntimeError("no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS)")
+                bus: MessageBus = self._loop.run_until_complete(_connect(address))
+            except Exception as exc:
+                self._loop.close()
+                raise TrayUnavailable(
+                    f"cannot show a StatusNotifierItem tray icon: {exc}. Start `hubd tray` from "
+                    "your desktop session"
+                ) from None
+            return bus
+
         def _run(self) -> None:
             try:
                 self._loop.run_until_complete(self._serve())
+            except Exception as exc:  # the bus refused us: end the tray, with the reason
+                log.error("tray: the StatusNotifierItem icon failed: %s", exc)
+                self._stop_requested.set()
+                if not getattr(self, "_loop_thread", None):
+                    self._mark_ready()  # lets pystray's setup thread finish
             finally:
                 self._loop.close()
 
         async def _serve(self) -> None:
-            self._bus = bus = await MessageBus(bus_type=BusType.SESSION).connect()
+            bus = self._bus
             sock = getattr(bus, "_sock", None)
             if sock is not None:
                 with contextlib.suppress(OSError):
@@ -318,7 +356,6 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
         # -- registration with the watcher (the panel side)
 
         async def _add_match(self, rule: str) -> None:
-            assert self._bus is not None
             await self._bus.call(
                 Message(
                     destination="org.freedesktop.DBus",
@@ -342,7 +379,7 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         async def _register(self) -> None:
             bus = self._bus
-            if bus is None or not bus.connected:
+            if not bus.connected:
                 return
             reply = await bus.call(
                 Message(
@@ -418,7 +455,7 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
             async def send() -> None:
                 bus = self._bus
-                if bus is None or not bus.connected:
+                if not bus.connected:
                     return
                 if await notifications.send(bus, heading, message, picture) is None:
                     # No notification service: the notice waits in the tooltip instead.
