@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ SAVE_SCREENSHOTS = os.environ.get("HUBD_SAVE_SCREENSHOTS") == "1"
 STATE_CHANGE_TIMEOUT_S = 8.0
 # The tray's wait for a tray host before it warns, shortened for the tests.
 HOST_WAIT = "tray_host_wait_s=1"
+DESKTOP_RGB = (52, 101, 164)  # a plain desktop blue, far from every icon colour
 
 
 # ---------------------------------------------------------------- the session
@@ -78,6 +80,7 @@ def x() -> Iterator[Xvfb]:
             "xfce4-panel dbus trayer xdotool imagemagick)"
         )
     with Xvfb() as display:
+        display.paint_root(DESKTOP_RGB)
         yield display
 
 
@@ -283,6 +286,7 @@ def test_the_item_shows_in_the_panel_with_its_menu_and_follows_the_state(
     assert ("Stop", True) in labels
     assert labels[-1] == ("Quit tray", True)
     assert sum(item["type"] == "separator" for item in menu) >= 3
+    _right_click_shows_the_menu(x)
     users = sni_tray.item("Users")
     assert [(c["label"], c["checked"]) for c in users["children"]] == [
         ("alice (admin) — server running", True)
@@ -433,6 +437,35 @@ def test_without_an_sni_host_the_x11_icon_is_used_and_docks_at_24px(
             process.terminate()
             assert process.wait(timeout=5) == 0
     assert "Traceback" not in stderr.read_text()
+
+
+def _icon_position(x: Xvfb) -> tuple[int, int]:
+    """The middle of the green icon in the panel."""
+    image = x.screenshot().crop((0, 0, 800, PANEL_HEIGHT_PX))
+    green = STATE_COLOURS[TrayState.RUNNING]
+    points = [
+        (px, py)
+        for px in range(image.width)
+        for py in range(image.height)
+        if sum(abs(a - b) for a, b in zip(image.getpixel((px, py)), green, strict=True)) <= 30
+    ]
+    assert points, "no green icon in the panel"
+    return (sum(p[0] for p in points) // len(points), sum(p[1] for p in points) // len(points))
+
+
+def _right_click_shows_the_menu(x: Xvfb) -> None:
+    """The panel draws the exported menu on a right click (a real host reading it)."""
+    below = (60, PANEL_HEIGHT_PX + 40)
+    before = x.screenshot().getpixel(below)
+    px, py = _icon_position(x)
+    x.run("xdotool", "mousemove", str(px), str(py), "click", "3")
+    wait_until(lambda: x.screenshot().getpixel(below) != before, what="the panel's menu")
+    time.sleep(0.3)  # let it finish drawing
+    if SAVE_SCREENSHOTS:
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        x.screenshot().crop((0, 0, 320, 310)).save(DOCS_IMG / "tray-sni-menu.png")
+    x.run("xdotool", "key", "Escape")
+    wait_until(lambda: x.screenshot().getpixel(below) == before, what="the menu to close")
 
 
 def _save_panel(x: Xvfb, path: Path) -> None:
