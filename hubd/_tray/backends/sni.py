@@ -324,8 +324,9 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
                     gone.result()  # logout: the bus went away; that ends the tray cleanly
                 log.info("tray: the session bus went away")
             self._stop_requested.set()
-            with contextlib.suppress(Exception):
-                await stop
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(stop, *self._tasks, return_exceptions=True)
 
         def _stop(self) -> None:
             self._stop_requested.set()
@@ -375,7 +376,7 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
                 and message.body[2]
                 and self.visible
             ):
-                self._loop.create_task(self._register())  # a (new) panel: show up there
+                self._spawn(self._register())  # a (new) panel: show up there
 
         async def _register(self) -> None:
             bus = self._bus
@@ -400,19 +401,20 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         def _check_shown(self) -> None:
             async def check() -> None:
-                await self._register() if not self._host_seen else None
+                if not self._host_seen:
+                    await self._register()  # a host may have come meanwhile
                 if not (self._registered and self._host_seen):
                     log.warning("%s", no_tray_host_warning(host_wait_s))
 
             if not self._stop_requested.is_set():
-                self._loop.create_task(check())
+                self._spawn(check())
 
         # -- what pystray asks of a backend
 
         def _show(self) -> None:
             def show() -> None:
                 self._item.status = "Active"
-                self._loop.create_task(self._register())
+                self._spawn(self._register())
 
             self._on_loop(show)
 
@@ -468,7 +470,13 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
         def _spawn(self, coroutine: Any) -> None:
             task = self._loop.create_task(coroutine)
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._task_done)
+
+        def _task_done(self, task: "asyncio.Task[None]") -> None:
+            self._tasks.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                # The bus going away mid-call (logout): nothing left to tell anyone.
+                log.debug("tray: D-Bus call failed: %s", task.exception())
 
         def _remove_notification(self) -> None:
             pass  # notices expire on their own; closing them at exit only risks errors
@@ -483,11 +491,5 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         def _activate_item(self, item: Any) -> None:
             item(self)
-
-        # -- for tests and diagnostics
-
-        @property
-        def shown_by_host(self) -> bool:
-            return self._registered and self._host_seen
 
     return SniIcon
