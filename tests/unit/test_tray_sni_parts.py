@@ -17,13 +17,14 @@ from hubd._tray.backends.hosthint import no_tray_host_advice, no_tray_host_warni
 from hubd._tray.backends.sni import PIXMAP_SIZES_PX, argb_pixmaps
 from hubd._tray.menu import NEEDS_TK, Action, ItemSpec, build_menu, to_pystray, without_windows
 from hubd._tray.state import Snapshot, UserRow
+from hubd.status import Status
 
 URL = "http://jupyter.local:8000/"
 
 
 def snap(state: str = "running", log_file_readable: bool = False) -> Snapshot:
     return Snapshot(
-        status={"state": state, "desired": "running", "url": URL},
+        status=Status.from_json({"state": state, "desired": "running", "url": URL}),
         users=(UserRow("alice", True, True),),
         log_file_readable=log_file_readable,
     )
@@ -104,7 +105,7 @@ def test_hosts_are_told_what_changed_properties_or_layout(pystray: Any) -> None:
 
     stopped_specs = build_menu(
         Snapshot(
-            status={"state": "stopped", "desired": "stopped", "url": URL},
+            status=Status.from_json({"state": "stopped", "desired": "stopped", "url": URL}),
             users=(UserRow("alice", True, True),),
         )
     )
