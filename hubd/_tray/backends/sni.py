@@ -49,7 +49,8 @@ WATCHER_PATH = "/StatusNotifierWatcher"
 # Every reply with the picture carries all of them (19 KB), so no more sizes than needed.
 PIXMAP_SIZES_PX = (16, 22, 24, 32, 48)
 # dbus-fast (5.2) drops the connection when the socket's send buffer is full (EAGAIN on
-# send); a panel reading the picture several times at once must not get there.
+# send, inherited from dbus-next: altdesktop/python-dbus-next#153); a panel reading the
+# picture several times at once must not get there.
 SEND_BUFFER_BYTES = 1 << 20
 # How long the host probe at start waits for the bus to answer.
 PROBE_TIMEOUT_S = 2.0
