@@ -414,7 +414,9 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         def _show(self) -> None:
             def show() -> None:
-                self._item.status = "Active"
+                if self._item.status != "Active":
+                    self._item.status = "Active"
+                    self._item.NewStatus("Active")
                 self._spawn(self._register())
 
             self._on_loop(show)
