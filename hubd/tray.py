@@ -39,7 +39,7 @@ from hubd._tray.menu import (
 )
 from hubd._tray.notices import NoticeTracker
 from hubd._tray.poller import Poller, tray_poll_interval_s
-from hubd._tray.state import Snapshot, fetch_snapshot, tooltip
+from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
 from hubd.errors import HubdError
@@ -150,6 +150,7 @@ class TrayApp:
         if hasattr(type(self.icon), "on_primary_click"):  # the mended X11 icon (backends.xorg)
             self.icon.on_primary_click = self.primary_click
             self.icon.on_secondary_click = self.show_popup_menu
+        self._ask_attention(self._snapshot)
 
     # -- state
 
@@ -187,6 +188,7 @@ class TrayApp:
                 return
             if snapshot.look is not before.look:
                 self.icon.icon = draw_icon(snapshot.look)
+                self._ask_attention(snapshot)
             title = tooltip(snapshot)
             if title != self.icon.title:
                 self.icon.title = title
@@ -194,6 +196,11 @@ class TrayApp:
                 self.icon.update_menu()
         for notice in notices:
             self.notify(notice.title, notice.message)
+
+    def _ask_attention(self, snapshot: Snapshot) -> None:
+        # Panels keep a StatusNotifierItem that needs attention in view (not in an overflow).
+        if hasattr(type(self.icon), "needs_attention"):  # backends.sni
+            self.icon.needs_attention = snapshot.look is TrayState.FAILING
 
     def refresh(self) -> None:
         """Poll now (from any thread) and wait until the icon and menu show the result."""

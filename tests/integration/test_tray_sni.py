@@ -311,12 +311,16 @@ def test_the_item_shows_in_the_panel_with_its_menu_and_follows_the_state(
 
 
 def test_a_left_click_opens_the_hub_and_quit_ends_the_tray_cleanly(
-    sni_tray: SniTray, workdir: Path, daemon: FakeDaemon
+    x: Xvfb, sni_tray: SniTray, workdir: Path, daemon: FakeDaemon
 ) -> None:
     browser_log = workdir / "browser.log"
-    sni_tray.activate()  # what the panel sends on a left click
+    wait_until(lambda: _panel_shows(x, TrayState.RUNNING), what="the icon in the panel")
+    px, py = _icon_position(x)
+    x.run("xdotool", "mousemove", str(px), str(py), "click", "1")  # the panel sends Activate
     wait_until(browser_log.exists, what="the browser to be asked")
     assert browser_log.read_text().split() == [URL]
+    sni_tray.activate()  # the same call straight from the host's side of the bus
+    wait_until(lambda: len(browser_log.read_text().split()) == 2, what="a second open")
 
     sni_tray.click("Stop")  # a menu choice, as the panel reports it
     wait_until(lambda: "stop" in daemon.calls, what="the daemon to be told to stop")
@@ -344,6 +348,7 @@ def test_notices_go_to_the_notification_service(
     _width, height, stride, alpha, bits, channels, data = notice.hints["image-data"]
     assert alpha and bits == 8 and channels == 4 and len(data) == stride * height
     assert sni_tray.prop("ToolTip")[3] == ""  # shown by the service, not kept in the tooltip
+    assert sni_tray.prop("Status") == "NeedsAttention"  # panels keep it in view
 
 
 def test_without_a_notification_service_notices_wait_in_the_tooltip(

@@ -264,6 +264,7 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
             self._menu_face = dbusmenu.DBusMenu()
             self._registered = False
             self._host_seen = False
+            self._attention = False
             self._tasks: set[asyncio.Task[None]] = set()
             super().__init__(*args, **kwargs)
             self._item.title = str(self.title or self.name)
@@ -414,19 +415,38 @@ def sni_icon_class(base: Any, separator: Any, host_wait_s: float) -> Any:
 
         def _show(self) -> None:
             def show() -> None:
-                if self._item.status != "Active":
-                    self._item.status = "Active"
-                    self._item.NewStatus("Active")
+                self._set_status(self._shown_status())
                 self._spawn(self._register())
 
             self._on_loop(show)
 
         def _hide(self) -> None:
             def hide() -> None:
-                self._item.status = "Passive"
-                self._item.NewStatus("Passive")
+                self._set_status("Passive")
 
             self._on_loop(hide)
+
+        @property
+        def needs_attention(self) -> bool:
+            return self._attention
+
+        @needs_attention.setter
+        def needs_attention(self, value: bool) -> None:
+            self._attention = value
+
+            def update() -> None:
+                if self._item.status != "Passive":
+                    self._set_status(self._shown_status())
+
+            self._on_loop(update)
+
+        def _shown_status(self) -> str:
+            return "NeedsAttention" if self._attention else "Active"
+
+        def _set_status(self, status: str) -> None:
+            if self._item.status != status:
+                self._item.status = status
+                self._item.NewStatus(status)
 
         def _update_icon(self) -> None:
             pixmaps = argb_pixmaps(self.icon)
