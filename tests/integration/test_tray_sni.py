@@ -286,7 +286,7 @@ def test_the_item_shows_in_the_panel_with_its_menu_and_follows_the_state(
     assert ("Stop", True) in labels
     assert labels[-1] == ("Quit tray", True)
     assert sum(item["type"] == "separator" for item in menu) >= 3
-    _right_click_shows_the_menu(x)
+    _right_click_shows_the_menu(x, DOCS_IMG / "tray-sni-menu.png")
     users = sni_tray.item("Users")
     assert [(c["label"], c["checked"]) for c in users["children"]] == [
         ("alice (admin) — server running", True)
@@ -368,7 +368,12 @@ def test_without_a_notification_service_notices_wait_in_the_tooltip(
 
 
 def test_without_tkinter_the_tray_says_so_and_greys_out_the_windows(
-    bus: SessionBus, panel: XfcePanel, host: BusClient, server: ControlServer, workdir: Path
+    x: Xvfb,
+    bus: SessionBus,
+    panel: XfcePanel,
+    host: BusClient,
+    server: ControlServer,
+    workdir: Path,
 ) -> None:
     stderr = workdir / "tray.stderr"
     with _start_tray(
@@ -382,6 +387,8 @@ def test_without_tkinter_the_tray_says_so_and_greys_out_the_windows(
             assert not item["enabled"] and item["label"].endswith("(needs Tk)")
         assert tray.item("Open JupyterHub")["enabled"]
         assert tray.item("Quit tray")["enabled"]
+        wait_until(lambda: _panel_shows(x, TrayState.RUNNING), what="the icon in the panel")
+        _right_click_shows_the_menu(x, DOCS_IMG / "tray-sni-menu-no-tk.png")
         _finish(tray)
 
 
@@ -458,18 +465,21 @@ def _icon_position(x: Xvfb) -> tuple[int, int]:
     return (sum(p[0] for p in points) // len(points), sum(p[1] for p in points) // len(points))
 
 
-def _right_click_shows_the_menu(x: Xvfb) -> None:
+def _right_click_shows_the_menu(x: Xvfb, save_as: Path) -> None:
     """The panel draws the exported menu on a right click (a real host reading it)."""
     below = (60, PANEL_HEIGHT_PX + 40)
+    x.run("xdotool", "mousemove", "700", "500")  # no tooltip of the icon in the way
+    wait_until(lambda: x.screenshot().getpixel(below) == DESKTOP_RGB, what="a clear desktop")
     before = x.screenshot().getpixel(below)
     px, py = _icon_position(x)
     x.run("xdotool", "mousemove", str(px), str(py), "click", "3")
     wait_until(lambda: x.screenshot().getpixel(below) != before, what="the panel's menu")
     time.sleep(0.3)  # let it finish drawing
     if SAVE_SCREENSHOTS:
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        x.screenshot().crop((0, 0, 320, 310)).save(DOCS_IMG / "tray-sni-menu.png")
+        save_as.parent.mkdir(parents=True, exist_ok=True)
+        x.screenshot().crop((0, 0, 380, 310)).save(save_as)
     x.run("xdotool", "key", "Escape")
+    x.run("xdotool", "mousemove", "700", "500")
     wait_until(lambda: x.screenshot().getpixel(below) == before, what="the menu to close")
 
 
