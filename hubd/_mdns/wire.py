@@ -191,10 +191,10 @@ def decode(data: bytes) -> Message:
     (loops), and chains are at most 128 deep; each name is decoded once per offset (cached),
     so the cost of a packet grows with its size and record count, not with pointer tricks
     (bench/bench_mdns_flood.py). It accepts forward pointers: with the loop check and the
-    cache they cost no more than backward ones, so rejecting them would buy nothing. A record that
-    does not decode, or does not fill exactly its declared rdata length (a 3-byte A record),
-    is dropped; record types it does not know (OPT, HINFO...) are skipped, so they can never
-    match one of our records.
+    cache they cost no more than backward ones, so rejecting them would buy nothing. A
+    record that does not decode, or does not fill exactly its declared rdata length (a
+    3-byte A record), is dropped; record types it does not know (OPT, ...) are skipped, so
+    they can never match one of our records.
 
     The one thing it does not give is the split into sections: `answers()` holds the
     answer, authority and additional records in one list, with dropped records missing, so
@@ -247,36 +247,29 @@ def _questions(incoming: DNSIncoming) -> tuple[Question, ...]:
 
 
 def _records(parsed: list[DNSRecord]) -> tuple[Record, ...]:
-    return tuple(record for record in map(_record, parsed) if record is not None)
-
-
-def _record(parsed: DNSRecord) -> Record | None:
-    """zeroconf's record as ours. Names come as text, so a label holding a dot reads as two
+    """zeroconf's records as ours. Names come as text, so a label holding a dot reads as two
     labels: harmless here, our own labels never hold one (claim.service_label)."""
     from zeroconf import DNSAddress, DNSService, DNSText  # type: ignore[attr-defined]
 
-    rdata = b""
-    if isinstance(parsed, DNSAddress):
-        rdata = parsed.address
-    elif isinstance(parsed, DNSService):
-        # The uncompressed form: the one tie-breaking compares (RFC 6762 section 8.2).
-        target = name_from_text(parsed.server)
-        if any(len(label.encode()) > 63 for label in target):
-            return None
-        rdata = struct.pack("!HHH", parsed.priority, parsed.weight, parsed.port)
-        rdata += encode_name(target)
-    elif isinstance(parsed, DNSText):
-        rdata = parsed.text
-    # Other types (PTR, NSEC, HINFO) keep empty rdata: hubd claims none of them, and a record
-    # of a type it does not claim is never compared by its data.
-    return Record(
-        name_from_text(parsed.name),
-        parsed.type,
-        rdata,
-        parsed.ttl,
-        bool(parsed.unique),
-        parsed.class_,
-    )
+    records = []
+    for record in parsed:
+        rdata = b""
+        if isinstance(record, DNSAddress):
+            rdata = record.address
+        elif isinstance(record, DNSService):
+            # The uncompressed form: the one tie-breaking compares (RFC 6762 section 8.2).
+            target = name_from_text(record.server)
+            if any(len(label.encode()) > 63 for label in target):
+                continue
+            rdata = struct.pack("!HHH", record.priority, record.weight, record.port)
+            rdata += encode_name(target)
+        elif isinstance(record, DNSText):
+            rdata = record.text
+        # Other types (PTR, NSEC, HINFO) keep empty rdata: hubd claims none of them, and a
+        # record of a type it does not claim is never compared by its data.
+        name = name_from_text(record.name)
+        records.append(Record(name, record.type, rdata, record.ttl, record.unique, record.class_))
+    return tuple(records)
 
 
 def compare_for_tiebreak(ours: list[Record], theirs: list[Record]) -> int:
