@@ -55,6 +55,7 @@ from hubd.stack.settings import (
     SETTINGS_DIR,
     hub_settings,
 )
+from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -371,7 +372,7 @@ class Stack:
                 continue
         return found
 
-    def user_servers(self) -> list[dict[str, Any]]:
+    def user_servers(self) -> tuple[UserServer, ...]:
         servers = []
         for container in self.containers(ROLE_USER_SERVER):
             env = dict(
@@ -380,14 +381,14 @@ class Stack:
                 if "=" in item
             )
             servers.append(
-                {
-                    "user": env.get("JUPYTERHUB_USER", container.name),
-                    "container": container.name,
-                    "running": container.status == "running",
-                    "status": container.status,
-                }
+                UserServer(
+                    user=env.get("JUPYTERHUB_USER", container.name),
+                    container=container.name or "",
+                    running=container.status == "running",
+                    status=container.status,
+                )
             )
-        return servers
+        return tuple(servers)
 
     # ------------------------------------------------------------------ the hub's API
 
@@ -479,7 +480,7 @@ class Stack:
 
     # ------------------------------------------------------------------ status
 
-    def describe(self, healthy: bool | None = None) -> dict[str, Any]:
+    def describe(self, healthy: bool | None = None) -> StackView:
         """The hub and users' servers as the engine shows them; `healthy` is probed unless
         the caller already knows (the daemon probes on its own schedule)."""
         hub = self.hub_state()
@@ -489,24 +490,24 @@ class Stack:
         if healthy is None:
             healthy = hub.running and self.hub_is_healthy()
         proxy = self.proxy_state()
-        return {
-            "proxy": {
-                "exists": proxy.exists,
-                "status": proxy.status,
-                "container_id": proxy.container_id[:12],
-                "image": proxy.image,
-            },
-            "hub": {
-                "exists": hub.exists,
-                "status": hub.status,
-                "healthy": healthy,
-                "container_id": hub.container_id[:12],
-                "image": hub.image,
-                "uptime_s": uptime,
-            },
-            "local_url": self.local_url,
-            "servers": self.user_servers(),
-        }
+        return StackView(
+            hub=HubContainer(
+                exists=hub.exists,
+                status=hub.status,
+                healthy=healthy,
+                container_id=hub.container_id[:12],
+                image=hub.image,
+                uptime_s=uptime,
+            ),
+            proxy=ProxyContainer(
+                exists=proxy.exists,
+                status=proxy.status,
+                container_id=proxy.container_id[:12],
+                image=proxy.image,
+            ),
+            local_url=self.local_url,
+            servers=self.user_servers(),
+        )
 
 
 __all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]
