@@ -56,7 +56,11 @@ class Person:
             return False
 
     def file_intact(self) -> bool:
-        return read_file(self.session, self.base_url, self.name, FILE_NAME) == self.text
+        """Whether the file reads back as saved (False while the server is not there)."""
+        try:
+            return read_file(self.session, self.base_url, self.name, FILE_NAME) == self.text
+        except (AssertionError, requests.RequestException):
+            return False
 
     def close(self) -> None:
         self.socket.close()

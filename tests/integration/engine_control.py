@@ -41,6 +41,12 @@ def stop_engine() -> None:
     wait_for(lambda: _dockerd_pid() is None, 60, "dockerd to exit")
 
 
+def ensure_engine_running() -> None:
+    """Start the engine unless it answers already (for `finally` blocks)."""
+    if not _engine_up():
+        start_engine()
+
+
 def start_engine() -> None:
     if _systemd_manages_docker():
         subprocess.run(["systemctl", "start", "docker"], check=True)

@@ -51,7 +51,7 @@ class Work:
         return self.env.client
 
     def restarts(self) -> int:
-        return int(self.daemon.status()["restart_count"])
+        return int(self.daemon.status().restart_count or 0)
 
     def hub_healthy(self) -> bool:
         try:
@@ -79,7 +79,7 @@ class Work:
     def restarted_after(self, before: int) -> Callable[[], bool]:
         def done() -> bool:
             status = self.daemon.status()
-            return status["state"] == "running" and status["restart_count"] > before
+            return status.state == "running" and (status.restart_count or 0) > before
 
         return done
 
@@ -155,7 +155,7 @@ def test_hub_container_removed_nobody_notices(work: Work) -> None:
                 container = work.client.containers.get(hub)
             except docker.errors.NotFound:
                 return False
-            return container.id != old and work.daemon.status()["state"] == "running"
+            return container.id != old and work.daemon.status().state == "running"
 
         result = work.fault(
             "hub docker rm -f",
@@ -175,7 +175,7 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
         result = work.fault(
             "hubd run SIGKILL",
             kill_and_start_again,
-            lambda: work.daemon.status()["state"] == "running",
+            lambda: work.daemon.status().state == "running",
         )
         assert_nobody_noticed(result)
         assert work.restarts() == 0  # it adopted the stack, restarted nothing
@@ -235,10 +235,10 @@ def test_engine_restart_keeps_files_and_lets_people_back_in(work: Work) -> None:
         result = work.fault(
             "engine restart",
             restart_engine,
-            lambda: work.daemon.status()["state"] == "running",
+            lambda: work.daemon.status().state == "running",
         )
     finally:
-        engine_control.start_engine()
+        engine_control.ensure_engine_running()
     assert all(result.files_intact.values()) or _files_intact_after_respawn(people), result.line()
     if live_restore:
         assert all(result.kernels_kept.values()), result.line()
