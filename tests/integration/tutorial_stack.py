@@ -4,7 +4,10 @@ Built from a stack `hubd up` made, with the same images."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+
+import docker
 
 from hubd.stack.containers import read_file, tar_files
 from hubd.stack.settings import PROXY_TOKEN_FILE, SETTINGS_DIR, hub_settings
@@ -20,7 +23,10 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     hub = client.containers.get(names.hub_container)
     image = hub.attrs["Config"]["Image"]
     token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    client.containers.get(names.proxy_container).remove(force=True)
+    proxy = client.containers.get(names.proxy_container)
+    proxy.remove(force=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        proxy.wait(condition="removed")
     stack._stop(hub)
     hub.remove()
     create, _ = stack.hub_spec(image)
