@@ -29,9 +29,11 @@ from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError
+from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
+from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter
 from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
@@ -88,6 +90,7 @@ class Daemon:
             self.timing,
             connect=connect,
             reporter=self.reporter,
+            make_stack=self._make_stack,
         )
         self.supervisor.on_engine_connected = self._engine_connected
         self.events = EventWatcher(
@@ -108,6 +111,10 @@ class Daemon:
         self._closed = False
 
     # ------------------------------------------------------------------ watchers' callbacks
+
+    def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
+        pins = PinStore(self.ctx.paths.image_pins_file, config.stack_name)
+        return Stack(client, config, pins=pins, **kwargs)
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.

@@ -20,13 +20,9 @@ DAEMON_UP_DEADLINE_S = 3600.0
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = commands.add_parser(
-        "up", help="bring the hub up (build/pull what it needs), print its URL"
-    )
-    up.add_argument(
-        "--pull", action="store_true", help="pull newer images and rebuild the hub image first"
-    )
-    up.set_defaults(handler=_up)
+    commands.add_parser(
+        "up", help="bring the hub up on the pinned versions (newer ones: `hubd upgrade`)"
+    ).set_defaults(handler=_up)
     commands.add_parser(
         "down", help="stop the hub and users' servers (keeps all data)"
     ).set_defaults(handler=_down)
@@ -54,7 +50,7 @@ def _up(args: argparse.Namespace) -> int:
         status = _wait_for_daemon(daemon)
         print(status.url or status.local_url)
         return 0
-    result = ctx.stack.up(pull=args.pull)
+    result = ctx.stack.up()
     for change in result.changes:
         print(f"  {change}", file=sys.stderr)
     if not result.changes:

@@ -27,7 +27,14 @@ from hubd.config import Config
 from hubd.errors import HubUnhealthy, PortInUse, StackError
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
-from hubd.stack.images import ensure_hub_image, ensure_user_images
+from hubd.stack.images import (
+    LABEL_BASE_ID,
+    LABEL_BASE_REF,
+    ensure_hub_image,
+    ensure_user_images,
+    image_id,
+    image_present,
+)
 from hubd.stack.naming import (
     LABEL_SPEC,
     LABEL_STACK,
@@ -40,6 +47,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
 from hubd.status import HubContainer, StackView, UserServer
@@ -49,6 +57,7 @@ log = logging.getLogger(__name__)
 
 HUB_PORT_IN_CONTAINER = "8000/tcp"
 SERVICE_TOKEN_PATH = f"{HUB_DATA_DIR}/hubd-service-token"
+HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
 @dataclass
@@ -80,12 +89,15 @@ class Stack:
         *,
         reporter: Reporter | None = None,
         timing: Timing | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
         self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        # Without a pin store (throwaway stacks in tests) images are used as their tags say.
+        self.pins = pins
 
     # ------------------------------------------------------------------ addresses
 
@@ -104,27 +116,61 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, pull: bool = False) -> UpResult:
+    def up(self) -> UpResult:
+        """Bring the stack to what the config asks for, on the pinned image versions: a tag
+        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
+        pins = self.pins.load() if self.pins else ImagePins()
         image, built = ensure_hub_image(
-            self.client, self.names, self.config.hub_base_image, self.reporter, pull_base=pull
+            self.client,
+            self.names,
+            self.config.hub_base_image,
+            self.reporter,
+            base_id=pins.hub_base_for(self.config.hub_base_image),
         )
         if built:
             changes.append(f"built image {image}")
-        user_images = [self.config.user_image, *self.config.allowed_images]
+        wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}
+        missing = [ref for ref, pinned in wanted.items() if not self._usable(pinned)]
         changes += [
-            f"pulled {ref}"
-            for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
+            f"pulled {ref}" for ref in ensure_user_images(self.client, missing, self.reporter)
         ]
-        container, action = self.ensure_hub_container(image)
+        user_images = {
+            ref: pinned if self._usable(pinned) else image_id(self.client, ref)
+            for ref, pinned in wanted.items()
+        }
+        self.save_pins(image, user_images)
+        container, action = self.ensure_hub_container(image, user_images)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
         self.wait_healthy()
         return UpResult(url=self.local_url, changes=changes, hub_container_id=container.id or "")
+
+    def user_image_refs(self) -> list[str]:
+        return list(dict.fromkeys([self.config.user_image, *self.config.allowed_images]))
+
+    def _usable(self, pinned_id: str) -> bool:
+        return bool(pinned_id) and image_present(self.client, pinned_id)
+
+    def pins_for(self, hub_image: str, user_images: dict[str, str]) -> ImagePins:
+        labels = self.client.images.get(hub_image).labels or {}
+        return ImagePins(
+            hub_base_ref=labels.get(LABEL_BASE_REF, self.config.hub_base_image),
+            hub_base_id=labels.get(LABEL_BASE_ID, ""),
+            hub_image=hub_image,
+            user_images=dict(user_images),
+        )
+
+    def save_pins(self, hub_image: str, user_images: dict[str, str]) -> None:
+        if self.pins is None:
+            return
+        pins = self.pins_for(hub_image, user_images)
+        if pins != self.pins.load():
+            self.pins.save(pins)
 
     def ensure_network(self) -> bool:
         if self.client.networks.list(names=[self.names.network], filters=self.names.filters()):
@@ -157,9 +203,15 @@ class Stack:
                     "hubd will not touch it: rename it, or set another `stack_name` in the config"
                 )
 
-    def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
-        """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names)
+    def hub_spec(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[dict[str, Any], str]:
+        """The hub container's create arguments and a hash that changes when they do.
+
+        `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
+        hub migrate the database schema; it is not hashed, as it changes nothing once done.
+        """
+        settings = hub_settings(self.config, self.names, user_images)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -181,6 +233,7 @@ class Stack:
                 socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
             },
             "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
+            "command": [*HUB_COMMAND, "--upgrade-db"] if upgrade_db else None,
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
             # tini as PID 1 reaps the proxy and forwards signals.
@@ -212,9 +265,11 @@ class Stack:
             spec=container.labels.get(LABEL_SPEC, ""),
         )
 
-    def ensure_hub_container(self, image: str) -> tuple[Container, str]:
+    def ensure_hub_container(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
-        create, spec_hash = self.hub_spec(image)
+        create, spec_hash = self.hub_spec(image, user_images, upgrade_db)
         container = self.find_hub()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
@@ -223,7 +278,7 @@ class Stack:
             container.remove()
             container, action = None, "recreated"
         if container is None:
-            container = self._create_hub(create)
+            container = self._create_hub(create, user_images)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -233,9 +288,12 @@ class Stack:
             action = "started" if action == "unchanged" else action
         return container, action
 
-    def _create_hub(self, create: dict[str, Any]) -> Container:
+    def _create_hub(
+        self, create: dict[str, Any], user_images: dict[str, str] | None = None
+    ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
+        # The same settings as hashed into the spec.
+        settings = hub_settings(self.config, self.names, user_images)
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
