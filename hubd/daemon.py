@@ -28,13 +28,14 @@ from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
-from hubd.errors import DockerUnavailable, HubdError
+from hubd.errors import DockerUnavailable, HubdError, UsageError
 from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter
+from hubd.stack.upgrade import UpgradePlan, Upgrader
 from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
@@ -371,6 +372,26 @@ class DaemonBackend:
 
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         return Accounts(self._stack()).remove_user(name, delete_data)
+
+    def _upgrader(self, stack: Stack) -> Upgrader:
+        ctx = self.daemon.ctx
+        pins = PinStore(ctx.paths.image_pins_file, stack.config.stack_name)
+        return Upgrader(stack, pins, ctx.paths.log_dir)
+
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        return self.supervisor.exclusive(lambda stack: self._upgrader(stack).plan(pull).to_json())
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = UpgradePlan.from_json(plan)
+        except (KeyError, TypeError, ValueError):
+            raise UsageError("the upgrade plan sent to hubd is malformed") from None
+        deadline_s = self.daemon.timing.upgrade_gate_deadline_s
+        result = self.supervisor.exclusive(
+            lambda stack: self._upgrader(stack).apply(wanted, deadline_s)
+        )
+        self.daemon.wake.set()
+        return {"changes": result.changes, "database_copy": result.database_copy}
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)

@@ -53,6 +53,12 @@ class Timing:
     # Seconds Docker gives a container between SIGTERM and SIGKILL on stop.
     container_stop_timeout_s: int = 10
 
+    # `hubd upgrade`: how long the new hub has to pass its health gate (start, migrate the
+    # database, render the login page, log someone in, route to people's servers) before the
+    # previous version is put back. A migration of a big database on a Raspberry Pi takes
+    # minutes, not seconds.
+    upgrade_gate_deadline_s: float = 300.0
+
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
     # machine's addresses are compared with what is announced. Address changes are also
     # reported by the kernel (netlink / routing socket), so the poll is only a fallback.

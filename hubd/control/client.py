@@ -18,6 +18,9 @@ from hubd.errors import (
 )
 from hubd.status import Status, Supervision
 
+# An upgrade pulls and builds images, then migrates the database: allow it an hour.
+UPGRADE_TIMEOUT_S = 3600.0
+
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float) -> None:
@@ -124,6 +127,13 @@ class ControlClient:
         return dict(
             self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
         )
+
+    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
+        # Pulling and building images can take many minutes.
+        return dict(self.request("POST", "/upgrade/plan", {"pull": pull}, UPGRADE_TIMEOUT_S))
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.request("POST", "/upgrade/apply", {"plan": plan}, UPGRADE_TIMEOUT_S))
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
 

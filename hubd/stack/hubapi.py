@@ -56,6 +56,10 @@ class HubAPI:
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/users/{name}")
 
+    def proxy_routes(self) -> dict[str, Any]:
+        """The proxy's routing table as the hub reads it (needs the `proxy` scope)."""
+        return dict(self._call("GET", "/proxy").json())
+
 
 def _hub_message(response: requests.Response) -> str:
     try:

@@ -324,6 +324,13 @@ class Stack:
         except NotFound:
             pass
 
+    def remove_hub(self) -> None:
+        """Stop and remove the hub container; people's servers keep running."""
+        container = self.find_hub()
+        if container is not None:
+            self._stop(container)
+            _remove_quietly(container, force=True)
+
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
         try:
             response = requests.get(
