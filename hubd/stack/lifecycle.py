@@ -480,6 +480,10 @@ class Stack:
         for container in self.containers():
             _remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
+        # Users' servers remove themselves once stopped; their volumes are in use until then.
+        deadline = time.monotonic() + self.timing.container_stop_timeout_s
+        while self.containers(ROLE_USER_SERVER) and time.monotonic() < deadline:
+            time.sleep(0.1)
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
             removed.append(f"removed volume {volume.name}")
