@@ -65,6 +65,9 @@ class Timing:
     # The tray asks the daemon for its status this often: a crash shows within a couple of
     # seconds, and the daemon does not notice the load.
     tray_poll_interval_s: float = 2.0
+    # A panel takes its tray icons within a second; after this long without one the tray
+    # warns that nothing shows it (and says which desktop setting or package would).
+    tray_host_wait_s: float = 5.0
 
     mdns_conflict_check_interval_s: float = 30.0
     mdns_address_poll_s: float = 2.0
