@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,29 @@ def _check_address(value: str) -> str | None:
     return None
 
 
+AUTO_UPGRADE_MODES = ("off", "check", "install")
+_WINDOW_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_upgrade_window(text: str) -> str | None:
+    if not _WINDOW_RE.match(text.strip()):
+        return "a local time range such as '03:00-05:00' (it may pass midnight: '23:30-01:00')"
+    start, end = parse_window(text)
+    return "a window whose start and end differ" if start == end else None
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    match = _WINDOW_RE.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a time window: {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
+
+
+def _check_auto_upgrade(value: str) -> str | None:
+    return None if value in AUTO_UPGRADE_MODES else "one of 'off', 'check', 'install'"
+
+
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
     meta = {"help": help, "check": check}
     if isinstance(default, list):
@@ -137,6 +161,16 @@ class Config:
     control_group: str | None = _key(
         None,
         "Group whose members may use the control socket of the system service.",
+    )
+    auto_upgrade: str = _key(
+        "off",
+        "Newer images in the maintenance window: 'off', 'check' (tell), 'install' (upgrade).",
+        _check_auto_upgrade,
+    )
+    upgrade_window: str = _key(
+        "03:00-05:00",
+        "Maintenance window for `auto_upgrade`, local time (may pass midnight).",
+        _check_upgrade_window,
     )
     stack_name: str = _key(
         "hubd",

@@ -10,12 +10,14 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import os
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
+from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
 from hubd._daemon.sdnotify import Notifier
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
@@ -36,7 +39,7 @@ from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter
 from hubd.stack.upgrade import UpgradePlan, Upgrader
-from hubd.status import HubState, MdnsView, Status, Supervision
+from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -94,6 +97,12 @@ class Daemon:
             make_stack=self._make_stack,
         )
         self.supervisor.on_engine_connected = self._engine_connected
+        self.update = UpdateView()
+        self.update_lock = threading.Lock()
+        self.auto_upgrade = AutoUpgradeSchedule(
+            self.config.auto_upgrade, parse_window(self.config.upgrade_window)
+        )
+        self.auto_upgrade_thread: threading.Thread | None = None
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -187,6 +196,7 @@ class Daemon:
                 self._reload()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
+            self._maybe_auto_upgrade()
             if first:
                 first = False
                 self.reporter.starting = False
@@ -214,9 +224,65 @@ class Daemon:
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
+        self.auto_upgrade.mode = config.auto_upgrade
+        self.auto_upgrade.window = parse_window(config.upgrade_window)
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.ctx.config_file)
+
+    # ------------------------------------------------------------------ upgrades
+
+    def upgrader(self, stack: Stack) -> Upgrader:
+        pins = PinStore(self.ctx.paths.image_pins_file, stack.config.stack_name)
+        return Upgrader(stack, pins, self.ctx.paths.log_dir)
+
+    def record_update(
+        self, plan: UpgradePlan | None = None, result: str | None = None, ok: bool = False
+    ) -> None:
+        with self.update_lock:
+            update = self.update
+            if plan is not None:
+                update = dataclasses.replace(
+                    update,
+                    available=not plan.up_to_date,
+                    changes=tuple(str(c) for c in plan.changes),
+                    checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                )
+            if result is not None:
+                update = dataclasses.replace(update, last_result=result, last_ok=ok)
+            self.update = update
+
+    def _maybe_auto_upgrade(self) -> None:
+        running = self.auto_upgrade_thread is not None and self.auto_upgrade_thread.is_alive()
+        now = datetime.now()  # the window is in local time
+        if running or not self.auto_upgrade.due(now):
+            return
+        self.auto_upgrade.started(now)
+        self.auto_upgrade_thread = threading.Thread(
+            target=self._auto_upgrade, name="hubd-auto-upgrade", daemon=True
+        )
+        self.auto_upgrade_thread.start()
+
+    def _auto_upgrade(self) -> None:
+        """A check, and with `auto_upgrade = "install"` the upgrade, in the window."""
+        deadline_s = self.timing.upgrade_gate_deadline_s
+        try:
+            plan = self.supervisor.exclusive(lambda stack: self.upgrader(stack).plan(pull=True))
+            self.record_update(plan)
+            if plan.up_to_date:
+                log.info("automatic upgrade check: up to date")
+                return
+            log.warning("update available: %s", "; ".join(str(c) for c in plan.changes))
+            if not self.auto_upgrade.installs:
+                return
+            self.supervisor.exclusive(lambda stack: self.upgrader(stack).apply(plan, deadline_s))
+            self.record_update(UpgradePlan(plan.target, plan.target), _upgraded(plan), ok=True)
+            log.warning("automatic upgrade done: %s", "; ".join(str(c) for c in plan.changes))
+        except HubdError as exc:
+            self.record_update(result=str(exc))
+            log.error("automatic upgrade: %s", exc)
+        finally:
+            self.wake.set()
 
     # ------------------------------------------------------------------ mDNS
 
@@ -302,6 +368,11 @@ class Daemon:
                 log.error("could not stop the hub: %s", exc)
 
 
+def _upgraded(plan: UpgradePlan) -> str:
+    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"upgraded on {when}: " + "; ".join(str(c) for c in plan.changes)
+
+
 def _mdns_settings(config: Config) -> tuple[object, ...]:
     """What the advertiser is built from: a change to any of it means a new advertiser."""
     return (
@@ -340,7 +411,12 @@ class DaemonBackend:
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
         return Status.compose(
-            snapshot, self.daemon.config, view, self.daemon.mdns_status(), __version__
+            snapshot,
+            self.daemon.config,
+            view,
+            self.daemon.mdns_status(),
+            __version__,
+            self.daemon.update,
         )
 
     def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
@@ -373,13 +449,10 @@ class DaemonBackend:
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         return Accounts(self._stack()).remove_user(name, delete_data)
 
-    def _upgrader(self, stack: Stack) -> Upgrader:
-        ctx = self.daemon.ctx
-        pins = PinStore(ctx.paths.image_pins_file, stack.config.stack_name)
-        return Upgrader(stack, pins, ctx.paths.log_dir)
-
     def upgrade_plan(self, pull: bool) -> dict[str, Any]:
-        return self.supervisor.exclusive(lambda stack: self._upgrader(stack).plan(pull).to_json())
+        plan = self.supervisor.exclusive(lambda stack: self.daemon.upgrader(stack).plan(pull))
+        self.daemon.record_update(plan)
+        return plan.to_json()
 
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -387,10 +460,17 @@ class DaemonBackend:
         except (KeyError, TypeError, ValueError):
             raise UsageError("the upgrade plan sent to hubd is malformed") from None
         deadline_s = self.daemon.timing.upgrade_gate_deadline_s
-        result = self.supervisor.exclusive(
-            lambda stack: self._upgrader(stack).apply(wanted, deadline_s)
-        )
-        self.daemon.wake.set()
+        try:
+            result = self.supervisor.exclusive(
+                lambda stack: self.daemon.upgrader(stack).apply(wanted, deadline_s)
+            )
+        except HubdError as exc:
+            self.daemon.record_update(result=str(exc))
+            raise
+        finally:
+            self.daemon.wake.set()
+        done = UpgradePlan(wanted.target, wanted.target)
+        self.daemon.record_update(done, _upgraded(wanted), ok=True)
         return {"changes": result.changes, "database_copy": result.database_copy}
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:

@@ -126,6 +126,17 @@ class MdnsView(Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class UpdateView(Record):
+    """What the daemon knows about newer versions (`hubd upgrade`, or `auto_upgrade`)."""
+
+    available: bool = False
+    changes: tuple[str, ...] = ()
+    checked_at: str | None = None  # ISO time of the last check
+    last_result: str | None = None  # one line on the last upgrade: done, or rolled back and why
+    last_ok: bool | None = None  # whether that upgrade went through
+
+
+@dataclasses.dataclass(frozen=True)
 class Status(Record):
     """Everything `hubd status` shows. The JSON keeps the shape of earlier versions."""
 
@@ -139,6 +150,7 @@ class Status(Record):
     hub: HubContainer = HubContainer()
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
+    update: UpdateView | None = None  # None without a daemon
 
     @classmethod
     def compose(
@@ -148,6 +160,7 @@ class Status(Record):
         stack: StackView | None = None,
         mdns: MdnsView | None = None,
         version: str | None = None,
+        update: UpdateView | None = None,
     ) -> Status:
         """The one place a status is put together, by the daemon or by the CLI without one."""
         return cls(
@@ -161,6 +174,7 @@ class Status(Record):
             hub=stack.hub if stack else HubContainer(),
             servers=stack.servers if stack else (),
             version=version,
+            update=update,
         )
 
     @property

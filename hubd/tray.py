@@ -42,6 +42,7 @@ from hubd._tray.poller import Poller, tray_poll_interval_s
 from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
+from hubd.control.client import UPGRADE_TIMEOUT_S
 from hubd.errors import HubdError
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ _VERBS = {
     Action.ADD_USER: "add a user",
     Action.LOGS: "show the logs",
     Action.HOW_TO_START: "show how to start hubd",
+    Action.UPGRADE: "upgrade JupyterHub",
 }
 
 
@@ -324,6 +326,8 @@ class TrayApp:
                 ["--socket", str(self._place.socket)],
                 on_exit=self._add_user_closed,
             )
+        elif action == Action.UPGRADE:
+            self._upgrade()
         elif action == Action.LOGS:
             self._show_logs(snapshot)
         elif action == Action.HOW_TO_START:
@@ -334,6 +338,21 @@ class TrayApp:
             )
         elif action == Action.QUIT:
             self.quit()
+
+    def _upgrade(self) -> None:
+        """The same health-gated upgrade as `hubd upgrade`, on the images the daemon's check
+        already fetched; the hub is down for a moment, which is no crash."""
+        client = ControlClient(self._place.socket, timeout=UPGRADE_TIMEOUT_S)
+        plan = client.upgrade_plan(pull=False)
+        if plan.get("up_to_date"):
+            self.notify("Nothing to upgrade", "JupyterHub is up to date.")
+            return
+        self.notify("Upgrading JupyterHub", "People's servers keep running meanwhile.")
+        self._tracker.expect_restart()
+        client.upgrade_apply(plan)
+        changes = [f"{what}: {old} -> {new}" for what, old, new in plan["changes"]]
+        self.notify("JupyterHub upgraded", "; ".join(changes))
+        self.refresh()
 
     def _add_user_closed(self, code: int, out: str) -> None:
         if code != 0:

@@ -23,7 +23,7 @@ _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # crash | crash-loop | recovered | docker | daemon-lost
+    kind: str  # crash | crash-loop | recovered | docker | daemon-lost | update | upgrade
     title: str
     message: str
 
@@ -40,6 +40,28 @@ def _crash_loop(current: Snapshot) -> Notice:
         "JupyterHub keeps crashing",
         f"{reason} hubd keeps trying; open the logs to see why.",
     )
+
+
+def _update_notices(previous: Snapshot, current: Snapshot) -> list[Notice]:
+    """An update found, and an upgrade done or rolled back (by the daemon's maintenance
+    window, or by someone else's `hubd upgrade`)."""
+    before = previous.status.update if previous.status is not None else None
+    now = current.status.update if current.status is not None else None
+    if now is None:
+        return []
+    notices = []
+    if now.available and not (before is not None and before.available):
+        notices.append(
+            Notice(
+                "update",
+                "Update available",
+                "; ".join(now.changes) + ". Choose “Update available” in the menu.",
+            )
+        )
+    if now.last_result and now.last_result != (before.last_result if before else None):
+        title = "JupyterHub upgraded" if now.last_ok else "The upgrade did not go through"
+        notices.append(Notice("upgrade", title, now.last_result))
+    return notices
 
 
 class NoticeTracker:
@@ -103,7 +125,7 @@ class NoticeTracker:
             )
         elif now == HubState.STOPPED:
             self._problem = False  # a stop, asked for by someone, ends any episode
-        return notices
+        return notices + _update_notices(previous, current)
 
     def _first(self, current: Snapshot) -> list[Notice]:
         state = current.raw_state
