@@ -12,6 +12,7 @@ from hubd.status import (
     StackView,
     Status,
     Supervision,
+    UpdateView,
     UserServer,
 )
 
@@ -41,13 +42,16 @@ def _full() -> Status:
         ),
         MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
         "1.2.3",
+        UpdateView(True, ("hub image: jupyterhub: 5.4.6 -> 6.1.1",), "2026-01-01T03:00:00+00:00"),
     )
 
 
 def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
-    assert set(data) == EARLIER_KEYS
+    # Fields are only ever added (issue 15 added `update`).
+    assert set(data) == EARLIER_KEYS | {"update"}
+    assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
     assert data["servers"] == [
         {"user": "ann", "container": "c-ann", "running": True, "status": "running"}
