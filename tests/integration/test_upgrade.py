@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.images.build import TestImages
+from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import (
     StatusPoller,
@@ -80,8 +81,8 @@ def assert_still_at_work(
     login(stack_env.base_url, name, PASSWORD)
 
 
-def test_jupyterhub_5_database_is_migrated_and_people_keep_working(
-    stack_env: StackEnv, test_images: TestImages, moving_tag: str
+def test_jupyterhub_5_database_is_migrated_through_the_daemon_and_people_keep_working(
+    stack_env: StackEnv, test_images: TestImages, moving_tag: str, tmp_path: Path
 ) -> None:
     point(stack_env, moving_tag, test_images.hub_base_5)
     stack_env.write_config(hub_base_image=moving_tag)
@@ -90,36 +91,49 @@ def test_jupyterhub_5_database_is_migrated_and_people_keep_working(
     session, kernel, server_id = someone_at_work(stack_env, "alice")
     hub_image = read_pins(stack_env)["hub_image"]
 
-    # The tag moves (someone pulled `:latest`): `up` does not follow it.
+    # The tag moves (someone pulled `:latest`): neither `up` nor the daemon follows it.
     point(stack_env, moving_tag, test_images.hub_base)
     assert "nothing to change" in stack_env.hubd("up").stderr
-    assert jupyterhub_version(stack_env).startswith("5.")
+    daemon = DaemonProc(stack_env, tmp_path / "daemon.log").start()
+    try:
+        daemon.wait_state("running")
+        assert jupyterhub_version(stack_env).startswith("5.")
 
-    check = stack_env.hubd("upgrade", "--check", "--no-pull")
-    assert "hub image: jupyterhub: 5.4.6 -> 6.1.1" in check.stdout
-    # No terminal and no --yes: one clear line, nothing changed.
-    refused = stack_env.hubd("upgrade", "--no-pull", check=False)
-    assert refused.returncode != 0
-    assert refused.stderr.strip().splitlines()[-1].startswith("hubd: an upgrade needs a confirm")
-    assert jupyterhub_version(stack_env).startswith("5.")
-    assert read_pins(stack_env)["hub_image"] == hub_image
+        check = stack_env.hubd("upgrade", "--check", "--no-pull")
+        assert "asking the running hubd" in check.stderr
+        assert "hub image: jupyterhub: 5.4.6 -> 6.1.1" in check.stdout
+        update = daemon.status().update
+        assert update is not None and update.available
+        # No terminal and no --yes: one clear line, nothing changed.
+        refused = stack_env.hubd("upgrade", "--no-pull", check=False)
+        assert refused.returncode != 0
+        last = refused.stderr.strip().splitlines()[-1]
+        assert last.startswith("hubd: an upgrade needs a confirm")
+        assert jupyterhub_version(stack_env).startswith("5.")
+        assert read_pins(stack_env)["hub_image"] == hub_image
 
-    with StatusPoller(session, stack_env.base_url, "alice") as person:
-        upgraded = stack_env.hubd("upgrade", "--yes", "--no-pull")
-    print(
-        f"alice during the upgrade: {person.failures}/{person.requests} status requests "
-        f"failed, longest outage {person.outage_s:.1f} s"
-    )
-    assert "upgraded" in upgraded.stdout
-    assert jupyterhub_version(stack_env) == "6.1.1"
-    assert read_pins(stack_env)["hub_image"] != hub_image
-    assert_still_at_work(stack_env, "alice", session, kernel, server_id)
-    assert person.requests > 0 and person.failures < person.requests
-    # The throwaway account of the login check is gone again.
-    users = stack_env.hubd("user", "list", "--json").stdout
-    assert [u["name"] for u in json.loads(users)] == ["alice"]
+        with StatusPoller(session, stack_env.base_url, "alice") as person:
+            upgraded = stack_env.hubd("upgrade", "--yes", "--no-pull")
+        print(
+            f"alice during the upgrade: {person.failures}/{person.requests} status requests "
+            f"failed, longest outage {person.outage_s:.1f} s"
+        )
+        assert "upgraded" in upgraded.stdout
+        assert jupyterhub_version(stack_env) == "6.1.1"
+        assert read_pins(stack_env)["hub_image"] != hub_image
+        assert_still_at_work(stack_env, "alice", session, kernel, server_id)
+        assert person.requests > 0 and person.failures < person.requests
+        # The daemon held back while the hub was switched: no restart of its own.
+        status = daemon.wait_state("running")
+        assert status.restart_count == 0
+        assert status.update is not None and status.update.last_ok and not status.update.available
+        # The throwaway account of the login check is gone again.
+        users = stack_env.hubd("user", "list", "--json").stdout
+        assert [u["name"] for u in json.loads(users)] == ["alice"]
 
-    assert "up to date" in stack_env.hubd("upgrade", "--check", "--no-pull").stdout
+        assert "up to date" in stack_env.hubd("upgrade", "--check", "--no-pull").stdout
+    finally:
+        daemon.stop()
 
 
 def test_failed_upgrades_are_rolled_back_and_people_keep_working(
