@@ -79,6 +79,17 @@ class Timing:
     mdns_change_settle_s: float = 0.2
     # After a failure to open sockets or start zeroconf, retry after this long.
     mdns_retry_s: float = 10.0
+    # Another device's claim on a name we hold is checked by probing again (RFC 6762 section
+    # 9) at most this often: a storm of claims that nobody defends costs one probe round per
+    # interval, and the name stays answered meanwhile.
+    mdns_conflict_probe_min_interval_s: float = 5.0
+    # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
+    # this often, and move back to it once it is free.
+    mdns_reclaim_interval_s: float = 60.0
+    # CPU time per second that reading mDNS packets may take, for hubd's guard and again for
+    # zeroconf's listeners; past it packets are dropped unread until the second is over (a
+    # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
+    mdns_input_cpu_per_s: float = 0.015
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
