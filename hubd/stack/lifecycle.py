@@ -125,13 +125,24 @@ class Stack:
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
         pins = self.pins.load() if self.pins else ImagePins()
-        image, built = ensure_hub_image(
-            self.client,
-            self.names,
-            self.config.hub_base_image,
-            self.reporter,
-            base_id=pins.hub_base_for(self.config.hub_base_image),
-        )
+        if pins.hub_base_ref not in ("", self.config.hub_base_image) and self._usable(
+            pins.hub_image
+        ):
+            # Another JupyterHub may need a database migration: that is an upgrade's job,
+            # behind its health gate. Until then the pinned hub keeps running.
+            image, built = pins.hub_image, False
+            changes.append(
+                f"kept the hub on {pins.hub_base_ref}: `hubd upgrade` switches to "
+                f"{self.config.hub_base_image}"
+            )
+        else:
+            image, built = ensure_hub_image(
+                self.client,
+                self.names,
+                self.config.hub_base_image,
+                self.reporter,
+                base_id=pins.hub_base_for(self.config.hub_base_image),
+            )
         if built:
             changes.append(f"built image {image}")
         wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}

@@ -155,6 +155,13 @@ def test_failed_upgrades_are_rolled_back_and_people_keep_working(
     assert check.stdout.strip() == "up to date: nothing to upgrade"
     assert stack_env.client.containers.get(stack_env.names.hub_container).id == hub.id
     assert read_pins(stack_env) == before
+    # Naming another JupyterHub in the config does not switch it by `up` either.
+    stack_env.write_config(hub_base_image=test_images.hub_base_5)
+    kept = stack_env.hubd("up")
+    assert f"kept the hub on {moving_tag}: `hubd upgrade` switches" in kept.stderr
+    assert stack_env.client.containers.get(stack_env.names.hub_container).id == hub.id
+    assert read_pins(stack_env) == before
+    stack_env.write_config(hub_base_image=moving_tag)
 
     for new_base, why in [
         (broken_hub_base, "the hub exited while starting"),
