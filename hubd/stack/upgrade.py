@@ -42,8 +42,9 @@ from hubd.stack.versions import HUB_PACKAGES, USER_PACKAGES, package_versions
 
 log = logging.getLogger(__name__)
 
-# The throwaway account of the login check; a valid hubd username nobody would choose.
-PROBE_USER = "hubd-upgrade-check"
+# The throwaway account of the login check: a valid username with a random tail, so it can
+# never be (and never delete) someone's real account.
+PROBE_USER_PREFIX = "hubd-upgrade-check-"
 
 
 class UpgradeRolledBack(HubdError):
@@ -188,6 +189,11 @@ class Upgrader:
             raise StackError("the stack changed since the upgrade was planned: run it again")
         if plan.up_to_date:
             return UpgradeResult()
+        if not stack.hub_state().running:
+            raise StackError(
+                "the hub is not running: start it (`hubd up`) so that the new version can be "
+                "checked against it, then upgrade"
+            )
         for image in [plan.target.hub_image, *plan.target.user_images.values()]:
             if not image_present(self.client, image):
                 raise StackError(f"the image {image} of the plan is gone: run the upgrade again")
@@ -256,17 +262,15 @@ class Upgrader:
 
     def _login_round_trip(self, base: str) -> None:
         api = self.stack.hub_api()
-        password = secrets.token_urlsafe(18)
-        if api.get_user(PROBE_USER) is not None:
-            api.delete_user(PROBE_USER)  # left by an interrupted earlier check
-        api.create_account(PROBE_USER, password, admin=False)
+        probe, password = PROBE_USER_PREFIX + secrets.token_hex(3), secrets.token_urlsafe(18)
+        api.create_account(probe, password, admin=False)
         try:
             session = requests.Session()
             session.get(f"{base}/hub/login", timeout=30)
             response = session.post(
                 f"{base}/hub/login",
                 data={
-                    "username": PROBE_USER,
+                    "username": probe,
                     "password": password,
                     "_xsrf": session.cookies.get("_xsrf", ""),
                 },
@@ -280,10 +284,10 @@ class Upgrader:
                 headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/") or ""},
                 timeout=30,
             )
-            if me.status_code != 200 or me.json().get("name") != PROBE_USER:
+            if me.status_code != 200 or me.json().get("name") != probe:
                 raise StackError(f"the hub API does not know a fresh login (HTTP {me.status_code})")
         finally:
-            api.delete_user(PROBE_USER)
+            api.delete_user(probe)
 
     def _routes_intact(self, users: list[str], deadline: float) -> None:
         """Every server that ran before the switch is routed again (the hub re-adds routes at

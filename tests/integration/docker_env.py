@@ -197,3 +197,17 @@ def half_migrating_hub_base(docker_client: docker.DockerClient, test_images: Tes
         f" && printf '%b' '{script}' > /usr/local/bin/jupyterhub"
         " && chmod +x /usr/local/bin/jupyterhub",
     )
+
+
+@pytest.fixture
+def login_breaking_hub_base(docker_client: docker.DockerClient, test_images: TestImages) -> str:
+    """A hub base image whose hub starts and answers /hub/health, but whose login page fails
+    (NativeAuthenticator's template is missing), as a JupyterHub that breaks it would."""
+    return derived_image(
+        docker_client,
+        "hubd-test/login-breaking-hub-base:1",
+        test_images.hub_base,
+        "RUN python3 -m pip install --no-cache-dir jupyterhub-nativeauthenticator==1.3.0"
+        " && rm \"$(python3 -c 'import nativeauthenticator, os;"
+        " print(os.path.dirname(nativeauthenticator.__file__))')/templates/native-login.html\"",
+    )

@@ -142,6 +142,7 @@ def test_failed_upgrades_are_rolled_back_and_people_keep_working(
     moving_tag: str,
     broken_hub_base: str,
     half_migrating_hub_base: str,
+    login_breaking_hub_base: str,
 ) -> None:
     point(stack_env, moving_tag, test_images.hub_base)
     stack_env.write_config(hub_base_image=moving_tag)
@@ -166,6 +167,7 @@ def test_failed_upgrades_are_rolled_back_and_people_keep_working(
     for new_base, why in [
         (broken_hub_base, "the hub exited while starting"),
         (half_migrating_hub_base, "the hub exited while starting"),
+        (login_breaking_hub_base, "the login page does not render (HTTP 500)"),
     ]:
         point(stack_env, moving_tag, new_base)
         with StatusPoller(session, stack_env.base_url, "bob") as person:
