@@ -350,8 +350,7 @@ class TrayApp:
         self.notify("Upgrading JupyterHub", "People's servers keep running meanwhile.")
         self._tracker.expect_restart()
         client.upgrade_apply(plan)
-        changes = [f"{what}: {old} -> {new}" for what, old, new in plan["changes"]]
-        self.notify("JupyterHub upgraded", "; ".join(changes))
+        # The daemon's status now tells how it went; the notices announce that once.
         self.refresh()
 
     def _add_user_closed(self, code: int, out: str) -> None:

@@ -509,6 +509,22 @@ def test_the_poller_follows_the_daemon_without_clicks(tray: Harness, daemon: Fak
     ]
 
 
+def test_an_update_is_announced_and_the_menu_item_upgrades(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    item = "Update available: upgrade now…"
+    assert item not in tray.labels_enabled()
+    daemon.update = {"available": True, "changes": ["hub image: jupyterhub|5.4.6|6.1.1"]}
+    tray.app.refresh()
+    assert tray.labels_enabled()[item] is True
+    tray.click(item)
+    tray.wait(lambda: item not in tray.labels_enabled(), "the item to go")
+    # The images the daemon's check fetched are used: no second pull.
+    assert daemon.calls == ["upgrade_plan pull=False", "upgrade_apply"]
+    titles = [title for title, _message in tray.icon.notices]
+    assert titles == ["Update available", "Upgrading JupyterHub", "JupyterHub upgraded"]
+
+
 def test_crash_and_recovery_are_announced(tray: Harness, daemon: FakeDaemon) -> None:
     daemon.state, daemon.restart_count = "restarting", 1
     tray.app.refresh()
