@@ -112,6 +112,11 @@ def _status(args: argparse.Namespace) -> int:
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
+    update = status.update
+    if update is not None and update.available:
+        print(f"update:   available ({'; '.join(update.changes)}): `hubd upgrade`")
+    if update is not None and update.last_result:
+        print(f"upgrade:  {update.last_result}")
     return 0
 
 

@@ -104,6 +104,9 @@ def test_jupyterhub_5_database_is_migrated_through_the_daemon_and_people_keep_wo
         assert "hub image: jupyterhub: 5.4.6 -> 6.1.1" in check.stdout
         update = daemon.status().update
         assert update is not None and update.available
+        assert "update:   available (hub image: jupyterhub: 5.4.6 -> 6.1.1" in (
+            stack_env.hubd("status").stdout
+        )
         # No terminal and no --yes: one clear line, nothing changed.
         refused = stack_env.hubd("upgrade", "--no-pull", check=False)
         assert refused.returncode != 0
@@ -127,6 +130,7 @@ def test_jupyterhub_5_database_is_migrated_through_the_daemon_and_people_keep_wo
         status = daemon.wait_state("running")
         assert status.restart_count == 0
         assert status.update is not None and status.update.last_ok and not status.update.available
+        assert "upgrade:  upgraded on " in stack_env.hubd("status").stdout
         # The throwaway account of the login check is gone again.
         users = stack_env.hubd("user", "list", "--json").stdout
         assert [u["name"] for u in json.loads(users)] == ["alice"]
