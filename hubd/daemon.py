@@ -46,21 +46,19 @@ LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
-# Each sign of progress before READY=1 buys this much more start-up time from systemd.
-START_TIMEOUT_EXTENSION_S = 180.0
-
-
 class _WatchdogReporter(LogReporter):
     """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
     start-up time): a long first pull or build is progress, not a hung daemon."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, timing: Timing) -> None:
+        super().__init__(timing)
         self.notifier = notifier
+        self.extension_s = timing.start_timeout_extension_s
         self.starting = True
 
     def _progress(self) -> None:
         if self.starting:
-            self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
+            self.notifier.extend_start_timeout(self.extension_s)
         self.notifier.watchdog_if_due()
 
     def step(self, message: str) -> None:
@@ -81,12 +79,12 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
-        self.reporter = _WatchdogReporter(self.notifier)
+        self.reporter = _WatchdogReporter(self.notifier, self.timing)
         self.supervisor = Supervisor(
             self.config,
             DesiredState(ctx.paths.desired_state_file),
             self.timing,
-            connect=connect,
+            connect=lambda: connect(self.timing.engine_api_timeout_s),
             reporter=self.reporter,
         )
         self.supervisor.on_engine_connected = self._engine_connected
@@ -162,7 +160,10 @@ class Daemon:
 
     def run(self) -> int:
         self.control = ControlServer(
-            self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
+            self.ctx.paths.control_socket,
+            DaemonBackend(self),
+            group=self.config.control_group,
+            timing=self.timing,
         )
         self.control.start()
         self.monitor.start()
@@ -272,7 +273,7 @@ class Daemon:
     def _force_exit_when_due(self, deadline: float) -> None:
         seen = self.stop_requested
         while time.monotonic() < deadline and self.stop_requested == seen:
-            time.sleep(0.1)
+            time.sleep(self.timing.shutdown_deadline_poll_s)
         log.error("shutdown took too long; exiting now")
         os._exit(1)
 

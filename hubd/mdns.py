@@ -58,21 +58,9 @@ log = logging.getLogger("hubd.mdns")
 
 State = Literal["probing", "advertising", "conflict-renamed", "stopped", "error"]
 
-# RFC 6762 section 8.1: up to 250 ms random wait, three probes 250 ms apart.
-_PROBE_JITTER_S = 0.25
-_PROBE_SPACING_S = 0.25
+# RFC 6762 section 8.1: three probes (their timing is in hubd/timing.py).
 _PROBE_COUNT = 3
-# Section 8.2: the loser of a simultaneous probe waits one second and probes again.
-_LOST_TIEBREAK_WAIT_S = 1.0
-# Section 9: after 15 conflicts within 10 s, wait 5 s before each further attempt.
-_CONFLICT_BURST, _CONFLICT_WINDOW_S, _CONFLICT_BACKOFF_S = 15, 10.0, 5.0
-# Section 6: no record more than once a second on a link, except in answer to a probe.
-_ANSWER_REPEAT_S = 1.0
-# Our own packets can still be in flight (or echoed) a little after an address is gone; an
-# address record with it is not a rival's claim.
-_OWN_ADDRESS_MEMORY_S = 10.0
 _SERVICE_TYPE = "_http._tcp.local."
-_ZEROCONF_CALL_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -216,7 +204,7 @@ class Advertiser:
         if thread is threading.current_thread():
             return  # close() from an on_change callback: the worker winds down by itself
         if thread is not None:
-            thread.join(timeout=15)
+            thread.join(timeout=self._timing.mdns_close_wait_s)
             if thread.is_alive():
                 log.warning("mDNS: the advertiser thread did not stop in time")
         self._set_status(state="stopped", hostname=None, addresses=(), service_name=None)
@@ -360,13 +348,13 @@ class Advertiser:
         with self._lock:
             self._session = session
         try:
-            self._wait(random.uniform(0, _PROBE_JITTER_S), session.decided)
+            self._wait(random.uniform(0, self._timing.mdns_probe_jitter_s), session.decided)
             for _ in range(_PROBE_COUNT):
                 if session.decided():
                     break
                 self._guard.send(mdns_claim.probe(claim, self._ipv6))
-                self._wait(_PROBE_SPACING_S, session.decided)
-            extra = max(0.0, self._timing.mdns_probe_timeout_s - _PROBE_SPACING_S)
+                self._wait(self._timing.mdns_probe_spacing_s, session.decided)
+            extra = max(0.0, self._timing.mdns_probe_timeout_s - self._timing.mdns_probe_spacing_s)
             self._wait(extra, session.decided)
         finally:
             with self._lock:
@@ -383,7 +371,7 @@ class Advertiser:
             log.info(
                 "mDNS: another device is probing for %s at the same time; retrying", claim.hostname
             )
-            self._wait(_LOST_TIEBREAK_WAIT_S)
+            self._wait(self._timing.mdns_lost_tiebreak_wait_s)
             return
         if session.conflicts:
             self._rename(claim, session.conflicts)
@@ -410,10 +398,13 @@ class Advertiser:
 
     def _throttle_conflicts(self) -> None:
         now = time.monotonic()
-        while self._conflict_times and now - self._conflict_times[0] > _CONFLICT_WINDOW_S:
+        while (
+            self._conflict_times
+            and now - self._conflict_times[0] > self._timing.mdns_conflict_window_s
+        ):
             self._conflict_times.popleft()
-        if len(self._conflict_times) >= _CONFLICT_BURST:
-            self._wait(_CONFLICT_BACKOFF_S)
+        if len(self._conflict_times) >= self._timing.mdns_conflict_burst:
+            self._wait(self._timing.mdns_conflict_backoff_s)
 
     # ------------------------------------------------------------------ publishing
 
@@ -441,7 +432,9 @@ class Advertiser:
             # Ours from now on: the guard defends it even before zeroconf's first announcement.
             self._published = claim
             self._rival_claims = set()
-        asyncio.run_coroutine_threadsafe(register(), zc.loop).result(_ZEROCONF_CALL_TIMEOUT_S)
+        asyncio.run_coroutine_threadsafe(register(), zc.loop).result(
+            self._timing.mdns_zeroconf_call_timeout_s
+        )
         self._info = info
         self._announced = selection
         self._next_recheck = time.monotonic() + self._timing.mdns_conflict_check_interval_s
@@ -478,10 +471,10 @@ class Advertiser:
                 if session.conflicts:
                     self._rename(claim, session.conflicts)
                 else:
-                    self._wait(_LOST_TIEBREAK_WAIT_S)
+                    self._wait(self._timing.mdns_lost_tiebreak_wait_s)
                 return
         removed = [a for a in old.addresses if a not in set(selection.addresses)]
-        expiry = time.monotonic() + _OWN_ADDRESS_MEMORY_S
+        expiry = time.monotonic() + self._timing.mdns_own_address_memory_s
         self._recent_own.update(dict.fromkeys(removed, expiry))
         with self._lock:
             self._own = self._own | frozenset(removed)
@@ -530,7 +523,7 @@ class Advertiser:
 
             try:
                 future = asyncio.run_coroutine_threadsafe(unregister(), zc.loop)
-                future.result(_ZEROCONF_CALL_TIMEOUT_S)
+                future.result(self._timing.mdns_zeroconf_call_timeout_s)
             except Exception as exc:
                 self._warn(f"unregister-{exc}", f"mDNS: goodbyes not sent: {exc}")
         self._info = None
@@ -581,7 +574,9 @@ class Advertiser:
                 await zc.async_update_interfaces(wanted)
             await zc.async_update_service(info)
 
-        asyncio.run_coroutine_threadsafe(update(), zc.loop).result(_ZEROCONF_CALL_TIMEOUT_S)
+        asyncio.run_coroutine_threadsafe(update(), zc.loop).result(
+            self._timing.mdns_zeroconf_call_timeout_s
+        )
         self._zc_interfaces = wanted
 
     def _teardown(self, goodbyes: bool) -> None:
@@ -639,7 +634,9 @@ class Advertiser:
         if found.any_for_host:
             now = time.monotonic()
             with self._lock:
-                due = found.from_probe or now - self._last_answer >= _ANSWER_REPEAT_S
+                due = (
+                    found.from_probe or now - self._last_answer >= self._timing.mdns_answer_repeat_s
+                )
                 if due:
                     self._last_answer = now
             guard = self._guard

@@ -13,10 +13,7 @@ from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, UsageError
 from hubd.stack import Stack
 from hubd.status import HubState, Status, Supervision
-
-# How long `hubd up` waits for the daemon to report the hub running (a first start may build
-# and pull images).
-DAEMON_UP_DEADLINE_S = 3600.0
+from hubd.timing import Timing
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +48,7 @@ def _up(args: argparse.Namespace) -> int:
     daemon = ctx.daemon()
     if daemon is not None:
         daemon.start()
-        status = _wait_for_daemon(daemon)
+        status = _wait_for_daemon(daemon, ctx.timing)
         print(status.url or status.local_url)
         return 0
     result = ctx.stack.up(pull=args.pull)
@@ -64,8 +61,8 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_daemon(daemon: ControlClient) -> Status:
-    deadline = time.monotonic() + DAEMON_UP_DEADLINE_S
+def _wait_for_daemon(daemon: ControlClient, timing: Timing) -> Status:
+    deadline = time.monotonic() + timing.daemon_up_deadline_s
     while True:
         status = daemon.status()
         if status.state == HubState.RUNNING:
@@ -74,7 +71,7 @@ def _wait_for_daemon(daemon: ControlClient) -> Status:
             raise HubUnhealthy(f"the hub is failing: {status.last_error}; see `hubd logs`")
         if time.monotonic() > deadline:
             raise HubUnhealthy("the hub did not come up in time; see `hubd logs`")
-        time.sleep(0.5)
+        time.sleep(timing.daemon_up_poll_s)
 
 
 def _hint_first_admin(ctx: Context) -> None:

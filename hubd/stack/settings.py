@@ -6,6 +6,7 @@ from typing import Any
 
 from hubd.config import Config
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
+from hubd.timing import Timing
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
@@ -13,12 +14,10 @@ SETTINGS_FILE = f"{SETTINGS_DIR}/settings.json"
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
 MIN_PASSWORD_LENGTH = 8
 ALLOWED_FAILED_LOGINS = 5
-LOCKOUT_SECONDS = 600
-# Spawning can include creating a volume and starting a big image on a slow disk.
-SPAWN_TIMEOUT_S = 120
 
 
-def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
+def hub_settings(config: Config, names: StackNames, timing: Timing | None = None) -> dict[str, Any]:
+    timing = timing or Timing()
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -41,6 +40,6 @@ def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
         "cull_every": cull_every,
         "min_password_length": MIN_PASSWORD_LENGTH,
         "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
-        "lockout_seconds": LOCKOUT_SECONDS,
-        "spawn_timeout": SPAWN_TIMEOUT_S,
+        "lockout_seconds": timing.hub_login_lockout_s,
+        "spawn_timeout": timing.hub_spawn_timeout_s,
     }

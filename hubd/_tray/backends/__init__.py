@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from hubd.errors import HubdError
+from hubd.timing import Timing
 
 
 class TrayUnavailable(HubdError):
@@ -48,10 +49,10 @@ def is_xorg(pystray: Any) -> bool:
     return str(getattr(pystray.Icon, "__module__", "")).endswith("._xorg")
 
 
-def icon_class(pystray: Any) -> Any:
+def icon_class(pystray: Any, timing: Timing) -> Any:
     """The Icon class to use: pystray's own, or on plain X11 hubd's fixed one."""
     if not is_xorg(pystray):
         return pystray.Icon
     from hubd._tray.backends.xorg import fixed_xorg_icon
 
-    return fixed_xorg_icon(pystray.Icon)
+    return fixed_xorg_icon(pystray.Icon, timing)

@@ -38,19 +38,21 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.protocol import event as xevent
 
+from hubd.timing import Timing
+
 # x, y, width, height on the screen
 Rect = tuple[int, int, int, int]
 
-# How often a thread waiting for the X thread re-checks that the loop is still there.
-_CALL_POLL_S = 0.5
-# How often the icon checks that a tray host has embedded it, asking again if not.
-DOCK_CHECK_INTERVAL_S = 1.0
 
 _Call = tuple[Callable[[], None], "queue.Queue[BaseException | None]"]
 
 
-def fixed_xorg_icon(base: Any) -> Any:
+def fixed_xorg_icon(base: Any, timing: Timing) -> Any:
     """A subclass of pystray's xorg `Icon` class `base` (see the module's docstring)."""
+    # How often a thread waiting for the X thread re-checks that the loop is still there, and
+    # how often the icon checks that a tray host has embedded it, asking again if not.
+    call_recheck_s = timing.tray_x_call_recheck_s
+    dock_check_interval_s = timing.tray_dock_check_interval_s
 
     class FixedXorgIcon(base):  # type: ignore[misc]
         on_primary_click: Callable[[Rect | None], None] | None = None
@@ -95,7 +97,7 @@ def fixed_xorg_icon(base: Any) -> Any:
                 self._wake()
                 while True:
                     try:
-                        error = answer.get(timeout=_CALL_POLL_S)
+                        error = answer.get(timeout=call_recheck_s)
                     except queue.Empty:
                         if self._loop_done.is_set():
                             return  # the icon is gone: nothing left to change
@@ -186,7 +188,7 @@ def fixed_xorg_icon(base: Any) -> Any:
 
         def _watch_docking(self) -> None:
             ensure = self._on_x_thread(self._ensure_docked)
-            while not self._loop_done.wait(DOCK_CHECK_INTERVAL_S):
+            while not self._loop_done.wait(dock_check_interval_s):
                 if self.visible:
                     ensure()
 
