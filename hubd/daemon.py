@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError
+from hubd.paths import Paths
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
@@ -37,7 +39,6 @@ from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
-    from hubd.cli.context import Context
     from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
@@ -71,10 +72,18 @@ class _WatchdogReporter(LogReporter):
 
 
 class Daemon:
-    def __init__(self, ctx: Context, notifier: Notifier | None = None) -> None:
-        self.ctx = ctx
-        self.config: Config = ctx.config
-        self.timing: Timing = ctx.timing
+    def __init__(
+        self,
+        paths: Paths,
+        config_file: Path,
+        config: Config,
+        timing: Timing,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.paths = paths
+        self.config_file = config_file  # read again on SIGHUP
+        self.config = config
+        self.timing = timing
         self.notifier = notifier or Notifier()
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
@@ -82,7 +91,7 @@ class Daemon:
         self.reporter = _WatchdogReporter(self.notifier, self.timing)
         self.supervisor = Supervisor(
             self.config,
-            DesiredState(ctx.paths.desired_state_file),
+            DesiredState(paths.desired_state_file),
             self.timing,
             connect=lambda: connect(self.timing.engine_api_timeout_s),
             reporter=self.reporter,
@@ -160,7 +169,7 @@ class Daemon:
 
     def run(self) -> int:
         self.control = ControlServer(
-            self.ctx.paths.control_socket,
+            self.paths.control_socket,
             DaemonBackend(self),
             group=self.config.control_group,
             timing=self.timing,
@@ -171,7 +180,7 @@ class Daemon:
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
-            self.ctx.paths.control_socket,
+            self.paths.control_socket,
         )
         first = True
         while not self.stop_requested:
@@ -200,7 +209,7 @@ class Daemon:
 
     def _reload(self) -> None:
         try:
-            config = load_config(self.ctx.config_file)
+            config = load_config(self.config_file)
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
@@ -209,7 +218,7 @@ class Daemon:
         self.supervisor.reload(config)
         if mdns_changed:
             self._close_advertiser()
-        log.info("config reloaded from %s", self.ctx.config_file)
+        log.info("config reloaded from %s", self.config_file)
 
     # ------------------------------------------------------------------ mDNS
 
@@ -370,12 +379,12 @@ class DaemonBackend:
         return Accounts(self._stack()).set_password(name, password)
 
 
-def _log_to_file(ctx: Context) -> None:
+def _log_to_file(paths: Paths) -> None:
     """Also keep a rotating log file, which the tray's "Open logs" shows."""
     try:
-        ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
+            paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
         )
     except OSError as exc:
         log.debug("no log file: %s", exc)
@@ -384,10 +393,11 @@ def _log_to_file(ctx: Context) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def run_daemon(ctx: Context) -> int:
-    _ = ctx.config  # a bad config fails here, before anything starts
-    _log_to_file(ctx)
-    daemon = Daemon(ctx)
+def run_daemon(paths: Paths, config_file: Path, config: Config, timing: Timing) -> int:
+    """Run until SIGTERM/SIGINT. The caller has loaded the config: a bad one fails before
+    anything starts."""
+    _log_to_file(paths)
+    daemon = Daemon(paths, config_file, config, timing)
     daemon.install_signal_handlers()
     try:
         return daemon.run()

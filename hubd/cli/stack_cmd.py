@@ -178,4 +178,5 @@ def _purge(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hubd.daemon import run_daemon
 
-    return run_daemon(Context.from_args(args))
+    ctx = Context.from_args(args)
+    return run_daemon(ctx.paths, ctx.config_file, ctx.config, ctx.timing)
