@@ -20,9 +20,12 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link
+from hubd._mdns.report import Warn
+from hubd._mdns.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,6 @@ _IP_MULTICAST_ALL = 49
 _IPV6_MULTICAST_ALL = 29
 
 PacketHandler = Callable[[wire.Message, Address], None]
-Warn = Callable[[str, str], None]
 
 
 def _reusable(family: socket.AddressFamily) -> socket.socket:
@@ -76,8 +78,7 @@ class MulticastGuard:
         self._v6: socket.socket | None = None
         self._links: tuple[Link, ...] = ()
         self._retired: list[socket.socket] = []
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
+        self._wakeup = Wakeup()
         self._closed = False
         self._thread = threading.Thread(target=self._receive, name="hubd-mdns-guard", daemon=True)
         self._started = False
@@ -115,7 +116,7 @@ class MulticastGuard:
             if not self._started:
                 self._started = True
                 self._thread.start()
-        self._wake()
+        self._wakeup.wake()
 
     def _join(self, sock: socket.socket, level: int, option: int, value: bytes, link: Link) -> None:
         try:
@@ -176,10 +177,6 @@ class MulticastGuard:
                 f"mDNS: cannot send on {link.name}: {exc}",
             )
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
-
     def _receive(self) -> None:
         while True:
             with self._lock:
@@ -189,14 +186,14 @@ class MulticastGuard:
                 socks = [s for s in (self._v4, self._v6) if s is not None]
             for sock in retired:
                 sock.close()
+            waitables: list[Any] = [self._wakeup, *socks]
             try:
-                ready, _, _ = select.select([self._wake_r, *socks], [], [], 5.0)
+                ready, _, _ = select.select(waitables, [], [], 5.0)
             except (OSError, ValueError):
                 continue  # a socket was swapped out under us; take the new list
             for sock in ready:
-                if sock is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
+                if sock is self._wakeup:
+                    self._wakeup.drain()
                     continue
                 self._read_all(sock)
 
@@ -225,7 +222,7 @@ class MulticastGuard:
                 return
             self._closed = True
             started = self._started
-        self._wake()
+        self._wakeup.wake()
         if started:
             self._thread.join(5)
         with self._lock:
@@ -233,5 +230,4 @@ class MulticastGuard:
                 if sock is not None:
                     sock.close()
             self._retired, self._v4, self._v6 = [], None, None
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wakeup.close()
