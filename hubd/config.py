@@ -27,6 +27,10 @@ ENV_PREFIX = "HUBD_"
 # Environment variables with this prefix that are not config keys.
 _NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING"}
 
+# Passwords: the hub's NativeAuthenticator, `hubd user add` and the tray's dialog all ask for
+# at least this many characters.
+MIN_PASSWORD_CHARS = 8
+
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")

@@ -18,10 +18,11 @@ from collections.abc import Callable
 
 from hubd._mdns import claim as mdns_claim
 from hubd._mdns import wire
-from hubd._mdns.addresses import Address, Link
+from hubd._mdns.addresses import Link
 from hubd._mdns.claim import Claim
 from hubd._mdns.guard import MulticastGuard
 from hubd._mdns.report import Warn
+from hubd._mdns.wire import Address
 from hubd.timing import Timing
 
 log = logging.getLogger("hubd.mdns")

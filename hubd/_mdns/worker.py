@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hubd._mdns import claim as mdns_claim
-from hubd._mdns.addresses import Address, Selection, read_interfaces, select_addresses
+from hubd._mdns.addresses import Selection, read_interfaces, select_addresses
 from hubd._mdns.claim import HOST, Claim
 from hubd._mdns.defender import Defender, ProbeSession
 from hubd._mdns.names import Names
@@ -26,6 +26,7 @@ from hubd._mdns.publisher import Publisher
 from hubd._mdns.report import StatusBoard, Warn
 from hubd._mdns.wakeup import Wakeup
 from hubd._mdns.watch import ChangeWatcher
+from hubd._mdns.wire import Address
 from hubd.timing import Timing
 
 log = logging.getLogger("hubd.mdns")

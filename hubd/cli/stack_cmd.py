@@ -12,6 +12,7 @@ from hubd.config import Config
 from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, UsageError
 from hubd.stack import Stack
+from hubd.stack.accounts import first_admin_hint
 from hubd.status import HubState, Status, Supervision
 from hubd.timing import Timing
 
@@ -56,7 +57,9 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  {change}", file=sys.stderr)
     if not result.changes:
         print("  nothing to change", file=sys.stderr)
-    _hint_first_admin(ctx)
+    hint = first_admin_hint(ctx.stack)
+    if hint is not None:
+        print(f"  {hint}", file=sys.stderr)
     print(result.url)
     return 0
 
@@ -72,13 +75,6 @@ def _wait_for_daemon(daemon: ControlClient, timing: Timing) -> Status:
         if time.monotonic() > deadline:
             raise HubUnhealthy("the hub did not come up in time; see `hubd logs`")
         time.sleep(timing.daemon_up_poll_s)
-
-
-def _hint_first_admin(ctx: Context) -> None:
-    from hubd.stack.accounts import Accounts
-
-    if not Accounts(ctx.stack).has_admin():
-        print("  no admin yet: add one with `hubd user add NAME --admin`", file=sys.stderr)
 
 
 def _down(args: argparse.Namespace) -> int:

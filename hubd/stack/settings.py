@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubd.config import Config
+from hubd.config import MIN_PASSWORD_CHARS, Config
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
 from hubd.timing import Timing
 
@@ -12,7 +12,6 @@ HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
 SETTINGS_FILE = f"{SETTINGS_DIR}/settings.json"
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
-MIN_PASSWORD_LENGTH = 8
 ALLOWED_FAILED_LOGINS = 5
 
 
@@ -38,7 +37,7 @@ def hub_settings(config: Config, names: StackNames, timing: Timing | None = None
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
         "cull_every": cull_every,
-        "min_password_length": MIN_PASSWORD_LENGTH,
+        "min_password_length": MIN_PASSWORD_CHARS,
         "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
         "lockout_seconds": timing.hub_login_lockout_s,
         "spawn_timeout": timing.hub_spawn_timeout_s,

@@ -23,12 +23,12 @@ from hubd._tray.windows.tk import (
     make_root,
     window_main,
 )
+from hubd.config import MIN_PASSWORD_CHARS
 from hubd.control import ControlClient
 from hubd.errors import HubdError
 from hubd.timing import timing_from_env
 
 TITLE = "Add a JupyterHub user"
-MIN_PASSWORD_CHARS = 8
 
 
 def check_locally(name: str, password: str, again: str) -> tuple[str, str] | None:
