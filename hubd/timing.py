@@ -100,6 +100,12 @@ class Timing:
     # and how often a thread waiting for the X thread re-checks that the loop is still there.
     tray_dock_check_interval_s: float = 1.0
     tray_x_call_recheck_s: float = 0.5
+    # A panel takes its tray icons within a second; after this long without one the tray
+    # warns that nothing shows it (and says which desktop setting or package would).
+    tray_host_wait_s: float = 5.0
+    # At start, how long the tray waits for the session bus to say whether a panel shows
+    # StatusNotifierItems.
+    tray_sni_probe_timeout_s: float = 2.0
 
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
     # machine's addresses are compared with what is announced. Address changes are also
@@ -132,6 +138,17 @@ class Timing:
     mdns_retry_s: float = 10.0
     # How long closing the advertiser waits for its thread.
     mdns_close_wait_s: float = 15.0
+    # Another device's claim on a name we hold is checked by probing again (RFC 6762 section
+    # 9) at most this often: a storm of claims that nobody defends costs one probe round per
+    # interval, and the name stays answered meanwhile.
+    mdns_conflict_probe_min_interval_s: float = 5.0
+    # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
+    # this often, and move back to it once it is free.
+    mdns_reclaim_interval_s: float = 60.0
+    # CPU time per second that reading mDNS packets may take, for hubd's guard and again for
+    # zeroconf's listeners; past it packets are dropped unread until the second is over (a
+    # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
+    mdns_input_cpu_per_s: float = 0.015
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

@@ -20,7 +20,7 @@ from hubd._mdns import claim as mdns_claim
 from hubd._mdns import wire
 from hubd._mdns.addresses import Link
 from hubd._mdns.claim import Claim
-from hubd._mdns.guard import MulticastGuard
+from hubd._mdns.guard import CpuBudget, MulticastGuard
 from hubd._mdns.report import Warn
 from hubd._mdns.wire import Address
 from hubd.timing import Timing
@@ -61,7 +61,8 @@ class Defender:
     def follow(self, links: tuple[Link, ...]) -> None:
         """Open the guard's sockets, or move them to these links. Raises OSError."""
         if self._guard is None:
-            self._guard = MulticastGuard(self.on_packet, self._warn)
+            budget = CpuBudget(self._timing.mdns_input_cpu_per_s)
+            self._guard = MulticastGuard(self.on_packet, self._warn, budget)
         if self._guard_links != links:
             self._guard.configure(links)
             self._guard_links = links
@@ -105,6 +106,10 @@ class Defender:
     def has_rivals(self) -> bool:
         with self._lock:
             return bool(self._rival_claims)
+
+    def clear_rivals(self) -> None:
+        with self._lock:
+            self._rival_claims = set()
 
     def take_rivals(self) -> set[str]:
         with self._lock:

@@ -2,11 +2,13 @@
 
 RFC 6762 section 9: a name another device defends is never taken; hubd moves on to
 `jupyter-2`, `JupyterHub on box (2)`, ... and, after many conflicts in a short time, slows down.
+Once renamed, it asks now and then whether the requested names are free again.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import socket
 import time
 
@@ -39,11 +41,29 @@ class Names:
         self._host_number = 1
         self._service_number = 1
         self._conflict_times: collections.deque[float] = collections.deque()
+        self._next_reclaim = 0.0
 
     @property
     def renamed(self) -> bool:
         """Whether the host name is no longer the one asked for."""
         return self._host_number > 1
+
+    def reclaim_due(self, now: float) -> bool:
+        """Whether to probe for the requested names again (we hold stand-ins)."""
+        renamed = self._host_number > 1 or self._service_number > 1
+        return renamed and now >= self._next_reclaim
+
+    def requested_claim(self, selection: Selection) -> Claim:
+        """The claim under the requested names, and the next reclaim scheduled."""
+        self._next_reclaim = time.monotonic() + self._timing.mdns_reclaim_interval_s
+        return dataclasses.replace(
+            self.claim_for(selection),
+            host=(mdns_claim.host_label(self.name, 1), "local"),
+            service=(mdns_claim.service_label(self.machine, 1), *mdns_claim.SERVICE_TYPE),
+        )
+
+    def back_to_requested(self) -> None:
+        self._host_number = self._service_number = 1
 
     def claim_for(self, selection: Selection) -> Claim:
         return Claim(
@@ -59,6 +79,7 @@ class Names:
     def rename(self, claim: Claim, conflicts: set[str]) -> None:
         """Move on to the next name for each kind of name another device has."""
         self._conflict_times.append(time.monotonic())
+        self._next_reclaim = time.monotonic() + self._timing.mdns_reclaim_interval_s
         if HOST in conflicts:
             self._host_number += 1
             new = mdns_claim.host_label(self.name, self._host_number)

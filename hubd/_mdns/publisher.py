@@ -14,6 +14,7 @@ from hubd._mdns import wire
 from hubd._mdns.addresses import Selection
 from hubd._mdns.claim import Claim
 from hubd._mdns.report import Warn
+from hubd._mdns.zeroconf_input import limit_zeroconf_input
 from hubd.timing import Timing
 
 if TYPE_CHECKING:  # imported for real only when needed: `import hubd.mdns` stays cheap
@@ -55,6 +56,7 @@ class Publisher:
         elif wanted != self._zc_interfaces:
             self._zc.update_interfaces(wanted)
             self._zc_interfaces = wanted
+        self._limit_input(self._zc)
 
     def register(self, claim: Claim) -> None:
         """Publish the claim's service and addresses (after `open`)."""
@@ -98,6 +100,14 @@ class Publisher:
         future = asyncio.run_coroutine_threadsafe(update(), zc.loop)
         future.result(self._timing.mdns_zeroconf_call_timeout_s)
         self._zc_interfaces = wanted
+        if change_interfaces:
+            self._limit_input(zc)
+
+    def _limit_input(self, zc: Zeroconf) -> None:
+        # zeroconf_input.py: a CPU budget in front of zeroconf's listeners, new sockets too.
+        limit_zeroconf_input(
+            zc, self._timing.mdns_input_cpu_per_s, self._timing.mdns_zeroconf_call_timeout_s
+        )
 
     def unregister(self) -> None:
         """Withdraw the service, with zeroconf's goodbyes; best effort."""

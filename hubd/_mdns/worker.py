@@ -64,6 +64,7 @@ class Worker:
         self._recent_own: dict[Address, float] = {}
         self._change_pending = False
         self._next_recheck = 0.0
+        self._next_conflict_probe = 0.0
 
     # ------------------------------------------------------------------ from other threads
 
@@ -130,6 +131,9 @@ class Worker:
             self._resolve_conflict(published, rivals)
             return
         now = time.monotonic()
+        if self._names.reclaim_due(now):
+            self._reclaim(selection)
+            return
         if now >= self._next_recheck:
             self._next_recheck = now + self._timing.mdns_conflict_check_interval_s
             self._defender.send(mdns_claim.recheck_query(published, self._ipv6))
@@ -262,15 +266,50 @@ class Worker:
         )
 
     def _resolve_conflict(self, claim: Claim, rivals: set[str]) -> None:
-        """RFC 6762 section 9: someone else answered for our name. Withdraw and probe again;
-        whoever defends the name keeps it, and we move on to the next name if they do."""
+        """RFC 6762 section 9: another device announced other data for our name. Probe again;
+        if the other device defends the name it keeps it and we move on to the next one.
+
+        The name stays answered while we probe (avahi does the same; only a name somebody
+        defends is given up, with goodbyes), and these probes run at most once per
+        `mdns_conflict_probe_min_interval_s`, however many claims come: claims heard in
+        between are settled by the next probe. When nobody defends, our records are
+        announced again: the other device's cache-flush bit may have evicted them from
+        peers' caches. (A claim heard *during* the probe is a conflict, RFC 6762 section 8.1:
+        a device that keeps sending well-formed claims does take the name, from avahi too.)
+        """
         for kind in sorted(rivals):
             name = claim.hostname if kind == HOST else repr(claim.instance)
             self._warn(
                 f"rival-{kind}-{name}",
                 f"mDNS: another device answered for {name}; checking who owns it",
             )
+        self._wait(max(0.0, self._next_conflict_probe - time.monotonic()))
+        log.debug("mDNS: probing %s again after another device's claim", claim.hostname)
+        session = self._probe(claim)
+        self._next_conflict_probe = (
+            time.monotonic() + self._timing.mdns_conflict_probe_min_interval_s
+        )
+        self._defender.clear_rivals()  # answered by this probe round
+        # A lost tie-break does not count here: we hold the name, and a device probing for it
+        # now hears our answers (§8.2 settles two devices that both probe).
+        if session.conflicts:
+            self._withdraw()
+            self._names.rename(claim, session.conflicts)
+        else:
+            self._defender.send(mdns_claim.host_answer(claim))
+
+    def _reclaim(self, selection: Selection) -> None:
+        """Running as jupyter-2 because jupyter was taken: probe for the requested names (we
+        keep answering for the stand-ins meanwhile); once nobody holds them, move back."""
+        wanted = self._names.requested_claim(selection)
+        session = self._probe(wanted)
+        if session.decided():
+            log.debug("mDNS: %s is still taken", wanted.hostname)
+            return
+        log.info("mDNS: %s is free again; moving back to it", wanted.hostname)
         self._withdraw()
+        self._names.back_to_requested()
+        self._publish(wanted, selection)
 
     def _withdraw(self) -> None:
         """Stop answering for our names, with goodbyes (RFC 6762 section 10.1)."""

@@ -12,9 +12,7 @@ import grp
 import json
 import logging
 import os
-import socket
 import socketserver
-import struct
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -24,13 +22,14 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES
+from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
     UsageError,
     UserAccountError,
 )
+from hubd.paths import prepare_runtime_dir
 from hubd.status import Status, Supervision
 from hubd.timing import Timing
 
@@ -66,14 +65,6 @@ def _status_for(error: HubdError) -> HTTPStatus:
 
 
 # ---------------------------------------------------------------- server
-
-
-def _peer_uid(sock: socket.socket) -> int | None:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return None  # macOS: the socket file's permissions are the guard
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
 
 
 def _uid_allowed(uid: int, group: str | None) -> bool:
@@ -148,7 +139,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         try:
-            uid = _peer_uid(self.connection)
+            uid = peer_uid(self.connection)
             if uid is not None and not _uid_allowed(uid, self.server.group):
                 raise BadRequest(HTTPStatus.FORBIDDEN, "this user may not control hubd")
             url = urlsplit(self.path)
@@ -260,7 +251,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.group = group
         self.timing = timing or Timing()
         self.router = _Router(backend)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)
         # Create the socket with no access for others from the first instant.
         old_umask = os.umask(0o177 if group is None else 0o117)
