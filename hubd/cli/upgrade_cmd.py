@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from hubd.cli.context import Context
+from hubd.control import ControlClient
 from hubd.errors import UsageError
 from hubd.stack.pins import PinStore
 from hubd.stack.upgrade import UpgradePlan, Upgrader
@@ -34,6 +35,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     daemon = ctx.daemon()
     upgrader = None
     if daemon is not None:
+        daemon = ControlClient(ctx.paths.control_socket, ctx.timing.upgrade_request_timeout_s)
         print("asking the running hubd (its log shows the progress)", file=sys.stderr)
         plan = UpgradePlan.from_json(daemon.upgrade_plan(pull=not args.no_pull))
     else:

@@ -94,8 +94,8 @@ class Stack:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        self.reporter: Reporter = reporter or LogReporter(self.timing)
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins
 
@@ -222,7 +222,7 @@ class Stack:
         `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
         hub migrate the database schema; it is not hashed, as it changes nothing once done.
         """
-        settings = hub_settings(self.config, self.names, user_images)
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -304,7 +304,7 @@ class Stack:
     ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
         # The same settings as hashed into the spec.
-        settings = hub_settings(self.config, self.names, user_images)
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
@@ -454,7 +454,7 @@ class Stack:
         container = self.find_hub()
         if container is None or container.status != "running":
             raise StackError("the hub is not running: run `hubd up` first")
-        return HubAPI(self.local_url, self._service_token(container))
+        return HubAPI(self.local_url, self._service_token(container), self.timing)
 
     def _service_token(self, container: Container) -> str:
         try:
@@ -494,7 +494,7 @@ class Stack:
         # Users' servers remove themselves once stopped; their volumes are in use until then.
         deadline = time.monotonic() + self.timing.container_stop_timeout_s
         while self.containers(ROLE_USER_SERVER) and time.monotonic() < deadline:
-            time.sleep(0.1)
+            time.sleep(self.timing.container_gone_poll_s)
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
             removed.append(f"removed volume {volume.name}")

@@ -56,7 +56,7 @@ def test_plan_round_trips_and_knows_when_nothing_changes() -> None:
 def test_the_hub_starts_pinned_user_images_by_id() -> None:
     config = Config(allowed_images=("quay.io/jupyter/base-notebook:latest", "r:latest"))
     names = StackNames(config.stack_name)
-    pinned = hub_settings(config, names, PINS.user_images)
+    pinned = hub_settings(config, names, user_images=PINS.user_images)
     assert pinned["user_image"] == "sha256:" + "b" * 64
     # People still pick by name; DockerSpawner starts the pinned id (r is not pinned yet).
     assert pinned["allowed_images"] == {
