@@ -37,6 +37,7 @@ from hubd.stack.images import (
     pull_image,
 )
 from hubd.stack.lifecycle import Stack
+from hubd.stack.naming import ROLE_HUB_IMAGE
 from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.versions import HUB_PACKAGES, USER_PACKAGES, package_versions
 
@@ -210,11 +211,14 @@ class Upgrader:
             reason = _one_line(str(exc))
             saved = self._keep_log("upgrade-failed")
             self._roll_back(current, saved)
+            self._prune_hub_images(keep={current.hub_image})
             raise UpgradeRolledBack(
                 f"the upgrade was rolled back and the previous version runs again: {reason}"
                 f" (the new hub's log: {saved})"
             ) from None
         self.pins.save(plan.target)
+        # The previous hub image stays (its base and packages, for going back by hand).
+        self._prune_hub_images(keep={plan.target.hub_image, current.hub_image})
         return UpgradeResult(changes=[str(c) for c in plan.changes], database_copy=copy)
 
     def _roll_back(self, previous: ImagePins, saved_log: Path) -> None:
@@ -231,6 +235,17 @@ class Upgrader:
                 f"{_one_line(str(exc))}; the database copy is kept on the hub's data volume "
                 f"(see {saved_log} and `hubd logs`)"
             ) from None
+
+    def _prune_hub_images(self, keep: set[str]) -> None:
+        """Remove this stack's other hub images (each holds a JupyterHub base of its own,
+        hundreds of MB); one still used by a container stays, as Docker refuses without force."""
+        for image in self.client.images.list(filters=self.stack.names.filters(ROLE_HUB_IMAGE)):
+            if keep & set(image.tags):
+                continue
+            try:
+                self.client.images.remove(image.id)
+            except DockerException as exc:
+                log.info("kept hub image %s: %s", image.short_id, exc)
 
     def _keep_log(self, prefix: str) -> Path:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

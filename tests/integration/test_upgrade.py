@@ -190,3 +190,6 @@ def test_failed_upgrades_are_rolled_back_and_people_keep_working(
         assert now.attrs["Config"]["Image"] == before["hub_image"]
         assert requests.get(f"{stack_env.base_url}/hub/health", timeout=5).status_code == 200
         assert_still_at_work(stack_env, "bob", session, kernel, server_id)
+        # The failed hub image is gone again; the one in use stays.
+        hub_images = stack_env.client.images.list(filters=stack_env.names.filters("hub-image"))
+        assert [i.tags for i in hub_images] == [[before["hub_image"]]]
