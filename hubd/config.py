@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,17 @@ ENV_PREFIX = "HUBD_"
 # Environment variables with this prefix that are not config keys.
 _NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING"}
 
+# Passwords: the hub's NativeAuthenticator, `hubd user add` and the tray's dialog all ask for
+# at least this many characters.
+MIN_PASSWORD_CHARS = 8
+
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
-def _check_port(value: int) -> str | None:
+def check_port(value: int) -> str | None:
+    """None for a TCP/UDP port number, else what was expected (also used by hubd.mdns)."""
     return None if 1 <= value <= 65535 else "a port number from 1 to 65535"
 
 
@@ -47,7 +53,8 @@ def _check_images(value: list[str]) -> str | None:
     return f"a list of image references (bad: {bad[0]!r})" if bad else None
 
 
-def _check_dns_label(value: str) -> str | None:
+def check_dns_label(value: str) -> str | None:
+    """None for one lowercase DNS label, else what was expected (also used by hubd.mdns)."""
     if _NAME_RE.match(value):
         return None
     return "lowercase letters, digits and '-' (a DNS label, e.g. 'jupyter')"
@@ -81,6 +88,29 @@ def _check_address(value: str) -> str | None:
     return None
 
 
+AUTO_UPGRADE_MODES = ("off", "check", "install")
+_WINDOW_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_upgrade_window(text: str) -> str | None:
+    if not _WINDOW_RE.match(text.strip()):
+        return "a local time range such as '03:00-05:00' (it may pass midnight: '23:30-01:00')"
+    start, end = parse_window(text)
+    return "a window whose start and end differ" if start == end else None
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    match = _WINDOW_RE.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a time window: {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
+
+
+def _check_auto_upgrade(value: str) -> str | None:
+    return None if value in AUTO_UPGRADE_MODES else "one of 'off', 'check', 'install'"
+
+
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
     meta = {"help": help, "check": check}
     if isinstance(default, list):
@@ -90,7 +120,7 @@ def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = No
 
 @dataclass(frozen=True)
 class Config:
-    port: int = _key(8000, "Port on this machine where the hub answers.", _check_port)
+    port: int = _key(8000, "Port on this machine where the hub answers.", check_port)
     bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
     user_image: str = _key(
         "quay.io/jupyter/base-notebook:latest",
@@ -131,7 +161,7 @@ class Config:
     )
     mdns_enabled: bool = _key(True, "Advertise the hub on the local network over mDNS.")
     mdns_name: str = _key(
-        "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", _check_dns_label
+        "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", check_dns_label
     )
     mdns_interfaces: list[str] = _key([], "Network interfaces to advertise on (empty: all LAN).")
     mdns_ipv6: bool = _key(True, "Also advertise IPv6 addresses.")
@@ -143,10 +173,20 @@ class Config:
         None,
         "Group whose members may use the control socket of the system service.",
     )
+    auto_upgrade: str = _key(
+        "off",
+        "Newer images in the maintenance window: 'off', 'check' (tell), 'install' (upgrade).",
+        _check_auto_upgrade,
+    )
+    upgrade_window: str = _key(
+        "03:00-05:00",
+        "Maintenance window for `auto_upgrade`, local time (may pass midnight).",
+        _check_upgrade_window,
+    )
     stack_name: str = _key(
         "hubd",
         "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
-        _check_dns_label,
+        check_dns_label,
     )
 
     def describe(self) -> dict[str, Any]:

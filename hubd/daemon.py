@@ -10,12 +10,15 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import os
 import signal
 import threading
 import time
+from datetime import datetime, timezone
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -23,21 +26,25 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
+from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
 from hubd._daemon.sdnotify import Notifier
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
-from hubd.errors import DockerUnavailable, HubdError
+from hubd.errors import DockerUnavailable, HubdError, UsageError
+from hubd.paths import Paths
+from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
+from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter
-from hubd.status import HubState, MdnsView, Status, Supervision
+from hubd.stack.upgrade import UpgradePlan, Upgrader
+from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
-    from hubd.cli.context import Context
     from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
@@ -46,21 +53,19 @@ LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
-# Each sign of progress before READY=1 buys this much more start-up time from systemd.
-START_TIMEOUT_EXTENSION_S = 180.0
-
-
 class _WatchdogReporter(LogReporter):
     """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
     start-up time): a long first pull or build is progress, not a hung daemon."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, timing: Timing) -> None:
+        super().__init__(timing)
         self.notifier = notifier
+        self.extension_s = timing.start_timeout_extension_s
         self.starting = True
 
     def _progress(self) -> None:
         if self.starting:
-            self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
+            self.notifier.extend_start_timeout(self.extension_s)
         self.notifier.watchdog_if_due()
 
     def step(self, message: str) -> None:
@@ -73,23 +78,38 @@ class _WatchdogReporter(LogReporter):
 
 
 class Daemon:
-    def __init__(self, ctx: Context, notifier: Notifier | None = None) -> None:
-        self.ctx = ctx
-        self.config: Config = ctx.config
-        self.timing: Timing = ctx.timing
+    def __init__(
+        self,
+        paths: Paths,
+        config_file: Path,
+        config: Config,
+        timing: Timing,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.paths = paths
+        self.config_file = config_file  # read again on SIGHUP
+        self.config = config
+        self.timing = timing
         self.notifier = notifier or Notifier()
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
-        self.reporter = _WatchdogReporter(self.notifier)
+        self.reporter = _WatchdogReporter(self.notifier, self.timing)
         self.supervisor = Supervisor(
             self.config,
-            DesiredState(ctx.paths.desired_state_file),
+            DesiredState(paths.desired_state_file),
             self.timing,
-            connect=connect,
+            connect=lambda: connect(self.timing.engine_api_timeout_s),
             reporter=self.reporter,
+            make_stack=self._make_stack,
         )
         self.supervisor.on_engine_connected = self._engine_connected
+        self.update = UpdateView()
+        self.update_lock = threading.Lock()
+        self.auto_upgrade = AutoUpgradeSchedule(
+            self.config.auto_upgrade, parse_window(self.config.upgrade_window)
+        )
+        self.auto_upgrade_thread: threading.Thread | None = None
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -110,6 +130,10 @@ class Daemon:
         self._closed = False
 
     # ------------------------------------------------------------------ watchers' callbacks
+
+    def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
+        pins = PinStore(self.paths.image_pins_file, config.stack_name)
+        return Stack(client, config, pins=pins, **kwargs)
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
@@ -174,7 +198,10 @@ class Daemon:
 
     def run(self) -> int:
         self.control = ControlServer(
-            self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
+            self.paths.control_socket,
+            DaemonBackend(self),
+            group=self.config.control_group,
+            timing=self.timing,
         )
         self.control.start()
         self.monitor.start()
@@ -182,7 +209,7 @@ class Daemon:
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
-            self.ctx.paths.control_socket,
+            self.paths.control_socket,
         )
         first = True
         while not self.stop_requested:
@@ -191,6 +218,7 @@ class Daemon:
                 self._reload()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
+            self._maybe_auto_upgrade()
             if first:
                 first = False
                 self.reporter.starting = False
@@ -211,16 +239,72 @@ class Daemon:
 
     def _reload(self) -> None:
         try:
-            config = load_config(self.ctx.config_file)
+            config = load_config(self.config_file)
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
+        self.auto_upgrade.mode = config.auto_upgrade
+        self.auto_upgrade.window = parse_window(config.upgrade_window)
         if mdns_changed:
             self._close_advertiser()
-        log.info("config reloaded from %s", self.ctx.config_file)
+        log.info("config reloaded from %s", self.config_file)
+
+    # ------------------------------------------------------------------ upgrades
+
+    def upgrader(self, stack: Stack) -> Upgrader:
+        pins = PinStore(self.paths.image_pins_file, stack.config.stack_name)
+        return Upgrader(stack, pins, self.paths.log_dir)
+
+    def record_update(
+        self, plan: UpgradePlan | None = None, result: str | None = None, ok: bool = False
+    ) -> None:
+        with self.update_lock:
+            update = self.update
+            if plan is not None:
+                update = dataclasses.replace(
+                    update,
+                    available=not plan.up_to_date,
+                    changes=tuple(str(c) for c in plan.changes),
+                    checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                )
+            if result is not None:
+                update = dataclasses.replace(update, last_result=result, last_ok=ok)
+            self.update = update
+
+    def _maybe_auto_upgrade(self) -> None:
+        running = self.auto_upgrade_thread is not None and self.auto_upgrade_thread.is_alive()
+        now = datetime.now()  # the window is in local time
+        if running or not self.auto_upgrade.due(now):
+            return
+        self.auto_upgrade.started(now)
+        self.auto_upgrade_thread = threading.Thread(
+            target=self._auto_upgrade, name="hubd-auto-upgrade", daemon=True
+        )
+        self.auto_upgrade_thread.start()
+
+    def _auto_upgrade(self) -> None:
+        """A check, and with `auto_upgrade = "install"` the upgrade, in the window."""
+        deadline_s = self.timing.upgrade_gate_deadline_s
+        try:
+            plan = self.supervisor.exclusive(lambda stack: self.upgrader(stack).plan(pull=True))
+            self.record_update(plan)
+            if plan.up_to_date:
+                log.info("automatic upgrade check: up to date")
+                return
+            log.warning("update available: %s", "; ".join(str(c) for c in plan.changes))
+            if not self.auto_upgrade.installs:
+                return
+            self.supervisor.exclusive(lambda stack: self.upgrader(stack).apply(plan, deadline_s))
+            self.record_update(UpgradePlan(plan.target, plan.target), _upgraded(plan), ok=True)
+            log.warning("automatic upgrade done: %s", "; ".join(str(c) for c in plan.changes))
+        except HubdError as exc:
+            self.record_update(result=str(exc))
+            log.error("automatic upgrade: %s", exc)
+        finally:
+            self.wake.set()
 
     # ------------------------------------------------------------------ mDNS
 
@@ -284,7 +368,7 @@ class Daemon:
     def _force_exit_when_due(self, deadline: float) -> None:
         seen = self.stop_requested
         while time.monotonic() < deadline and self.stop_requested == seen:
-            time.sleep(0.1)
+            time.sleep(self.timing.shutdown_deadline_poll_s)
         log.error("shutdown took too long; exiting now")
         os._exit(1)
 
@@ -304,6 +388,11 @@ class Daemon:
                 stack.down()
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
+
+
+def _upgraded(plan: UpgradePlan) -> str:
+    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"upgraded on {when}: " + "; ".join(str(c) for c in plan.changes)
 
 
 def _mdns_settings(config: Config) -> tuple[object, ...]:
@@ -344,7 +433,12 @@ class DaemonBackend:
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
         return Status.compose(
-            snapshot, self.daemon.config, view, self.daemon.mdns_status(), __version__
+            snapshot,
+            self.daemon.config,
+            view,
+            self.daemon.mdns_status(),
+            __version__,
+            self.daemon.update,
         )
 
     def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
@@ -377,16 +471,40 @@ class DaemonBackend:
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         return Accounts(self._stack()).remove_user(name, delete_data)
 
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        plan = self.supervisor.exclusive(lambda stack: self.daemon.upgrader(stack).plan(pull))
+        self.daemon.record_update(plan)
+        return plan.to_json()
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = UpgradePlan.from_json(plan)
+        except (KeyError, TypeError, ValueError):
+            raise UsageError("the upgrade plan sent to hubd is malformed") from None
+        deadline_s = self.daemon.timing.upgrade_gate_deadline_s
+        try:
+            result = self.supervisor.exclusive(
+                lambda stack: self.daemon.upgrader(stack).apply(wanted, deadline_s)
+            )
+        except HubdError as exc:
+            self.daemon.record_update(result=str(exc))
+            raise
+        finally:
+            self.daemon.wake.set()
+        done = UpgradePlan(wanted.target, wanted.target)
+        self.daemon.record_update(done, _upgraded(wanted), ok=True)
+        return {"changes": result.changes, "database_copy": result.database_copy}
+
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
 
 
-def _log_to_file(ctx: Context) -> None:
+def _log_to_file(paths: Paths) -> None:
     """Also keep a rotating log file, which the tray's "Open logs" shows."""
     try:
-        ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
+            paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
         )
     except OSError as exc:
         log.debug("no log file: %s", exc)
@@ -395,10 +513,11 @@ def _log_to_file(ctx: Context) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def run_daemon(ctx: Context) -> int:
-    _ = ctx.config  # a bad config fails here, before anything starts
-    _log_to_file(ctx)
-    daemon = Daemon(ctx)
+def run_daemon(paths: Paths, config_file: Path, config: Config, timing: Timing) -> int:
+    """Run until SIGTERM/SIGINT. The caller has loaded the config: a bad one fails before
+    anything starts."""
+    _log_to_file(paths)
+    daemon = Daemon(paths, config_file, config, timing)
     daemon.install_signal_handlers()
     try:
         return daemon.run()

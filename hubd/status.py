@@ -47,8 +47,8 @@ class HubState(str, enum.Enum):
         return self.value
 
 
-# A word a status from another hubd version may carry: a HubState's value, or one this version
-# does not know yet, or UNKNOWN when the daemon sent none.
+# `Status.state` when the daemon sent no usable word. Otherwise it is a HubState's value, or a
+# word of a newer daemon that this version does not know.
 UNKNOWN = "unknown"
 DESIRED_STATES = (HubState.RUNNING, HubState.STOPPED)
 
@@ -59,7 +59,8 @@ class Record:
     """JSON in and out for a frozen dataclass whose fields all have defaults."""
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: _encode(getattr(self, f.name)) for f in fields}
 
     @classmethod
     def from_json(cls: type[R], data: object) -> R:
@@ -138,6 +139,17 @@ class MdnsView(Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class UpdateView(Record):
+    """What the daemon knows about newer versions (`hubd upgrade`, or `auto_upgrade`)."""
+
+    available: bool = False
+    changes: tuple[str, ...] = ()
+    checked_at: str | None = None  # ISO time of the last check
+    last_result: str | None = None  # one line on the last upgrade: done, or rolled back and why
+    last_ok: bool | None = None  # whether that upgrade went through
+
+
+@dataclasses.dataclass(frozen=True)
 class Status(Record):
     """Everything `hubd status` shows. The JSON keeps the shape of earlier versions."""
 
@@ -152,6 +164,7 @@ class Status(Record):
     proxy: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
+    update: UpdateView | None = None  # None without a daemon
 
     @classmethod
     def compose(
@@ -161,6 +174,7 @@ class Status(Record):
         stack: StackView | None = None,
         mdns: MdnsView | None = None,
         version: str | None = None,
+        update: UpdateView | None = None,
     ) -> Status:
         """The one place a status is put together, by the daemon or by the CLI without one."""
         return cls(
@@ -175,6 +189,7 @@ class Status(Record):
             proxy=stack.proxy if stack else ProxyContainer(),
             servers=stack.servers if stack else (),
             version=version,
+            update=update,
         )
 
     @property

@@ -30,6 +30,7 @@ class FakeDaemon:
             for name in users
         }
         self.calls: list[str] = []
+        self.update: dict[str, Any] | None = None  # the status' `update` field
 
     @property
     def add_user_calls(self) -> list[str]:
@@ -53,6 +54,7 @@ class FakeDaemon:
                     {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
                 ],
                 "version": "0.1.0",
+                "update": self.update,
             }
         )
 
@@ -95,6 +97,16 @@ class FakeDaemon:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        self.calls.append(f"upgrade_plan pull={pull}")
+        changes = (self.update or {}).get("changes", [])
+        return {"up_to_date": not changes, "changes": [c.split("|") for c in changes]}
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append("upgrade_apply")
+        self.update = {"available": False, "last_result": "upgraded", "last_ok": True}
+        return {"changes": [], "database_copy": "/srv/jupyterhub/data/x"}
 
 
 @contextmanager

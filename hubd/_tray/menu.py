@@ -26,6 +26,7 @@ class Action:
     ADD_USER = "add-user"
     LOGS = "logs"
     HOW_TO_START = "how-to-start"
+    UPGRADE = "upgrade"
     QUIT = "quit"
 
 
@@ -75,8 +76,11 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
     running = snapshot.look is TrayState.RUNNING
     url = snapshot.hub_url
     logs_possible = reachable or snapshot.log_file_readable
-    items = [
-        ItemSpec(snapshot.headline, enabled=False),
+    items = [ItemSpec(snapshot.headline, enabled=False)]
+    if snapshot.update_available:
+        # Offered while the hub runs: the upgrade's health gate compares with a working hub.
+        items.append(ItemSpec("Update available: upgrade now…", Action.UPGRADE, enabled=running))
+    items += [
         SEPARATOR,
         # Offered only while the hub answers: opening a stopped hub shows a browser error.
         ItemSpec(

@@ -13,17 +13,14 @@ from dataclasses import dataclass
 
 from hubd._tray.state import Snapshot
 from hubd.status import HubState
-
-# A restart asked for from the tray is not a crash while it completes; a hub's first start
-# can take a couple of minutes (see Timing.hub_ready_deadline_s), hence the long window.
-EXPECTED_RESTART_WINDOW_S = 180.0
+from hubd.timing import Timing
 
 _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # crash | crash-loop | recovered | docker | daemon-lost
+    kind: str  # crash | crash-loop | recovered | docker | daemon-lost | update | upgrade
     title: str
     message: str
 
@@ -42,16 +39,41 @@ def _crash_loop(current: Snapshot) -> Notice:
     )
 
 
+def _update_notices(previous: Snapshot, current: Snapshot) -> list[Notice]:
+    """An update found, and an upgrade done or rolled back (by the daemon's maintenance
+    window, or by someone else's `hubd upgrade`)."""
+    before = previous.status.update if previous.status is not None else None
+    now = current.status.update if current.status is not None else None
+    if now is None:
+        return []
+    notices = []
+    if now.available and not (before is not None and before.available):
+        notices.append(
+            Notice(
+                "update",
+                "Update available",
+                "; ".join(now.changes) + ". Choose “Update available” in the menu.",
+            )
+        )
+    if now.last_result and now.last_result != (before.last_result if before else None):
+        title = "JupyterHub upgraded" if now.last_ok else "The upgrade did not go through"
+        notices.append(Notice("upgrade", title, now.last_result))
+    return notices
+
+
 class NoticeTracker:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, timing: Timing | None = None
+    ) -> None:
         self._clock = clock
+        self._expected_restart_window_s = (timing or Timing()).tray_expected_restart_window_s
         self._previous: Snapshot | None = None
         self._problem = False  # a crash or a crash loop was announced and is not over yet
         self._expected_until = 0.0
 
     def expect_restart(self) -> None:
         """The tray itself asked for a restart: the coming down-and-up is no crash."""
-        self._expected_until = self._clock() + EXPECTED_RESTART_WINDOW_S
+        self._expected_until = self._clock() + self._expected_restart_window_s
 
     def update(self, current: Snapshot) -> list[Notice]:
         previous, self._previous = self._previous, current
@@ -103,7 +125,7 @@ class NoticeTracker:
             )
         elif now == HubState.STOPPED:
             self._problem = False  # a stop, asked for by someone, ends any episode
-        return notices
+        return notices + _update_notices(previous, current)
 
     def _first(self, current: Snapshot) -> list[Notice]:
         state = current.raw_state

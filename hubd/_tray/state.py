@@ -105,6 +105,11 @@ class Snapshot:
         return (self.status.last_error or None) if self.status is not None else None
 
     @property
+    def update_available(self) -> bool:
+        update = self.status.update if self.status is not None else None
+        return update is not None and update.available
+
+    @property
     def hub_url(self) -> str | None:
         """The address to open: the advertised name when there is one, else the local one."""
         if self.status is None:

@@ -14,6 +14,7 @@ from hubd.config import Config, load_config
 from hubd.control import ControlClient
 from hubd.paths import Paths, resolve_paths
 from hubd.stack import Stack
+from hubd.stack.pins import PinStore
 from hubd.stack.progress import Reporter, reporter_for_terminal
 from hubd.timing import Timing, timing_from_env
 
@@ -45,19 +46,25 @@ class Context:
 
     @cached_property
     def reporter(self) -> Reporter:
-        return reporter_for_terminal()
+        return reporter_for_terminal(self.timing)
 
     @cached_property
     def client(self) -> docker.DockerClient:
         from hubd.stack.engine import connect
 
-        return connect()
+        return connect(self.timing.engine_api_timeout_s)
 
     @cached_property
     def stack(self) -> Stack:
-        return Stack(self.client, self.config, reporter=self.reporter, timing=self.timing)
+        return Stack(
+            self.client,
+            self.config,
+            reporter=self.reporter,
+            timing=self.timing,
+            pins=PinStore(self.paths.image_pins_file, self.config.stack_name),
+        )
 
     def daemon(self) -> ControlClient | None:
         """The running daemon's client, or None when no daemon answers."""
-        client = ControlClient(self.paths.control_socket)
+        client = ControlClient(self.paths.control_socket, self.timing.control_client_timeout_s)
         return client if client.is_available() else None

@@ -19,6 +19,7 @@ from hubd.errors import (
     error_class_named,
 )
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -54,9 +55,9 @@ def check_server(sock: socket.socket, path: Path) -> None:
 class ControlClient:
     """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
         self.path = path
-        self.timeout = timeout
+        self.timeout = Timing().control_client_timeout_s if timeout is None else timeout
 
     def is_available(self) -> bool:
         """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""
@@ -140,6 +141,14 @@ class ControlClient:
         return dict(
             self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
         )
+
+    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
+        # Pulling and building images can take many minutes: make this client with
+        # Timing.upgrade_request_timeout_s.
+        return dict(self.request("POST", "/upgrade/plan", {"pull": pull}))
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.request("POST", "/upgrade/apply", {"plan": plan}))
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S, peer_uid
+from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
@@ -31,6 +31,7 @@ from hubd.errors import (
 )
 from hubd.paths import prepare_runtime_dir
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class ControlBackend(Protocol):
     def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -86,9 +89,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # A garbled request line still gets a status line (http.server would answer as HTTP/0.9).
     default_request_version = "HTTP/1.0"
-    timeout = REQUEST_READ_TIMEOUT_S
 
     # -- plumbing
+
+    def setup(self) -> None:
+        # A client that sends nothing for this long is dropped, so a stuck caller holds no
+        # thread.
+        self.request.settimeout(self.server.timing.control_request_read_timeout_s)
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("control: " + format, *args)
@@ -175,6 +183,13 @@ def _text(body: dict[str, Any], key: str) -> str:
     return value
 
 
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be an object")
+    return value
+
+
 def _flag(query: dict[str, list[str]], body: dict[str, Any], key: str) -> bool:
     if key in body:
         if not isinstance(body[key], bool):
@@ -204,6 +219,8 @@ class _Router:
                     _text(body, "name"), _text(body, "password"), _flag({}, body, "admin")
                 ),
             },
+            ("upgrade", "plan"): {"POST": lambda body, q: b.upgrade_plan(_flag(q, body, "pull"))},
+            ("upgrade", "apply"): {"POST": lambda body, _q: b.upgrade_apply(_object(body, "plan"))},
         }
         if len(parts) >= 2 and parts[0] == "users":
             name = parts[1]
@@ -234,9 +251,16 @@ def _tail(query: dict[str, list[str]]) -> int:
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, backend: ControlBackend, group: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        backend: ControlBackend,
+        group: str | None = None,
+        timing: Timing | None = None,
+    ) -> None:
         self.path = path
         self.group = group
+        self.timing = timing or Timing()
         self.router = _Router(backend)
         prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)

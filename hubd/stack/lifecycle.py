@@ -33,7 +33,14 @@ from hubd.stack.containers import (
 )
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
-from hubd.stack.images import ensure_hub_image, ensure_user_images
+from hubd.stack.images import (
+    LABEL_BASE_ID,
+    LABEL_BASE_REF,
+    ensure_hub_image,
+    ensure_user_images,
+    image_id,
+    image_present,
+)
 from hubd.stack.naming import (
     LABEL_SPEC,
     LABEL_STACK,
@@ -46,6 +53,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.proxy import Proxy, proxy_public_url
 from hubd.stack.settings import (
@@ -64,6 +72,7 @@ SERVICE_TOKEN_PATH = f"{HUB_DATA_DIR}/hubd-service-token"
 # Runtime state starts fresh at every start of the hub: its working directory (where
 # JupyterHub writes pid files) and /tmp are tmpfs; what must last is on the data volume.
 HUB_TMPFS = {HUB_WORK_DIR: "rw,nosuid,nodev,mode=0755", "/tmp": "rw,nosuid,nodev"}
+HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
 @dataclass
@@ -85,12 +94,15 @@ class Stack:
         *,
         reporter: Reporter | None = None,
         timing: Timing | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        self.reporter: Reporter = reporter or LogReporter(self.timing)
+        # Without a pin store (throwaway stacks in tests) images are used as their tags say.
+        self.pins = pins
         self.proxy = Proxy(client, config, self.names, self.reporter, self.timing)
 
     # ------------------------------------------------------------------ addresses
@@ -105,35 +117,82 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, pull: bool = False) -> UpResult:
+    def up(self) -> UpResult:
+        """Bring the stack to what the config asks for, on the pinned image versions: a tag
+        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
-        image, built = ensure_hub_image(
-            self.client, self.names, self.config.hub_base_image, self.reporter, pull_base=pull
-        )
+        pins = self.pins.load() if self.pins else ImagePins()
+        if pins.hub_base_ref not in ("", self.config.hub_base_image) and self._usable(
+            pins.hub_image
+        ):
+            # Another JupyterHub may need a database migration: that is an upgrade's job,
+            # behind its health gate. Until then the pinned hub keeps running.
+            image, built = pins.hub_image, False
+            changes.append(
+                f"kept the hub on {pins.hub_base_ref}: `hubd upgrade` switches to "
+                f"{self.config.hub_base_image}"
+            )
+        else:
+            image, built = ensure_hub_image(
+                self.client,
+                self.names,
+                self.config.hub_base_image,
+                self.reporter,
+                base_id=pins.hub_base_for(self.config.hub_base_image),
+            )
         if built:
             changes.append(f"built image {image}")
-        pulled_images = [self.config.user_image, *self.config.allowed_images]
-        pulled_images.append(self.config.proxy_image)
+        wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}
+        missing = [ref for ref, pinned in wanted.items() if not self._usable(pinned)]
+        changes += [
+            f"pulled {ref}" for ref in ensure_user_images(self.client, missing, self.reporter)
+        ]
+        user_images = {
+            ref: pinned if self._usable(pinned) else image_id(self.client, ref)
+            for ref, pinned in wanted.items()
+        }
+        self.save_pins(image, user_images)
         changes += [
             f"pulled {ref}"
-            for ref in ensure_user_images(self.client, pulled_images, self.reporter, pull=pull)
+            for ref in ensure_user_images(self.client, [self.config.proxy_image], self.reporter)
         ]
         if self._retire_single_container_hub():
             changes.append(f"moved the proxy out of {self.names.hub_container}")
-        token = self.proxy.token(self.find_hub())
-        action = self.proxy.ensure(token)
+        action = self.proxy.ensure(self.proxy.token(self.find_hub()))
         if action != "unchanged":
             changes.append(f"{action} container {self.names.proxy_container}")
         self.proxy.wait_healthy()
-        container, action = self.ensure_hub_container(image, token)
+        container, action = self.ensure_hub_container(image, user_images)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
         self.wait_healthy()
         return UpResult(url=self.local_url, changes=changes, hub_container_id=container.id or "")
+
+    def user_image_refs(self) -> list[str]:
+        return list(dict.fromkeys([self.config.user_image, *self.config.allowed_images]))
+
+    def _usable(self, pinned_id: str) -> bool:
+        return bool(pinned_id) and image_present(self.client, pinned_id)
+
+    def pins_for(self, hub_image: str, user_images: dict[str, str]) -> ImagePins:
+        labels = self.client.images.get(hub_image).labels or {}
+        return ImagePins(
+            hub_base_ref=labels.get(LABEL_BASE_REF, self.config.hub_base_image),
+            hub_base_id=labels.get(LABEL_BASE_ID, ""),
+            hub_image=hub_image,
+            user_images=dict(user_images),
+        )
+
+    def save_pins(self, hub_image: str, user_images: dict[str, str]) -> None:
+        if self.pins is None:
+            return
+        pins = self.pins_for(hub_image, user_images)
+        if pins != self.pins.load():
+            self.pins.save(pins)
 
     def ensure_network(self) -> bool:
         if self.client.networks.list(names=[self.names.network], filters=self.names.filters()):
@@ -178,9 +237,15 @@ class Stack:
         remove_quietly(container, force=True)
         return True
 
-    def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
-        """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names)
+    def hub_spec(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[dict[str, Any], str]:
+        """The hub container's create arguments and a hash that changes when they do.
+
+        `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
+        hub migrate the database schema; it is not hashed, as it changes nothing once done.
+        """
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -202,6 +267,7 @@ class Stack:
                 socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
             },
             "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
+            "command": [*HUB_COMMAND, "--upgrade-db"] if upgrade_db else None,
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
             # tini as PID 1 reaps the hub's services (the idle culler) and forwards signals.
@@ -224,9 +290,11 @@ class Stack:
     def proxy_state(self) -> ContainerState:
         return self.proxy.state()
 
-    def ensure_hub_container(self, image: str, proxy_token: str) -> tuple[Container, str]:
+    def ensure_hub_container(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
-        create, spec_hash = self.hub_spec(image)
+        create, spec_hash = self.hub_spec(image, user_images, upgrade_db)
         container = self.find_hub()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
@@ -235,7 +303,7 @@ class Stack:
             container.remove()
             container, action = None, "recreated"
         if container is None:
-            container = self._create_hub(create, proxy_token)
+            container = self._create_hub(create, user_images)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -245,14 +313,19 @@ class Stack:
             action = "started" if action == "unchanged" else action
         return container, action
 
-    def _create_hub(self, create: dict[str, Any], proxy_token: str) -> Container:
+    def _create_hub(
+        self, create: dict[str, Any], user_images: dict[str, str] | None = None
+    ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
+        # The same settings as hashed into the spec.
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         container = self.client.containers.create(**create)
         container.put_archive(
             "/", tar_files({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)})
         )
-        container.put_archive("/", tar_files({PROXY_TOKEN_FILE: proxy_token}, mode=0o600))
+        # The proxy starts first (see up()) and holds the token the hub must share.
+        token = self.proxy.token(None)
+        container.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
         return container
 
     def _start(self, container: Container) -> None:
@@ -280,6 +353,13 @@ class Stack:
                 container.stop(timeout=self.timing.container_stop_timeout_s)
         except NotFound:
             pass
+
+    def remove_hub(self) -> None:
+        """Stop and remove the hub container; people's servers keep running."""
+        container = self.find_hub()
+        if container is not None:
+            self._stop(container)
+            remove_quietly(container, force=True)
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
         try:
@@ -397,7 +477,7 @@ class Stack:
         container = self.find_hub()
         if container is None or container.status != "running":
             raise StackError("the hub is not running: run `hubd up` first")
-        return HubAPI(self.local_url, self._service_token(container))
+        return HubAPI(self.local_url, self._service_token(container), self.timing)
 
     def _service_token(self, container: Container) -> str:
         token = read_file(container, SERVICE_TOKEN_PATH)
@@ -457,6 +537,10 @@ class Stack:
         for container in self.containers():
             remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
+        # Users' servers remove themselves once stopped; their volumes are in use until then.
+        deadline = time.monotonic() + self.timing.container_stop_timeout_s
+        while self.containers(ROLE_USER_SERVER) and time.monotonic() < deadline:
+            time.sleep(self.timing.container_gone_poll_s)
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
             removed.append(f"removed volume {volume.name}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from hubd.config import Config
+from hubd.config import MIN_PASSWORD_CHARS, Config
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
+from hubd.timing import Timing
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
@@ -18,14 +20,23 @@ PROXY_TOKEN_FILE = f"{SETTINGS_DIR}/proxy-token"
 HUB_PORT = 8081
 PROXY_API_PORT = 8001
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
-MIN_PASSWORD_LENGTH = 8
 ALLOWED_FAILED_LOGINS = 5
-LOCKOUT_SECONDS = 600
-# Spawning can include creating a volume and starting a big image on a slow disk.
-SPAWN_TIMEOUT_S = 120
 
 
-def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
+def hub_settings(
+    config: Config,
+    names: StackNames,
+    timing: Timing | None = None,
+    user_images: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The hub's settings. `user_images` maps the config's image names to the pinned image
+    ids, so DockerSpawner starts exactly the pinned version even after a tag moved."""
+    timing = timing or Timing()
+    pinned = dict(user_images or {})
+    allowed: list[str] | dict[str, str] = list(config.allowed_images)
+    if pinned and allowed:
+        # DockerSpawner shows the keys of a dict to people and starts the value.
+        allowed = {ref: pinned.get(ref, ref) for ref in config.allowed_images}
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -34,8 +45,8 @@ def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
         "proxy_api_url": f"http://{names.proxy_container}:{PROXY_API_PORT}",
         "proxy_token_file": PROXY_TOKEN_FILE,
         "network": names.network,
-        "user_image": config.user_image,
-        "allowed_images": list(config.allowed_images),
+        "user_image": pinned.get(config.user_image, config.user_image),
+        "allowed_images": allowed,
         "user_container_prefix": names.user_container_prefix,
         "user_container_labels": names.labels(ROLE_USER_SERVER),
         "user_volume_template": names.user_volume_template,
@@ -49,8 +60,8 @@ def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
         "cull_every": cull_every,
-        "min_password_length": MIN_PASSWORD_LENGTH,
+        "min_password_length": MIN_PASSWORD_CHARS,
         "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
-        "lockout_seconds": LOCKOUT_SECONDS,
-        "spawn_timeout": SPAWN_TIMEOUT_S,
+        "lockout_seconds": timing.hub_login_lockout_s,
+        "spawn_timeout": timing.hub_spawn_timeout_s,
     }

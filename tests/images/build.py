@@ -49,6 +49,8 @@ DOCKERFILES = {
     "hub-base": "hub-base.Dockerfile",
     "user": "user.Dockerfile",
     "proxy": "proxy.Dockerfile",
+    # An older JupyterHub (5.x): upgrade tests migrate its database to the current one.
+    "hub-base-5": "hub-base-5.Dockerfile",
 }
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
@@ -68,6 +70,7 @@ class TestImages:
     hub_base: str  # e.g. "hubd-test/hub-base:<hash12>"
     user: str  # e.g. "hubd-test/user:<hash12>"
     proxy: str  # e.g. "hubd-test/proxy:<hash12>"
+    hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -230,7 +233,12 @@ def ensure_test_images(
                 network = _network_mode(client, tags["debian"], log)
                 for name in missing:
                     _build(client, DOCKERFILES[name], tags[name], tags["debian"], network, log)
-    return TestImages(hub_base=tags["hub-base"], user=tags["user"], proxy=tags["proxy"])
+    return TestImages(
+        hub_base=tags["hub-base"],
+        user=tags["user"],
+        proxy=tags["proxy"],
+        hub_base_5=tags["hub-base-5"],
+    )
 
 
 if __name__ == "__main__":

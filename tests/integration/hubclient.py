@@ -85,9 +85,10 @@ def read_file(session: requests.Session, base_url: str, username: str, name: str
 
 
 def start_kernel(session: requests.Session, base_url: str, username: str) -> str:
+    """Start a kernel in the user's server (as opening a notebook does); returns its id."""
     response = session.post(
         f"{base_url}/user/{username}/api/kernels",
-        json={"name": "python3"},
+        json={},
         headers=_xsrf_headers(session, username),
         timeout=60,
     )
@@ -191,3 +192,61 @@ class KernelSocket:
     def close(self) -> None:
         self.ws.close()
         self._reader.join(timeout=5)
+
+
+def kernel_alive(session: requests.Session, base_url: str, username: str, kernel_id: str) -> bool:
+    response = session.get(
+        f"{base_url}/user/{username}/api/kernels/{kernel_id}",
+        headers=_xsrf_headers(session, username),
+        timeout=30,
+    )
+    return response.status_code == 200
+
+
+class StatusPoller:
+    """A person's open JupyterLab polling its server, as Lab does: counts what failed.
+
+    Runs `GET /user/NAME/api/status` every `interval_s` in a thread while in the `with`
+    block; `failures` and `outage_s` (longest run of failures) are what the person saw.
+    """
+
+    def __init__(
+        self, session: requests.Session, base_url: str, username: str, interval_s: float = 0.25
+    ) -> None:
+        self.session, self.url = session, f"{base_url}/user/{username}/api/status"
+        self.headers = _xsrf_headers(session, username)
+        self.interval_s = interval_s
+        self.requests = self.failures = 0
+        self.outage_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatusPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _ok(self) -> bool:
+        try:
+            response = self.session.get(
+                self.url, headers=self.headers, timeout=5, allow_redirects=False
+            )
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def _run(self) -> None:
+        failing_since: float | None = None
+        while not self._stop.wait(self.interval_s):
+            ok = self._ok()
+            now = time.monotonic()
+            self.requests += 1
+            if ok:
+                failing_since = None
+                continue
+            self.failures += 1
+            failing_since = failing_since or now
+            self.outage_s = max(self.outage_s, now - failing_since + self.interval_s)

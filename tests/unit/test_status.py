@@ -10,9 +10,11 @@ from hubd.status import (
     HubState,
     MdnsView,
     ProxyContainer,
+    Record,
     StackView,
     Status,
     Supervision,
+    UpdateView,
     UserServer,
 )
 
@@ -43,13 +45,16 @@ def _full() -> Status:
         ),
         MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
         "1.2.3",
+        UpdateView(True, ("hub image: jupyterhub: 5.4.6 -> 6.1.1",), "2026-01-01T03:00:00+00:00"),
     )
 
 
 def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
-    assert set(data) == EARLIER_KEYS | {"proxy"}
+    # Fields are only ever added (issue 15 added `update`, issue 11 `proxy`).
+    assert set(data) == EARLIER_KEYS | {"update", "proxy"}
+    assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
     assert data["proxy"] == {
         "exists": True,
@@ -90,3 +95,10 @@ def test_reading_is_lenient_about_odd_or_missing_values() -> None:
     newer = Status.from_json({"state": "upgrading"})
     assert newer.state == "upgrading" and newer.known_state is None
     assert Status.from_json({"state": "failing"}).known_state is HubState.FAILING
+
+
+def test_every_record_has_defaults_and_survives_its_own_json() -> None:
+    # from_json falls back to defaults, so a field without one would break reading.
+    for record in Record.__subclasses__():
+        empty = record()
+        assert record.from_json(json.loads(json.dumps(empty.to_json()))) == empty

@@ -94,7 +94,8 @@ roles = [
     {
         "name": "hubd",
         "description": "hubd manages accounts and servers for the owner",
-        # `proxy`: hubd has the hub re-add every route right after a proxy restart.
+        # proxy: hubd has the hub re-add every route right after a proxy restart, and
+        # `hubd upgrade` checks that the proxy still routes to people's servers.
         "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "proxy"],
         "services": ["hubd"],
     }

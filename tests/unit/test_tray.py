@@ -22,6 +22,7 @@ from hubd._tray.icons import draw_icon
 from hubd._tray.state import TrayState
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable
+from hubd.timing import Timing
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
 from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
@@ -192,7 +193,7 @@ def tray(
         open_path=open_path,
         launcher=launcher,  # type: ignore[arg-type]
         notify_fallback=lambda t, m: None,
-        poll_interval_s=0.05,
+        timing=Timing(tray_poll_interval_s=0.05),
     )
     thread = threading.Thread(target=app.run, name="test-tray", daemon=True)
     thread.start()
@@ -507,6 +508,22 @@ def test_the_poller_follows_the_daemon_without_clicks(tray: Harness, daemon: Fak
             "hub exited with code 1 hubd keeps trying; open the logs to see why.",
         )
     ]
+
+
+def test_an_update_is_announced_and_the_menu_item_upgrades(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    item = "Update available: upgrade now…"
+    assert item not in tray.labels_enabled()
+    daemon.update = {"available": True, "changes": ["hub image: jupyterhub|5.4.6|6.1.1"]}
+    tray.app.refresh()
+    assert tray.labels_enabled()[item] is True
+    tray.click(item)
+    tray.wait(lambda: item not in tray.labels_enabled(), "the item to go")
+    # The images the daemon's check fetched are used: no second pull.
+    assert daemon.calls == ["upgrade_plan pull=False", "upgrade_apply"]
+    titles = [title for title, _message in tray.icon.notices]
+    assert titles == ["Update available", "Upgrading JupyterHub", "JupyterHub upgraded"]
 
 
 def test_crash_and_recovery_are_announced(tray: Harness, daemon: FakeDaemon) -> None:
