@@ -246,3 +246,4 @@ if __name__ == "__main__":
     print(images.hub_base)
     print(images.user)
     print(images.proxy)
+    print(images.hub_base_5)
