@@ -27,6 +27,7 @@ from hubd import status as states
 from hubd._daemon.sdnotify import Notifier
 from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
+from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError
@@ -101,6 +102,13 @@ class Daemon:
             probe=self._probe,
             on_engine_lost=self._engine_gone,
             on_hub_hung=self._hub_hung,
+        )
+        self.backups = BackupScheduler(
+            ctx.paths.state_dir,
+            ctx.config_file,
+            self.timing,
+            stack=lambda: self.supervisor.stack,
+            wake=self.wake.set,
         )
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
@@ -186,7 +194,7 @@ class Daemon:
             else:
                 self.notifier.status(self._status_line())
             self.notifier.watchdog_if_due()
-            timeout = self.supervisor.next_wakeup_s()
+            timeout = min(self.supervisor.next_wakeup_s(), self.backups.tick(self.config))
             if self.notifier.watchdog_interval_s:
                 timeout = min(timeout, self.notifier.watchdog_interval_s)
             self.wake.wait(timeout)
@@ -282,6 +290,7 @@ class Daemon:
         self._closed = True
         self.monitor.close()
         self.events.close()
+        self.backups.close()
         if self.control is not None:
             self.control.close()
         self._close_advertiser()
@@ -337,6 +346,7 @@ class DaemonBackend:
             "hub": {},
             "servers": [],
             "version": __version__,
+            "backup": self.daemon.backups.status(config),
         }
         stack = self.supervisor.stack
         if stack is not None:
@@ -383,6 +393,9 @@ class DaemonBackend:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        return self.daemon.backups.run_now(self.daemon.config, target)
 
 
 def _log_to_file(ctx: Context) -> None:

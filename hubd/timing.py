@@ -71,6 +71,10 @@ class Timing:
     # After a failure to open sockets or start zeroconf, retry after this long.
     mdns_retry_s: float = 10.0
 
+    # A scheduled backup that failed (disk unplugged, NAS away) is tried again after this
+    # long rather than at every loop pass; the tray says it failed meanwhile.
+    backup_retry_after_failure_s: float = 3600.0
+
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
     """The defaults, with overrides from `HUBD_TIMING` (for tests and benchmarks)."""

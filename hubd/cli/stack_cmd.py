@@ -99,6 +99,10 @@ def _status(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
     status = daemon.status() if daemon is not None else describe_local(ctx.stack, ctx.config)
+    if "backup" not in status:
+        from hubd.backup import summary
+
+        status["backup"] = summary(ctx.paths.state_dir, ctx.config, ctx.timing)
     if args.json:
         print(json.dumps(status, indent=2, default=str))
         return 0
@@ -117,8 +121,23 @@ def _status(args: argparse.Namespace) -> int:
         print(f"restarts: {status['restart_count']}")
     servers = [s for s in status.get("servers", []) if s.get("running")]
     print(f"servers:  {', '.join(s['user'] for s in servers) if servers else 'none running'}")
+    print(f"backup:   {_backup_line(status.get('backup') or {})}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
     return 0
+
+
+def _backup_line(backup: dict[str, Any]) -> str:
+    age = backup.get("age_s")
+    text = f"last good one {_duration(age)} ago" if age is not None else "never backed up"
+    if backup.get("running"):
+        text += ", one is running now"
+    if backup.get("last_error"):
+        text += f"; LAST BACKUP FAILED: {backup['last_error']}"
+    elif backup.get("overdue"):
+        text += " (overdue)"
+    if not backup.get("target"):
+        text += " (no backup_target set)"
+    return text
 
 
 def _duration(seconds: float) -> str:

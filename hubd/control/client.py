@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from hubd.control.protocol import API
+from hubd.control.protocol import API, BACKUP_TIMEOUT_S
 from hubd.errors import (
     ControlRequestError,
     DaemonUnreachable,
@@ -129,3 +129,7 @@ class ControlClient:
         return dict(
             self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
         )
+
+    def backup(self, target: str | None = None) -> dict[str, Any]:
+        # A first backup of big volumes takes a while; the daemon answers when it is done.
+        return dict(self.request("POST", "/backup", {"target": target}, timeout=BACKUP_TIMEOUT_S))
