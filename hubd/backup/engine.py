@@ -144,8 +144,9 @@ class BackupEngine:
 
     # ------------------------------------------------------------------ backup
 
-    def backup(self, target: str | None = None) -> BackupResult:
-        """One backup now. Records success or failure for status and the schedule."""
+    def backup(self, target: str | None = None, log_failure: bool = True) -> BackupResult:
+        """One backup now. Records success or failure for status and the schedule; a failure
+        is one line in the log too, unless the caller shows it (the CLI does)."""
         chosen = target or self.config.backup_target
         now = time.time()
         record = keys.load_record(self.state_dir)
@@ -160,7 +161,8 @@ class BackupEngine:
                 result = self._backup(chosen)
             except HubdError as exc:
                 keys.save_record(self.state_dir, replace(record, last_error=str(exc)))
-                log.error("backup to %s FAILED: %s", chosen or "(no target)", exc)
+                if log_failure:
+                    log.error("backup to %s FAILED: %s", chosen or "(no target)", exc)
                 raise
             except Exception as exc:  # Docker hiccups: still one line in the log and status
                 message = f"backup failed: {exc}"

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from docker.errors import APIError, ContainerError
 
 from hubd.backup.engine import (
     CONFIG_COPY,
@@ -26,9 +29,25 @@ from hubd.backup.engine import (
 )
 from hubd.backup.helper import Helper, Mount
 from hubd.errors import BackupError, UserAccountError
-from hubd.stack.naming import LABEL_USER, ROLE_HUB_DATA, ROLE_USER_DATA, ROLE_USER_SERVER
+from hubd.stack.images import ensure_hub_image
+from hubd.stack.naming import LABEL_USER, ROLE_HUB_DATA, ROLE_USER_DATA
+from hubd.stack.settings import HUB_DATA_DIR
 
 log = logging.getLogger(__name__)
+
+# Run by python3 in the hub's image on the restored database (JupyterHub's own tables).
+_FORGET_SERVERS = """
+import os, sqlite3, sys
+if os.path.exists(sys.argv[1]):
+    db = sqlite3.connect(sys.argv[1])
+    with db:
+        db.execute("UPDATE spawners SET server_id = NULL, state = '{}', started = NULL")
+        db.execute("DELETE FROM servers")
+    db.close()
+"""
+
+# DockerSpawner gives a server 10 s to stop after SIGTERM; a slow disk adds some.
+SERVER_STOP_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -150,11 +169,8 @@ class Restorer:
         helper = self._helper(plan.folder)
         done: list[str] = []
         for user in plan.stop_servers:
-            for server in self.stack.containers(ROLE_USER_SERVER):
-                env = server.attrs["Config"].get("Env") or []
-                if f"JUPYTERHUB_USER={user}" in env:
-                    self.stack._stop(server)
-                    done.append(f"stopped {user}'s server")
+            self._stop_server(user)
+            done.append(f"stopped {user}'s server")
         for change in plan.changes:
             if not volume_exists(self.stack, change.volume):
                 labels = (
@@ -181,6 +197,9 @@ class Restorer:
             change.describe().replace("replace", "replaced").replace("create ", "created ")
             for change in plan.changes
         ]
+        if any(c.what == "hub" for c in plan.changes):
+            self._forget_servers()
+            done.append("marked everyone's servers as stopped in the restored hub database")
         if plan.config_copy_to is not None:
             dumped = helper.restic(["dump", plan.snapshot, CONFIG_COPY])
             if dumped.exit_code == 0 and dumped.output:
@@ -188,6 +207,37 @@ class Restorer:
                 plan.config_copy_to.write_text(dumped.output)
                 done.append(f"wrote the backed-up config to {plan.config_copy_to}")
         return done
+
+    def _forget_servers(self) -> None:
+        """The restored database still names the servers that ran at backup time (containers
+        of the old stack, maybe of another machine): none of them runs now."""
+        image, _ = ensure_hub_image(
+            self.stack.client,
+            self.stack.names,
+            self.engine.config.hub_base_image,
+            self.stack.reporter,
+        )
+        try:
+            self.stack.client.containers.run(
+                image,
+                ["python3", "-c", _FORGET_SERVERS, f"{HUB_DATA_DIR}/{DB_NAME}"],
+                entrypoint=[],
+                volumes={self.stack.names.hub_data_volume: {"bind": HUB_DATA_DIR, "mode": "rw"}},
+                network_mode="none",
+                user="0",
+                remove=True,
+            )
+        except (ContainerError, APIError) as exc:
+            raise BackupError(f"preparing the restored hub database failed: {exc}") from None
+
+    def _stop_server(self, user: str) -> None:
+        """Through the hub, so that it knows; then wait until the container is gone."""
+        self.stack.hub_api().stop_server(user)
+        deadline = time.monotonic() + SERVER_STOP_DEADLINE_S
+        while any(s["user"] == user and s["running"] for s in self.stack.user_servers()):
+            if time.monotonic() > deadline:
+                raise BackupError(f"{user}'s server did not stop; nothing was restored")
+            time.sleep(0.5)
 
 
 def _json_list(output: str) -> list[dict[str, Any]]:

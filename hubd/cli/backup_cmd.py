@@ -57,7 +57,7 @@ def _backup(args: argparse.Namespace) -> int:
     if daemon is not None:
         result = daemon.backup(args.to)
     else:
-        result = _engine(ctx).backup(args.to).to_json()
+        result = _engine(ctx).backup(args.to, log_failure=False).to_json()
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
