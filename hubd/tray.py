@@ -33,7 +33,7 @@ from hubd._tray.poller import Poller, tray_poll_interval_s
 from hubd._tray.state import Snapshot, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
-from hubd.errors import HubdError
+from hubd.errors import BackupError, HubdError
 
 if TYPE_CHECKING:
     from hubd._tray.backends.xorg import Rect
@@ -55,6 +55,7 @@ _VERBS = {
     Action.ADD_USER: "add a user",
     Action.LOGS: "show the logs",
     Action.HOW_TO_START: "show how to start hubd",
+    Action.BACKUP: "back up",
 }
 
 
@@ -302,6 +303,9 @@ class TrayApp:
             )
         elif action == Action.LOGS:
             self._show_logs(snapshot)
+        elif action == Action.BACKUP:
+            # Its own thread: a first backup can take long, and the menu must stay usable.
+            threading.Thread(target=self._back_up, args=(client,), daemon=True).start()
         elif action == Action.HOW_TO_START:
             self._launcher.window(
                 "how-to-start",
@@ -310,6 +314,18 @@ class TrayApp:
             )
         elif action == Action.QUIT:
             self.quit()
+
+    def _back_up(self, client: ControlClient) -> None:
+        self._poller.poke()  # the menu shows "Backing up now"
+        try:
+            result = client.backup()
+        except BackupError:
+            pass  # the daemon recorded it: the next poll brings the "Backup failed" notice
+        except HubdError as exc:
+            self.notify("Could not back up", str(exc))
+        else:
+            self.notify("Backup done", f"Saved to {result.get('target')}.")
+        self._poller.poke()
 
     def _add_user_closed(self, code: int, out: str) -> None:
         if code != 0:

@@ -22,7 +22,8 @@ _DOWN_AFTER_CRASH = ("restarting", "failing")
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # crash | crash-loop | recovered | docker | daemon-lost
+    # crash | crash-loop | recovered | docker | daemon-lost | backup-failed | backup-overdue
+    kind: str
     title: str
     message: str
 
@@ -39,6 +40,31 @@ def _crash_loop(current: Snapshot) -> Notice:
         "JupyterHub keeps crashing",
         f"{reason} hubd keeps trying; open the logs to see why.",
     )
+
+
+def _backup_notices(previous: Snapshot | None, current: Snapshot) -> list[Notice]:
+    """A backup that failed (each new failure once), and no good backup for too long."""
+    before = previous.backup if previous is not None else None
+    now = current.backup
+    notices = []
+    if now.last_error is not None and (before is None or before.last_error != now.last_error):
+        notices.append(
+            Notice("backup-failed", "Backup failed", f"{now.last_error}. hubd will try again.")
+        )
+    if now.overdue and (before is None or not before.overdue):
+        since = (
+            "There has never been a good backup"
+            if now.age_s is None
+            else (f"The last good backup is {int(now.age_s // 3600)} hours old")
+        )
+        notices.append(
+            Notice(
+                "backup-overdue",
+                "No recent backup",
+                f"{since}. Check the backup disk, then use Back up now.",
+            )
+        )
+    return notices
 
 
 class NoticeTracker:
@@ -102,9 +128,12 @@ class NoticeTracker:
             )
         elif now == "stopped":
             self._problem = False  # a stop, asked for by someone, ends any episode
-        return notices
+        return notices + _backup_notices(previous, current)
 
     def _first(self, current: Snapshot) -> list[Notice]:
+        return self._first_state(current) + _backup_notices(None, current)
+
+    def _first_state(self, current: Snapshot) -> list[Notice]:
         state = current.raw_state
         self._problem = state in ("failing", "docker-unavailable")
         if state == "failing":

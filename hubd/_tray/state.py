@@ -59,6 +59,52 @@ class UserRow:
 
 
 @dataclass(frozen=True)
+class BackupView:
+    """The daemon's backup status, read defensively."""
+
+    configured: bool = False  # a target is set
+    age_s: float | None = None  # since the last good backup
+    last_error: str | None = None
+    overdue: bool = False
+    running: bool = False
+
+    @classmethod
+    def from_status(cls, raw: Any) -> BackupView:
+        if not isinstance(raw, Mapping):
+            return cls()
+        age = raw.get("age_s")
+        error = raw.get("last_error")
+        return cls(
+            configured=bool(raw.get("target")),
+            age_s=float(age)
+            if isinstance(age, (int, float)) and not isinstance(age, bool)
+            else None,
+            last_error=error if isinstance(error, str) and error else None,
+            overdue=raw.get("overdue") is True,
+            running=raw.get("running") is True,
+        )
+
+    @property
+    def words(self) -> str:
+        """One menu line, e.g. 'Last backup: 3 h ago'."""
+        if self.running:
+            return "Backing up now…"
+        if self.last_error is not None:
+            return "Last backup FAILED"
+        if self.age_s is None:
+            return "No backup yet" if self.configured else "Backups not set up"
+        return f"Last backup: {_age_words(self.age_s)} ago" + (" (overdue)" if self.overdue else "")
+
+
+def _age_words(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} days"
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One look at the daemon. `status` is None when it could not be reached."""
 
@@ -144,6 +190,10 @@ class Snapshot:
             host = f"[{address}]" if ":" in address else address
             result.append(urlunsplit((parts.scheme, host + port, parts.path or "/", "", "")))
         return result
+
+    @property
+    def backup(self) -> BackupView:
+        return BackupView.from_status(self.status.get("backup") if self.status else None)
 
     @property
     def headline(self) -> str:

@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 REPO_MOUNT = "/repo"
 DATA_ROOT = "/data"
 PASSWORD_PATH = "/run/hubd-backup/password"
+CACHE_MOUNT = "/cache"
 ROLE_BACKUP_HELPER = "backup-helper"
+ROLE_BACKUP_CACHE = "backup-cache"
 HOST_NAME = "hubd"
 
 # restic's exit codes: 1 fatal, 3 some files unreadable (snapshot still made), 12 wrong password.
@@ -81,6 +83,14 @@ class Helper:
             return
         container.remove(force=True)
 
+    def _cache_volume(self) -> str:
+        name = f"{self.names.stack}-backup-cache"
+        try:
+            self.client.volumes.get(name)
+        except NotFound:
+            self.client.volumes.create(name, labels=self.names.labels(ROLE_BACKUP_CACHE))
+        return name
+
     def restic(
         self,
         args: Sequence[str],
@@ -99,7 +109,12 @@ class Helper:
         files: Mapping[str, bytes] | None = None,
     ) -> Result:
         self.remove_leftover()
-        volumes = {REPO_MOUNT: Mount(self.repo_folder, REPO_MOUNT, read_only=False)}
+        volumes = {
+            REPO_MOUNT: Mount(self.repo_folder, REPO_MOUNT, read_only=False),
+            # restic's local cache of the repository's index: without it every backup reads
+            # the whole index back from the (maybe slow, USB or NAS) target first.
+            CACHE_MOUNT: Mount(self._cache_volume(), CACHE_MOUNT, read_only=False),
+        }
         volumes.update({m.target: m for m in mounts})
         try:
             container = self.client.containers.create(
@@ -112,6 +127,7 @@ class Helper:
                 environment={
                     "RESTIC_REPOSITORY": REPO_MOUNT,
                     "RESTIC_PASSWORD_FILE": PASSWORD_PATH,
+                    "RESTIC_CACHE_DIR": CACHE_MOUNT,
                     # Progress bars off: the log gets lines, not carriage returns.
                     "RESTIC_PROGRESS_FPS": "0.0167",
                 },
