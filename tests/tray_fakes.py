@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hubd.errors import DockerUnavailable, UserAccountError
+from hubd.errors import BackupError, DockerUnavailable, UserAccountError
 
 URL = "http://jupyter.local:8000/"
 
@@ -29,6 +29,14 @@ class FakeDaemon:
             for name in users
         }
         self.calls: list[str] = []
+        self.backup_status: dict[str, Any] = {
+            "target": "/media/usb/hub-backup",
+            "age_s": 3 * 3600 + 5,
+            "last_error": None,
+            "overdue": False,
+            "running": False,
+        }
+        self.backup_error: str | None = None
 
     @property
     def add_user_calls(self) -> list[str]:
@@ -51,6 +59,7 @@ class FakeDaemon:
                 {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
             ],
             "version": "0.1.0",
+            "backup": self.backup_status,
         }
 
     def start(self) -> dict[str, Any]:
@@ -92,6 +101,14 @@ class FakeDaemon:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        self.calls.append("backup")
+        if self.backup_error is not None:
+            self.backup_status = {**self.backup_status, "last_error": self.backup_error}
+            raise BackupError(self.backup_error)
+        self.backup_status = {**self.backup_status, "age_s": 1.0, "last_error": None}
+        return {"snapshot": "abcd1234", "target": self.backup_status["target"], "users": []}
 
 
 @contextmanager
