@@ -4,9 +4,10 @@ of the same volumes through a helper container, in one run.
 1. First backup: throughput of restic (encrypted, deduplicated) vs tar (neither), as a ratio.
 2. Second backup of unchanged data: restic's time as a share of its first (target < 10 %).
 
-The data: two "people's" volumes with a mix of many small files (notebooks, scripts) and some
-big ones (data sets), written once by a helper container. Run:
-    python -m bench.bench_backup [--megabytes 1000] [--rounds 3]
+The data: two "people's" volumes, each a quarter in 64 KB files (notebooks, scripts: 2000 per
+person for 1000 MB) and three quarters in 8 big files (data sets), random bytes (incompressible,
+no duplicates), written once by a helper container. Run:
+    python -m bench.bench_backup [--megabytes 2000] [--rounds 3]
 It prints a Markdown table (also written to bench/results/backup.md). Uses the local restic
 stand-in image (Debian's restic 0.14), like the tests.
 """
@@ -35,12 +36,13 @@ def make_volumes(client: docker.DockerClient, image: str, names: StackNames, mb:
     volumes = []
     per_person = mb // len(PEOPLE)
     big_files, big_mb = 8, max(1, (per_person * 3 // 4) // 8)
-    small_files = (per_person - big_files * big_mb) * 1024 // 16  # 16 KB each
+    # Notebooks and scripts: 64 KB each, about a notebook with a few outputs.
+    small_files = (per_person - big_files * big_mb) * 1024 // 64
     script = (
         "mkdir -p /v/data /v/notebooks\n"
         f"for i in $(seq {big_files}); do head -c {big_mb}M /dev/urandom > /v/data/set$i.bin;"
         " done\n"
-        f"for i in $(seq {small_files}); do head -c 16384 /dev/urandom > /v/notebooks/nb$i.ipynb;"
+        f"for i in $(seq {small_files}); do head -c 65536 /dev/urandom > /v/notebooks/nb$i.ipynb;"
         " done\n"
     )
     for person in PEOPLE:
@@ -83,7 +85,7 @@ def time_restic(helper: Helper, volumes: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--megabytes", type=int, default=1000)
+    parser.add_argument("--megabytes", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     client = docker.from_env(timeout=600)

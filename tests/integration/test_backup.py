@@ -4,6 +4,7 @@ tests run in file order, the purge round trip last."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,7 @@ import requests
 from hubd.backup.helper import Helper
 from hubd.backup.keys import password_file
 from tests.images.build import TestImages
+from tests.integration.daemon_proc import DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.hubclient import (
     Kernel,
@@ -122,6 +124,35 @@ def test_backup_while_people_work(team: Team) -> None:
     assert secret.stat().st_mode & 0o777 == 0o600
     status = team.hub.hubd("status").stdout
     assert "backup:   last good one 0m" in status, status
+
+
+def test_the_daemon_backs_up_on_schedule_and_on_request(team: Team, tmp_path: Path) -> None:
+    hub = team.hub
+    first = hub.hubd("status", "--json")
+    before = json.loads(first.stdout)["backup"]["last_success_at"]
+    hub.write_config(backup_interval=15)
+    daemon = DaemonProc(hub, tmp_path / "daemon.log").start()
+    try:
+        # The schedule: the next backup comes by itself once the interval has passed.
+        wait_for(
+            lambda: (daemon.status()["backup"]["last_success_at"] or 0) > before,
+            90,
+            "a scheduled backup",
+        )
+        assert daemon.status()["backup"]["last_error"] is None
+        # Asked for: through the daemon (the CLI finds its socket); a failure is one line
+        # for the caller, one line in the daemon's log, and the status says it.
+        missing = hub.hubd("backup", "--to", str(tmp_path / "unplugged"), check=False)
+        assert missing.returncode != 0 and "does not exist" in missing.stderr
+        assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr
+        assert "does not exist" in daemon.status()["backup"]["last_error"]
+        assert "FAILED" in hub.hubd("status").stdout
+        wait_for(lambda: "FAILED: backup target" in daemon.log_tail(200), 10, "the log line")
+        hub.hubd("backup")
+        assert daemon.status()["backup"]["last_error"] is None
+    finally:
+        daemon.stop()
+        hub.write_config(backup_interval=86400)
 
 
 def test_bad_input_is_one_line_and_a_failure(team: Team, tmp_path: Path) -> None:
