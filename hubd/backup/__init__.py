@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from hubd.backup.engine import BackupEngine, BackupResult
 from hubd.backup.keys import BackupRecord, load_record, password_file
 from hubd.backup.restore import RestorePlan, Restorer
 from hubd.backup.schedule import Decision, Policy, age_s, decide, is_overdue
 from hubd.config import Config
+from hubd.status import BackupStatus
 from hubd.timing import Timing
 
 
@@ -27,23 +27,20 @@ def policy_of(config: Config, timing: Timing) -> Policy:
     )
 
 
-def summary(
-    state_dir: Path, config: Config, timing: Timing, running: bool = False
-) -> dict[str, Any]:
+def summary(state_dir: Path, config: Config, timing: Timing, running: bool = False) -> BackupStatus:
     """The backup part of `hubd status` and the tray's status."""
     record = load_record(state_dir)
     now = time.time()
-    failed = record.last_error is not None
-    return {
-        "target": config.backup_target,
-        "scheduled": bool(config.backup_target) and config.backup_interval > 0,
-        "last_success_at": record.last_success_at,
-        "age_s": age_s(record, now),
-        "last_error": record.last_error if failed else None,
-        "overdue": is_overdue(record, policy_of(config, timing), now),
-        "running": running,
-        "password_file": str(password_file(state_dir)),
-    }
+    return BackupStatus(
+        target=config.backup_target,
+        scheduled=bool(config.backup_target) and config.backup_interval > 0,
+        last_success_at=record.last_success_at,
+        age_s=age_s(record, now),
+        last_error=record.last_error,
+        overdue=is_overdue(record, policy_of(config, timing), now),
+        running=running,
+        password_file=str(password_file(state_dir)),
+    )
 
 
 __all__ = [

@@ -154,7 +154,7 @@ class Restorer:
             plan.stop_hub = hub is not None and hub.status == "running"
             config_file = self.engine.config_file
             plan.config_copy_to = config_file.with_name(config_file.name + ".from-backup")
-        running = {s["user"] for s in self.stack.user_servers() if s["running"]}
+        running = {s.user for s in self.stack.user_servers() if s.running}
         for name, suffix in sorted(wanted.items()):
             volume = names.user_volume(suffix)
             plan.changes.append(
@@ -234,7 +234,7 @@ class Restorer:
         """Through the hub, so that it knows; then wait until the container is gone."""
         self.stack.hub_api().stop_server(user)
         deadline = time.monotonic() + SERVER_STOP_DEADLINE_S
-        while any(s["user"] == user and s["running"] for s in self.stack.user_servers()):
+        while any(s.user == user and s.running for s in self.stack.user_servers()):
             if time.monotonic() > deadline:
                 raise BackupError(f"{user}'s server did not stop; nothing was restored")
             time.sleep(0.5)

@@ -18,6 +18,7 @@ from hubd.backup.schedule import decide
 from hubd.config import Config
 from hubd.errors import BackupError, HubdError
 from hubd.stack import Stack
+from hubd.status import BackupStatus
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class BackupScheduler:
             self._running.release()
             self._wake()
 
-    def status(self, config: Config) -> dict[str, Any]:
+    def status(self, config: Config) -> BackupStatus:
         return summary(self.state_dir, config, self.timing, running=self.running)
 
     def close(self, timeout_s: float = 1.0) -> None:

@@ -135,21 +135,21 @@ def test_the_daemon_backs_up_on_schedule_and_on_request(team: Team, tmp_path: Pa
     try:
         # The schedule: the next backup comes by itself once the interval has passed.
         wait_for(
-            lambda: (daemon.status()["backup"]["last_success_at"] or 0) > before,
+            lambda: (daemon.status().backup.last_success_at or 0) > before,
             90,
             "a scheduled backup",
         )
-        assert daemon.status()["backup"]["last_error"] is None
+        assert daemon.status().backup.last_error is None
         # Asked for: through the daemon (the CLI finds its socket); a failure is one line
         # for the caller, one line in the daemon's log, and the status says it.
         missing = hub.hubd("backup", "--to", str(tmp_path / "unplugged"), check=False)
         assert missing.returncode != 0 and "does not exist" in missing.stderr
         assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr
-        assert "does not exist" in daemon.status()["backup"]["last_error"]
+        assert "does not exist" in (daemon.status().backup.last_error or "")
         assert "FAILED" in hub.hubd("status").stdout
         wait_for(lambda: "FAILED: backup target" in daemon.log_tail(200), 10, "the log line")
         hub.hubd("backup")
-        assert daemon.status()["backup"]["last_error"] is None
+        assert daemon.status().backup.last_error is None
     finally:
         daemon.stop()
         hub.write_config(backup_interval=86400)

@@ -15,6 +15,7 @@ from hubd.backup.engine import check_target
 from hubd.backup.restore import Change, RestorePlan
 from hubd.backup.schedule import Policy, decide
 from hubd.errors import BackupError
+from hubd.status import BackupStatus
 
 DAY = 86400.0
 POLICY = Policy(target="/mnt/usb", interval_s=DAY, warn_after_s=2 * DAY, retry_after_failure_s=3600)
@@ -136,8 +137,8 @@ def test_the_restore_plan_says_what_it_replaces_and_what_it_creates(tmp_path: Pa
         ),
         ({"target": "/mnt/usb", "age_s": 300, "last_error": "disk full"}, "Last backup FAILED"),
         ({"target": "/mnt/usb", "running": True}, "Backing up now…"),
-        ({"target": 5, "age_s": "old", "overdue": "yes"}, "No backup yet"),
+        ({"target": 5, "age_s": "old", "overdue": "yes"}, "Backups not set up"),
     ],
 )
 def test_the_tray_words_for_the_backup_status(raw: object, words: str) -> None:
-    assert BackupView.from_status(raw).words == words
+    assert BackupView.of(BackupStatus.from_json(raw)).words == words
