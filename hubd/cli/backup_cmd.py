@@ -105,9 +105,10 @@ def _restore(args: argparse.Namespace) -> int:
     if plan.stop_hub:
         if daemon is not None:
             daemon.start()
+            print("the daemon is starting the hub again (`hubd status` shows when it runs)")
         else:
             ctx.stack.up()
-        print(f"the hub is running again at {ctx.stack.local_url}")
+            print(f"the hub is running again at {ctx.stack.local_url}")
     elif args.user is None:
         print("start the hub with `hubd up`: the restored accounts log in with their passwords")
     return 0
