@@ -244,6 +244,15 @@ def test_restore_onto_a_second_empty_stack(
         session = login(other.base_url, "eli", PASSWORDS["eli"])
         open_lab(session, other.base_url, "eli")
         assert read_bytes(session, other.base_url, "eli", "data.bin") == FILES["eli"]["data.bin"]
+        # Everything again, now over the running stack: the hub is stopped, restored, started.
+        write_bytes(session, other.base_url, "eli", "after.bin", b"made after the backup")
+        plan = other.hubd(*args, "--dry-run").stdout
+        assert "stop the hub" in plan and "replace volume" in plan, plan
+        assert "running again" in other.hubd(*args, "--yes").stdout
+        session = login(other.base_url, "eli", PASSWORDS["eli"])
+        open_lab(session, other.base_url, "eli")
+        listing = session.get(f"{other.base_url}/user/eli/api/contents/", timeout=30).json()
+        assert {item["name"] for item in listing["content"]} == {"data.bin"}
     finally:
         purge_stack(other)
 
