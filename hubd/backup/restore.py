@@ -128,7 +128,9 @@ class Restorer:
             else next((s for s in snapshots if str(s.get("id", "")).startswith(snapshot)), None)
         )
         if chosen is None:
-            raise BackupError(f"no backup {snapshot!r} in {folder}; leave out --snapshot for the latest")
+            raise BackupError(
+                f"no backup {snapshot!r} in {folder}; leave out --snapshot for the latest"
+            )
         snap_id = str(chosen["id"])
         dumped = helper.restic(["dump", snap_id, MANIFEST])
         self.engine.check_restic(dumped, "reading the backup's manifest", self.password_file)
