@@ -46,9 +46,6 @@ if os.path.exists(sys.argv[1]):
     db.close()
 """
 
-# DockerSpawner gives a server 10 s to stop after SIGTERM; a slow disk adds some.
-SERVER_STOP_DEADLINE_S = 60.0
-
 
 @dataclass(frozen=True)
 class Change:
@@ -235,11 +232,12 @@ class Restorer:
     def _stop_server(self, user: str) -> None:
         """Through the hub, so that it knows; then wait until the container is gone."""
         self.stack.hub_api().stop_server(user)
-        deadline = time.monotonic() + SERVER_STOP_DEADLINE_S
+        timing = self.stack.timing
+        deadline = time.monotonic() + timing.restore_server_stop_deadline_s
         while any(s.user == user and s.running for s in self.stack.user_servers()):
             if time.monotonic() > deadline:
                 raise BackupError(f"{user}'s server did not stop; nothing was restored")
-            time.sleep(0.5)
+            time.sleep(timing.restore_server_stop_poll_s)
 
 
 def _json_list(output: str) -> list[dict[str, Any]]:

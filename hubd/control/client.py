@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from hubd.control.protocol import API, BACKUP_TIMEOUT_S, peer_uid
+from hubd.control.protocol import API, peer_uid
 from hubd.errors import (
     ControlRequestError,
     DaemonUnreachable,
@@ -19,6 +19,7 @@ from hubd.errors import (
     error_class_named,
 )
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -54,9 +55,9 @@ def check_server(sock: socket.socket, path: Path) -> None:
 class ControlClient:
     """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
         self.path = path
-        self.timeout = timeout
+        self.timeout = Timing().control_client_timeout_s if timeout is None else timeout
 
     def is_available(self) -> bool:
         """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""
@@ -149,4 +150,5 @@ class ControlClient:
 
     def backup(self, target: str | None = None) -> dict[str, Any]:
         # A first backup of big volumes takes a while; the daemon answers when it is done.
-        return dict(self.request("POST", "/backup", {"target": target}, timeout=BACKUP_TIMEOUT_S))
+        timeout = Timing().backup_request_timeout_s
+        return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))

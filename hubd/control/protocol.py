@@ -6,8 +6,6 @@ import socket
 import struct
 
 MAX_BODY_BYTES = 64 * 1024
-# A client that sends nothing for this long is dropped, so a stuck caller holds no thread.
-REQUEST_READ_TIMEOUT_S = 5.0
 API = "/v1"
 
 
@@ -19,7 +17,3 @@ def peer_uid(sock: socket.socket) -> int | None:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
     return int(uid)
-
-
-# A backup request is answered when the backup is done: a first one of big volumes is slow.
-BACKUP_TIMEOUT_S = 6 * 3600.0
