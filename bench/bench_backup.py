@@ -4,7 +4,7 @@ of the same volumes through a helper container, in one run.
 1. First backup: throughput of restic (encrypted, deduplicated) vs tar (neither), as a ratio.
 2. Second backup of unchanged data: restic's time as a share of its first (target < 10 %).
 
-The data: two "people's" volumes, each a quarter in 64 KB files (notebooks, scripts: 2000 per
+The data: two "people's" volumes, each a quarter in 64 KB files (notebooks, scripts: about 2000 per
 person for 1000 MB) and three quarters in 8 big files (data sets), random bytes (incompressible,
 no duplicates), written once by a helper container. Run:
     python -m bench.bench_backup [--megabytes 2000] [--rounds 3]
