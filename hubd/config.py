@@ -78,6 +78,14 @@ def _check_folder(value: str | None) -> str | None:
     return None if ok else "an absolute path to a folder on this machine"
 
 
+def _check_seconds(value: int) -> str | None:
+    return None if value >= 0 else "a number of seconds, 0 or more (0 switches it off)"
+
+
+def _check_count(value: int) -> str | None:
+    return None if value >= 0 else "a count, 0 or more"
+
+
 def _check_address(value: str) -> str | None:
     import ipaddress
 
@@ -187,6 +195,27 @@ class Config:
         "hubd",
         "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
         check_dns_label,
+    )
+    backup_target: str | None = _key(
+        None,
+        "Folder that backups go to (a USB disk, a mounted NAS); unset: no scheduled backups.",
+        _check_folder,
+    )
+    backup_interval: int = _key(
+        86400, "Seconds between scheduled backups (0: only `hubd backup`).", _check_seconds
+    )
+    backup_warn_after: int = _key(
+        172800,
+        "Warn in the tray and status when no backup succeeded for this many seconds (0: never).",
+        _check_seconds,
+    )
+    backup_keep_daily: int = _key(
+        7, "Daily backups kept (restic forget --keep-daily).", _check_count
+    )
+    backup_keep_weekly: int = _key(4, "Weekly backups kept.", _check_count)
+    backup_keep_monthly: int = _key(12, "Monthly backups kept.", _check_count)
+    backup_image: str = _key(
+        "restic/restic:0.17.3", "Image of the restic helper container.", _check_image
     )
 
     def describe(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
 from hubd._daemon.sdnotify import Notifier
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
+from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError, UsageError
@@ -123,6 +124,13 @@ class Daemon:
             on_hub_hung=self._hub_hung,
             probe_proxy=self._probe_proxy,
             on_proxy_hung=self._proxy_hung,
+        )
+        self.backups = BackupScheduler(
+            paths.state_dir,
+            config_file,
+            self.timing,
+            stack=lambda: self.supervisor.stack,
+            wake=self.wake.set,
         )
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
@@ -226,7 +234,7 @@ class Daemon:
             else:
                 self.notifier.status(self._status_line())
             self.notifier.watchdog_if_due()
-            timeout = self.supervisor.next_wakeup_s()
+            timeout = min(self.supervisor.next_wakeup_s(), self.backups.tick(self.config))
             if self.notifier.watchdog_interval_s:
                 timeout = min(timeout, self.notifier.watchdog_interval_s)
             self.wake.wait(timeout)
@@ -378,6 +386,7 @@ class Daemon:
         self._closed = True
         self.monitor.close()
         self.events.close()
+        self.backups.close()
         if self.control is not None:
             self.control.close()
         self._close_advertiser()
@@ -432,13 +441,15 @@ class DaemonBackend:
                 view = stack.describe(healthy=snapshot.state == HubState.RUNNING)
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
+        config = self.daemon.config
         return Status.compose(
             snapshot,
-            self.daemon.config,
+            config,
             view,
             self.daemon.mdns_status(),
             __version__,
             self.daemon.update,
+            backup=self.daemon.backups.status(config),
         )
 
     def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
@@ -497,6 +508,9 @@ class DaemonBackend:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        return self.daemon.backups.run_now(self.daemon.config, target)
 
 
 def _log_to_file(paths: Paths) -> None:

@@ -150,6 +150,20 @@ class UpdateView(Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class BackupStatus(Record):
+    """The last backups, as `hubd.backup.summary` reads them from the state folder."""
+
+    target: str | None = None  # backup_target; None: backups not set up
+    scheduled: bool = False
+    last_success_at: float | None = None  # seconds since the epoch
+    age_s: float | None = None  # since the last good backup; None: never
+    last_error: str | None = None  # the last backup failed with this
+    overdue: bool = False  # no good backup for longer than backup_warn_after
+    running: bool = False
+    password_file: str | None = None  # where the repository password is kept
+
+
+@dataclasses.dataclass(frozen=True)
 class Status(Record):
     """Everything `hubd status` shows. The JSON keeps the shape of earlier versions."""
 
@@ -165,6 +179,7 @@ class Status(Record):
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
     update: UpdateView | None = None  # None without a daemon
+    backup: BackupStatus = BackupStatus()
 
     @classmethod
     def compose(
@@ -175,6 +190,7 @@ class Status(Record):
         mdns: MdnsView | None = None,
         version: str | None = None,
         update: UpdateView | None = None,
+        backup: BackupStatus | None = None,
     ) -> Status:
         """The one place a status is put together, by the daemon or by the CLI without one."""
         return cls(
@@ -190,6 +206,7 @@ class Status(Record):
             servers=stack.servers if stack else (),
             version=version,
             update=update,
+            backup=backup or BackupStatus(),
         )
 
     @property

@@ -164,6 +164,17 @@ class Timing:
     # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
     mdns_input_cpu_per_s: float = 0.015
 
+    # A scheduled backup that failed (disk unplugged, NAS away) is tried again after this
+    # long rather than at every loop pass; the tray says it failed meanwhile.
+    backup_retry_after_failure_s: float = 3600.0
+    # A backup asked for over the control socket is answered when it is done: a first backup
+    # of big volumes to a USB disk can take hours.
+    backup_request_timeout_s: float = 6 * 3600.0
+    # A restore of one person's files stops their server through the hub first: DockerSpawner
+    # gives it 10 s after SIGTERM, a slow disk adds some.
+    restore_server_stop_deadline_s: float = 60.0
+    restore_server_stop_poll_s: float = 0.5
+
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
     """The defaults, with overrides from `HUBD_TIMING` (for tests and benchmarks)."""

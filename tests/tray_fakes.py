@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hubd.errors import DockerUnavailable, UserAccountError
+from hubd.errors import BackupError, DockerUnavailable, UserAccountError
 from hubd.status import Status, Supervision
 
 URL = "http://jupyter.local:8000/"
@@ -31,6 +31,14 @@ class FakeDaemon:
         }
         self.calls: list[str] = []
         self.update: dict[str, Any] | None = None  # the status' `update` field
+        self.backup_status: dict[str, Any] = {
+            "target": "/media/usb/hub-backup",
+            "age_s": 3 * 3600 + 5,
+            "last_error": None,
+            "overdue": False,
+            "running": False,
+        }
+        self.backup_error: str | None = None
 
     @property
     def add_user_calls(self) -> list[str]:
@@ -55,6 +63,7 @@ class FakeDaemon:
                 ],
                 "version": "0.1.0",
                 "update": self.update,
+                "backup": self.backup_status,
             }
         )
 
@@ -107,6 +116,14 @@ class FakeDaemon:
         self.calls.append("upgrade_apply")
         self.update = {"available": False, "last_result": "upgraded", "last_ok": True}
         return {"changes": [], "database_copy": "/srv/jupyterhub/data/x"}
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        self.calls.append("backup")
+        if self.backup_error is not None:
+            self.backup_status = {**self.backup_status, "last_error": self.backup_error}
+            raise BackupError(self.backup_error)
+        self.backup_status = {**self.backup_status, "age_s": 1.0, "last_error": None}
+        return {"snapshot": "abcd1234", "target": self.backup_status["target"], "users": []}
 
 
 @contextmanager

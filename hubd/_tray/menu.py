@@ -25,6 +25,7 @@ class Action:
     RESTART = "restart"
     ADD_USER = "add-user"
     LOGS = "logs"
+    BACKUP = "backup"
     HOW_TO_START = "how-to-start"
     UPGRADE = "upgrade"
     QUIT = "quit"
@@ -103,6 +104,13 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
         # Accounts live in the running hub: the daemon cannot add one while it is down.
         ItemSpec("Add user…", Action.ADD_USER, enabled=running),
         _users_item(snapshot),
+        SEPARATOR,
+        ItemSpec(snapshot.backup.words, enabled=False),
+        ItemSpec(
+            "Back up now",
+            Action.BACKUP,
+            enabled=reachable and snapshot.backup.configured and not snapshot.backup.running,
+        ),
         SEPARATOR,
         ItemSpec("Open logs", Action.LOGS, enabled=logs_possible),
     ]

@@ -155,3 +155,8 @@ class ControlClient:
         return dict(
             self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
         )
+
+    def backup(self, target: str | None = None) -> dict[str, Any]:
+        # A first backup of big volumes takes a while; the daemon answers when it is done.
+        timeout = Timing().backup_request_timeout_s
+        return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))

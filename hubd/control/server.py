@@ -50,6 +50,7 @@ class ControlBackend(Protocol):
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
     def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
+    def backup(self, target: str | None) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -190,6 +191,13 @@ def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
+    return value or None
+
+
 def _flag(query: dict[str, list[str]], body: dict[str, Any], key: str) -> bool:
     if key in body:
         if not isinstance(body[key], bool):
@@ -213,6 +221,7 @@ class _Router:
             ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
             ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
             ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
+            ("backup",): {"POST": lambda body, _q: b.backup(_optional_text(body, "target"))},
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},
                 "POST": lambda body, _q: b.add_user(

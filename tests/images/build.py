@@ -51,6 +51,7 @@ DOCKERFILES = {
     "proxy": "proxy.Dockerfile",
     # An older JupyterHub (5.x): upgrade tests migrate its database to the current one.
     "hub-base-5": "hub-base-5.Dockerfile",
+    "restic": "restic.Dockerfile",
 }
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
@@ -71,6 +72,7 @@ class TestImages:
     user: str  # e.g. "hubd-test/user:<hash12>"
     proxy: str  # e.g. "hubd-test/proxy:<hash12>"
     hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
+    restic: str  # stand-in for restic/restic
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -238,6 +240,7 @@ def ensure_test_images(
         user=tags["user"],
         proxy=tags["proxy"],
         hub_base_5=tags["hub-base-5"],
+        restic=tags["restic"],
     )
 
 
@@ -247,3 +250,4 @@ if __name__ == "__main__":
     print(images.user)
     print(images.proxy)
     print(images.hub_base_5)
+    print(images.restic)

@@ -6,6 +6,7 @@ import json
 
 from hubd.config import Config
 from hubd.status import (
+    BackupStatus,
     HubContainer,
     HubState,
     MdnsView,
@@ -46,15 +47,17 @@ def _full() -> Status:
         MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
         "1.2.3",
         UpdateView(True, ("hub image: jupyterhub: 5.4.6 -> 6.1.1",), "2026-01-01T03:00:00+00:00"),
+        backup=BackupStatus(target="/mnt/usb", scheduled=True, last_success_at=1.0, age_s=60.0),
     )
 
 
 def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
-    # Fields are only ever added (issue 15 added `update`, issue 11 `proxy`).
-    assert set(data) == EARLIER_KEYS | {"update", "proxy"}
+    # Earlier keys all stay; new ones are only added (an older tray ignores them).
+    assert set(data) == EARLIER_KEYS | {"update", "backup", "proxy"}
     assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
+    assert data["backup"]["age_s"] == 60.0 and data["backup"]["target"] == "/mnt/usb"
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
     assert data["proxy"] == {
         "exists": True,

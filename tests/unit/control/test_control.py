@@ -12,7 +12,7 @@ import pytest
 
 from hubd.control import ControlClient, ControlServer
 from hubd.control.protocol import MAX_BODY_BYTES
-from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
+from hubd.errors import BackupError, DaemonUnreachable, UsageError, UserAccountError
 from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
 from tests.as_nobody import as_nobody
@@ -61,6 +61,11 @@ class Backend:
 
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         raise UpgradeRolledBack(f"the upgrade was rolled back: {plan['why']}")
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        if target == "/unplugged":
+            raise BackupError("backup target /unplugged does not exist")
+        return {"snapshot": "abcd1234", "target": target or "/default"}
 
 
 @pytest.fixture
@@ -204,3 +209,15 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
         first.close()
         first.close()  # safe twice
     assert not path.exists()
+
+
+def test_backup_goes_through_and_its_failure_comes_back_as_a_backup_error(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    _server, client, _backend = server
+    assert client.backup()["target"] == "/default"
+    assert client.backup("/mnt/usb")["target"] == "/mnt/usb"
+    with pytest.raises(BackupError, match="does not exist"):
+        client.backup("/unplugged")
+    with pytest.raises(UsageError, match="must be a string"):
+        client.request("POST", "/backup", {"target": 5})
