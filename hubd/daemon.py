@@ -10,12 +10,12 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
-import os
 import signal
 import threading
-import time
+from collections.abc import Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,8 @@ from docker.errors import DockerException
 
 from hubd import __version__
 from hubd import status as states
-from hubd._daemon.sdnotify import Notifier
+from hubd._daemon.sdnotify import Heartbeat, Notifier
+from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
@@ -33,7 +34,7 @@ from hubd.errors import DockerUnavailable, HubdError
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
-from hubd.stack.progress import LogReporter
+from hubd.stack.progress import LogReporter, PullProgress
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -51,17 +52,21 @@ START_TIMEOUT_EXTENSION_S = 180.0
 
 
 class _WatchdogReporter(LogReporter):
-    """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
-    start-up time): a long first pull or build is progress, not a hung daemon."""
+    """Progress lines for the log, and on each a heartbeat (and, before READY=1, more start-up
+    time): a long first pull or build is progress, not a hung daemon. Each sign of progress is
+    also where a long pass stops when a stop signal came."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, heartbeat: Heartbeat, guard: StopGuard) -> None:
         self.notifier = notifier
+        self.heartbeat = heartbeat
+        self.guard = guard
         self.starting = True
 
     def _progress(self) -> None:
+        self.guard.cancel_if_stopping()
         if self.starting:
             self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
-        self.notifier.watchdog_if_due()
+        self.heartbeat.beat()
 
     def step(self, message: str) -> None:
         self._progress()
@@ -70,6 +75,18 @@ class _WatchdogReporter(LogReporter):
     def build_output(self, line: str) -> None:
         self._progress()
         super().build_output(line)
+
+    @contextlib.contextmanager
+    def pulling(self, image: str) -> Iterator[PullProgress]:
+        progress = self._progress
+        with super().pulling(image) as inner:
+
+            class _Beating:
+                def update(self, event: dict[str, Any]) -> None:
+                    progress()
+                    inner.update(event)
+
+            yield _Beating()
 
 
 class Daemon:
@@ -81,13 +98,16 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
-        self.reporter = _WatchdogReporter(self.notifier)
+        self.heartbeat = Heartbeat(self.notifier)
+        self.guard = StopGuard(lambda: self.stop_requested, self.timing.shutdown_grace_s)
+        self.reporter = _WatchdogReporter(self.notifier, self.heartbeat, self.guard)
         self.supervisor = Supervisor(
             self.config,
             DesiredState(ctx.paths.desired_state_file),
             self.timing,
-            connect=connect,
+            connect=self._connect_engine,
             reporter=self.reporter,
+            ping=self._ping_engine,
         )
         self.supervisor.on_engine_connected = self._engine_connected
         self.events = EventWatcher(
@@ -109,11 +129,21 @@ class Daemon:
 
     # ------------------------------------------------------------------ watchers' callbacks
 
+    def _connect_engine(self) -> docker.DockerClient:
+        return connect(
+            self.timing.engine_call_timeout_s, ping_timeout=self.timing.engine_ping_timeout_s
+        )
+
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
-        self._pinger = docker.from_env(timeout=int(max(1, self.timing.engine_ping_timeout_s)))
+        old, self._pinger = self._pinger, docker.from_env(timeout=self._ping_timeout())
+        if old is not None:
+            old.close()
         self.events.names = StackNames(self.supervisor.config.stack_name)
         self.events.follow(client)
+
+    def _ping_timeout(self) -> int:
+        return int(max(1, self.timing.engine_ping_timeout_s))
 
     def _engine_gone(self) -> None:
         if self.supervisor.client is not None:
@@ -129,9 +159,14 @@ class Daemon:
         self.wake.set()
 
     def _ping(self) -> bool:
-        pinger = self._pinger
-        if pinger is None or self.supervisor.client is None:
+        if self._pinger is None or self.supervisor.client is None:
             return True  # nothing connected: the loop is already reconnecting
+        return self._ping_engine()
+
+    def _ping_engine(self) -> bool:
+        pinger = self._pinger
+        if pinger is None:
+            return False
         try:
             return bool(pinger.ping())
         except Exception:  # requests, urllib3, socket and SDK errors all mean "no answer"
@@ -139,7 +174,8 @@ class Daemon:
 
     def _probe(self) -> bool | None:
         stack = self.supervisor.stack
-        if stack is None or self.supervisor.state != states.RUNNING:
+        # A starting hub is watched by the pass itself (HubStart), with its own deadline.
+        if stack is None or self.supervisor.state != states.RUNNING or self.supervisor.starting:
             return None
         return stack.hub_is_healthy(self.timing.health_timeout_s)
 
@@ -165,13 +201,22 @@ class Daemon:
             self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
         )
         self.control.start()
+        self.guard.start()
         self.monitor.start()
+        self.heartbeat.start()
         log.info(
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
             self.ctx.paths.control_socket,
         )
+        try:
+            self._loop()
+        except ShutdownRequested:
+            log.info("stop signal during a long pass: leaving it unfinished")
+        return self.shutdown()
+
+    def _loop(self) -> None:
         first = True
         while not self.stop_requested:
             if self.reload_requested:
@@ -179,19 +224,18 @@ class Daemon:
                 self._reload()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
+            self.heartbeat.beat()
             if first:
                 first = False
                 self.reporter.starting = False
                 self.notifier.ready(self._status_line())
             else:
                 self.notifier.status(self._status_line())
-            self.notifier.watchdog_if_due()
             timeout = self.supervisor.next_wakeup_s()
-            if self.notifier.watchdog_interval_s:
-                timeout = min(timeout, self.notifier.watchdog_interval_s)
+            if self.heartbeat.interval_s:
+                timeout = min(timeout, self.heartbeat.interval_s / 2)
             self.wake.wait(timeout)
             self.wake.clear()
-        return self.shutdown()
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
@@ -255,31 +299,20 @@ class Daemon:
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self) -> int:
-        """Graceful first; forced when the deadline passes or a second signal arrives."""
+        """Graceful, within `shutdown_grace_s`: the stop guard forces the exit when the grace
+        period passes or a second signal arrives."""
         self.notifier.stopping()
         log.info("shutting down")
-        deadline = time.monotonic() + self.timing.shutdown_grace_s
-        threading.Thread(
-            target=self._force_exit_when_due,
-            args=(deadline,),
-            name="hubd-shutdown-deadline",
-            daemon=True,
-        ).start()
         self.close()
         log.info("stopped")
+        self.guard.done()
         return 0
-
-    def _force_exit_when_due(self, deadline: float) -> None:
-        seen = self.stop_requested
-        while time.monotonic() < deadline and self.stop_requested == seen:
-            time.sleep(0.1)
-        log.error("shutdown took too long; exiting now")
-        os._exit(1)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.heartbeat.close()
         self.monitor.close()
         self.events.close()
         if self.control is not None:

@@ -55,6 +55,10 @@ class UpResult:
     url: str
     changes: list[str] = field(default_factory=list)
     hub_container_id: str = ""
+    # What was done to the hub container: unchanged, created, recreated, started, unpaused.
+    hub_action: str = "unchanged"
+    # User images that could not be pulled (the hub runs without them).
+    image_problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -103,27 +107,56 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, pull: bool = False) -> UpResult:
+    def up(self, pull: bool = False, wait: bool = True, recreate: bool = False) -> UpResult:
+        """Bring the stack to its config. `wait=False` returns once the hub container runs
+        (the daemon watches its start itself); `recreate` replaces the hub container even
+        when its spec is unchanged (a container broken by hand: its network removed, files
+        deleted)."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
         image, built = ensure_hub_image(
-            self.client, self.names, self.config.hub_base_image, self.reporter, pull_base=pull
+            self.client,
+            self.names,
+            self.config.hub_base_image,
+            self.reporter,
+            pull_base=pull,
+            build_timeout_s=self.timing.image_build_timeout_s,
         )
         if built:
             changes.append(f"built image {image}")
         user_images = [self.config.user_image, *self.config.allowed_images]
-        changes += [
-            f"pulled {ref}"
-            for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
-        ]
+        pulled, problems = ensure_user_images(self.client, user_images, self.reporter, pull=pull)
+        changes += [f"pulled {ref}" for ref in pulled]
+        for problem in problems:
+            # The hub itself does not need these: it starts, and only spawns with this image
+            # fail until it is there. Said here, in `hubd status` and in the tray.
+            self.reporter.step(f"warning: {problem}")
+        if recreate:
+            self.remove_hub_container()
         container, action = self.ensure_hub_container(image)
+        if recreate and action == "created":
+            action = "recreated"
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
-        self.wait_healthy()
-        return UpResult(url=self.local_url, changes=changes, hub_container_id=container.id or "")
+        if wait:
+            self.wait_healthy()
+        return UpResult(
+            url=self.local_url,
+            changes=changes,
+            hub_container_id=container.id or "",
+            hub_action=action,
+            image_problems=problems,
+        )
+
+    def remove_hub_container(self) -> None:
+        container = self.find_hub()
+        if container is None:
+            return
+        self.reporter.step(f"recreating {container.name}")
+        _remove_quietly(container, force=True)
 
     def ensure_network(self) -> bool:
         if self.client.networks.list(names=[self.names.network], filters=self.names.filters()):
@@ -289,6 +322,27 @@ class Stack:
         raise HubUnhealthy(
             f"the hub did not answer {self.health_url} within "
             f"{deadline_s or self.timing.hub_ready_deadline_s:.0f} s; see `hubd logs`"
+        )
+
+    def hub_frozen(self) -> bool:
+        """Whether a process of the hub container is stopped (SIGSTOP, a cgroup freezer) or
+        the container is paused: a hub that will never answer, however long one waits."""
+        container = self.find_hub()
+        if container is None:
+            return False
+        if container.status == "paused":
+            return True
+        if container.status != "running":
+            return False
+        try:
+            top = container.top(ps_args="-eo pid,stat")
+        except (APIError, NotFound):
+            return False
+        titles = [str(t).upper() for t in top.get("Titles") or []]
+        column = titles.index("STAT") if "STAT" in titles else 1
+        return any(
+            len(row) > column and str(row[column]).startswith("T")
+            for row in top.get("Processes") or []
         )
 
     # ------------------------------------------------------------------ running hub
