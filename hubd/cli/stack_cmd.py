@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from hubd.cli.context import Context
-from hubd.errors import HubUnhealthy, UsageError
+from hubd.errors import HubUnhealthy, ImageError, UsageError
 from hubd.status import describe_local
 
 # How long `hubd up` waits for the daemon to report the hub running (a first start may build
@@ -59,6 +59,11 @@ def _up(args: argparse.Namespace) -> int:
         print("  nothing to change", file=sys.stderr)
     _hint_first_admin(ctx)
     print(result.url)
+    if result.image_problems:
+        # The hub runs; servers with that image cannot start until it is fixed.
+        raise ImageError(
+            f"{result.image_problems[0]}; the hub runs, but servers with this image cannot start"
+        )
     return 0
 
 
@@ -115,6 +120,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"uptime:   {_duration(uptime) if uptime is not None else '-'}")
     if "restart_count" in status:
         print(f"restarts: {status['restart_count']}")
+    for problem in status.get("image_problems") or []:
+        print(f"problem:  {problem}")
     servers = [s for s in status.get("servers", []) if s.get("running")]
     print(f"servers:  {', '.join(s['user'] for s in servers) if servers else 'none running'}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")

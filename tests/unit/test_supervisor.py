@@ -312,7 +312,7 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
 def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Exception) -> None:
     # Item 2: a frozen engine (ReadTimeout), a broken stream, 500s: never an exception out of
     # the pass, and `docker-unavailable` when the engine does not answer a ping either.
-    supervisor, stack, _, engine_ok = rig
+    supervisor, stack, _, _engine_ok = rig
     up_and_healthy(supervisor)
     pings = [False]
     supervisor.ping = lambda: pings[0]
