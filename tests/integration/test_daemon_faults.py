@@ -8,7 +8,6 @@ cannot be pulled.
 
 from __future__ import annotations
 
-import itertools
 import contextlib
 import itertools
 import signal
