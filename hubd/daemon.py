@@ -11,6 +11,7 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import logging.handlers
 import signal
@@ -247,12 +248,34 @@ class Daemon:
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
+        config = self._keys_needing_a_restart(config)
+        if config.control_group != self.config.control_group and self.control is not None:
+            try:
+                self.control.set_group(config.control_group)
+                log.info("control socket now open to group %s", config.control_group or "-")
+            except HubdError as exc:
+                log.error("%s; keeping the control socket as it was", exc)
+                config = dataclasses.replace(config, control_group=self.config.control_group)
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.ctx.config_file)
+
+    def _keys_needing_a_restart(self, config: Config) -> Config:
+        """A new `stack_name` means another set of containers: moving to it while running
+        would leave the old hub unsupervised on the same port. Say so and keep the old one."""
+        if config.stack_name != self.config.stack_name:
+            log.error(
+                "stack_name changed from %r to %r: this takes a restart of hubd "
+                "(e.g. `systemctl restart hubd`); until then hubd keeps supervising %r",
+                self.config.stack_name,
+                config.stack_name,
+                self.config.stack_name,
+            )
+            config = dataclasses.replace(config, stack_name=self.config.stack_name)
+        return config
 
     # ------------------------------------------------------------------ mDNS
 

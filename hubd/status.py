@@ -33,5 +33,13 @@ def describe_local(stack: Stack, config: Config) -> dict[str, Any]:
         "url": advertised_url(config),
         "restart_count": 0,
         "last_error": None if state != STARTING else "the hub does not answer /hub/health",
+        "engine": {"live_restore": engine_live_restore(stack)},
         **described,
     }
+
+
+def engine_live_restore(stack: Stack) -> bool | None:
+    try:
+        return bool(stack.client.info().get("LiveRestoreEnabled"))
+    except Exception:  # unknown is an answer too
+        return None

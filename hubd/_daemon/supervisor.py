@@ -174,6 +174,7 @@ class Supervisor:
         self.recreate_hub = False
         self.starting: HubStart | None = None
         self.image_problems: list[str] = []
+        self.live_restore: bool | None = None
         self.admin_hint_given = False
 
         # Set by watchers, read and cleared by reconcile_once.
@@ -268,6 +269,7 @@ class Supervisor:
         self.engine_lost.clear()
         self.warn.forget()
         self.client, self.stack = client, stack
+        self.live_restore = _live_restore(client)
         self.needs_up = True
         self.starting = None
         # Deaths and failed starts while the engine was going down were not the hub's doing:
@@ -483,7 +485,17 @@ class Supervisor:
             "restart_count": self.restart_count,
             "last_error": last_error,
             "image_problems": list(self.image_problems),
+            "engine": {"live_restore": self.live_restore},
         }
+
+
+def _live_restore(client: docker.DockerClient) -> bool | None:
+    """Whether the engine runs with `live-restore` (containers outlive a restart of dockerd).
+    Read only: hubd never changes the engine's configuration."""
+    try:
+        return bool(client.info().get("LiveRestoreEnabled"))
+    except Exception:  # an old or odd engine: unknown, not a reason to fail
+        return None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -111,6 +111,18 @@ class Snapshot:
         return value if isinstance(value, str) and value else None
 
     @property
+    def image_problems(self) -> list[str]:
+        value = self.status.get("image_problems") if self.status is not None else None
+        return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+    @property
+    def live_restore(self) -> bool | None:
+        """Whether the engine keeps containers running while it restarts (None: unknown)."""
+        engine = self.status.get("engine") if self.status is not None else None
+        value = engine.get("live_restore") if isinstance(engine, Mapping) else None
+        return value if isinstance(value, bool) else None
+
+    @property
     def hub_url(self) -> str | None:
         """The address to open: the advertised name when there is one, else the local one."""
         if self.status is None:

@@ -122,6 +122,14 @@ def _status(args: argparse.Namespace) -> int:
         print(f"restarts: {status['restart_count']}")
     for problem in status.get("image_problems") or []:
         print(f"problem:  {problem}")
+    live_restore = (status.get("engine") or {}).get("live_restore")
+    if live_restore is not None:
+        print(
+            "engine:   live-restore on (servers keep running while Docker restarts)"
+            if live_restore
+            else "engine:   live-restore off (a Docker restart stops everyone's servers; "
+            "see the README)"
+        )
     servers = [s for s in status.get("servers", []) if s.get("running")]
     print(f"servers:  {', '.join(s['user'] for s in servers) if servers else 'none running'}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
