@@ -25,6 +25,7 @@ from docker.errors import DockerException
 
 from hubd import __version__
 from hubd import status as states
+from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
@@ -126,6 +127,7 @@ class Daemon:
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
         self._pinger: docker.DockerClient | None = None
+        self.claim = SupervisorClaim(self.config.stack_name)
         self._closed = False
 
     # ------------------------------------------------------------------ watchers' callbacks
@@ -198,6 +200,8 @@ class Daemon:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
+        # Before anything is touched: a second supervisor of the same stack only refuses.
+        self.claim.acquire()
         self.control = ControlServer(
             self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
         )
@@ -348,6 +352,7 @@ class Daemon:
                 stack.down()
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
+        self.claim.release()
 
 
 def _mdns_settings(config: Config) -> tuple[object, ...]:

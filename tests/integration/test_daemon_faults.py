@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from hubd.stack.settings import SETTINGS_FILE
 from tests.integration import engine_control
 from tests.integration.daemon_proc import (
     FAST_TIMING,
@@ -269,7 +272,7 @@ def test_a_hub_container_broken_by_hand_is_recreated(
 
     # Its settings file deleted, then the hub dies: starting the same container again fails.
     hub = client.containers.get(names.hub_container)
-    assert hub.exec_run("rm /srv/jupyterhub/settings/settings.json").exit_code == 0
+    assert hub.exec_run(f"rm {SETTINGS_FILE}").exit_code == 0
     before = hub.id
     hub.kill("SIGKILL")
     proc.wait_state("running", 90, where=lambda s: hub_id(stack_env) != before)
@@ -304,3 +307,28 @@ def test_an_unpullable_user_image_does_not_keep_the_hub_down(
     assert any(missing in problem for problem in status["image_problems"])
     assert f"pulling {missing} failed" in stack_env.hubd("status").stdout
     assert "servers with this image cannot start" in proc.log_tail(200)
+
+
+# ---------------------------------------------------------------------- item 8: two supervisors
+
+
+def test_a_second_supervisor_for_the_same_stack_refuses_in_one_line(
+    stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc]
+) -> None:
+    first = start_daemon(stack_env, tmp_path, daemons)
+    first.wait_state("running")
+    # Another control socket (a person's own hubd next to the system service).
+    other_env = {**stack_env.env, "RUNTIME_DIRECTORY": str(tmp_path / "run2")}
+    result = subprocess.run(
+        [sys.executable, "-m", "hubd", "--config", str(stack_env.config_file), "run"],
+        env={**other_env, "HUBD_TIMING": FAST_TIMING},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "already supervised by another hubd" in lines[0]
+    assert f"pid {first.proc.pid if first.proc else '?'}" in lines[0]
+    assert first.status()["state"] == "running" and first.status()["restart_count"] == 0
