@@ -28,7 +28,13 @@ from hubd import status as states
 from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
-from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
+from hubd._daemon.supervisor import (
+    DESIRED_RUNNING,
+    DESIRED_STOPPED,
+    ENGINE_ERRORS,
+    DesiredState,
+    Supervisor,
+)
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
@@ -44,6 +50,9 @@ if TYPE_CHECKING:
     from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
+
+# What describing the stack for a status may meet; status answers regardless.
+STATUS_ERRORS: tuple[type[BaseException], ...] = (HubdError, *ENGINE_ERRORS)
 
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
@@ -400,7 +409,8 @@ class DaemonBackend:
             "version": __version__,
         }
         stack = self.supervisor.stack
-        if stack is not None:
+        # An engine known to be away is not asked: status answers now, not after a timeout.
+        if stack is not None and snapshot["state"] != states.DOCKER_UNAVAILABLE:
             try:
                 described = stack.describe(healthy=snapshot["state"] == states.RUNNING)
                 status.update(
@@ -408,7 +418,7 @@ class DaemonBackend:
                     servers=described["servers"],
                     local_url=described["local_url"],
                 )
-            except (HubdError, DockerException) as exc:
+            except STATUS_ERRORS as exc:
                 log.debug("status: could not describe the stack: %s", exc)
         return status
 
