@@ -30,6 +30,7 @@ from tests.integration.daemon_proc import (
     wait_for,
 )
 from tests.integration.docker_env import StackEnv
+from tests.integration.fake_engine import EngineProxy
 from tests.integration.hubclient import login, open_lab, read_file, write_file
 from tests.integration.notify_listener import NotifyListener
 from tests.integration.slow_registry import SlowRegistry
@@ -332,3 +333,40 @@ def test_a_second_supervisor_for_the_same_stack_refuses_in_one_line(
     assert "already supervised by another hubd" in lines[0]
     assert f"pid {first.proc.pid if first.proc else '?'}" in lines[0]
     assert first.status()["state"] == "running" and first.status()["restart_count"] == 0
+
+
+# ---------------------------------------------------------------------- item 2 without a lock
+
+
+def test_an_engine_answering_500s_or_nothing_is_survived_and_left_behind(
+    stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc]
+) -> None:
+    """hubd talks to the engine through a stand-in that forwards, answers 500s, or hangs;
+    every switch also drops the calls in flight (an engine restarted mid-call)."""
+    proxy = EngineProxy()
+    try:
+        proc = start_daemon(
+            stack_env,
+            tmp_path,
+            daemons,
+            timing=ENGINE_FAULT_TIMING,
+            DOCKER_HOST=f"unix://{proxy.path}",
+        )
+        proc.wait_state("running")
+        before = hub_id(stack_env)
+        for mode in ("error", "hang"):
+            proxy.set_mode(mode)
+            status = proc.wait_state("docker-unavailable", 30)
+            assert status["last_error"]
+            time.sleep(6)  # longer than one call's timeout (4 s here)
+            assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
+            assert healthy(stack_env)  # the hub itself never needed the engine
+            proxy.set_mode("pass")
+            proc.wait_state("running", 60)
+        assert hub_id(stack_env) == before
+        assert proc.status()["restart_count"] == 0
+        assert "Traceback" not in proc.log_tail(400)
+    finally:
+        for proc in daemons:
+            proc.stop()
+        proxy.close()
