@@ -131,6 +131,7 @@ class HubStart:
     deadline: float
     reason: str
     after_failure: bool  # a restart after a death or hang: paced by the crash-loop backoff
+    counted: bool = False  # already in restart_count (a restart counts when it begins)
     next_frozen_check: float = 0.0
 
 
@@ -366,7 +367,9 @@ class Supervisor:
                 log.warning("%s; the hub runs, but servers with this image cannot start", problem)
         self.image_problems = list(problems)
 
-    def _begin_start(self, reason: str, *, fresh: bool, after_failure: bool) -> None:
+    def _begin_start(
+        self, reason: str, *, fresh: bool, after_failure: bool, counted: bool = False
+    ) -> None:
         """Watch a hub come up without blocking the loop. A hub started just now may need
         the whole ready deadline (a first start migrates its database); one that was already
         running gets only the hang budget: a frozen hub found at start-up, after an engine
@@ -374,7 +377,11 @@ class Supervisor:
         now = self.clock()
         allowed = self.timing.hub_ready_deadline_s if fresh else hang_budget_s(self.timing)
         self.starting = HubStart(
-            since=now, deadline=now + allowed, reason=reason, after_failure=after_failure
+            since=now,
+            deadline=now + allowed,
+            reason=reason,
+            after_failure=after_failure,
+            counted=counted,
         )
         self.healthy_since = None
         self.hub_hung.clear()
@@ -403,7 +410,7 @@ class Supervisor:
         # Whatever broke this start may be in the container itself (its network removed by
         # hand, files deleted, a stopped process): the next attempt starts from a new one.
         self.needs_up = self.recreate_hub = True
-        self._failed(reason, counted=start is not None and start.after_failure)
+        self._failed(reason, counted=start is not None and start.counted)
 
     def _restart(self, stack: Stack, reason: str, start_only: bool = False) -> None:
         self.healthy_since = None
@@ -418,7 +425,7 @@ class Supervisor:
             "restart:" + reason, "%s: restarting it (restart #%d)", reason, self.restart_count
         )
         self.restart_requested.clear()  # this restart is the one asked for
-        self._begin_start(reason, fresh=True, after_failure=True)
+        self._begin_start(reason, fresh=True, after_failure=True, counted=True)
         try:
             if start_only:
                 stack.start_hub()

@@ -219,6 +219,7 @@ def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:
         assert len(stack.calls) == attempts
         clock.now += gap / 2
     assert gaps == [1, 1, 2, 4, 8, 8]
+    assert supervisor.restart_count == 6  # each attempt counted once
     assert supervisor.state == "failing"
     assert "exited while starting" in (supervisor.last_error or "")
     # Every attempt after the first failed start is on a new container.
