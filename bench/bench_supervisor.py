@@ -141,7 +141,7 @@ def ratio(a: list[float | None], b: list[float | None]) -> str:
 
 def hubd_state(daemon: DaemonProc) -> str:
     try:
-        return str(daemon.status()["state"])
+        return str(daemon.status().state)
     except Exception:
         return "?"
 

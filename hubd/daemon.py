@@ -24,17 +24,10 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd import status as states
 from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
-from hubd._daemon.supervisor import (
-    DESIRED_RUNNING,
-    DESIRED_STOPPED,
-    ENGINE_ERRORS,
-    DesiredState,
-    Supervisor,
-)
+from hubd._daemon.supervisor import ENGINE_ERRORS, DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
@@ -43,6 +36,7 @@ from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter, PullProgress
+from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -187,7 +181,7 @@ class Daemon:
     def _probe(self) -> bool | None:
         stack = self.supervisor.stack
         # A starting hub is watched by the pass itself (HubStart), with its own deadline.
-        if stack is None or self.supervisor.state != states.RUNNING or self.supervisor.starting:
+        if stack is None or self.supervisor.state != HubState.RUNNING or self.supervisor.starting:
             return None
         return stack.hub_is_healthy(self.timing.health_timeout_s)
 
@@ -253,7 +247,7 @@ class Daemon:
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
-        return str(snap["state"]) + (f": {snap['last_error']}" if snap["last_error"] else "")
+        return snap.state + (f": {snap.last_error}" if snap.last_error else "")
 
     def _reload(self) -> None:
         try:
@@ -293,7 +287,7 @@ class Daemon:
     # ------------------------------------------------------------------ mDNS
 
     def _sync_advertiser(self) -> None:
-        want = self.config.mdns_enabled and self.supervisor.desired.value == DESIRED_RUNNING
+        want = self.config.mdns_enabled and self.supervisor.desired.value == HubState.RUNNING
         if want and self.advertiser is None:
             try:
                 from hubd.mdns import Advertiser
@@ -320,17 +314,17 @@ class Daemon:
         if advertiser is not None:
             advertiser.close()
 
-    def mdns_status(self) -> dict[str, Any] | None:
+    def mdns_status(self) -> MdnsView | None:
         if self.advertiser is None:
             return None
         status = self.advertiser.status()
-        return {
-            "state": status.state,
-            "hostname": status.hostname,
-            "addresses": list(status.addresses),
-            "service": status.service_name,
-            "error": status.last_error,
-        }
+        return MdnsView(
+            state=status.state,
+            hostname=status.hostname,
+            addresses=tuple(status.addresses),
+            service=status.service_name,
+            error=status.last_error,
+        )
 
     # ------------------------------------------------------------------ shutdown
 
@@ -393,51 +387,35 @@ class DaemonBackend:
             )
         return stack
 
-    def status(self) -> dict[str, Any]:
-        from hubd.status import advertised_url
-
+    def status(self) -> Status:
         snapshot = self.supervisor.snapshot()
-        mdns = self.daemon.mdns_status()
-        config = self.daemon.config
-        status: dict[str, Any] = {
-            **snapshot,
-            "url": advertised_url(config, mdns["hostname"] if mdns else None),
-            "local_url": f"http://localhost:{config.port}/",
-            "mdns": mdns,
-            "hub": {},
-            "servers": [],
-            "version": __version__,
-        }
-        stack = self.supervisor.stack
+        stack, view = self.supervisor.stack, None
         # An engine known to be away is not asked: status answers now, not after a timeout.
-        if stack is not None and snapshot["state"] != states.DOCKER_UNAVAILABLE:
+        if stack is not None and snapshot.state != HubState.DOCKER_UNAVAILABLE:
             try:
-                described = stack.describe(healthy=snapshot["state"] == states.RUNNING)
-                status.update(
-                    hub=described["hub"],
-                    servers=described["servers"],
-                    local_url=described["local_url"],
-                )
+                view = stack.describe(healthy=snapshot.state == HubState.RUNNING)
             except STATUS_ERRORS as exc:
                 log.debug("status: could not describe the stack: %s", exc)
-        return status
+        return Status.compose(
+            snapshot, self.daemon.config, view, self.daemon.mdns_status(), __version__
+        )
 
-    def _act(self, desired: str | None = None, restart: bool = False) -> dict[str, Any]:
+    def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
         if desired is not None:
             self.supervisor.set_desired(desired)
         if restart:
-            self.supervisor.set_desired(DESIRED_RUNNING)
+            self.supervisor.set_desired(HubState.RUNNING)
             self.supervisor.restart_requested.set()
         self.daemon.wake.set()
         return self.supervisor.snapshot()
 
-    def start(self) -> dict[str, Any]:
-        return self._act(DESIRED_RUNNING)
+    def start(self) -> Supervision:
+        return self._act(HubState.RUNNING)
 
-    def stop(self) -> dict[str, Any]:
-        return self._act(DESIRED_STOPPED)
+    def stop(self) -> Supervision:
+        return self._act(HubState.STOPPED)
 
-    def restart(self) -> dict[str, Any]:
+    def restart(self) -> Supervision:
         return self._act(restart=True)
 
     def logs(self, tail: int) -> list[str]:

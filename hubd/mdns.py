@@ -45,8 +45,9 @@ from hubd._mdns import claim as mdns_claim
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link, Selection, read_interfaces, select_addresses
 from hubd._mdns.claim import HOST, SERVICE, Claim
-from hubd._mdns.guard import MulticastGuard
+from hubd._mdns.guard import CpuBudget, MulticastGuard
 from hubd._mdns.watch import ChangeWatcher
+from hubd._mdns.zeroconf_input import limit_zeroconf_input
 from hubd.errors import ConfigError, HubdError
 from hubd.timing import Timing, timing_from_env
 
@@ -192,6 +193,8 @@ class Advertiser:
         self._recent_own: dict[Address, float] = {}
         self._change_pending = False
         self._next_recheck = 0.0
+        self._next_conflict_probe = 0.0
+        self._next_reclaim = 0.0
 
     # ------------------------------------------------------------------ public API
 
@@ -302,6 +305,9 @@ class Advertiser:
             self._resolve_conflict(rivals)
             return
         now = time.monotonic()
+        if self._renamed() and now >= self._next_reclaim:
+            self._reclaim(selection)
+            return
         if now >= self._next_recheck:
             self._next_recheck = now + self._timing.mdns_conflict_check_interval_s
             assert self._guard is not None and self._published is not None
@@ -392,6 +398,7 @@ class Advertiser:
 
     def _rename(self, claim: Claim, conflicts: set[str]) -> None:
         self._conflict_times.append(time.monotonic())
+        self._next_reclaim = time.monotonic() + self._timing.mdns_reclaim_interval_s
         if HOST in conflicts:
             self._host_number += 1
             new = mdns_claim.host_label(self._name, self._host_number)
@@ -498,17 +505,61 @@ class Advertiser:
         )
 
     def _resolve_conflict(self, rivals: set[str]) -> None:
-        """RFC 6762 section 9: someone else answered for our name. Withdraw and probe again;
-        whoever defends the name keeps it, and we move on to the next name if they do."""
+        """RFC 6762 section 9: another device announced other data for our name. Probe again;
+        if the other device defends the name it keeps it and we move on to the next one.
+
+        The name stays answered while we probe (avahi does the same; only a name somebody
+        defends is given up, with goodbyes), and these probes run at most once per
+        `mdns_conflict_probe_min_interval_s`, however many claims come: claims heard in
+        between are settled by the next probe. When nobody defends, our records are
+        announced again: the other device's cache-flush bit may have evicted them from
+        peers' caches. (A claim heard *during* the probe is a conflict, RFC 6762 section 8.1:
+        a device that keeps sending well-formed claims does take the name, from avahi too.)
+        """
         claim = self._published
-        assert claim is not None
+        assert claim is not None and self._guard is not None
         for kind in sorted(rivals):
             name = claim.hostname if kind == HOST else repr(claim.instance)
             self._warn(
                 f"rival-{kind}-{name}",
                 f"mDNS: another device answered for {name}; checking who owns it",
             )
+        self._wait(max(0.0, self._next_conflict_probe - time.monotonic()))
+        log.debug("mDNS: probing %s again after another device's claim", claim.hostname)
+        session = self._probe(claim)
+        self._next_conflict_probe = (
+            time.monotonic() + self._timing.mdns_conflict_probe_min_interval_s
+        )
+        with self._lock:
+            self._rival_claims = set()  # answered by this probe round
+        # A lost tie-break does not count here: we hold the name, and a device probing for it
+        # now hears our answers (§8.2 settles two devices that both probe).
+        if session.conflicts:
+            self._withdraw()
+            self._rename(claim, session.conflicts)
+        else:
+            self._guard.send(mdns_claim.host_answer(claim))
+
+    def _renamed(self) -> bool:
+        return self._host_number > 1 or self._service_number > 1
+
+    def _reclaim(self, selection: Selection) -> None:
+        """Running as jupyter-2 because jupyter was taken: probe for the requested names (we
+        keep answering for the stand-ins meanwhile); once nobody holds them, move back."""
+        self._next_reclaim = time.monotonic() + self._timing.mdns_reclaim_interval_s
+        wanted = dataclasses.replace(
+            self._claim_for(selection),
+            host=(mdns_claim.host_label(self._name, 1), "local"),
+            service=(mdns_claim.service_label(self._machine, 1), *mdns_claim.SERVICE_TYPE),
+        )
+        session = self._probe(wanted)
+        if session.decided():
+            log.debug("mDNS: %s is still taken", wanted.hostname)
+            return
+        log.info("mDNS: %s is free again; moving back to it", wanted.hostname)
         self._withdraw()
+        self._host_number = self._service_number = 1
+        self._publish(wanted, selection)
 
     def _withdraw(self) -> None:
         """Stop answering for our names, with goodbyes (RFC 6762 section 10.1)."""
@@ -540,7 +591,8 @@ class Advertiser:
 
     def _ensure_guard(self, selection: Selection) -> None:
         if self._guard is None:
-            self._guard = MulticastGuard(self._on_packet, self._warn)
+            budget = CpuBudget(self._timing.mdns_input_cpu_per_s)
+            self._guard = MulticastGuard(self._on_packet, self._warn, budget)
         if self._guard_links != selection.links:
             self._guard.configure(selection.links)
             self._guard_links = selection.links
@@ -566,6 +618,7 @@ class Advertiser:
         elif wanted != self._zc_interfaces:
             self._zc.update_interfaces(wanted)
             self._zc_interfaces = wanted
+        limit_zeroconf_input(self._zc, self._timing.mdns_input_cpu_per_s)
 
     def _update_zeroconf(self, selection: Selection, claim: Claim) -> None:
         zc, info = self._zc, self._info
@@ -583,6 +636,8 @@ class Advertiser:
 
         asyncio.run_coroutine_threadsafe(update(), zc.loop).result(_ZEROCONF_CALL_TIMEOUT_S)
         self._zc_interfaces = wanted
+        if change_interfaces:
+            limit_zeroconf_input(zc, self._timing.mdns_input_cpu_per_s)
 
     def _teardown(self, goodbyes: bool) -> None:
         if goodbyes:

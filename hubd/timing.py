@@ -70,6 +70,9 @@ class Timing:
     # The tray asks the daemon for its status this often: a crash shows within a couple of
     # seconds, and the daemon does not notice the load.
     tray_poll_interval_s: float = 2.0
+    # A panel takes its tray icons within a second; after this long without one the tray
+    # warns that nothing shows it (and says which desktop setting or package would).
+    tray_host_wait_s: float = 5.0
 
     mdns_conflict_check_interval_s: float = 30.0
     mdns_address_poll_s: float = 2.0
@@ -81,6 +84,17 @@ class Timing:
     mdns_change_settle_s: float = 0.2
     # After a failure to open sockets or start zeroconf, retry after this long.
     mdns_retry_s: float = 10.0
+    # Another device's claim on a name we hold is checked by probing again (RFC 6762 section
+    # 9) at most this often: a storm of claims that nobody defends costs one probe round per
+    # interval, and the name stays answered meanwhile.
+    mdns_conflict_probe_min_interval_s: float = 5.0
+    # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
+    # this often, and move back to it once it is free.
+    mdns_reclaim_interval_s: float = 60.0
+    # CPU time per second that reading mDNS packets may take, for hubd's guard and again for
+    # zeroconf's listeners; past it packets are dropped unread until the second is over (a
+    # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
+    mdns_input_cpu_per_s: float = 0.015
 
 
 def hang_budget_s(timing: Timing) -> float:

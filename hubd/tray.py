@@ -24,13 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubd._tray.backends import icon_class, load_pystray
+from hubd._tray.backends import load_backend
+from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
 from hubd._tray.icons import draw_icon
 from hubd._tray.launcher import Launcher, open_with_desktop
-from hubd._tray.menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
+from hubd._tray.menu import (
+    Action,
+    ItemSpec,
+    build_menu,
+    default_action,
+    find_item,
+    to_pystray,
+    without_windows,
+)
 from hubd._tray.notices import NoticeTracker
 from hubd._tray.poller import Poller, tray_poll_interval_s
-from hubd._tray.state import Snapshot, fetch_snapshot, tooltip
+from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
 from hubd.errors import HubdError
@@ -107,8 +116,10 @@ class TrayApp:
         launcher: Launcher | None = None,
         notify_fallback: Callable[[str, str], None] = notify_send,
         poll_interval_s: float = tray_poll_interval_s,
+        windows_available: bool = True,
     ) -> None:
         self._locate = locate
+        self._windows_available = windows_available
         self._open_url = open_url
         self._open_path = open_path
         self._launcher = launcher or Launcher()
@@ -128,7 +139,7 @@ class TrayApp:
         self._poller = Poller(self.refresh, poll_interval_s)
         # Ask once before showing anything, so the icon starts with the right face.
         self._snapshot = self._fetch()
-        self._specs = build_menu(self._snapshot)
+        self._specs = self._menu_for(self._snapshot)
         self._notices_pending = self._tracker.update(self._snapshot)
         self.icon = icon_factory(
             ICON_NAME,
@@ -139,6 +150,7 @@ class TrayApp:
         if hasattr(type(self.icon), "on_primary_click"):  # the mended X11 icon (backends.xorg)
             self.icon.on_primary_click = self.primary_click
             self.icon.on_secondary_click = self.show_popup_menu
+        self._ask_attention(self._snapshot)
 
     # -- state
 
@@ -150,6 +162,12 @@ class TrayApp:
     def current_menu(self) -> list[ItemSpec]:
         with self._lock:
             return self._specs
+
+    def _menu_for(self, snapshot: Snapshot) -> list[ItemSpec]:
+        specs = build_menu(snapshot)
+        if self._windows_available:
+            return specs
+        return without_windows(specs, snapshot.log_file_readable)
 
     def _fetch(self) -> Snapshot:
         place = self._locate()
@@ -163,13 +181,14 @@ class TrayApp:
         notices = self._tracker.update(snapshot)
         with self._lock:
             before, self._snapshot = self._snapshot, snapshot
-            old_specs, self._specs = self._specs, build_menu(snapshot)
+            old_specs, self._specs = self._specs, self._menu_for(snapshot)
             specs_changed = old_specs != self._specs
         with self._icon_lock:
             if self._stopping:
                 return
             if snapshot.look is not before.look:
                 self.icon.icon = draw_icon(snapshot.look)
+                self._ask_attention(snapshot)
             title = tooltip(snapshot)
             if title != self.icon.title:
                 self.icon.title = title
@@ -177,6 +196,11 @@ class TrayApp:
                 self.icon.update_menu()
         for notice in notices:
             self.notify(notice.title, notice.message)
+
+    def _ask_attention(self, snapshot: Snapshot) -> None:
+        # Panels keep a StatusNotifierItem that needs attention in view (not in an overflow).
+        if hasattr(type(self.icon), "needs_attention"):  # backends.sni
+            self.icon.needs_attention = snapshot.look is TrayState.FAILING
 
     def refresh(self) -> None:
         """Poll now (from any thread) and wait until the icon and menu show the result."""
@@ -347,8 +371,11 @@ def _quit_on_signals(app: TrayApp) -> None:
 
 
 def run_tray(locate: Callable[[], TrayPlace]) -> int:
-    pystray = load_pystray()
-    app = TrayApp(locate, pystray, icon_class(pystray))
+    pystray, icon_factory = load_backend()
+    windows_available = tk_available()
+    if not windows_available:
+        log.warning("%s", TK_MISSING_HINT)
+    app = TrayApp(locate, pystray, icon_factory, windows_available=windows_available)
     if threading.current_thread() is threading.main_thread():
         _quit_on_signals(app)
     app.run()

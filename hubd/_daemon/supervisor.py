@@ -15,14 +15,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import docker
 import requests
 import urllib3
 from docker.errors import DockerException
 
-from hubd import status as states
 from hubd._daemon.backoff import Backoff
 from hubd.config import Config
 from hubd.errors import (
@@ -35,12 +33,10 @@ from hubd.errors import (
 from hubd.logsafe import WarnOnce
 from hubd.stack import Stack
 from hubd.stack.progress import Reporter
+from hubd.status import DESIRED_STATES, EngineView, HubState, Supervision
 from hubd.timing import Timing, hang_budget_s
 
 log = logging.getLogger("hubd._daemon.supervisor")
-
-DESIRED_RUNNING = "running"
-DESIRED_STOPPED = "stopped"
 
 # What an engine that misbehaves raises: refused or dropped connections, timeouts on a frozen
 # engine (requests' ReadTimeout, urllib3's errors from a streamed read), errors from the SDK.
@@ -64,20 +60,20 @@ class DesiredState:
         self.path = path
         self.value = self._load()
 
-    def _load(self) -> str:
+    def _load(self) -> HubState:
         try:
             text = self.path.read_text()
         except FileNotFoundError:
-            return DESIRED_RUNNING
+            return HubState.RUNNING
         except OSError as exc:
             log.warning("cannot read %s (%s): keeping the hub running", self.path, exc)
-            return DESIRED_RUNNING
+            return HubState.RUNNING
         try:
             value = json.loads(text).get("desired")
         except (ValueError, AttributeError):
             value = None
-        if value in (DESIRED_RUNNING, DESIRED_STOPPED):
-            return str(value)
+        if value in DESIRED_STATES:
+            return HubState(value)
         # Running is the safe side: a stopped hub nobody asked for is an outage. The bad file
         # is kept aside for a look, and the next change writes a good one.
         aside = self.path.with_name(self.path.name + ".corrupt")
@@ -89,16 +85,16 @@ class DesiredState:
             text[:60],
             aside.name,
         )
-        return DESIRED_RUNNING
+        return HubState.RUNNING
 
-    def set(self, value: str) -> None:
+    def set(self, value: HubState) -> None:
         if value == self.value and self.path.exists():
             return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with tmp.open("w") as handle:
-                handle.write(json.dumps({"desired": value}) + "\n")
+                handle.write(json.dumps({"desired": value.value}) + "\n")
                 handle.flush()
                 os.fsync(handle.fileno())
             tmp.replace(self.path)
@@ -107,7 +103,7 @@ class DesiredState:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise StateFileError(
-                f"could not save the wish to keep the hub {value} in {self.path}: "
+                f"could not save the wish to keep the hub {value.value} in {self.path}: "
                 f"{exc.strerror or exc}; free some space or fix the folder's permissions"
             ) from None
         self.value = value
@@ -161,7 +157,7 @@ class Supervisor:
 
         self.client: docker.DockerClient | None = None
         self.stack: Stack | None = None
-        self.state = states.STARTING
+        self.state: HubState = HubState.STARTING
         self.last_error: str | None = None
         self.restart_count = 0
         self.backoff = Backoff(timing.restart_backoff_initial_s, timing.restart_backoff_max_s)
@@ -198,10 +194,10 @@ class Supervisor:
                 )
                 self.needs_up = True
 
-    def set_desired(self, value: str) -> None:
+    def set_desired(self, value: HubState) -> None:
         # No lock either: the owner's wish is recorded at once and acted on by the next pass.
         self.desired.set(value)
-        if value == DESIRED_RUNNING:
+        if value == HubState.RUNNING:
             self.needs_up = True
             self.backoff.reset()
             self.restart_not_before = 0.0
@@ -230,7 +226,7 @@ class Supervisor:
                 return
             assert self.stack is not None
             try:
-                if self.desired.value == DESIRED_STOPPED:
+                if self.desired.value == HubState.STOPPED:
                     self._keep_stopped(self.stack)
                 else:
                     self._keep_running(self.stack)
@@ -261,7 +257,7 @@ class Supervisor:
             reason = str(exc) if isinstance(exc, HubdError) else _one_line(exc)
             delay = self.engine_backoff.next_delay() or self.timing.engine_reconnect_initial_s
             self.next_engine_attempt = self.clock() + delay
-            self.state, self.last_error = states.DOCKER_UNAVAILABLE, reason
+            self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, reason
             self.warn.warn("engine:" + type(exc).__name__, "%s (retrying)", reason)
             return False
         if self.engine_backoff.failures:
@@ -295,7 +291,7 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 self.client.close()
         self.client, self.stack, self.starting = None, None, None
-        self.state, self.last_error = states.DOCKER_UNAVAILABLE, reason
+        self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, reason
         self.healthy_since = None
         self.next_engine_attempt = self.clock() + self.timing.engine_reconnect_initial_s
 
@@ -304,7 +300,7 @@ class Supervisor:
         if hub.running or hub.status == "paused":
             log.info("stopping the hub, as asked")
             stack.down()
-        self.state, self.last_error, self.healthy_since = states.STOPPED, None, None
+        self.state, self.last_error, self.healthy_since = HubState.STOPPED, None, None
         self.starting = None
         self.hub_hung.clear()
 
@@ -318,7 +314,7 @@ class Supervisor:
         elif self.restart_requested.is_set() and hub.running:
             log.info("restarting the hub, as asked")
             self.restart_requested.clear()
-            self.state, self.healthy_since = states.RESTARTING, None
+            self.state, self.healthy_since = HubState.RESTARTING, None
             stack.restart_hub()
             self._begin_start("restart", fresh=True, after_failure=False)
         elif hub.status in ("exited", "dead", "created"):
@@ -344,8 +340,8 @@ class Supervisor:
                 self.backoff.reset()
 
     def _bring_up(self, stack: Stack) -> None:
-        if self.state != states.FAILING:
-            self.state = states.STARTING
+        if self.state != HubState.FAILING:
+            self.state = HubState.STARTING
         recreate, after_failure = self.recreate_hub, self.backoff.failures > 0
         try:
             result = stack.up(wait=False, recreate=recreate)
@@ -417,9 +413,9 @@ class Supervisor:
         self.restart_count += 1
         self.last_error = reason
         self.state = (
-            states.RESTARTING
+            HubState.RESTARTING
             if self.backoff.failures + 1 < self.timing.failing_after_restarts
-            else states.FAILING
+            else HubState.FAILING
         )
         self.warn.warn(
             "restart:" + reason, "%s: restarting it (restart #%d)", reason, self.restart_count
@@ -439,16 +435,16 @@ class Supervisor:
         self.starting = None
         if not counted:
             self.restart_count += 1
-        if self.desired.value == DESIRED_RUNNING:
+        if self.desired.value == HubState.RUNNING:
             # A failed start or restart: the next attempt brings the whole stack up again.
             self.needs_up = True
         delay = self.backoff.next_delay()
         self.restart_not_before = self.clock() + max(delay, self.timing.restart_backoff_initial_s)
         self.last_error = reason
         self.state = (
-            states.FAILING
+            HubState.FAILING
             if self.backoff.failures >= self.timing.failing_after_restarts
-            else states.RESTARTING
+            else HubState.RESTARTING
         )
         self.warn.warn(
             "failed:" + reason.splitlines()[0],
@@ -458,9 +454,9 @@ class Supervisor:
         )
 
     def _healthy(self) -> None:
-        if self.state != states.RUNNING:
+        if self.state != HubState.RUNNING:
             log.info("the hub is up at %s", self.stack.local_url if self.stack else "?")
-        self.state = states.RUNNING
+        self.state = HubState.RUNNING
         self.last_error = None
         self.healthy_since = self.clock()
         self.starting = None
@@ -480,20 +476,20 @@ class Supervisor:
 
     # ------------------------------------------------------------------ reading
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Supervision:
         # No lock: a pass may hold it for minutes (a first pull), and status must answer now.
         state, last_error = self.state, self.last_error
         if self.engine_lost.is_set() and self.client is not None:
             # The watchers saw the engine go; the loop may still be stuck in a call to it.
-            state, last_error = states.DOCKER_UNAVAILABLE, "the Docker engine is not answering"
-        return {
-            "state": state,
-            "desired": self.desired.value,
-            "restart_count": self.restart_count,
-            "last_error": last_error,
-            "image_problems": list(self.image_problems),
-            "engine": {"live_restore": self.live_restore},
-        }
+            state, last_error = HubState.DOCKER_UNAVAILABLE, "the Docker engine is not answering"
+        return Supervision(
+            state=state,
+            desired=self.desired.value,
+            restart_count=self.restart_count,
+            last_error=last_error,
+            image_problems=tuple(self.image_problems),
+            engine=EngineView(live_restore=self.live_restore),
+        )
 
 
 def _live_restore(client: docker.DockerClient) -> bool | None:

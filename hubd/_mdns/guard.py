@@ -19,6 +19,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 
 from hubd._mdns import wire
@@ -33,6 +34,49 @@ _IPV6_MULTICAST_ALL = 29
 
 PacketHandler = Callable[[wire.Message, Address], None]
 Warn = Callable[[str, str], None]
+
+
+class CpuBudget:
+    """At most `limit_s` of this thread's CPU time per `window_s` for reading packets.
+
+    A LAN peer can send a thousand packets a second, each as costly to decode as the caps
+    allow (about 1 ms, bench/bench_mdns_flood.py). Past the budget, packets are received and
+    dropped unread until the window ends: hubd stays cheap under a flood, at the price of
+    missing other devices' packets for the rest of that second (a claim is seen again at the
+    next announcement or re-check). An ordinary LAN (tens of packets a second, ~20 µs each)
+    stays far below it. The guard has one; zeroconf's listeners share another
+    (zeroconf_input.py).
+    """
+
+    def __init__(
+        self,
+        limit_s: float,
+        window_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self._limit_s, self._window_s = limit_s, window_s
+        self._clock, self._cpu = clock, cpu
+        self._window_start = clock()
+        self._spent_s = 0.0
+        self.dropped = 0
+
+    def allows(self) -> bool:
+        now = self._clock()
+        if now - self._window_start >= self._window_s:
+            if self.dropped:
+                log.debug("mDNS: %d packets dropped unread (CPU budget)", self.dropped)
+            self._window_start, self._spent_s, self.dropped = now, 0.0, 0
+        if self._spent_s < self._limit_s:
+            return True
+        self.dropped += 1
+        return False
+
+    def charge(self, started_cpu_s: float) -> None:
+        self._spent_s += self._cpu() - started_cpu_s
+
+    def start(self) -> float:
+        return self._cpu()
 
 
 def _reusable(family: socket.AddressFamily) -> socket.socket:
@@ -68,8 +112,12 @@ def _reusable(family: socket.AddressFamily) -> socket.socket:
 class MulticastGuard:
     """Receives every mDNS packet on our links on a thread of its own; sends on each link."""
 
-    def __init__(self, on_packet: PacketHandler, warn: Warn) -> None:
+    def __init__(
+        self, on_packet: PacketHandler, warn: Warn, budget: CpuBudget | None = None
+    ) -> None:
         self._on_packet = on_packet
+        # Budget-less by default (tests); the Advertiser passes timing's.
+        self._budget = budget or CpuBudget(float("inf"))
         self._warn = warn
         self._lock = threading.Lock()
         self._v4: socket.socket | None = None
@@ -208,16 +256,26 @@ class MulticastGuard:
                 return
             except OSError:
                 return
-            try:
-                message = wire.decode(data)
-                sender = ipaddress.ip_address(str(source[0]).split("%")[0])
-            except (wire.WireError, ValueError, UnicodeError) as exc:
-                log.debug("mDNS: ignoring a malformed packet from %s: %s", source[0], exc)
+            if not self._budget.allows():
                 continue
+            started = self._budget.start()
             try:
-                self._on_packet(message, sender)
-            except Exception:
-                log.exception("mDNS: error while handling a packet from %s", sender)
+                self.handle(data, source[0])
+            finally:
+                self._budget.charge(started)
+
+    def handle(self, data: bytes, source: str) -> None:
+        """Decode one received packet and hand it on; malformed ones are logged and dropped."""
+        try:
+            message = wire.decode(data)
+            sender = ipaddress.ip_address(str(source).split("%")[0])
+        except (wire.WireError, ValueError, UnicodeError) as exc:
+            log.debug("mDNS: ignoring a malformed packet from %s: %s", source, exc)
+            return
+        try:
+            self._on_packet(message, sender)
+        except Exception:
+            log.exception("mDNS: error while handling a packet from %s", sender)
 
     def close(self) -> None:
         with self._lock:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from hubd.control.protocol import API
+from hubd.control.protocol import API, peer_uid
 from hubd.errors import (
     ControlRequestError,
     DaemonUnreachable,
+    UntrustedPath,
     error_class_named,
 )
+from hubd.status import Status, Supervision
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -28,10 +31,24 @@ class _UnixConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         try:
             sock.connect(str(self.socket_path))
+            check_server(sock, self.socket_path)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
+
+
+def check_server(sock: socket.socket, path: Path) -> None:
+    """Before anything is sent (passwords travel here): the process listening must be this
+    user's own daemon or root's (the system service), not another local account's."""
+    uid = peer_uid(sock)
+    if uid is None:  # no SO_PEERCRED (macOS): the socket file's owner is the next best thing
+        uid = os.lstat(path).st_uid
+    if uid not in (0, os.geteuid()):
+        raise UntrustedPath(
+            f"the control socket {path} is served by another local account (uid {uid}), not "
+            f"by hubd: nothing was sent. Remove {path.parent} and start hubd again"
+        )
 
 
 class ControlClient:
@@ -95,17 +112,17 @@ class ControlClient:
             raise error_class_named(str(kind))(str(message))
         return data
 
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/status"))
+    def status(self) -> Status:
+        return Status.from_json(self.request("GET", "/status"))
 
-    def start(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/start"))
+    def start(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/start"))
 
-    def stop(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/stop"))
+    def stop(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/stop"))
 
-    def restart(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/restart"))
+    def restart(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/restart"))
 
     def logs(self, tail: int = 200) -> list[str]:
         return list(self.request("GET", f"/logs?tail={tail}")["lines"])

@@ -12,9 +12,7 @@ import grp
 import json
 import logging
 import os
-import socket
 import socketserver
-import struct
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -24,13 +22,15 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S
+from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
     UsageError,
     UserAccountError,
 )
+from hubd.paths import prepare_runtime_dir
+from hubd.status import Status, Supervision
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +38,10 @@ log = logging.getLogger(__name__)
 class ControlBackend(Protocol):
     """What the daemon offers on the socket."""
 
-    def status(self) -> dict[str, Any]: ...
-    def start(self) -> dict[str, Any]: ...
-    def stop(self) -> dict[str, Any]: ...
-    def restart(self) -> dict[str, Any]: ...
+    def status(self) -> Status: ...
+    def start(self) -> Supervision: ...
+    def stop(self) -> Supervision: ...
+    def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
     def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
@@ -64,14 +64,6 @@ def _status_for(error: HubdError) -> HTTPStatus:
 
 
 # ---------------------------------------------------------------- server
-
-
-def _peer_uid(sock: socket.socket) -> int | None:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return None  # macOS: the socket file's permissions are the guard
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
 
 
 def _uid_allowed(uid: int, group: str | None) -> bool:
@@ -141,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         try:
-            uid = _peer_uid(self.connection)
+            uid = peer_uid(self.connection)
             if uid is not None and not _uid_allowed(uid, self.server.group):
                 raise BadRequest(HTTPStatus.FORBIDDEN, "this user may not control hubd")
             url = urlsplit(self.path)
@@ -201,10 +193,10 @@ class _Router:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         parts = [unquote(p) for p in path[len(API) + 1 :].split("/") if p]
         fixed: dict[tuple[str, ...], dict[str, Route]] = {
-            ("status",): {"GET": lambda _b, _q: b.status()},
-            ("start",): {"POST": lambda _b, _q: b.start()},
-            ("stop",): {"POST": lambda _b, _q: b.stop()},
-            ("restart",): {"POST": lambda _b, _q: b.restart()},
+            ("status",): {"GET": lambda _b, _q: b.status().to_json()},
+            ("start",): {"POST": lambda _b, _q: b.start().to_json()},
+            ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
+            ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
             ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},
@@ -246,7 +238,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.path = path
         self.group = group
         self.router = _Router(backend)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)
         # Create the socket with no access for others from the first instant.
         old_umask = os.umask(0o177 if group is None else 0o117)

@@ -85,7 +85,7 @@ def test_a_hub_frozen_when_hubd_starts_is_replaced_within_the_hang_budget(
     frozen = hub_id(stack_env)
     freeze(hub_process_pid(stack_env))
     proc = start_daemon(stack_env, tmp_path, daemons)
-    proc.wait_state("running", WITHIN_HANG_BUDGET_S, where=lambda s: s["restart_count"] >= 1)
+    proc.wait_state("running", WITHIN_HANG_BUDGET_S, where=lambda s: s.restart_count >= 1)
     assert healthy(stack_env)
     assert hub_id(stack_env) != frozen  # a new container: the frozen one is gone
     assert "the hub is frozen" in proc.log_tail(200)
@@ -107,7 +107,7 @@ def test_a_hub_frozen_while_it_starts_is_killed_without_waiting_for_the_deadline
     assert pid is not None
     freeze(pid)
     assert not healthy(stack_env), "the hub answered before it was frozen: too late a freeze"
-    proc.wait_state("running", WITHIN_HANG_BUDGET_S, where=lambda s: s["restart_count"] >= 1)
+    proc.wait_state("running", WITHIN_HANG_BUDGET_S, where=lambda s: s.restart_count >= 1)
     assert healthy(stack_env)
     assert "the hub is frozen" in proc.log_tail(200)
 
@@ -136,13 +136,13 @@ def test_engine_frozen_hubd_survives_and_comes_back_with_the_same_hub(
         # Longer than one engine call's timeout: the loop's calls time out, and it lives on.
         time.sleep(8)
         assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
-        assert proc.status()["state"] == "docker-unavailable"
+        assert proc.status().state == "docker-unavailable"
         # The person's work does not depend on dockerd answering.
         assert read_file(session, stack_env.base_url, "nia", "notes.txt") == "before the freeze"
 
     proc.wait_state("running", 60)
     assert hub_id(stack_env) == before
-    assert proc.status()["restart_count"] == 0
+    assert proc.status().restart_count == 0
     assert read_file(session, stack_env.base_url, "nia", "notes.txt") == "before the freeze"
     assert "Traceback" not in proc.log_tail(400)
 
@@ -305,7 +305,7 @@ def test_an_unpullable_user_image_does_not_keep_the_hub_down(
     proc = start_daemon(stack_env, tmp_path, daemons)
     status = proc.wait_state("running", 120)
     assert healthy(stack_env)
-    assert any(missing in problem for problem in status["image_problems"])
+    assert any(missing in problem for problem in status.image_problems)
     assert f"pulling {missing} failed" in stack_env.hubd("status").stdout
     assert "servers with this image cannot start" in proc.log_tail(200)
 
@@ -332,7 +332,7 @@ def test_a_second_supervisor_for_the_same_stack_refuses_in_one_line(
     assert len(lines) == 1, result.stderr
     assert "already supervised by another hubd" in lines[0]
     assert f"pid {first.proc.pid if first.proc else '?'}" in lines[0]
-    assert first.status()["state"] == "running" and first.status()["restart_count"] == 0
+    assert first.status().state == "running" and first.status().restart_count == 0
 
 
 # ---------------------------------------------------------------------- item 2 without a lock
@@ -357,14 +357,14 @@ def test_an_engine_answering_500s_or_nothing_is_survived_and_left_behind(
         for mode in ("error", "hang"):
             proxy.set_mode(mode)
             status = proc.wait_state("docker-unavailable", 30)
-            assert status["last_error"]
+            assert status.last_error
             time.sleep(6)  # longer than one call's timeout (4 s here)
             assert proc.proc is not None and proc.proc.poll() is None, proc.log_tail()
             assert healthy(stack_env)  # the hub itself never needed the engine
             proxy.set_mode("pass")
             proc.wait_state("running", 60)
         assert hub_id(stack_env) == before
-        assert proc.status()["restart_count"] == 0
+        assert proc.status().restart_count == 0
         assert "Traceback" not in proc.log_tail(400)
     finally:
         for proc in daemons:

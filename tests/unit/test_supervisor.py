@@ -11,11 +11,12 @@ import pytest
 import requests
 import urllib3
 
-from hubd._daemon.supervisor import DESIRED_STOPPED, DesiredState, Supervisor
+from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd.config import Config
 from hubd.errors import DockerUnavailable, StackError, StateFileError
 from hubd.stack import HubContainerState, UpResult
 from hubd.stack.progress import LogReporter
+from hubd.status import HubState, UserServer
 from hubd.timing import Timing, hang_budget_s
 
 TIMING = Timing(
@@ -75,8 +76,8 @@ class FakeStack:
         self.calls.append("down")
         self.status = "exited"
 
-    def user_servers(self) -> list[dict[str, Any]]:
-        return []
+    def user_servers(self) -> tuple[UserServer, ...]:
+        return ()
 
     def hub_api(self) -> Any:
         raise DockerUnavailable("not needed here")
@@ -277,8 +278,8 @@ def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Any) -> None:
     stack.image_problems = ["pulling nosuch/image failed: not found"]
     up_and_healthy(supervisor)
     snapshot = supervisor.snapshot()
-    assert snapshot["state"] == "running"
-    assert snapshot["image_problems"] == ["pulling nosuch/image failed: not found"]
+    assert snapshot.state == "running"
+    assert snapshot.image_problems == ("pulling nosuch/image failed: not found",)
 
 
 def test_engine_unavailable_then_back(rig: Any) -> None:
@@ -295,7 +296,7 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
     assert stack.calls == ["up"]
 
     supervisor.engine_lost.set()
-    assert supervisor.snapshot()["state"] == "docker-unavailable"  # before the loop gets to it
+    assert supervisor.snapshot().state == "docker-unavailable"  # before the loop gets to it
     engine_ok[0] = False
     supervisor.reconcile_once()
     assert supervisor.state == "docker-unavailable" and supervisor.client is None
@@ -345,7 +346,7 @@ def test_connect_raising_anything_is_an_unavailable_engine(rig: Any) -> None:
 def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
-    supervisor.set_desired(DESIRED_STOPPED)
+    supervisor.set_desired(HubState.STOPPED)
     supervisor.reconcile_once()
     supervisor.reconcile_once()
     assert stack.calls == ["up", "down"]
@@ -383,7 +384,7 @@ def test_a_corrupt_desired_state_file_means_running_and_is_kept_aside(
     assert DesiredState(path).value == "running"
     assert "unreadable" in caplog.text
     assert (tmp_path / "desired.json.corrupt").read_text() == "{not json"
-    DesiredState(path).set(DESIRED_STOPPED)
+    DesiredState(path).set(HubState.STOPPED)
     assert DesiredState(path).value == "stopped"
 
 
@@ -395,7 +396,7 @@ def test_desired_state_is_written_atomically_and_memory_follows_the_disk(
     folder = tmp_path / "state"
     folder.mkdir()
     desired = DesiredState(folder / "desired.json")
-    desired.set(DESIRED_STOPPED)
+    desired.set(HubState.STOPPED)
     folder.chmod(0o500)
     try:
         if os.access(folder, os.W_OK):  # root ignores modes: make the target a folder instead
@@ -403,7 +404,7 @@ def test_desired_state_is_written_atomically_and_memory_follows_the_disk(
             (folder / "desired.json").unlink()
             (folder / "desired.json").mkdir()
         with pytest.raises(StateFileError, match="could not save"):
-            desired.set("running")
+            desired.set(HubState.RUNNING)
         assert desired.value == "stopped"
         assert [p.name for p in folder.iterdir()] == ["desired.json"]
     finally:
