@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from hubd.stack.naming import StackNames
 from hubd.stack.settings import SETTINGS_FILE
 from tests.integration import engine_control
 from tests.integration.daemon_proc import (
@@ -370,3 +371,34 @@ def test_an_engine_answering_500s_or_nothing_is_survived_and_left_behind(
         for proc in daemons:
             proc.stop()
         proxy.close()
+
+
+# ---------------------------------------------------------------------- item 9: SIGHUP
+
+
+def test_sighup_applies_control_group_and_refuses_a_new_stack_name_in_the_log(
+    stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc]
+) -> None:
+    import grp
+
+    proc = start_daemon(stack_env, tmp_path, daemons)
+    proc.wait_state("running")
+    before = hub_id(stack_env)
+    old_name = stack_env.config.stack_name
+    group = grp.getgrgid(65534).gr_name
+    stack_env.write_config(stack_name=old_name + "b", control_group=group)
+    proc.signal(signal.SIGHUP)
+    socket_path = Path(stack_env.env["RUNTIME_DIRECTORY"]) / "control.sock"
+    wait_for(lambda: socket_path.stat().st_gid == 65534, 30, "the socket's group to change")
+    assert socket_path.stat().st_mode & 0o777 == 0o660
+    wait_for(lambda: "takes a restart of hubd" in proc.log_tail(50), 30, "the stack_name line")
+    # The old hub is still the supervised one: no second hub fighting for the port.
+    stack_env.client.containers.get(StackNames(old_name).hub_container).kill("SIGKILL")
+    status = proc.wait_state("running", 60, where=lambda s: s.restart_count == 1)
+    assert status.last_error is None and hub_id_named(stack_env, old_name) == before
+    assert not stack_env.client.containers.list(all=True, filters={"name": old_name + "b-"})
+    stack_env.write_config(stack_name=old_name)  # so the fixture purges the right stack
+
+
+def hub_id_named(env: StackEnv, stack_name: str) -> str:
+    return str(env.client.containers.get(StackNames(stack_name).hub_container).id)
