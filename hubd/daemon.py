@@ -17,6 +17,7 @@ import logging.handlers
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError
+from hubd.paths import Paths
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
@@ -40,7 +42,6 @@ from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
-    from hubd.cli.context import Context
     from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
@@ -52,17 +53,17 @@ LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
-# Each sign of progress before READY=1 buys this much more start-up time from systemd.
-START_TIMEOUT_EXTENSION_S = 180.0
-
-
 class _WatchdogReporter(LogReporter):
     """Progress lines for the log, and on each a heartbeat (and, before READY=1, more start-up
     time): a long first pull or build is progress, not a hung daemon. Each sign of progress is
     also where a long pass stops when a stop signal came."""
 
-    def __init__(self, notifier: Notifier, heartbeat: Heartbeat, guard: StopGuard) -> None:
+    def __init__(
+        self, notifier: Notifier, timing: Timing, heartbeat: Heartbeat, guard: StopGuard
+    ) -> None:
+        super().__init__(timing)
         self.notifier = notifier
+        self.extension_s = timing.start_timeout_extension_s
         self.heartbeat = heartbeat
         self.guard = guard
         self.starting = True
@@ -70,7 +71,7 @@ class _WatchdogReporter(LogReporter):
     def _progress(self) -> None:
         self.guard.cancel_if_stopping()
         if self.starting:
-            self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
+            self.notifier.extend_start_timeout(self.extension_s)
         self.heartbeat.beat()
 
     def step(self, message: str) -> None:
@@ -95,20 +96,32 @@ class _WatchdogReporter(LogReporter):
 
 
 class Daemon:
-    def __init__(self, ctx: Context, notifier: Notifier | None = None) -> None:
-        self.ctx = ctx
-        self.config: Config = ctx.config
-        self.timing: Timing = ctx.timing
+    def __init__(
+        self,
+        paths: Paths,
+        config_file: Path,
+        config: Config,
+        timing: Timing,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.paths = paths
+        self.config_file = config_file  # read again on SIGHUP
+        self.config = config
+        self.timing = timing
         self.notifier = notifier or Notifier()
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
         self.heartbeat = Heartbeat(self.notifier)
-        self.guard = StopGuard(lambda: self.stop_requested, self.timing.shutdown_grace_s)
-        self.reporter = _WatchdogReporter(self.notifier, self.heartbeat, self.guard)
+        self.guard = StopGuard(
+            lambda: self.stop_requested,
+            self.timing.shutdown_grace_s,
+            poll_s=self.timing.shutdown_deadline_poll_s,
+        )
+        self.reporter = _WatchdogReporter(self.notifier, self.timing, self.heartbeat, self.guard)
         self.supervisor = Supervisor(
             self.config,
-            DesiredState(ctx.paths.desired_state_file),
+            DesiredState(paths.desired_state_file),
             self.timing,
             connect=self._connect_engine,
             reporter=self.reporter,
@@ -206,7 +219,10 @@ class Daemon:
         # Before anything is touched: a second supervisor of the same stack only refuses.
         self.claim.acquire()
         self.control = ControlServer(
-            self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
+            self.paths.control_socket,
+            DaemonBackend(self),
+            group=self.config.control_group,
+            timing=self.timing,
         )
         self.control.start()
         self.guard.start()
@@ -216,7 +232,7 @@ class Daemon:
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
-            self.ctx.paths.control_socket,
+            self.paths.control_socket,
         )
         try:
             self._loop()
@@ -251,7 +267,7 @@ class Daemon:
 
     def _reload(self) -> None:
         try:
-            config = load_config(self.ctx.config_file)
+            config = load_config(self.config_file)
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
@@ -268,7 +284,7 @@ class Daemon:
         self.supervisor.reload(config)
         if mdns_changed:
             self._close_advertiser()
-        log.info("config reloaded from %s", self.ctx.config_file)
+        log.info("config reloaded from %s", self.config_file)
 
     def _keys_needing_a_restart(self, config: Config) -> Config:
         """A new `stack_name` means another set of containers: moving to it while running
@@ -434,12 +450,12 @@ class DaemonBackend:
         return Accounts(self._stack()).set_password(name, password)
 
 
-def _log_to_file(ctx: Context) -> None:
+def _log_to_file(paths: Paths) -> None:
     """Also keep a rotating log file, which the tray's "Open logs" shows."""
     try:
-        ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
+            paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
         )
     except OSError as exc:
         log.debug("no log file: %s", exc)
@@ -448,10 +464,11 @@ def _log_to_file(ctx: Context) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def run_daemon(ctx: Context) -> int:
-    _ = ctx.config  # a bad config fails here, before anything starts
-    _log_to_file(ctx)
-    daemon = Daemon(ctx)
+def run_daemon(paths: Paths, config_file: Path, config: Config, timing: Timing) -> int:
+    """Run until SIGTERM/SIGINT. The caller has loaded the config: a bad one fails before
+    anything starts."""
+    _log_to_file(paths)
+    daemon = Daemon(paths, config_file, config, timing)
     daemon.install_signal_handlers()
     try:
         return daemon.run()

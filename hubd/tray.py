@@ -38,11 +38,12 @@ from hubd._tray.menu import (
     without_windows,
 )
 from hubd._tray.notices import NoticeTracker
-from hubd._tray.poller import Poller, tray_poll_interval_s
+from hubd._tray.poller import Poller
 from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.timing import Timing
 
 if TYPE_CHECKING:
     from hubd._tray.backends.xorg import Rect
@@ -50,10 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ICON_NAME = "hubd"
-# A status poll that takes longer than this counts as "not answering".
-POLL_TIMEOUT_S = 5.0
-# Start/stop/restart return the new status at once (the daemon acts in the background).
-ACTION_TIMEOUT_S = 30.0
 
 _VERBS = {
     Action.START: "start JupyterHub",
@@ -115,17 +112,18 @@ class TrayApp:
         open_path: Callable[[Path], bool] = open_with_desktop,
         launcher: Launcher | None = None,
         notify_fallback: Callable[[str, str], None] = notify_send,
-        poll_interval_s: float = tray_poll_interval_s,
+        timing: Timing | None = None,
         windows_available: bool = True,
     ) -> None:
+        self._timing = timing = timing or Timing()
         self._locate = locate
         self._windows_available = windows_available
         self._open_url = open_url
         self._open_path = open_path
-        self._launcher = launcher or Launcher()
+        self._launcher = launcher or Launcher(timing=timing)
         self._notify_fallback = notify_fallback
         self._lock = threading.Lock()
-        self._tracker = NoticeTracker()
+        self._tracker = NoticeTracker(timing=timing)
         self._worker = Worker()
         # Every change to the pystray icon happens under this lock, and none once stopping:
         # backends hand changes to their own loop thread and wait for it, and a change sent
@@ -133,10 +131,10 @@ class TrayApp:
         self._icon_lock = threading.Lock()
         self._stopping = False
         self._place = locate()
-        self._poll_client = ControlClient(self._place.socket, timeout=POLL_TIMEOUT_S)
+        self._poll_client = ControlClient(self._place.socket, timing.tray_poll_timeout_s)
         # One poll at a time, and delivered in order: the poller and actions both refresh.
         self._polling = threading.Lock()
-        self._poller = Poller(self.refresh, poll_interval_s)
+        self._poller = Poller(self.refresh, timing.tray_poll_interval_s)
         # Ask once before showing anything, so the icon starts with the right face.
         self._snapshot = self._fetch()
         self._specs = self._menu_for(self._snapshot)
@@ -173,7 +171,7 @@ class TrayApp:
         place = self._locate()
         if place != self._place:
             self._place = place
-            self._poll_client = ControlClient(place.socket, timeout=POLL_TIMEOUT_S)
+            self._poll_client = ControlClient(place.socket, self._timing.tray_poll_timeout_s)
         readable = place.log_file is not None and os.access(place.log_file, os.R_OK)
         return fetch_snapshot(self._poll_client, log_file_readable=readable)
 
@@ -303,7 +301,7 @@ class TrayApp:
             self.notify(f"Could not {_VERBS.get(action, action)}", f"Unexpected error: {exc}")
 
     def _dispatch(self, action: str, snapshot: Snapshot) -> None:
-        client = ControlClient(self._place.socket, timeout=ACTION_TIMEOUT_S)
+        client = ControlClient(self._place.socket, self._timing.tray_action_timeout_s)
         url = snapshot.hub_url
         if action == Action.OPEN and url:
             self._open_url(url)
@@ -370,12 +368,12 @@ def _quit_on_signals(app: TrayApp) -> None:
         signal.signal(signum, handler)
 
 
-def run_tray(locate: Callable[[], TrayPlace]) -> int:
-    pystray, icon_factory = load_backend()
+def run_tray(locate: Callable[[], TrayPlace], timing: Timing) -> int:
+    pystray, icon_factory = load_backend(timing)
     windows_available = tk_available()
     if not windows_available:
         log.warning("%s", TK_MISSING_HINT)
-    app = TrayApp(locate, pystray, icon_factory, windows_available=windows_available)
+    app = TrayApp(locate, pystray, icon_factory, timing=timing, windows_available=windows_available)
     if threading.current_thread() is threading.main_thread():
         _quit_on_signals(app)
     app.run()

@@ -7,17 +7,15 @@ once (section 8.2), and which queries python-zeroconf leaves unanswered (ANY for
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hubd._mdns import wire
-from hubd._mdns.wire import Message, Name, Question, Record
+from hubd._mdns.wire import Address, Message, Name, Question, Record
 
 SERVICE_TYPE: Name = ("_http", "_tcp", "local")
 HUB_PATH = "/hub/"
 HOST, SERVICE = "host", "service"
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def host_label(requested: str, number: int) -> str:

@@ -21,9 +21,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link
+from hubd._mdns.report import Warn
+from hubd._mdns.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,6 @@ _IP_MULTICAST_ALL = 49
 _IPV6_MULTICAST_ALL = 29
 
 PacketHandler = Callable[[wire.Message, Address], None]
-Warn = Callable[[str, str], None]
 
 
 class CpuBudget:
@@ -124,8 +126,7 @@ class MulticastGuard:
         self._v6: socket.socket | None = None
         self._links: tuple[Link, ...] = ()
         self._retired: list[socket.socket] = []
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
+        self._wakeup = Wakeup()
         self._closed = False
         self._thread = threading.Thread(target=self._receive, name="hubd-mdns-guard", daemon=True)
         self._started = False
@@ -163,7 +164,7 @@ class MulticastGuard:
             if not self._started:
                 self._started = True
                 self._thread.start()
-        self._wake()
+        self._wakeup.wake()
 
     def _join(self, sock: socket.socket, level: int, option: int, value: bytes, link: Link) -> None:
         try:
@@ -224,10 +225,6 @@ class MulticastGuard:
                 f"mDNS: cannot send on {link.name}: {exc}",
             )
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
-
     def _receive(self) -> None:
         while True:
             with self._lock:
@@ -237,14 +234,14 @@ class MulticastGuard:
                 socks = [s for s in (self._v4, self._v6) if s is not None]
             for sock in retired:
                 sock.close()
+            waitables: list[Any] = [self._wakeup, *socks]
             try:
-                ready, _, _ = select.select([self._wake_r, *socks], [], [], 5.0)
+                ready, _, _ = select.select(waitables, [], [], 5.0)
             except (OSError, ValueError):
                 continue  # a socket was swapped out under us; take the new list
             for sock in ready:
-                if sock is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
+                if sock is self._wakeup:
+                    self._wakeup.drain()
                     continue
                 self._read_all(sock)
 
@@ -283,7 +280,7 @@ class MulticastGuard:
                 return
             self._closed = True
             started = self._started
-        self._wake()
+        self._wakeup.wake()
         if started:
             self._thread.join(5)
         with self._lock:
@@ -291,5 +288,4 @@ class MulticastGuard:
                 if sock is not None:
                     sock.close()
             self._retired, self._v4, self._v6 = [], None, None
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wakeup.close()

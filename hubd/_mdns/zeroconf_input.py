@@ -22,7 +22,6 @@ from hubd._mdns.guard import CpuBudget
 if TYPE_CHECKING:
     from zeroconf import Zeroconf
 
-_CALL_TIMEOUT_S = 10.0
 _budgets: weakref.WeakKeyDictionary[Zeroconf, CpuBudget] = weakref.WeakKeyDictionary()
 
 
@@ -49,7 +48,7 @@ class BudgetedListener(asyncio.DatagramProtocol):
         self.inner.connection_lost(exc)
 
 
-def limit_zeroconf_input(zc: Zeroconf, cpu_per_s: float) -> int:
+def limit_zeroconf_input(zc: Zeroconf, cpu_per_s: float, call_timeout_s: float) -> int:
     """Put a budget of `cpu_per_s` CPU seconds per second in front of each of zeroconf's
     listeners that has none yet (call again after zeroconf opens new sockets). Called from
     any thread but zeroconf's own; returns how many listeners were wrapped."""
@@ -69,4 +68,4 @@ def limit_zeroconf_input(zc: Zeroconf, cpu_per_s: float) -> int:
             wrapped += 1
         return wrapped
 
-    return asyncio.run_coroutine_threadsafe(wrap(), loop).result(_CALL_TIMEOUT_S)
+    return asyncio.run_coroutine_threadsafe(wrap(), loop).result(call_timeout_s)

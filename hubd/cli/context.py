@@ -45,13 +45,13 @@ class Context:
 
     @cached_property
     def reporter(self) -> Reporter:
-        return reporter_for_terminal()
+        return reporter_for_terminal(self.timing)
 
     @cached_property
     def client(self) -> docker.DockerClient:
         from hubd.stack.engine import connect
 
-        return connect()
+        return connect(self.timing.engine_api_timeout_s)
 
     @cached_property
     def stack(self) -> Stack:
@@ -62,7 +62,7 @@ class Context:
         daemon of their own reaches the system service (whose socket `control_group` opens
         to them)."""
         for path in self.control_sockets():
-            client = ControlClient(path)
+            client = ControlClient(path, self.timing.control_client_timeout_s)
             if client.is_available():
                 return client
         return None

@@ -19,6 +19,7 @@ from hubd.errors import (
     error_class_named,
 )
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -54,9 +55,9 @@ def check_server(sock: socket.socket, path: Path) -> None:
 class ControlClient:
     """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
         self.path = path
-        self.timeout = timeout
+        self.timeout = Timing().control_client_timeout_s if timeout is None else timeout
 
     def is_available(self) -> bool:
         """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""

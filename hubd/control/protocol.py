@@ -6,8 +6,6 @@ import socket
 import struct
 
 MAX_BODY_BYTES = 64 * 1024
-# A client that sends nothing for this long is dropped, so a stuck caller holds no thread.
-REQUEST_READ_TIMEOUT_S = 5.0
 API = "/v1"
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S, peer_uid
+from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
@@ -31,6 +31,7 @@ from hubd.errors import (
 )
 from hubd.paths import prepare_runtime_dir
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # A garbled request line still gets a status line (http.server would answer as HTTP/0.9).
     default_request_version = "HTTP/1.0"
-    timeout = REQUEST_READ_TIMEOUT_S
 
     # -- plumbing
+
+    def setup(self) -> None:
+        # A client that sends nothing for this long is dropped, so a stuck caller holds no
+        # thread.
+        self.request.settimeout(self.server.timing.control_request_read_timeout_s)
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("control: " + format, *args)
@@ -234,9 +240,16 @@ def _tail(query: dict[str, list[str]]) -> int:
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, backend: ControlBackend, group: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        backend: ControlBackend,
+        group: str | None = None,
+        timing: Timing | None = None,
+    ) -> None:
         self.path = path
         self.group = group
+        self.timing = timing or Timing()
         self.router = _Router(backend)
         prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)

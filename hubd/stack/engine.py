@@ -11,10 +11,9 @@ import requests
 from docker.errors import DockerException
 
 from hubd.errors import DockerPermissionDenied, DockerUnavailable
+from hubd.timing import Timing
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-# Image pulls and builds are streamed, so this bounds single API calls, not whole pulls.
-API_TIMEOUT_S = 120
 
 
 def docker_socket_path() -> str:
@@ -48,11 +47,12 @@ def explain_connection_failure(exc: BaseException) -> DockerUnavailable | Docker
     )
 
 
-def connect(
-    timeout: float = API_TIMEOUT_S, ping_timeout: float | None = None
-) -> docker.DockerClient:
+def connect(timeout: float | None = None, ping_timeout: float | None = None) -> docker.DockerClient:
     """A client for the engine, checked with a ping (within `ping_timeout`, so a frozen engine
-    is told apart quickly); its later calls time out after `timeout`."""
+    is told apart quickly). Image pulls and builds are streamed, so `timeout` bounds single API
+    calls, not whole pulls."""
+    if timeout is None:
+        timeout = Timing().engine_api_timeout_s
     client = None
     try:
         client = docker.from_env(timeout=int(max(1, ping_timeout or timeout)))

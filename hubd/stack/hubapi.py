@@ -7,10 +7,8 @@ from typing import Any
 import requests
 
 from hubd.errors import StackError, UserAccountError
+from hubd.timing import Timing
 
-# A hub that does not answer within this is not going to; the probe in the daemon decides
-# about hangs, this only bounds one call.
-HUB_API_TIMEOUT_S = 30.0
 # The hub pages its lists (JupyterHub's api_page_max_limit is 200 by default); asking with
 # this media type gives the page's position and the next one's.
 USERS_PAGE_SIZE = 200
@@ -18,7 +16,10 @@ PAGINATED = {"Accept": "application/jupyterhub-pagination+json"}
 
 
 class HubAPI:
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, timing: Timing | None = None) -> None:
+        # A hub that does not answer within this is not going to; the daemon's health probe
+        # decides about hangs, this only bounds one call.
+        self.timeout_s = (timing or Timing()).hub_api_timeout_s
         self.base_url = base_url.rstrip("/") + "/hub/api"
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
@@ -36,7 +37,7 @@ class HubAPI:
                 method,
                 self.base_url + path,
                 json=json,
-                timeout=HUB_API_TIMEOUT_S,
+                timeout=self.timeout_s,
                 headers=headers,
             )
         except requests.RequestException as exc:

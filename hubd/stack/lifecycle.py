@@ -88,8 +88,8 @@ class Stack:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        self.reporter: Reporter = reporter or LogReporter(self.timing)
 
     # ------------------------------------------------------------------ addresses
 
@@ -192,7 +192,7 @@ class Stack:
 
     def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
         """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names)
+        settings = hub_settings(self.config, self.names, self.timing)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -268,7 +268,9 @@ class Stack:
 
     def _create_hub(self, create: dict[str, Any]) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
+        settings = hub_settings(
+            self.config, self.names, self.timing
+        )  # the same as hashed into the spec
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
@@ -432,7 +434,7 @@ class Stack:
         container = self.find_hub()
         if container is None or container.status != "running":
             raise StackError("the hub is not running: run `hubd up` first")
-        return HubAPI(self.local_url, self._service_token(container))
+        return HubAPI(self.local_url, self._service_token(container), self.timing)
 
     def _service_token(self, container: Container) -> str:
         try:

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from hubd.errors import HubdError
-from hubd.timing import timing_from_env
+from hubd.timing import Timing
 
 SNI = "sni"
 
@@ -49,9 +49,10 @@ def _has_display() -> bool:
 SNI_ONLY_DESKTOPS = frozenset({"gnome", "kde", "unity", "lxqt", "budgie", "sway", "hyprland"})
 
 
-def wants_sni(environ: Mapping[str, str] | None = None) -> bool:
+def wants_sni(environ: Mapping[str, str] | None = None, timing: Timing | None = None) -> bool:
     """Whether this session shows StatusNotifierItems (or one is asked for)."""
     environ = os.environ if environ is None else environ
+    timing = timing or Timing()
     if not sys.platform.startswith("linux"):
         return False
     forced = environ.get("PYSTRAY_BACKEND")
@@ -59,7 +60,7 @@ def wants_sni(environ: Mapping[str, str] | None = None) -> bool:
         return forced == SNI
     from hubd._tray.backends.sni import session_bus_address, sni_host_present
 
-    if sni_host_present():
+    if sni_host_present(timing.tray_sni_probe_timeout_s):
         return True
     desktops = set(environ.get("XDG_CURRENT_DESKTOP", "").lower().split(":"))
     sni_only = bool(environ.get("WAYLAND_DISPLAY")) or bool(desktops & SNI_ONLY_DESKTOPS)
@@ -106,9 +107,9 @@ def is_xorg(pystray: Any) -> bool:
     return str(getattr(pystray.Icon, "__module__", "")).endswith("._xorg")
 
 
-def icon_class(pystray: Any, *, sni: bool = False) -> Any:
+def icon_class(pystray: Any, timing: Timing, *, sni: bool = False) -> Any:
     """The Icon class to use: hubd's D-Bus one, pystray's own, or on X11 hubd's mended one."""
-    host_wait_s = timing_from_env().tray_host_wait_s
+    host_wait_s = timing.tray_host_wait_s
     if sni:
         from pystray._base import Icon as BaseIcon
 
@@ -119,11 +120,11 @@ def icon_class(pystray: Any, *, sni: bool = False) -> Any:
         return pystray.Icon
     from hubd._tray.backends.xorg import fixed_xorg_icon
 
-    return fixed_xorg_icon(pystray.Icon, host_wait_s)
+    return fixed_xorg_icon(pystray.Icon, timing)
 
 
-def load_backend() -> tuple[Any, Any]:
+def load_backend(timing: Timing) -> tuple[Any, Any]:
     """pystray (for its menu classes) and the Icon class for this session."""
-    sni = wants_sni()
+    sni = wants_sni(timing=timing)
     pystray = load_pystray(sni=sni)
-    return pystray, icon_class(pystray, sni=sni)
+    return pystray, icon_class(pystray, timing, sni=sni)

@@ -52,8 +52,6 @@ PIXMAP_SIZES_PX = (16, 22, 24, 32, 48)
 # send, inherited from dbus-next: altdesktop/python-dbus-next#153); a panel reading the
 # picture several times at once must not get there.
 SEND_BUFFER_BYTES = 1 << 20
-# How long the host probe at start waits for the bus to answer.
-PROBE_TIMEOUT_S = 2.0
 
 Pixmaps = list[list[Any]]
 
@@ -231,13 +229,14 @@ async def _probe_host(address: str) -> bool:
         bus.disconnect()
 
 
-def sni_host_present() -> bool:
-    """Whether the session bus has a StatusNotifierWatcher with a host (a panel) behind it."""
+def sni_host_present(timeout_s: float) -> bool:
+    """Whether the session bus has a StatusNotifierWatcher with a host (a panel) behind it;
+    `timeout_s` bounds the wait for the bus to answer."""
     address = session_bus_address()
     if address is None:
         return False
     try:
-        return asyncio.run(asyncio.wait_for(_probe_host(address), PROBE_TIMEOUT_S))
+        return asyncio.run(asyncio.wait_for(_probe_host(address), timeout_s))
     except Exception as exc:  # no bus, a broken bus, a slow bus: not an SNI desktop
         log.debug("no StatusNotifierItem host: %s", exc)
         return False

@@ -46,24 +46,27 @@ from Xlib import display as xdisplay
 from Xlib.protocol import event as xevent
 
 from hubd._tray.backends.hosthint import no_tray_host_warning
+from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
 
 # x, y, width, height on the screen
 Rect = tuple[int, int, int, int]
 
-# How often a thread waiting for the X thread re-checks that the loop is still there.
-_CALL_POLL_S = 0.5
-# How often the icon checks that a tray host has embedded it, asking again if not.
-DOCK_CHECK_INTERVAL_S = 1.0
 # The size the window is created at (see "Size" above).
 WINDOW_SIZE_PX = 24
 
 _Call = tuple[Callable[[], None], "queue.Queue[BaseException | None]"]
 
 
-def fixed_xorg_icon(base: Any, host_wait_s: float) -> Any:
+def fixed_xorg_icon(base: Any, timing: Timing) -> Any:
     """A subclass of pystray's xorg `Icon` class `base` (see the module's docstring)."""
+    # How often a thread waiting for the X thread re-checks that the loop is still there, and
+    # how often the icon checks that a tray host has embedded it, asking again if not; and
+    # how long without a tray host before one warning says so.
+    call_recheck_s = timing.tray_x_call_recheck_s
+    dock_check_interval_s = timing.tray_dock_check_interval_s
+    host_wait_s = timing.tray_host_wait_s
 
     class FixedXorgIcon(base):  # type: ignore[misc]
         on_primary_click: Callable[[Rect | None], None] | None = None
@@ -109,7 +112,7 @@ def fixed_xorg_icon(base: Any, host_wait_s: float) -> Any:
                 self._wake()
                 while True:
                     try:
-                        error = answer.get(timeout=_CALL_POLL_S)
+                        error = answer.get(timeout=call_recheck_s)
                     except queue.Empty:
                         if self._loop_done.is_set():
                             return  # the icon is gone: nothing left to change
@@ -202,7 +205,7 @@ def fixed_xorg_icon(base: Any, host_wait_s: float) -> Any:
         def _watch_docking(self) -> None:
             ensure = self._on_x_thread(self._ensure_docked)
             warn_at = time.monotonic() + host_wait_s
-            while not self._loop_done.wait(DOCK_CHECK_INTERVAL_S):
+            while not self._loop_done.wait(dock_check_interval_s):
                 if self.visible:
                     ensure()
                 if warn_at and time.monotonic() >= warn_at:

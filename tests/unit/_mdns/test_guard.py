@@ -77,8 +77,8 @@ def test_every_zeroconf_listener_is_put_behind_the_budget() -> None:
 
     zc = Zeroconf(interfaces=["127.0.0.1"])
     try:
-        assert limit_zeroconf_input(zc, 0.015) >= 1
-        assert limit_zeroconf_input(zc, 0.015) == 0  # already wrapped: not twice
+        assert limit_zeroconf_input(zc, 0.015, 10.0) >= 1
+        assert limit_zeroconf_input(zc, 0.015, 10.0) == 0  # already wrapped: not twice
         for listener in zc.engine.protocols:
             assert listener.transport is not None
             protocol = listener.transport.transport.get_protocol()
