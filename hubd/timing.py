@@ -49,9 +49,10 @@ class Timing:
     # A reconnect attempt is one connect() on a local socket: cheap enough to try every 2 s,
     # so the hub is back within seconds of the engine.
     engine_reconnect_max_s: float = 2.0
-    # One engine API call may take this long before hubd gives up on it (streamed pulls and
-    # builds: this long without a byte). Far below systemd's WatchdogSec=60, so a frozen
-    # engine never stops the loop long enough to get hubd killed.
+    # One engine API call of the daemon may take this long before it gives up on it (streamed
+    # pulls: this long without a byte). Far below systemd's WatchdogSec=60, so a frozen engine
+    # never stops the loop long enough to get hubd killed. (The CLI, with a person waiting,
+    # uses engine_api_timeout_s below.)
     engine_call_timeout_s: float = 20.0
     # An image build may stay silent for minutes (a long RUN step): its own read timeout.
     image_build_timeout_s: float = 900.0
