@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import requests
@@ -37,6 +38,7 @@ from hubd.status import DESIRED_STATES, EngineView, HubState, Supervision
 from hubd.timing import Timing, hang_budget_s
 
 log = logging.getLogger("hubd._daemon.supervisor")
+T = TypeVar("T")
 
 # What an engine that misbehaves raises: refused or dropped connections, timeouts on a frozen
 # engine (requests' ReadTimeout, urllib3's errors from a streamed read), errors from the SDK.
@@ -474,6 +476,19 @@ class Supervisor:
                 log.warning("%s", hint)
         except HubdError as exc:
             log.debug("could not check for an admin: %s", exc)
+
+    def exclusive(self, action: Callable[[Stack], T]) -> T:
+        """Run `action` on the stack with no pass in between (an upgrade replaces the hub
+        container: a pass would see it missing and bring it back on its own)."""
+        with self.lock:
+            if self.stack is None:
+                raise DockerUnavailable(self.last_error or "the Docker engine is not connected")
+            try:
+                return action(self.stack)
+            finally:
+                # What the watchers saw during the switch is over; the next pass looks afresh.
+                self.hub_hung.clear()
+                self.healthy_since = None
 
     # ------------------------------------------------------------------ reading
 

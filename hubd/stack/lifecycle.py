@@ -7,6 +7,7 @@ containers and never removes a volume; only `purge()` does, and the CLI asks fir
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -24,10 +25,17 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
-from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.errors import HubUnhealthy, ImageError, PortInUse, StackError
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
-from hubd.stack.images import ensure_hub_image, ensure_user_images
+from hubd.stack.images import (
+    LABEL_BASE_ID,
+    LABEL_BASE_REF,
+    ensure_hub_image,
+    ensure_user_images,
+    image_id,
+    image_present,
+)
 from hubd.stack.naming import (
     LABEL_SPEC,
     LABEL_STACK,
@@ -40,6 +48,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
 from hubd.status import HubContainer, StackView, UserServer
@@ -49,6 +58,7 @@ log = logging.getLogger(__name__)
 
 HUB_PORT_IN_CONTAINER = "8000/tcp"
 SERVICE_TOKEN_PATH = f"{HUB_DATA_DIR}/hubd-service-token"
+HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
 @dataclass
@@ -84,12 +94,15 @@ class Stack:
         *,
         reporter: Reporter | None = None,
         timing: Timing | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
         self.timing = timing or Timing()
         self.reporter: Reporter = reporter or LogReporter(self.timing)
+        # Without a pin store (throwaway stacks in tests) images are used as their tags say.
+        self.pins = pins
 
     # ------------------------------------------------------------------ addresses
 
@@ -108,36 +121,60 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, pull: bool = False, wait: bool = True, recreate: bool = False) -> UpResult:
-        """Bring the stack to its config. `wait=False` returns once the hub container runs
-        (the daemon watches its start itself); `recreate` replaces the hub container even
-        when its spec is unchanged (a container broken by hand: its network removed, files
-        deleted)."""
+    def up(self, wait: bool = True, recreate: bool = False) -> UpResult:
+        """Bring the stack to what the config asks for, on the pinned image versions: a tag
+        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that.
+
+        `wait=False` returns once the hub container runs (the daemon watches its start
+        itself); `recreate` replaces the hub container even when its spec is unchanged (a
+        container broken by hand: its network removed, files deleted)."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
-        image, built = ensure_hub_image(
-            self.client,
-            self.names,
-            self.config.hub_base_image,
-            self.reporter,
-            pull_base=pull,
-            build_timeout_s=self.timing.image_build_timeout_s,
-        )
+        pins = self.pins.load() if self.pins else ImagePins()
+        if pins.hub_base_ref not in ("", self.config.hub_base_image) and self._usable(
+            pins.hub_image
+        ):
+            # Another JupyterHub may need a database migration: that is an upgrade's job,
+            # behind its health gate. Until then the pinned hub keeps running.
+            image, built = pins.hub_image, False
+            changes.append(
+                f"kept the hub on {pins.hub_base_ref}: `hubd upgrade` switches to "
+                f"{self.config.hub_base_image}"
+            )
+        else:
+            image, built = ensure_hub_image(
+                self.client,
+                self.names,
+                self.config.hub_base_image,
+                self.reporter,
+                base_id=pins.hub_base_for(self.config.hub_base_image),
+                build_timeout_s=self.timing.image_build_timeout_s,
+            )
         if built:
             changes.append(f"built image {image}")
-        user_images = [self.config.user_image, *self.config.allowed_images]
-        pulled, problems = ensure_user_images(self.client, user_images, self.reporter, pull=pull)
+        wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}
+        missing = [ref for ref, pinned in wanted.items() if not self._usable(pinned)]
+        pulled, problems = ensure_user_images(self.client, missing, self.reporter)
         changes += [f"pulled {ref}" for ref in pulled]
         for problem in problems:
             # The hub itself does not need these: it starts, and only spawns with this image
             # fail until it is there. Said here, in `hubd status` and in the tray.
             self.reporter.step(f"warning: {problem}")
+        user_images: dict[str, str] = {}
+        for ref, pinned in wanted.items():
+            if self._usable(pinned):
+                user_images[ref] = pinned
+            else:
+                # An image that could not be pulled is left unpinned (spawns name it as is).
+                with contextlib.suppress(ImageError, APIError):
+                    user_images[ref] = image_id(self.client, ref)
+        self.save_pins(image, user_images)
         if recreate:
             self.remove_hub_container()
-        container, action = self.ensure_hub_container(image)
+        container, action = self.ensure_hub_container(image, user_images)
         if recreate and action == "created":
             action = "recreated"
         if action != "unchanged":
@@ -158,6 +195,28 @@ class Stack:
             return
         self.reporter.step(f"recreating {container.name}")
         _remove_quietly(container, force=True)
+
+    def user_image_refs(self) -> list[str]:
+        return list(dict.fromkeys([self.config.user_image, *self.config.allowed_images]))
+
+    def _usable(self, pinned_id: str) -> bool:
+        return bool(pinned_id) and image_present(self.client, pinned_id)
+
+    def pins_for(self, hub_image: str, user_images: dict[str, str]) -> ImagePins:
+        labels = self.client.images.get(hub_image).labels or {}
+        return ImagePins(
+            hub_base_ref=labels.get(LABEL_BASE_REF, self.config.hub_base_image),
+            hub_base_id=labels.get(LABEL_BASE_ID, ""),
+            hub_image=hub_image,
+            user_images=dict(user_images),
+        )
+
+    def save_pins(self, hub_image: str, user_images: dict[str, str]) -> None:
+        if self.pins is None:
+            return
+        pins = self.pins_for(hub_image, user_images)
+        if pins != self.pins.load():
+            self.pins.save(pins)
 
     def ensure_network(self) -> bool:
         if self.client.networks.list(names=[self.names.network], filters=self.names.filters()):
@@ -190,9 +249,15 @@ class Stack:
                     "hubd will not touch it: rename it, or set another `stack_name` in the config"
                 )
 
-    def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
-        """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names, self.timing)
+    def hub_spec(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[dict[str, Any], str]:
+        """The hub container's create arguments and a hash that changes when they do.
+
+        `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
+        hub migrate the database schema; it is not hashed, as it changes nothing once done.
+        """
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -214,6 +279,7 @@ class Stack:
                 socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
             },
             "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
+            "command": [*HUB_COMMAND, "--upgrade-db"] if upgrade_db else None,
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
             # tini as PID 1 reaps the proxy and forwards signals.
@@ -245,9 +311,11 @@ class Stack:
             spec=container.labels.get(LABEL_SPEC, ""),
         )
 
-    def ensure_hub_container(self, image: str) -> tuple[Container, str]:
+    def ensure_hub_container(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
-        create, spec_hash = self.hub_spec(image)
+        create, spec_hash = self.hub_spec(image, user_images, upgrade_db)
         container = self.find_hub()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
@@ -256,7 +324,7 @@ class Stack:
             container.remove()
             container, action = None, "recreated"
         if container is None:
-            container = self._create_hub(create)
+            container = self._create_hub(create, user_images)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -266,11 +334,12 @@ class Stack:
             action = "started" if action == "unchanged" else action
         return container, action
 
-    def _create_hub(self, create: dict[str, Any]) -> Container:
+    def _create_hub(
+        self, create: dict[str, Any], user_images: dict[str, str] | None = None
+    ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(
-            self.config, self.names, self.timing
-        )  # the same as hashed into the spec
+        # The same settings as hashed into the spec.
+        settings = hub_settings(self.config, self.names, self.timing, user_images)
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
@@ -300,6 +369,13 @@ class Stack:
                 container.stop(timeout=self.timing.container_stop_timeout_s)
         except NotFound:
             pass
+
+    def remove_hub(self) -> None:
+        """Stop and remove the hub container; people's servers keep running."""
+        container = self.find_hub()
+        if container is not None:
+            self._stop(container)
+            _remove_quietly(container, force=True)
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
         try:
@@ -471,6 +547,10 @@ class Stack:
         for container in self.containers():
             _remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
+        # Users' servers remove themselves once stopped; their volumes are in use until then.
+        deadline = time.monotonic() + self.timing.container_stop_timeout_s
+        while self.containers(ROLE_USER_SERVER) and time.monotonic() < deadline:
+            time.sleep(self.timing.container_gone_poll_s)
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
             removed.append(f"removed volume {volume.name}")

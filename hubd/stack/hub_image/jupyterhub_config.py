@@ -86,7 +86,8 @@ roles = [
     {
         "name": "hubd",
         "description": "hubd manages accounts and servers for the owner",
-        "scopes": ["admin:users", "admin:servers", "list:users", "read:users"],
+        # proxy: `hubd upgrade` checks that the proxy still routes to people's servers.
+        "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "proxy"],
         "services": ["hubd"],
     }
 ]
