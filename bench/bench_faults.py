@@ -9,7 +9,7 @@ Per fault, the longest outage that person saw (capped) and the ratio tutorial / 
 
 Needs root and a real Docker engine; take the shared engine lock. Run:
     flock -s /tmp/hubd-engine.lock python -m bench.bench_faults
-It prints a Markdown table (also written to bench/results/faults.md).
+It prints a Markdown table (also written to bench/results/continuity.md).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ CAP_S = 30.0  # stop watching after this: "≥ 30 s" means the person was still 
 SETTLE_S = 2.0
 HUB_BACK_CAP_S = 60.0  # watch on this long after recovery, to catch a relapse
 PASSWORD = "bench-lantern-river"
-RESULTS = Path(__file__).parent / "results" / "faults.md"
+RESULTS = Path(__file__).parent / "results" / "continuity.md"
 
 
 def _process_pid(env: StackEnv, container: str, needle: str) -> int:
