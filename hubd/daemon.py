@@ -384,6 +384,9 @@ class DaemonBackend:
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return Accounts(self._stack()).unlock_user(name)
+
 
 def _log_to_file(ctx: Context) -> None:
     """Also keep a rotating log file, which the tray's "Open logs" shows."""

@@ -124,6 +124,9 @@ class ControlClient:
             self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
         )
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return dict(self.request("POST", f"/users/{quote(name, safe='')}/unlock", {}))
+
     def set_password(self, name: str, password: str) -> dict[str, Any]:
 
         return dict(

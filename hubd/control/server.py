@@ -47,6 +47,7 @@ class ControlBackend(Protocol):
     def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
+    def unlock_user(self, name: str) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -223,6 +224,8 @@ class _Router:
                 fixed[tuple(parts)] = {
                     "POST": lambda body, _q: b.set_password(name, _text(body, "password"))
                 }
+            elif len(parts) == 3 and parts[2] == "unlock":
+                fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
         methods = fixed.get(tuple(parts))
         if methods is None:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")

@@ -88,6 +88,13 @@ class Accounts:
         api.set_password(name, password)
         return {"name": name}
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        check_username(name)
+        api = self.stack.hub_api()
+        if api.get_user(name) is None:
+            raise UserAccountError(f"there is no user {name!r}")
+        return {"name": name, "was_locked": api.unlock_account(name)}
+
     def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
         check_username(name)
         api = self.stack.hub_api()

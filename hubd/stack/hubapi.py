@@ -53,6 +53,11 @@ class HubAPI:
     def set_password(self, name: str, password: str) -> None:
         self._call("PUT", f"/hubd/accounts/{name}/password", {"password": password})
 
+    def unlock_account(self, name: str) -> bool:
+        """Lift a lockout after failed logins; True if the account was locked."""
+        response = self._call("POST", f"/hubd/accounts/{name}/unlock")
+        return bool(response.json().get("was_locked"))
+
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/users/{name}")
 

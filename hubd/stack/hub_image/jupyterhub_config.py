@@ -86,7 +86,13 @@ roles = [
     {
         "name": "hubd",
         "description": "hubd manages accounts and servers for the owner",
-        "scopes": ["admin:users", "admin:servers", "list:users", "read:users"],
+        "scopes": [
+            "custom:hubd-accounts",
+            "admin:users",
+            "admin:servers",
+            "list:users",
+            "read:users",
+        ],
         "services": ["hubd"],
     }
 ]
@@ -111,5 +117,10 @@ if settings["cull_idle_timeout"] > 0:
             "services": ["idle-culler"],
         }
     )
+# The account API (hubd_hub.py) asks for this scope, which only hubd's role holds: admins (and
+# tokens they make) hold `admin:users`, and must not create admins or reset the owner's password.
+c.JupyterHub.custom_scopes = {
+    "custom:hubd-accounts": {"description": "create accounts, set passwords, lift lockouts"}
+}
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles
