@@ -7,6 +7,7 @@ containers and never removes a volume; only `purge()` does, and the CLI asks fir
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -101,6 +102,11 @@ class Stack:
     def health_url(self) -> str:
         return self.local_url + "hub/health"
 
+    @functools.cached_property
+    def engine_memory_bytes(self) -> int:
+        """The engine's memory (Docker Desktop: its VM's), which sizes default limits."""
+        return int(self.client.info().get("MemTotal") or 0)
+
     # ------------------------------------------------------------------ up
 
     def up(self, pull: bool = False) -> UpResult:
@@ -158,7 +164,7 @@ class Stack:
 
     def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
         """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names)
+        settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
         socket_path = docker_socket_path()
         spec = {
             "image": image,
@@ -234,7 +240,8 @@ class Stack:
 
     def _create_hub(self, create: dict[str, Any]) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        settings = hub_settings(self.config, self.names)  # the same as hashed into the spec
+        # The same as hashed into the spec.
+        settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
         container = self.client.containers.create(**create)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container

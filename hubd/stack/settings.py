@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hubd.config import Config
+from hubd.stack.hardening import default_mem_limit, user_host_config
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
@@ -18,7 +19,10 @@ LOCKOUT_SECONDS = 600
 SPAWN_TIMEOUT_S = 120
 
 
-def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
+def hub_settings(
+    config: Config, names: StackNames, engine_memory_bytes: int | None = None
+) -> dict[str, Any]:
+    """`engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -35,7 +39,9 @@ def hub_settings(config: Config, names: StackNames) -> dict[str, Any]:
         "shared_folder": config.shared_folder,
         "shared_folder_target": SHARED_FOLDER_TARGET,
         "shared_folder_readonly": config.shared_folder_readonly,
-        "mem_limit": config.mem_limit,
+        "mem_limit": config.mem_limit
+        or (default_mem_limit(engine_memory_bytes) if engine_memory_bytes else None),
+        "user_host_config": user_host_config(),
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
         "cull_every": cull_every,

@@ -117,7 +117,9 @@ class _AccountHandler(APIHandler):
         # the config during start-up).
         await super().prepare()
         if ACCOUNTS_SCOPE not in self.parsed_scopes:
-            raise web.HTTPError(403, f"only hubd's own service (scope {ACCOUNTS_SCOPE}) may do this")
+            raise web.HTTPError(
+                403, f"only hubd's own service (scope {ACCOUNTS_SCOPE}) may do this"
+            )
 
     @property
     def hubd_auth(self) -> HubdAuthenticator:

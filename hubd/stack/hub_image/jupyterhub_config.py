@@ -59,6 +59,8 @@ if settings["shared_folder"]:
     else:
         c.DockerSpawner.volumes.update(shared_mount)
 c.DockerSpawner.extra_create_kwargs = {"labels": settings["user_container_labels"]}
+# PID limit, no-new-privileges, no capabilities (hubd/stack/hardening.py says why).
+c.DockerSpawner.extra_host_config = settings["user_host_config"]
 if settings["mem_limit"]:
     c.DockerSpawner.mem_limit = settings["mem_limit"]
 if settings["cpu_limit"]:
