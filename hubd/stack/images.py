@@ -15,7 +15,7 @@ from hubd.errors import ImageError
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB_IMAGE, StackNames
 from hubd.stack.progress import Reporter
 
-HUB_CONTEXT_FILES = ("Dockerfile", "hubd_hub.py", "jupyterhub_config.py")
+HUB_CONTEXT_FILES = ("Dockerfile", "hubd_hub.py", "jupyterhub_config.py", "docker_gate.py")
 
 
 def hub_context_dir() -> Path:

@@ -26,6 +26,13 @@ from docker.models.containers import Container
 
 from hubd.config import Config
 from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.stack.docker_gate import (
+    ROLE_DOCKER_GATE,
+    ensure_gate,
+    gate_container_name,
+    hub_gate_mount,
+    start_gate,
+)
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.images import ensure_hub_image, ensure_user_images
@@ -125,6 +132,11 @@ class Stack:
             f"pulled {ref}"
             for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
         ]
+        _, gate_action = ensure_gate(
+            self.client, self.config, self.names, image, docker_socket_path()
+        )
+        if gate_action != "unchanged":
+            changes.append(f"{gate_action} container {gate_container_name(self.names)}")
         container, action = self.ensure_hub_container(image)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
@@ -165,13 +177,14 @@ class Stack:
     def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
         """The hub container's create arguments and a hash that changes when they do."""
         settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
-        socket_path = docker_socket_path()
+        # DockerSpawner reaches the engine only through the docker gate (docker_gate.py).
+        gate_volumes, gate_environment = hub_gate_mount(self.names)
         spec = {
             "image": image,
             "settings": settings,
             "port": self.config.port,
             "bind_address": self.config.bind_address,
-            "docker_socket": socket_path,
+            "docker_gate": gate_volumes,
         }
         spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
         create = {
@@ -182,10 +195,9 @@ class Stack:
             "ports": {HUB_PORT_IN_CONTAINER: (self.config.bind_address, self.config.port)},
             "volumes": {
                 self.names.hub_data_volume: {"bind": HUB_DATA_DIR, "mode": "rw"},
-                # DockerSpawner starts users' servers through the engine's socket.
-                socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
+                **gate_volumes,
             },
-            "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
+            "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json", **gate_environment},
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
             # tini as PID 1 reaps the proxy and forwards signals.
@@ -304,6 +316,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
+        start_gate(self.client, self.names)
         if container.status == "paused":
             container.unpause()
         elif container.status != "running":
@@ -318,6 +331,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
+        start_gate(self.client, self.names)
         if container.status == "paused":
             container.unpause()
         try:
@@ -413,6 +427,10 @@ class Stack:
             # ones may not, so do as DockerSpawner would.
             _remove_quietly(server)
             done.append(f"stopped {server.name}")
+        for gate in self.containers(ROLE_DOCKER_GATE):
+            if gate.status in ("running", "paused", "restarting"):
+                self._stop(gate)
+                done.append(f"stopped {gate.name}")
         return done
 
     def purge(self) -> list[str]:
