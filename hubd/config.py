@@ -158,11 +158,17 @@ class Config:
         "Seconds of inactivity after which a user's server is stopped (0: never).",
         _check_positive,
     )
-    mem_limit: str | None = _key(None, "Memory limit per user server, e.g. '2G'.", _check_memory)
+    mem_limit: str | None = _key(
+        None,
+        "Memory limit per user server, e.g. '2G' (not set: a quarter of the engine's memory, "
+        "at least 1 GiB, at most 8 GiB).",
+        _check_memory,
+    )
     cpu_limit: float | None = _key(None, "CPU limit per user server, e.g. 1.5.", _check_cpus)
     shared_folder: str | None = _key(
         None,
-        "Host folder mounted into every user's server at ~/shared (opt-in).",
+        "Host folder mounted into every user's server at ~/shared (opt-in; an existing folder "
+        "of your own, not a system folder).",
         _check_folder,
     )
     shared_folder_readonly: bool = _key(True, "Mount the shared folder read-only.")

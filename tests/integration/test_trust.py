@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from collections.abc import Iterator
 
 import docker
@@ -281,3 +282,25 @@ def test_the_hub_reaches_docker_only_through_the_gate(
     gate = hub.client.containers.get(gate_container_name(names))
     assert gate.attrs["HostConfig"]["NetworkMode"] == "none"
     assert gate.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+
+
+def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
+    """The gate is a container of its own: it comes back with its socket, hubd not needed."""
+    gate = hub.client.containers.get(gate_container_name(hub.names))
+    gate.restart(timeout=5)
+    add_user(hub, "eve")
+    session = login(hub.base_url, "eve", PASSWORD)
+    open_lab(session, hub.base_url, "eve")
+    # A crash (not a stop): Docker's restart policy brings it back.
+    restarts = gate.attrs["RestartCount"]
+    gate.exec_run(["python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        gate.reload()
+        if gate.attrs["RestartCount"] > restarts and gate.status == "running":
+            break
+        time.sleep(0.2)
+    assert gate.attrs["RestartCount"] > restarts and gate.status == "running"
+    add_user(hub, "fox")
+    session = login(hub.base_url, "fox", PASSWORD)
+    open_lab(session, hub.base_url, "fox")
