@@ -159,6 +159,8 @@ def test_other_create_requests_are_refused(
         ("GET", "/volumes/home-hub-data", "not a user volume"),
         ("POST", "/networks/create", "not something"),
         ("GET", "/info", "not something"),
+        ("POST", "/containers/home-user-ann%2F..%2F..%2Fexec/start", "odd path"),
+        ("POST", "/containers/home-user-ann/../../build", "odd path"),
     ],
 )
 def test_everything_else_is_refused(method: str, path: str, reason: str) -> None:

@@ -146,6 +146,12 @@ class Judge:
 
     def check(self, request: Request) -> None:
         method, parts = request.method, [unquote(p) for p in request.path.split("/") if p]
+        if any("/" in part or part in (".", "..") for part in parts[:2]) or any(
+            part in (".", "..") for part in parts
+        ):
+            # An encoded slash or a dot segment would make the engine see another path than
+            # the one judged here.
+            raise Refused(f"odd path {request.path!r}")
         if method in ("GET", "HEAD") and parts in (["_ping"], ["version"]):
             return
         if parts == ["containers", "create"] and method == "POST":
