@@ -23,9 +23,8 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd import status as states
 from hubd._daemon.sdnotify import Notifier
-from hubd._daemon.supervisor import DESIRED_RUNNING, DESIRED_STOPPED, DesiredState, Supervisor
+from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
@@ -34,6 +33,7 @@ from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter
+from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class Daemon:
 
     def _probe(self) -> bool | None:
         stack = self.supervisor.stack
-        if stack is None or self.supervisor.state != states.RUNNING:
+        if stack is None or self.supervisor.state != HubState.RUNNING:
             return None
         return stack.hub_is_healthy(self.timing.health_timeout_s)
 
@@ -195,7 +195,7 @@ class Daemon:
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
-        return str(snap["state"]) + (f": {snap['last_error']}" if snap["last_error"] else "")
+        return snap.state + (f": {snap.last_error}" if snap.last_error else "")
 
     def _reload(self) -> None:
         try:
@@ -213,7 +213,7 @@ class Daemon:
     # ------------------------------------------------------------------ mDNS
 
     def _sync_advertiser(self) -> None:
-        want = self.config.mdns_enabled and self.supervisor.desired.value == DESIRED_RUNNING
+        want = self.config.mdns_enabled and self.supervisor.desired.value == HubState.RUNNING
         if want and self.advertiser is None:
             try:
                 from hubd.mdns import Advertiser
@@ -240,17 +240,17 @@ class Daemon:
         if advertiser is not None:
             advertiser.close()
 
-    def mdns_status(self) -> dict[str, Any] | None:
+    def mdns_status(self) -> MdnsView | None:
         if self.advertiser is None:
             return None
         status = self.advertiser.status()
-        return {
-            "state": status.state,
-            "hostname": status.hostname,
-            "addresses": list(status.addresses),
-            "service": status.service_name,
-            "error": status.last_error,
-        }
+        return MdnsView(
+            state=status.state,
+            hostname=status.hostname,
+            addresses=tuple(status.addresses),
+            service=status.service_name,
+            error=status.last_error,
+        )
 
     # ------------------------------------------------------------------ shutdown
 
@@ -323,50 +323,34 @@ class DaemonBackend:
             )
         return stack
 
-    def status(self) -> dict[str, Any]:
-        from hubd.status import advertised_url
-
+    def status(self) -> Status:
         snapshot = self.supervisor.snapshot()
-        mdns = self.daemon.mdns_status()
-        config = self.daemon.config
-        status: dict[str, Any] = {
-            **snapshot,
-            "url": advertised_url(config, mdns["hostname"] if mdns else None),
-            "local_url": f"http://localhost:{config.port}/",
-            "mdns": mdns,
-            "hub": {},
-            "servers": [],
-            "version": __version__,
-        }
-        stack = self.supervisor.stack
+        stack, view = self.supervisor.stack, None
         if stack is not None:
             try:
-                described = stack.describe(healthy=snapshot["state"] == states.RUNNING)
-                status.update(
-                    hub=described["hub"],
-                    servers=described["servers"],
-                    local_url=described["local_url"],
-                )
+                view = stack.describe(healthy=snapshot.state == HubState.RUNNING)
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
-        return status
+        return Status.compose(
+            snapshot, self.daemon.config, view, self.daemon.mdns_status(), __version__
+        )
 
-    def _act(self, desired: str | None = None, restart: bool = False) -> dict[str, Any]:
+    def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
         if desired is not None:
             self.supervisor.set_desired(desired)
         if restart:
-            self.supervisor.set_desired(DESIRED_RUNNING)
+            self.supervisor.set_desired(HubState.RUNNING)
             self.supervisor.restart_requested.set()
         self.daemon.wake.set()
         return self.supervisor.snapshot()
 
-    def start(self) -> dict[str, Any]:
-        return self._act(DESIRED_RUNNING)
+    def start(self) -> Supervision:
+        return self._act(HubState.RUNNING)
 
-    def stop(self) -> dict[str, Any]:
-        return self._act(DESIRED_STOPPED)
+    def stop(self) -> Supervision:
+        return self._act(HubState.STOPPED)
 
-    def restart(self) -> dict[str, Any]:
+    def restart(self) -> Supervision:
         return self._act(restart=True)
 
     def logs(self, tail: int) -> list[str]:

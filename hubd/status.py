@@ -1,19 +1,175 @@
-"""The hub's state in one word, as `hubd status`, the control API and the tray show it."""
+"""The status contract: what `hubd status`, the control API and the tray say about the hub.
+
+One typed definition, frozen dataclasses, because the status crosses a process boundary (the
+control socket) and one side may be an older or newer hubd than the other:
+
+- the daemon (or, without one, the CLI) builds a `Status` once, with `Status.compose`;
+- `to_json()` is what `GET /status` and `hubd status --json` emit;
+- `from_json()` is how the CLI and the tray read it back. It is lenient on purpose: a missing
+  key or a value of the wrong type falls back to the field's default, unknown keys are
+  ignored, and a state word this version does not know is kept as it is (the tray shows it):
+  `state` is a plain string, compared with `HubState` members (a `str` enum).
+
+Adding a field is one change here: give it a type and a default (a nested record is another
+frozen dataclass deriving from `Record`); `to_json`/`from_json` follow the annotations. Then
+fill it where the status is composed and read it where it is shown.
+
+Why dataclasses and not TypedDicts: readers get attributes that are always present and of the
+declared type, so nobody reads the JSON defensively key by key again.
+
+Part of the shared kernel: imports nothing of hubd but the config.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from hubd.config import Config
-from hubd.stack import Stack
 
-RUNNING = "running"
-STARTING = "starting"
-RESTARTING = "restarting"
-FAILING = "failing"
-STOPPED = "stopped"
-DOCKER_UNAVAILABLE = "docker-unavailable"
-STATES = (RUNNING, STARTING, RESTARTING, FAILING, STOPPED, DOCKER_UNAVAILABLE)
+
+class HubState(str, enum.Enum):
+    """The hub's state in one word: the one vocabulary for what is and for what is wanted
+    (`desired` is RUNNING or STOPPED)."""
+
+    RUNNING = "running"
+    STARTING = "starting"
+    RESTARTING = "restarting"
+    FAILING = "failing"  # a crash loop
+    STOPPED = "stopped"
+    DOCKER_UNAVAILABLE = "docker-unavailable"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# A word a status from another hubd version may carry: a HubState's value, or one this version
+# does not know yet, or UNKNOWN when the daemon sent none.
+UNKNOWN = "unknown"
+DESIRED_STATES = (HubState.RUNNING, HubState.STOPPED)
+
+R = TypeVar("R", bound="Record")
+
+
+class Record:
+    """JSON in and out for a frozen dataclass whose fields all have defaults."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    @classmethod
+    def from_json(cls: type[R], data: object) -> R:
+        if not isinstance(data, Mapping):
+            return cls()
+        kwargs = {}
+        for name, kind in _field_types(cls).items():
+            if name in data:
+                ok, value = _decode(kind, data[name])
+                if ok:
+                    kwargs[name] = value
+        return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class Supervision(Record):
+    """The supervisor's own view: what it is doing, what it was asked for, what went wrong.
+    The control API answers start/stop/restart with this."""
+
+    state: str = UNKNOWN
+    desired: str | None = None  # HubState.RUNNING or STOPPED; None without a daemon
+    restart_count: int = 0
+    last_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class HubContainer(Record):
+    """The hub container as the engine shows it."""
+
+    exists: bool = False
+    status: str = "missing"  # Docker's word: created, running, paused, exited, dead, ...
+    healthy: bool = False
+    container_id: str = ""
+    image: str = ""
+    uptime_s: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class UserServer(Record):
+    user: str = ""
+    container: str = ""
+    running: bool = False
+    status: str = ""  # Docker's word
+
+
+@dataclasses.dataclass(frozen=True)
+class StackView(Record):
+    """What `Stack.describe()` sees on the engine."""
+
+    hub: HubContainer = HubContainer()
+    servers: tuple[UserServer, ...] = ()
+    local_url: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MdnsView(Record):
+    """The advertiser's state, when the daemon advertises the hub."""
+
+    state: str = ""  # the advertiser's word: advertising, conflict-renamed, error, ...
+    hostname: str | None = None
+    addresses: tuple[str, ...] = ()
+    service: str | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Status(Record):
+    """Everything `hubd status` shows. The JSON keeps the shape of earlier versions."""
+
+    state: str = UNKNOWN
+    desired: str | None = None
+    restart_count: int | None = None  # None: the daemon did not say
+    last_error: str | None = None
+    url: str = ""  # the advertised address when mDNS runs, else the local one
+    local_url: str = ""
+    mdns: MdnsView | None = None
+    hub: HubContainer = HubContainer()
+    servers: tuple[UserServer, ...] = ()
+    version: str | None = None  # the daemon's; None without a daemon
+
+    @classmethod
+    def compose(
+        cls,
+        supervision: Supervision,
+        config: Config,
+        stack: StackView | None = None,
+        mdns: MdnsView | None = None,
+        version: str | None = None,
+    ) -> Status:
+        """The one place a status is put together, by the daemon or by the CLI without one."""
+        return cls(
+            state=supervision.state,
+            desired=supervision.desired,
+            restart_count=supervision.restart_count,
+            last_error=supervision.last_error,
+            url=advertised_url(config, mdns.hostname if mdns and mdns.hostname else None),
+            local_url=stack.local_url if stack else f"http://localhost:{config.port}/",
+            mdns=mdns,
+            hub=stack.hub if stack else HubContainer(),
+            servers=stack.servers if stack else (),
+            version=version,
+        )
+
+    @property
+    def known_state(self) -> HubState | None:
+        """The state as this version knows it, None for a word from a newer daemon."""
+        try:
+            return HubState(self.state)
+        except ValueError:
+            return None
 
 
 def advertised_url(config: Config, hostname: str | None = None) -> str:
@@ -21,17 +177,56 @@ def advertised_url(config: Config, hostname: str | None = None) -> str:
     return f"http://{host}:{config.port}/" if host else f"http://localhost:{config.port}/"
 
 
-def describe_local(stack: Stack, config: Config) -> dict[str, Any]:
-    """Status without a daemon: what the engine shows right now."""
-    described = stack.describe()
-    hub = described["hub"]
-    running = hub["status"] == "running"
-    state = STOPPED if not running else RUNNING if hub["healthy"] else STARTING
-    return {
-        "state": state,
-        "desired": None,
-        "url": advertised_url(config),
-        "restart_count": 0,
-        "last_error": None if state != STARTING else "the hub does not answer /hub/health",
-        **described,
-    }
+# ---------------------------------------------------------------------- the codec
+
+
+def _encode(value: object) -> Any:
+    if isinstance(value, Record):
+        return value.to_json()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode(item) for item in value]
+    return value
+
+
+_FIELD_TYPES: dict[type, dict[str, Any]] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    if cls not in _FIELD_TYPES:
+        hints = typing.get_type_hints(cls)
+        _FIELD_TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+    return _FIELD_TYPES[cls]
+
+
+def _decode(kind: Any, value: object) -> tuple[bool, Any]:
+    """(True, the value as `kind`) or (False, None) when it does not fit."""
+    origin = typing.get_origin(kind)
+    if origin is typing.Union or origin is types.UnionType:
+        for option in typing.get_args(kind):
+            ok, decoded = _decode(option, value)
+            if ok:
+                return True, decoded
+        return False, None
+    if origin is tuple:
+        item_kind = typing.get_args(kind)[0]
+        if not isinstance(value, list):
+            return False, None
+        # An odd item is dropped, not the whole list.
+        decoded_items = [_decode(item_kind, item) for item in value]
+        return True, tuple(item for ok, item in decoded_items if ok)
+    if kind is type(None):
+        return value is None, None
+    if isinstance(kind, type) and issubclass(kind, Record):
+        return isinstance(value, Mapping), kind.from_json(value)
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else None  # type: ignore[arg-type]
+    if kind is str:
+        return isinstance(value, str), value
+    raise TypeError(f"the status codec does not handle {kind!r}")

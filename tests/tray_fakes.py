@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hubd.errors import DockerUnavailable, UserAccountError
+from hubd.status import Status, Supervision
 
 URL = "http://jupyter.local:8000/"
 
@@ -34,39 +35,41 @@ class FakeDaemon:
     def add_user_calls(self) -> list[str]:
         return [call.split(" ", 1)[1] for call in self.calls if call.startswith("add_user ")]
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "desired": self.desired,
-            "url": URL,
-            "local_url": "http://localhost:8000/",
-            "mdns": {
-                "state": "advertising",
-                "hostname": "jupyter.local",
-                "addresses": ["192.0.2.5"],
-            },
-            "restart_count": self.restart_count,
-            "last_error": self.last_error,
-            "servers": [
-                {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
-            ],
-            "version": "0.1.0",
-        }
+    def status(self) -> Status:
+        return Status.from_json(
+            {
+                "state": self.state,
+                "desired": self.desired,
+                "url": URL,
+                "local_url": "http://localhost:8000/",
+                "mdns": {
+                    "state": "advertising",
+                    "hostname": "jupyter.local",
+                    "addresses": ["192.0.2.5"],
+                },
+                "restart_count": self.restart_count,
+                "last_error": self.last_error,
+                "servers": [
+                    {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
+                ],
+                "version": "0.1.0",
+            }
+        )
 
-    def start(self) -> dict[str, Any]:
+    def start(self) -> Supervision:
         self.calls.append("start")
         self.desired, self.state = "running", "starting"
-        return self.status()
+        return Supervision.from_json(self.status().to_json())
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> Supervision:
         self.calls.append("stop")
         self.desired, self.state = "stopped", "stopped"
-        return self.status()
+        return Supervision.from_json(self.status().to_json())
 
-    def restart(self) -> dict[str, Any]:
+    def restart(self) -> Supervision:
         self.calls.append("restart")
         self.state = "restarting"
-        return self.status()
+        return Supervision.from_json(self.status().to_json())
 
     def logs(self, tail: int) -> list[str]:
         return [f"line {i}" for i in range(tail)]

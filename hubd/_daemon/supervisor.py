@@ -13,25 +13,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import docker
 import requests
 from docker.errors import DockerException
 
-from hubd import status as states
 from hubd._daemon.backoff import Backoff
 from hubd.config import Config
 from hubd.errors import DockerPermissionDenied, DockerUnavailable, HubdError, HubUnhealthy
 from hubd.logsafe import WarnOnce
 from hubd.stack import Stack
 from hubd.stack.progress import Reporter
+from hubd.status import DESIRED_STATES, HubState, Supervision
 from hubd.timing import Timing
 
 log = logging.getLogger("hubd._daemon.supervisor")
-
-DESIRED_RUNNING = "running"
-DESIRED_STOPPED = "stopped"
 
 
 class DesiredState:
@@ -41,18 +37,18 @@ class DesiredState:
         self.path = path
         self.value = self._load()
 
-    def _load(self) -> str:
+    def _load(self) -> HubState:
         try:
             value = json.loads(self.path.read_text()).get("desired")
         except (OSError, ValueError, AttributeError):
-            return DESIRED_RUNNING
-        return value if value in (DESIRED_RUNNING, DESIRED_STOPPED) else DESIRED_RUNNING
+            return HubState.RUNNING
+        return HubState(value) if value in DESIRED_STATES else HubState.RUNNING
 
-    def set(self, value: str) -> None:
+    def set(self, value: HubState) -> None:
         self.value = value
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"desired": value}) + "\n")
+        tmp.write_text(json.dumps({"desired": value.value}) + "\n")
         tmp.replace(self.path)
 
 
@@ -80,7 +76,7 @@ class Supervisor:
 
         self.client: docker.DockerClient | None = None
         self.stack: Stack | None = None
-        self.state = states.STARTING
+        self.state: HubState = HubState.STARTING
         self.last_error: str | None = None
         self.restart_count = 0
         self.backoff = Backoff(timing.restart_backoff_initial_s, timing.restart_backoff_max_s)
@@ -113,10 +109,10 @@ class Supervisor:
                 )
                 self.needs_up = True
 
-    def set_desired(self, value: str) -> None:
+    def set_desired(self, value: HubState) -> None:
         # No lock either: the owner's wish is recorded at once and acted on by the next pass.
         self.desired.set(value)
-        if value == DESIRED_RUNNING:
+        if value == HubState.RUNNING:
             self.needs_up = True
             self.backoff.reset()
             self.restart_not_before = 0.0
@@ -143,7 +139,7 @@ class Supervisor:
                 return
             assert self.stack is not None
             try:
-                if self.desired.value == DESIRED_STOPPED:
+                if self.desired.value == HubState.STOPPED:
                     self._keep_stopped(self.stack)
                 else:
                     self._keep_running(self.stack)
@@ -165,7 +161,7 @@ class Supervisor:
         except HubdError as exc:
             delay = self.engine_backoff.next_delay() or self.timing.engine_reconnect_initial_s
             self.next_engine_attempt = self.clock() + delay
-            self.state, self.last_error = states.DOCKER_UNAVAILABLE, str(exc)
+            self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, str(exc)
             self.warn.warn("engine:" + type(exc).__name__, "%s (retrying)", exc)
             return False
         if self.engine_backoff.failures:
@@ -198,7 +194,7 @@ class Supervisor:
             with contextlib.suppress(Exception):
                 self.client.close()
         self.client, self.stack = None, None
-        self.state, self.last_error = states.DOCKER_UNAVAILABLE, reason
+        self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, reason
         self.healthy_since = None
         self.next_engine_attempt = self.clock() + self.timing.engine_reconnect_initial_s
 
@@ -207,7 +203,7 @@ class Supervisor:
         if hub.running or hub.status == "paused":
             log.info("stopping the hub, as asked")
             stack.down()
-        self.state, self.last_error, self.healthy_since = states.STOPPED, None, None
+        self.state, self.last_error, self.healthy_since = HubState.STOPPED, None, None
         self.hub_hung.clear()
 
     def _keep_running(self, stack: Stack) -> None:
@@ -216,7 +212,7 @@ class Supervisor:
             return  # backing off after a failure
         hub = stack.hub_state()
         if self.needs_up or not hub.exists:
-            self.state = states.STARTING if self.state != states.FAILING else self.state
+            self.state = HubState.STARTING if self.state != HubState.FAILING else self.state
             stack.up()
             self.needs_up = False
             self._healthy()
@@ -224,7 +220,7 @@ class Supervisor:
         if self.restart_requested.is_set() and hub.running:
             self.restart_requested.clear()
             log.info("restarting the hub, as asked")
-            self.state, self.healthy_since = states.RESTARTING, None
+            self.state, self.healthy_since = HubState.RESTARTING, None
             stack.restart_hub()
             stack.wait_healthy()
             self._healthy()
@@ -248,9 +244,9 @@ class Supervisor:
         self.restart_count += 1
         self.last_error = reason
         self.state = (
-            states.RESTARTING
+            HubState.RESTARTING
             if self.backoff.failures + 1 < self.timing.failing_after_restarts
-            else states.FAILING
+            else HubState.FAILING
         )
         self.warn.warn(
             "restart:" + reason, "%s: restarting it (restart #%d)", reason, self.restart_count
@@ -276,9 +272,9 @@ class Supervisor:
         self.restart_not_before = self.clock() + max(delay, self.timing.restart_backoff_initial_s)
         self.last_error = reason
         self.state = (
-            states.FAILING
+            HubState.FAILING
             if self.backoff.failures >= self.timing.failing_after_restarts
-            else states.RESTARTING
+            else HubState.RESTARTING
         )
         self.warn.warn(
             "failed:" + reason.splitlines()[0],
@@ -288,9 +284,9 @@ class Supervisor:
         )
 
     def _healthy(self) -> None:
-        if self.state != states.RUNNING:
+        if self.state != HubState.RUNNING:
             log.info("the hub is up at %s", self.stack.local_url if self.stack else "?")
-        self.state = states.RUNNING
+        self.state = HubState.RUNNING
         self.last_error = None
         self.healthy_since = self.clock()
         self.hub_hung.clear()
@@ -309,11 +305,11 @@ class Supervisor:
 
     # ------------------------------------------------------------------ reading
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Supervision:
         # No lock: a pass may hold it for minutes (a first pull), and status must answer now.
-        return {
-            "state": self.state,
-            "desired": self.desired.value,
-            "restart_count": self.restart_count,
-            "last_error": self.last_error,
-        }
+        return Supervision(
+            state=self.state,
+            desired=self.desired.value,
+            restart_count=self.restart_count,
+            last_error=self.last_error,
+        )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubd._tray.state import Snapshot, TrayState
+from hubd.status import HubState
 
 
 class Action:
@@ -65,7 +66,7 @@ class ItemSpec:
 
 SEPARATOR = ItemSpec("----")
 
-_HUB_STATES_THAT_CAN_RESTART = ("running", "failing")
+_HUB_STATES_THAT_CAN_RESTART = (HubState.RUNNING, HubState.FAILING)
 
 
 def build_menu(snapshot: Snapshot) -> list[ItemSpec]:

@@ -12,12 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hubd._tray.state import Snapshot
+from hubd.status import HubState
 
 # A restart asked for from the tray is not a crash while it completes; a hub's first start
 # can take a couple of minutes (see Timing.hub_ready_deadline_s), hence the long window.
 EXPECTED_RESTART_WINDOW_S = 180.0
 
-_DOWN_AFTER_CRASH = ("restarting", "failing")
+_DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 
 
 @dataclass(frozen=True)
@@ -72,25 +73,25 @@ class NoticeTracker:
             # The daemon came back: say only what is wrong now, as at start-up.
             return self._first(current)
         expected = self._clock() < self._expected_until
-        if expected and now == "running" and before != "running":
+        if expected and now == HubState.RUNNING and before != HubState.RUNNING:
             self._expected_until = 0.0
         notices: list[Notice] = []
         crashed = not expected and self._crashed(previous, current)
-        if now == "failing" and before != "failing":
+        if now == HubState.FAILING and before != HubState.FAILING:
             self._problem = True
             notices.append(_crash_loop(current))
-        elif now == "docker-unavailable" and before != "docker-unavailable":
+        elif now == HubState.DOCKER_UNAVAILABLE and before != HubState.DOCKER_UNAVAILABLE:
             self._problem = True
             notices.append(_DOCKER_GONE)
         elif crashed and not self._problem:
-            if now == "running":  # down and up again between two polls
+            if now == HubState.RUNNING:  # down and up again between two polls
                 notices.append(
                     Notice("crash", "JupyterHub crashed", "hubd restarted it; it is running again.")
                 )
             else:
                 self._problem = True
                 notices.append(Notice("crash", "JupyterHub crashed", "hubd is restarting it."))
-        if now == "running" and self._problem:
+        if now == HubState.RUNNING and self._problem:
             self._problem = False
             url = current.hub_url
             notices.append(
@@ -100,16 +101,16 @@ class NoticeTracker:
                     f"It is running again at {url}" if url else "It is running again.",
                 )
             )
-        elif now == "stopped":
+        elif now == HubState.STOPPED:
             self._problem = False  # a stop, asked for by someone, ends any episode
         return notices
 
     def _first(self, current: Snapshot) -> list[Notice]:
         state = current.raw_state
-        self._problem = state in ("failing", "docker-unavailable")
-        if state == "failing":
+        self._problem = state in (HubState.FAILING, HubState.DOCKER_UNAVAILABLE)
+        if state == HubState.FAILING:
             return [_crash_loop(current)]
-        if state == "docker-unavailable":
+        if state == HubState.DOCKER_UNAVAILABLE:
             return [_DOCKER_GONE]
         return []
 
@@ -121,7 +122,7 @@ class NoticeTracker:
             # that both fell between two polls.
             return now_count > before_count
         return (
-            previous.raw_state == "running"
+            previous.raw_state == HubState.RUNNING
             and current.raw_state in _DOWN_AFTER_CRASH
             and current.wanted
         )

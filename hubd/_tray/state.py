@@ -1,8 +1,8 @@
 """What the tray knows about the daemon, and how to say it in words.
 
 Pure: a `Snapshot` is one poll of the control API (or the reason it failed); everything else
-here derives from it. The daemon's JSON is read defensively: any key may be missing or odd
-(an older or newer daemon), and that must never take the tray down.
+here derives from it. The daemon's JSON is read through `hubd.status.Status.from_json`, which
+tolerates missing or odd keys (an older or newer daemon): that must never take the tray down.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.status import DESIRED_STATES, UNKNOWN, HubState, Status
 
 # Windows cuts tray tooltips at 127 characters; other hosts are no more generous in practice.
 TOOLTIP_MAX_CHARS = 127
@@ -31,21 +32,21 @@ class TrayState(enum.Enum):
 
 
 _LOOK_OF_STATE = {
-    "running": TrayState.RUNNING,
-    "starting": TrayState.STARTING,
-    "restarting": TrayState.STARTING,
-    "failing": TrayState.FAILING,
-    "docker-unavailable": TrayState.FAILING,
-    "stopped": TrayState.STOPPED,
+    HubState.RUNNING: TrayState.RUNNING,
+    HubState.STARTING: TrayState.STARTING,
+    HubState.RESTARTING: TrayState.STARTING,
+    HubState.FAILING: TrayState.FAILING,
+    HubState.DOCKER_UNAVAILABLE: TrayState.FAILING,
+    HubState.STOPPED: TrayState.STOPPED,
 }
 
 _WORDS_OF_STATE = {
-    "running": "JupyterHub is running",
-    "starting": "JupyterHub is starting",
-    "restarting": "JupyterHub is restarting",
-    "failing": "JupyterHub keeps crashing",
-    "docker-unavailable": "Docker is not running",
-    "stopped": "JupyterHub is stopped",
+    HubState.RUNNING: "JupyterHub is running",
+    HubState.STARTING: "JupyterHub is starting",
+    HubState.RESTARTING: "JupyterHub is restarting",
+    HubState.FAILING: "JupyterHub keeps crashing",
+    HubState.DOCKER_UNAVAILABLE: "Docker is not running",
+    HubState.STOPPED: "JupyterHub is stopped",
 }
 
 NOT_RUNNING_WORDS = "hubd is not running"
@@ -62,7 +63,7 @@ class UserRow:
 class Snapshot:
     """One look at the daemon. `status` is None when it could not be reached."""
 
-    status: Mapping[str, Any] | None = None
+    status: Status | None = None
     users: tuple[UserRow, ...] | None = None
     error: str | None = None
     # Paths the tray can use without the daemon (the log file is read directly when present).
@@ -77,47 +78,39 @@ class Snapshot:
         """The daemon's own word for the hub's state, or 'unreachable'."""
         if self.status is None:
             return "unreachable"
-        value = self.status.get("state")
-        return value if isinstance(value, str) and value else "unknown"
+        return self.status.state or UNKNOWN
 
     @property
     def look(self) -> TrayState:
         if self.status is None:
             return TrayState.UNREACHABLE
-        return _LOOK_OF_STATE.get(self.raw_state, TrayState.STARTING)
+        known = self.status.known_state
+        return _LOOK_OF_STATE[known] if known is not None else TrayState.STARTING
 
     @property
     def wanted(self) -> bool:
         """Whether the hub is meant to run: the daemon's `desired`, else guessed from the state."""
         if self.status is None:
             return False
-        desired = self.status.get("desired")
-        if desired in ("running", "stopped"):
-            return bool(desired == "running")
-        return self.raw_state != "stopped"
+        if self.status.desired in DESIRED_STATES:
+            return self.status.desired == HubState.RUNNING
+        return self.raw_state != HubState.STOPPED
 
     @property
     def restart_count(self) -> int | None:
-        if self.status is None:
-            return None
-        value = self.status.get("restart_count")
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return None if self.status is None else self.status.restart_count
 
     @property
     def last_error(self) -> str | None:
-        if self.status is None:
-            return None
-        value = self.status.get("last_error")
-        return value if isinstance(value, str) and value else None
+        return (self.status.last_error or None) if self.status is not None else None
 
     @property
     def hub_url(self) -> str | None:
         """The address to open: the advertised name when there is one, else the local one."""
         if self.status is None:
             return None
-        for key in ("url", "local_url"):
-            value = self.status.get(key)
-            if isinstance(value, str) and value.startswith(("http://", "https://")):
+        for value in (self.status.url, self.status.local_url):
+            if value.startswith(("http://", "https://")):
                 return value
         return None
 
@@ -129,17 +122,14 @@ class Snapshot:
         window offers these as a fallback.
         """
         url = self.hub_url
-        mdns = self.status.get("mdns") if self.status is not None else None
-        if url is None or not isinstance(mdns, Mapping):
-            return []
-        addresses = mdns.get("addresses")
-        if not isinstance(addresses, list):
+        mdns = self.status.mdns if self.status is not None else None
+        if url is None or mdns is None:
             return []
         parts = urlsplit(url)
         port = f":{parts.port}" if parts.port else ""
         result = []
-        for address in addresses:
-            if not isinstance(address, str) or not address:
+        for address in mdns.addresses:
+            if not address:
                 continue
             host = f"[{address}]" if ":" in address else address
             result.append(urlunsplit((parts.scheme, host + port, parts.path or "/", "", "")))
@@ -150,8 +140,8 @@ class Snapshot:
         """The state in a few words, for the tooltip and the menu's first line."""
         if self.status is None:
             return NOT_RUNNING_WORDS
-        raw = self.raw_state
-        return _WORDS_OF_STATE.get(raw, f"JupyterHub: {raw}")
+        known = self.status.known_state
+        return _WORDS_OF_STATE[known] if known is not None else f"JupyterHub: {self.raw_state}"
 
 
 def tooltip(snapshot: Snapshot) -> str:

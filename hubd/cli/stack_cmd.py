@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any
 
 from hubd.cli.context import Context
+from hubd.config import Config
+from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, UsageError
-from hubd.status import describe_local
+from hubd.stack import Stack
+from hubd.status import HubState, Status, Supervision
 
 # How long `hubd up` waits for the daemon to report the hub running (a first start may build
 # and pull images).
@@ -50,7 +52,7 @@ def _up(args: argparse.Namespace) -> int:
     if daemon is not None:
         daemon.start()
         status = _wait_for_daemon(daemon)
-        print(status.get("url") or status.get("local_url"))
+        print(status.url or status.local_url)
         return 0
     result = ctx.stack.up(pull=args.pull)
     for change in result.changes:
@@ -62,14 +64,14 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_daemon(daemon: Any) -> dict[str, Any]:
+def _wait_for_daemon(daemon: ControlClient) -> Status:
     deadline = time.monotonic() + DAEMON_UP_DEADLINE_S
     while True:
-        status: dict[str, Any] = daemon.status()
-        if status["state"] == "running":
+        status = daemon.status()
+        if status.state == HubState.RUNNING:
             return status
-        if status["state"] == "failing":
-            raise HubUnhealthy(f"the hub is failing: {status.get('last_error')}; see `hubd logs`")
+        if status.state == HubState.FAILING:
+            raise HubUnhealthy(f"the hub is failing: {status.last_error}; see `hubd logs`")
         if time.monotonic() > deadline:
             raise HubUnhealthy("the hub did not come up in time; see `hubd logs`")
         time.sleep(0.5)
@@ -98,27 +100,35 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
-    status = daemon.status() if daemon is not None else describe_local(ctx.stack, ctx.config)
+    status = daemon.status() if daemon is not None else _local_status(ctx.stack, ctx.config)
     if args.json:
-        print(json.dumps(status, indent=2, default=str))
+        print(json.dumps(status.to_json(), indent=2))
         return 0
-    hub = status.get("hub", {})
-    uptime = hub.get("uptime_s")
-    print(
-        f"state:    {status['state']}"
-        + (f" ({status['last_error']})" if status.get("last_error") else "")
-    )
-    print(f"url:      {status.get('url')}  (on this machine: {status.get('local_url')})")
-    if status.get("mdns"):
-        print(f"mdns:     {status['mdns'].get('hostname')} ({status['mdns'].get('state')})")
-    print(f"image:    {hub.get('image') or '-'}")
+    uptime = status.hub.uptime_s
+    print(f"state:    {status.state}" + (f" ({status.last_error})" if status.last_error else ""))
+    print(f"url:      {status.url}  (on this machine: {status.local_url})")
+    if status.mdns is not None:
+        print(f"mdns:     {status.mdns.hostname} ({status.mdns.state})")
+    print(f"image:    {status.hub.image or '-'}")
     print(f"uptime:   {_duration(uptime) if uptime is not None else '-'}")
-    if "restart_count" in status:
-        print(f"restarts: {status['restart_count']}")
-    servers = [s for s in status.get("servers", []) if s.get("running")]
-    print(f"servers:  {', '.join(s['user'] for s in servers) if servers else 'none running'}")
+    if status.restart_count is not None:
+        print(f"restarts: {status.restart_count}")
+    servers = [s.user for s in status.servers if s.running]
+    print(f"servers:  {', '.join(servers) if servers else 'none running'}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
     return 0
+
+
+def _local_status(stack: Stack, config: Config) -> Status:
+    """Status without a daemon: what the engine shows right now."""
+    view = stack.describe()
+    if view.hub.status != "running":
+        state, error = HubState.STOPPED, None
+    elif view.hub.healthy:
+        state, error = HubState.RUNNING, None
+    else:
+        state, error = HubState.STARTING, "the hub does not answer /hub/health"
+    return Status.compose(Supervision(state=state, last_error=error), config, view)
 
 
 def _duration(seconds: float) -> str:

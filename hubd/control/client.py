@@ -16,6 +16,7 @@ from hubd.errors import (
     DaemonUnreachable,
     error_class_named,
 )
+from hubd.status import Status, Supervision
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -95,17 +96,17 @@ class ControlClient:
             raise error_class_named(str(kind))(str(message))
         return data
 
-    def status(self) -> dict[str, Any]:
-        return dict(self.request("GET", "/status"))
+    def status(self) -> Status:
+        return Status.from_json(self.request("GET", "/status"))
 
-    def start(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/start"))
+    def start(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/start"))
 
-    def stop(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/stop"))
+    def stop(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/stop"))
 
-    def restart(self) -> dict[str, Any]:
-        return dict(self.request("POST", "/restart"))
+    def restart(self) -> Supervision:
+        return Supervision.from_json(self.request("POST", "/restart"))
 
     def logs(self, tail: int = 200) -> list[str]:
         return list(self.request("GET", f"/logs?tail={tail}")["lines"])

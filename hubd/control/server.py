@@ -31,6 +31,7 @@ from hubd.errors import (
     UsageError,
     UserAccountError,
 )
+from hubd.status import Status, Supervision
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,10 @@ log = logging.getLogger(__name__)
 class ControlBackend(Protocol):
     """What the daemon offers on the socket."""
 
-    def status(self) -> dict[str, Any]: ...
-    def start(self) -> dict[str, Any]: ...
-    def stop(self) -> dict[str, Any]: ...
-    def restart(self) -> dict[str, Any]: ...
+    def status(self) -> Status: ...
+    def start(self) -> Supervision: ...
+    def stop(self) -> Supervision: ...
+    def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
     def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
@@ -202,10 +203,10 @@ class _Router:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         parts = [unquote(p) for p in path[len(API) + 1 :].split("/") if p]
         fixed: dict[tuple[str, ...], dict[str, Route]] = {
-            ("status",): {"GET": lambda _b, _q: b.status()},
-            ("start",): {"POST": lambda _b, _q: b.start()},
-            ("stop",): {"POST": lambda _b, _q: b.stop()},
-            ("restart",): {"POST": lambda _b, _q: b.restart()},
+            ("status",): {"GET": lambda _b, _q: b.status().to_json()},
+            ("start",): {"POST": lambda _b, _q: b.start().to_json()},
+            ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
+            ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
             ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},

@@ -54,7 +54,7 @@ class Accounts:
         self.stack = stack
 
     def list_users(self) -> list[dict[str, Any]]:
-        running = {s["user"] for s in self.stack.user_servers() if s["running"]}
+        running = {s.user for s in self.stack.user_servers() if s.running}
         people = []
         for user in self.stack.hub_api().list_users():
             if user.get("kind", "user") != "user":

@@ -50,6 +50,7 @@ from hubd.stack.naming import (
 )
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
+from hubd.status import HubContainer, StackView, UserServer
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -373,7 +374,7 @@ class Stack:
                 continue
         return found
 
-    def user_servers(self) -> list[dict[str, Any]]:
+    def user_servers(self) -> tuple[UserServer, ...]:
         servers = []
         for container in self.containers(ROLE_USER_SERVER):
             env = dict(
@@ -382,14 +383,14 @@ class Stack:
                 if "=" in item
             )
             servers.append(
-                {
-                    "user": env.get("JUPYTERHUB_USER", container.name),
-                    "container": container.name,
-                    "running": container.status == "running",
-                    "status": container.status,
-                }
+                UserServer(
+                    user=env.get("JUPYTERHUB_USER", container.name),
+                    container=container.name or "",
+                    running=container.status == "running",
+                    status=container.status,
+                )
             )
-        return servers
+        return tuple(servers)
 
     # ------------------------------------------------------------------ the hub's API
 
@@ -462,7 +463,7 @@ class Stack:
 
     # ------------------------------------------------------------------ status
 
-    def describe(self, healthy: bool | None = None) -> dict[str, Any]:
+    def describe(self, healthy: bool | None = None) -> StackView:
         """The hub and users' servers as the engine shows them; `healthy` is probed unless
         the caller already knows (the daemon probes on its own schedule)."""
         hub = self.hub_state()
@@ -471,18 +472,18 @@ class Stack:
             uptime = (datetime.now(timezone.utc) - hub.started_at).total_seconds()
         if healthy is None:
             healthy = hub.running and self.hub_is_healthy()
-        return {
-            "hub": {
-                "exists": hub.exists,
-                "status": hub.status,
-                "healthy": healthy,
-                "container_id": hub.container_id[:12],
-                "image": hub.image,
-                "uptime_s": uptime,
-            },
-            "local_url": self.local_url,
-            "servers": self.user_servers(),
-        }
+        return StackView(
+            hub=HubContainer(
+                exists=hub.exists,
+                status=hub.status,
+                healthy=healthy,
+                container_id=hub.container_id[:12],
+                image=hub.image,
+                uptime_s=uptime,
+            ),
+            local_url=self.local_url,
+            servers=self.user_servers(),
+        )
 
 
 def _remove_quietly(container: Container, force: bool = False) -> None:

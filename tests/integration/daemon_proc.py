@@ -9,10 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.status import Status
 from tests.integration.docker_env import StackEnv
 
 # Small enough to keep tests short, large enough not to flap on a busy 2-core machine.
@@ -67,16 +67,16 @@ class DaemonProc:
         wait_for(lambda: self.control.is_available(), 30, "the control socket")
         return self
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         return self.control.status()
 
     def wait_state(
         self,
         state: str,
         timeout: float = 120,
-        where: Callable[[dict[str, Any]], bool] = lambda s: True,
-    ) -> dict[str, Any]:
-        found: dict[str, Any] = {}
+        where: Callable[[Status], bool] = lambda s: True,
+    ) -> Status:
+        found = Status()
 
         def reached() -> bool:
             nonlocal found
@@ -84,13 +84,13 @@ class DaemonProc:
                 found = self.status()
             except HubdError:
                 return False
-            return found["state"] == state and where(found)
+            return found.state == state and where(found)
 
         wait_for(
             reached,
             timeout,
-            f"state {state} (last seen: {found.get('state')}, "
-            f"{found.get('last_error')}); log:\n{self.log_tail()}",
+            f"state {state} (last seen: {found.state}, "
+            f"{found.last_error}); log:\n{self.log_tail()}",
         )
         return found
 

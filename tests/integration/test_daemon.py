@@ -45,20 +45,20 @@ def healthy(env: StackEnv) -> bool:
 
 def test_killed_hub_is_restarted_at_once(daemon: DaemonProc, stack_env: StackEnv) -> None:
     stack_env.client.containers.get(stack_env.names.hub_container).kill("SIGKILL")
-    status = daemon.wait_state("running", 60, where=lambda s: s["restart_count"] == 1)
+    status = daemon.wait_state("running", 60, where=lambda s: s.restart_count == 1)
     assert healthy(stack_env)
-    assert status["last_error"] is None
+    assert status.last_error is None
 
 
 def test_frozen_hub_is_detected_and_restarted(daemon: DaemonProc, stack_env: StackEnv) -> None:
     # A hung process: alive to Docker, silent to everyone else. Docker never restarts it.
     freeze(hub_process_pid(stack_env))
-    daemon.wait_state("running", 60, where=lambda s: s["restart_count"] == 1)
+    daemon.wait_state("running", 60, where=lambda s: s.restart_count == 1)
     assert healthy(stack_env)
     assert "stopped answering" in daemon.log_tail(80)
 
     stack_env.client.containers.get(stack_env.names.hub_container).pause()
-    daemon.wait_state("running", 60, where=lambda s: s["restart_count"] == 2)
+    daemon.wait_state("running", 60, where=lambda s: s.restart_count == 2)
     assert stack_env.client.containers.get(stack_env.names.hub_container).status == "running"
 
 
@@ -76,7 +76,7 @@ def test_daemon_restart_adopts_the_hub_and_keeps_users_servers(
     try:
         status = again.wait_state("running")
         assert hub_id(stack_env) == before_hub
-        assert status["restart_count"] == 0
+        assert status.restart_count == 0
         user_container.reload()
         assert user_container.status == "running"
         assert session.get(f"{stack_env.base_url}/user/nia/lab", timeout=30).status_code == 200
@@ -98,7 +98,7 @@ def test_engine_restart_brings_the_stack_back(daemon: DaemonProc, stack_env: Sta
     engine_control.stop_engine()
     try:
         daemon.wait_state("docker-unavailable", 30)
-        assert daemon.status()["last_error"]
+        assert daemon.status().last_error
     finally:
         engine_control.start_engine()
     daemon.wait_state("running", 120)
@@ -112,13 +112,13 @@ def test_crash_loop_backs_off_and_says_failing(
     proc = DaemonProc(stack_env, tmp_path / "daemon.log").start()
     try:
         status = proc.wait_state("failing", 120)
-        assert status["last_error"]
+        assert status.last_error
         # The pauses between attempts grow: attempts get rarer.
         times = []
         deadline = time.monotonic() + 25
-        seen = status["restart_count"]
+        seen = status.restart_count
         while time.monotonic() < deadline:
-            count = proc.status()["restart_count"]
+            count = proc.status().restart_count
             if count != seen:
                 times.append(time.monotonic())
                 seen = count
@@ -197,4 +197,6 @@ def test_status_and_control_api_through_the_cli(daemon: DaemonProc, stack_env: S
     lines = daemon.control.logs(20)
     assert lines and any("JupyterHub" in line for line in lines)
     daemon.control.restart()
-    daemon.wait_state("running", 60, where=lambda s: s["hub"].get("uptime_s", 99) < 30)
+    daemon.wait_state(
+        "running", 60, where=lambda s: s.hub.uptime_s is not None and s.hub.uptime_s < 30
+    )

@@ -16,6 +16,7 @@ import pytest
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.status import MdnsView
 from tests.integration import netns
 from tests.integration.test_mdns import LAN_V4, REPO, lan
 
@@ -46,11 +47,11 @@ def daemon_in_adv(lan: netns.Lab, tmp_path: Path) -> Iterator[tuple[ControlClien
         process.stop(timeout=15)
 
 
-def _mdns(client: ControlClient) -> dict[str, object]:
+def _mdns(client: ControlClient) -> MdnsView:
     try:
-        return dict(client.status().get("mdns") or {})
+        return client.status().mdns or MdnsView()
     except HubdError:
-        return {}
+        return MdnsView()
 
 
 def test_daemon_advertises_reports_and_says_goodbye(
@@ -58,15 +59,15 @@ def test_daemon_advertises_reports_and_says_goodbye(
 ) -> None:
     client, process = daemon_in_adv
     peer = lan.hosts["peer"]
-    netns.wait_until(lambda: _mdns(client).get("state") == "advertising", 20)
+    netns.wait_until(lambda: _mdns(client).state == "advertising", 20)
     status = client.status()
-    assert status["state"] == "docker-unavailable"
-    assert status["mdns"]["hostname"] == "jup-daemon.local"
-    assert status["url"] == "http://jup-daemon.local:8765/"
+    assert status.state == "docker-unavailable"
+    assert status.mdns is not None and status.mdns.hostname == "jup-daemon.local"
+    assert status.url == "http://jup-daemon.local:8765/"
     netns.wait_until(lambda: peer.resolve("jup-daemon.local") == [LAN_V4], 15)
 
     client.stop()  # the owner stops the hub: the name goes with it
-    netns.wait_until(lambda: client.status()["mdns"] is None, 10)
+    netns.wait_until(lambda: client.status().mdns is None, 10)
     netns.wait_until(lambda: not peer.resolve("jup-daemon.local"), 12, interval=0.1)
 
     client.start()

@@ -109,7 +109,7 @@ def test_remove_refuses_login_and_keeps_volume_unless_asked(hub: StackEnv) -> No
     assert f"their files stay in volume {volume}" in out
     assert login_refused(hub.base_url, "june", PASSWORD)
     hub.client.volumes.get(volume)  # still there
-    servers = [s for s in hub.stack().user_servers() if s["user"] == "june" and s["running"]]
+    servers = [s for s in hub.stack().user_servers() if s.user == "june" and s.running]
     assert servers == []
 
     add_user(hub, "june")  # the same name again gets the same files back

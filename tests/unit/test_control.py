@@ -13,6 +13,7 @@ import pytest
 from hubd.control import ControlClient, ControlServer
 from hubd.control.protocol import MAX_BODY_BYTES
 from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
+from hubd.status import Status, Supervision
 from tests.as_nobody import as_nobody
 
 
@@ -21,18 +22,18 @@ class Backend:
         self.state = "running"
         self.users: dict[str, dict[str, Any]] = {}
 
-    def status(self) -> dict[str, Any]:
-        return {"state": self.state}
+    def status(self) -> Status:
+        return Status(state=self.state)
 
-    def start(self) -> dict[str, Any]:
+    def start(self) -> Supervision:
         self.state = "running"
-        return self.status()
+        return Supervision(state=self.state)
 
-    def stop(self) -> dict[str, Any]:
+    def stop(self) -> Supervision:
         self.state = "stopped"
-        return self.status()
+        return Supervision(state=self.state)
 
-    def restart(self) -> dict[str, Any]:
+    def restart(self) -> Supervision:
         raise RuntimeError("boom")  # an unexpected failure must not kill the server
 
     def logs(self, tail: int) -> list[str]:
@@ -84,9 +85,9 @@ def raw_request(path: Path, data: bytes) -> str:
 
 def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backend]) -> None:
     _, client, backend = server
-    assert client.status() == {"state": "running"}
-    assert client.stop()["state"] == "stopped" and backend.state == "stopped"
-    assert client.start()["state"] == "running"
+    assert client.status() == Status(state="running")
+    assert client.stop().state == "stopped" and backend.state == "stopped"
+    assert client.start().state == "running"
     assert client.logs(3) == ["line 0", "line 1", "line 2"]
     client.add_user("ann", "pw-pw-pw-pw", admin=True)
     assert client.list_users() == [{"name": "ann", "admin": True}]
@@ -109,7 +110,7 @@ def test_unexpected_failure_is_a_500_and_the_server_lives_on(
     _, client, _ = server
     with pytest.raises(Exception, match="internal error: boom"):
         client.restart()
-    assert client.status()["state"] == "running"
+    assert client.status().state == "running"
 
 
 @pytest.mark.parametrize(
@@ -132,7 +133,7 @@ def test_garbage_gets_a_clear_4xx(
     srv, client, _ = server
     answer = raw_request(srv.path, request_bytes)
     assert answer.split(" ", 2)[1] == status, answer
-    assert client.status()["state"] == "running"
+    assert client.status().state == "running"
 
 
 def test_oversized_body_limit_is_64k() -> None:

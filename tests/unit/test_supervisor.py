@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from hubd._daemon.supervisor import DESIRED_STOPPED, DesiredState, Supervisor
+from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd.config import Config
 from hubd.errors import DockerUnavailable, HubUnhealthy
 from hubd.stack import HubContainerState
 from hubd.stack.progress import LogReporter
+from hubd.status import HubState, UserServer
 from hubd.timing import Timing
 
 TIMING = Timing(
@@ -56,8 +57,8 @@ class FakeStack:
         self.calls.append("down")
         self.status = "exited"
 
-    def user_servers(self) -> list[dict[str, Any]]:
-        return []
+    def user_servers(self) -> tuple[UserServer, ...]:
+        return ()
 
     def hub_api(self) -> Any:
         raise DockerUnavailable("not needed here")
@@ -178,7 +179,7 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
 def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None:
     supervisor, stack, _, _ = rig
     supervisor.reconcile_once()
-    supervisor.set_desired(DESIRED_STOPPED)
+    supervisor.set_desired(HubState.STOPPED)
     supervisor.reconcile_once()
     supervisor.reconcile_once()
     assert stack.calls == ["up", "down"]

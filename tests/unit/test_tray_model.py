@@ -25,6 +25,7 @@ from hubd._tray.state import TOOLTIP_MAX_CHARS, Snapshot, TrayState, UserRow, to
 from hubd._tray.windows.address import qr_png
 from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
 from hubd._tray.windows.text import tail_of_file
+from hubd.status import Status
 
 URL = "http://jupyter.local:8000/"
 
@@ -33,7 +34,8 @@ def snap(state: str | None = "running", **status: Any) -> Snapshot:
     if state is None:
         return Snapshot(error="hubd is not running (no control socket at /x)")
     return Snapshot(
-        status={"state": state, "url": URL, **status}, users=(UserRow("alice", True, True),)
+        status=Status.from_json({"state": state, "url": URL, **status}),
+        users=(UserRow("alice", True, True),),
     )
 
 
@@ -65,7 +67,9 @@ def test_tooltip_names_the_state_and_the_url() -> None:
 
 
 def test_tooltip_is_short_and_latin1_safe() -> None:
-    long = Snapshot(status={"state": "running", "url": "http://" + "x" * 200 + "/"})
+    long = Snapshot(
+        status=Status.from_json({"state": "running", "url": "http://" + "x" * 200 + "/"})
+    )
     text = tooltip(long)
     assert len(text) == TOOLTIP_MAX_CHARS and text.endswith("...")
     text.encode("latin-1")  # pystray's xorg backend stores it as a Latin-1 window name
@@ -73,10 +77,14 @@ def test_tooltip_is_short_and_latin1_safe() -> None:
 
 def test_a_daemon_without_url_falls_back_to_the_local_url_and_tolerates_junk() -> None:
     assert (
-        Snapshot(status={"state": "running", "local_url": "http://localhost:8000/"}).hub_url
+        Snapshot(
+            status=Status.from_json({"state": "running", "local_url": "http://localhost:8000/"})
+        ).hub_url
         == "http://localhost:8000/"
     )
-    odd = Snapshot(status={"state": 3, "url": None, "restart_count": True, "mdns": "x"})
+    odd = Snapshot(
+        status=Status.from_json({"state": 3, "url": None, "restart_count": True, "mdns": "x"})
+    )
     assert odd.raw_state == "unknown" and odd.hub_url is None
     assert odd.restart_count is None and odd.address_urls == []
     assert tooltip(odd) == "JupyterHub: unknown"
@@ -131,7 +139,7 @@ def test_menu_specs_round_trip_through_json_for_the_popup() -> None:
 
 
 def test_users_item_when_there_are_none() -> None:
-    empty = Snapshot(status={"state": "running"}, users=())
+    empty = Snapshot(status=Status.from_json({"state": "running"}), users=())
     users = next(s for s in build_menu(empty) if s.label.startswith("Users"))
     assert [c.label for c in users.children] == ["(no users yet)"]
 

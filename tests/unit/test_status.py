@@ -1,0 +1,84 @@
+"""The status contract: one typed record, JSON out for the socket, lenient JSON back in."""
+
+from __future__ import annotations
+
+import json
+
+from hubd.config import Config
+from hubd.status import (
+    HubContainer,
+    HubState,
+    MdnsView,
+    StackView,
+    Status,
+    Supervision,
+    UserServer,
+)
+
+# The keys `GET /status` and `hubd status --json` have always carried.
+EARLIER_KEYS = {
+    "state",
+    "desired",
+    "restart_count",
+    "last_error",
+    "url",
+    "local_url",
+    "mdns",
+    "hub",
+    "servers",
+    "version",
+}
+
+
+def _full() -> Status:
+    return Status.compose(
+        Supervision(HubState.RUNNING, HubState.RUNNING, 2, None),
+        Config(port=8123, mdns_name="lab"),
+        StackView(
+            hub=HubContainer(True, "running", True, "abc", "img:1", 12.5),
+            servers=(UserServer("ann", "c-ann", True, "running"),),
+            local_url="http://127.0.0.1:8123/",
+        ),
+        MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
+        "1.2.3",
+    )
+
+
+def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
+    status = _full()
+    data = json.loads(json.dumps(status.to_json()))
+    assert set(data) == EARLIER_KEYS
+    assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
+    assert data["servers"] == [
+        {"user": "ann", "container": "c-ann", "running": True, "status": "running"}
+    ]
+    assert Status.from_json(data) == status
+
+
+def test_compose_prefers_the_advertised_name() -> None:
+    status = _full()
+    assert status.url == "http://lab-2.local:8123/"
+    assert status.local_url == "http://127.0.0.1:8123/"
+    bare = Status.compose(Supervision(HubState.STOPPED), Config(port=8123, mdns_enabled=False))
+    assert bare.url == "http://localhost:8123/" and bare.hub == HubContainer()
+
+
+def test_reading_is_lenient_about_odd_or_missing_values() -> None:
+    odd = Status.from_json(
+        {
+            "state": 3,
+            "restart_count": True,
+            "hub": {"healthy": "yes", "uptime_s": 4},
+            "servers": [{"user": "ann"}, 7, {"user": 8}],
+            "mdns": "x",
+            "from_the_future": 1,
+        }
+    )
+    assert odd.state == "unknown" and odd.known_state is None
+    assert odd.restart_count is None and odd.mdns is None
+    assert odd.hub == HubContainer(uptime_s=4.0)
+    assert [s.user for s in odd.servers] == ["ann", ""]
+    assert Status.from_json(None) == Status()
+    newer = Status.from_json({"state": "upgrading"})
+    assert newer.state == "upgrading" and newer.known_state is None
+    assert Status.from_json({"state": "failing"}).known_state is HubState.FAILING
