@@ -13,6 +13,7 @@ from typing import Any
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
 from hubd.stack.settings import MIN_PASSWORD_LENGTH
+from hubd.stack.user_networks import remove_user_network
 
 MAX_USERNAME_LENGTH = 32
 _USERNAME_RE = re.compile(r"^[a-z][a-z0-9]*([._-][a-z0-9]+)*$")
@@ -102,6 +103,7 @@ class Accounts:
             raise UserAccountError(f"there is no user {name!r}")
         # The hub stops the user's server before it deletes the user.
         api.delete_user(name)
+        remove_user_network(self.stack.client, self.stack.names, name)
         volume = self.stack.user_volumes().get(name)
         deleted = False
         if delete_data and volume:

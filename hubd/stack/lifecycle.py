@@ -50,6 +50,7 @@ from hubd.stack.naming import (
 )
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
+from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, StackView, UserServer
 from hubd.timing import Timing
 
@@ -256,6 +257,7 @@ class Stack:
         # The same as hashed into the spec.
         settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
         container = self.client.containers.create(**create)
+        join_user_networks(self.client, self.names, container)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
         return container
 

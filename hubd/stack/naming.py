@@ -18,6 +18,7 @@ ROLE_USER_SERVER = "user-server"
 ROLE_HUB_DATA = "hub-data"
 ROLE_USER_DATA = "user-data"
 ROLE_NETWORK = "network"
+ROLE_USER_NETWORK = "user-network"
 ROLE_HUB_IMAGE = "hub-image"
 
 
@@ -28,6 +29,11 @@ class StackNames:
     @property
     def network(self) -> str:
         return f"{self.stack}-net"
+
+    @property
+    def user_network_prefix(self) -> str:
+        # One network per person's server, shared only with the hub (see user_networks.py).
+        return f"{self.stack}-unet-"
 
     @property
     def hub_container(self) -> str:

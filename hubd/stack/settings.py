@@ -6,7 +6,13 @@ from typing import Any
 
 from hubd.config import Config
 from hubd.stack.hardening import default_mem_limit, user_host_config
-from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
+from hubd.stack.naming import (
+    LABEL_USER,
+    ROLE_USER_DATA,
+    ROLE_USER_NETWORK,
+    ROLE_USER_SERVER,
+    StackNames,
+)
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
@@ -35,6 +41,10 @@ def hub_settings(
         "user_volume_template": names.user_volume_template,
         "user_volume_labels": names.labels(ROLE_USER_DATA),
         "user_label": LABEL_USER,
+        "user_network_prefix": names.user_network_prefix,
+        "user_network_labels": names.labels(ROLE_USER_NETWORK),
+        # Containers that join every person's network: whatever must reach people's servers.
+        "user_network_members": [names.hub_container],
         "work_dir": config.user_work_dir,
         "shared_folder": config.shared_folder,
         "shared_folder_target": SHARED_FOLDER_TARGET,

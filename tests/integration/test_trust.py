@@ -21,7 +21,7 @@ from hubd.stack.naming import ROLE_USER_SERVER
 from hubd.stack.settings import ALLOWED_FAILED_LOGINS
 from tests.images.build import TestImages
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
-from tests.integration.hubclient import login, login_refused, open_lab
+from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,13 @@ def bo_server(hub: StackEnv) -> docker.models.containers.Container:
     session = login(hub.base_url, "bo", PASSWORD)
     open_lab(session, hub.base_url, "bo")
     return hub.client.containers.get(f"{hub.names.user_container_prefix}-bo")
+
+
+@pytest.fixture(scope="module")
+def ada_server(hub: StackEnv) -> docker.models.containers.Container:
+    session = login(hub.base_url, "ada", PASSWORD)
+    open_lab(session, hub.base_url, "ada")
+    return hub.client.containers.get(f"{hub.names.user_container_prefix}-ada")
 
 
 def add_user(hub: StackEnv, name: str, *extra: str) -> None:
@@ -159,6 +166,44 @@ def test_a_users_container_is_confined(
     # Neither the engine's socket nor the gate's is anywhere in the container.
     found = bo_server.exec_run(["sh", "-c", "find / -xdev -type s 2>/dev/null; echo done"])
     assert found.output.decode().split() == ["done"]
+
+
+CONNECT = textwrap.dedent(
+    """
+    import socket, sys
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+        print("connected")
+    except OSError as exc:
+        print("refused", type(exc).__name__)
+    """
+)
+
+
+def can_connect(container: docker.models.containers.Container, host: str, port: int) -> bool:
+    result = container.exec_run(["python3", "-c", CONNECT, host, str(port)])
+    return result.output.decode().startswith("connected")
+
+
+def test_one_persons_container_cannot_reach_anothers(
+    hub: StackEnv,
+    bo_server: docker.models.containers.Container,
+    ada_server: docker.models.containers.Container,
+) -> None:
+    ada_server.reload()
+    (ada_network,) = ada_server.attrs["NetworkSettings"]["Networks"].values()
+    ada_ip = ada_network["IPAddress"]
+    hub_container = hub.client.containers.get(hub.names.hub_container)
+    # The hub (the proxy) reaches ada's server: the address and port are right ...
+    assert can_connect(hub_container, ada_ip, 8888)
+    # ... bo's container does not, neither by address nor by name.
+    assert not can_connect(bo_server, ada_ip, 8888)
+    assert not can_connect(bo_server, ada_server.name, 8888)
+    # bo's network holds bo's server and the hub, nothing else.
+    (bo_network_name,) = bo_server.attrs["NetworkSettings"]["Networks"]
+    bo_network = hub.client.networks.get(bo_network_name)
+    assert {c.name for c in bo_network.containers} == {bo_server.name, hub_container.name}
+    assert bo_network_name == f"{hub.names.user_network_prefix}bo"
 
 
 FORK_LOOP = textwrap.dedent(
@@ -304,3 +349,19 @@ def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     add_user(hub, "fox")
     session = login(hub.base_url, "fox", PASSWORD)
     open_lab(session, hub.base_url, "fox")
+
+
+def test_a_new_hub_container_rejoins_peoples_networks(
+    hub: StackEnv, bo_server: docker.models.containers.Container
+) -> None:
+    """Runs last: it recreates the hub, with bo's server running on bo's own network."""
+    session = login(hub.base_url, "bo", PASSWORD)
+    open_lab(session, hub.base_url, "bo")
+    write_file(session, hub.base_url, "bo", "before.txt", "kept")
+    old_id = hub.client.containers.get(hub.names.hub_container).id
+    hub.write_config(cull_idle_timeout=7200)  # a config change recreates the hub container
+    hub.hubd("up")
+    assert hub.client.containers.get(hub.names.hub_container).id != old_id
+    bo_server.reload()
+    assert bo_server.status == "running"
+    assert read_file(session, hub.base_url, "bo", "before.txt") == "kept"

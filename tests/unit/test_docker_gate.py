@@ -50,7 +50,7 @@ def create_body(**host: Any) -> dict[str, Any]:
     host_config = docker.types.HostConfig(
         version="1.41",
         binds={"home-home-ann": {"bind": "/home/jovyan/work", "mode": "rw"}},
-        network_mode="home-net",
+        network_mode="home-unet-ann",
         auto_remove=True,
         mem_limit="2G",
         **user_host_config(),
@@ -105,7 +105,9 @@ def test_what_dockerspawner_does_is_let_through() -> None:
         ({"CapDrop": []}, "drop the capabilities"),
         ({"Devices": [{"PathOnHost": "/dev/sda"}]}, "Devices"),
         ({"PidMode": "host"}, "PidMode"),
-        ({"NetworkMode": "host"}, "network home-net"),
+        ({"NetworkMode": "host"}, "own network home-unet-ann"),
+        ({"NetworkMode": "home-net"}, "own network home-unet-ann"),
+        ({"NetworkMode": "home-unet-bo"}, "own network home-unet-ann"),
         ({"PidsLimit": 0}, "PID limit"),
         ({"SecurityOpt": ["seccomp=unconfined", "no-new-privileges:true"]}, "security"),
         ({"MaskedPaths": []}, "MaskedPaths"),  # empty unmasks /proc
@@ -130,7 +132,7 @@ def test_a_container_asking_for_more_is_refused(host: dict[str, Any], reason: st
         ({"Image": "alpine"}, {}, "not one of the configured user images"),
         ({"Labels": {}}, {}, "labels"),
         ({}, {"name": "home-hub"}, "names must start with home-user-"),
-        ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {}}}}, {}, "only the network"),
+        ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {}}}}, {}, "only its own network"),
     ],
 )
 def test_other_create_requests_are_refused(
@@ -157,7 +159,10 @@ def test_other_create_requests_are_refused(
         ("GET", "/images/alpine/json", "not one of the configured"),
         ("POST", "/build", "not something"),
         ("GET", "/volumes/home-hub-data", "not a user volume"),
-        ("POST", "/networks/create", "not something"),
+        ("POST", "/networks/create", "a network needs a JSON body"),
+        ("GET", "/networks/home-net", "not a person's network"),
+        ("DELETE", "/networks/home-unet-ann", "not something"),
+        ("POST", "/networks/home-unet-ann/disconnect", "not something"),
         ("GET", "/info", "not something"),
         ("POST", "/containers/home-user-ann%2F..%2F..%2Fexec/start", "odd path"),
         ("POST", "/containers/home-user-ann/../../build", "odd path"),
@@ -166,6 +171,30 @@ def test_other_create_requests_are_refused(
 def test_everything_else_is_refused(method: str, path: str, reason: str) -> None:
     with pytest.raises(gate.Refused, match=reason):
         check(method, path)
+
+
+def test_people_get_networks_that_only_the_hub_joins() -> None:
+    labels = {"io.hubd.stack": "home", "io.hubd.role": "user-network", "io.hubd.user": "ann"}
+    check("GET", "/networks/home-unet-ann")
+    check(
+        "POST", "/networks/create", {"Name": "home-unet-ann", "Driver": "bridge", "Labels": labels}
+    )
+    check(
+        "POST", "/networks/home-unet-ann/connect", {"Container": "home-hub", "EndpointConfig": {}}
+    )
+    with pytest.raises(gate.Refused, match="only the stack's own members"):
+        check("POST", "/networks/home-unet-ann/connect", {"Container": "home-user-bo"})
+    with pytest.raises(gate.Refused, match="not a person's network"):
+        check("POST", "/networks/home-net/connect", {"Container": "home-hub"})
+    with pytest.raises(gate.Refused, match="bridge driver"):
+        check(
+            "POST",
+            "/networks/create",
+            {"Name": "home-unet-x", "Driver": "macvlan", "Labels": labels},
+        )
+    with pytest.raises(gate.Refused, match="Options"):
+        body = {"Name": "home-unet-x", "Labels": labels, "Options": {"parent": "eth0"}}
+        check("POST", "/networks/create", body)
 
 
 def test_pulls_and_volumes_stay_within_the_config() -> None:

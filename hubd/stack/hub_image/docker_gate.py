@@ -5,12 +5,13 @@ socket. It gets this gate's socket instead, which runs in its own container (no 
 capabilities) and passes on only what DockerSpawner does for hubd's users:
 
 - create a container that carries this stack's user-server labels and name prefix, from one
-  of the configured images, on the stack's network, with only the stack's user volumes and the
+  of the configured images, on that person's own network, with only the stack's user volumes and the
   configured shared folder mounted, with the PID limit, `no-new-privileges` and no
   capabilities, and nothing else of the host (no privileged mode, devices, host namespaces,
   extra capabilities, other mounts, unmasked /proc paths or runtimes);
 - inspect, start, stop, kill, wait for, read the logs of and remove such containers;
 - inspect and pull the configured images; inspect and create the stack's user volumes;
+- inspect and create people's networks, and connect the stack's own members (the hub) to them;
 - the engine's version and ping.
 
 Everything else (exec, attach, archives, other containers, images, volumes, networks, builds,
@@ -82,7 +83,8 @@ class Policy:
     user_role: str
     container_prefix: str
     volume_prefix: str
-    network: str
+    user_network_prefix: str
+    network_members: frozenset[str]
     images: frozenset[str]
     shared_folder: str | None
     shared_folder_readonly: bool
@@ -100,7 +102,8 @@ class Policy:
             user_role=data["user_role"],
             container_prefix=data["container_prefix"],
             volume_prefix=data["volume_prefix"],
-            network=data["network"],
+            user_network_prefix=data["user_network_prefix"],
+            network_members=frozenset(data["network_members"]),
             images=frozenset(data["images"]),
             shared_folder=data.get("shared_folder"),
             shared_folder_readonly=bool(data.get("shared_folder_readonly", True)),
@@ -171,6 +174,12 @@ class Judge:
             return self._check_volume_name(parts[1])
         if parts == ["volumes", "create"] and method == "POST":
             return self._check_volume_create(request.body)
+        if parts[:1] == ["networks"] and len(parts) == 2 and method == "GET":
+            return self._check_network_name(parts[1])
+        if parts == ["networks", "create"] and method == "POST":
+            return self._check_network_create(request.body)
+        if parts[:1] == ["networks"] and parts[2:] == ["connect"] and method == "POST":
+            return self._check_network_connect(parts[1], request.body)
         raise Refused(f"{method} {request.path} is not something hubd's spawner does")
 
     # -- containers
@@ -195,12 +204,13 @@ class Judge:
         self._check_image(body.get("Image"))
         if not p.owns(body.get("Labels")):
             raise Refused("a user's server must carry this stack's user-server labels")
-        self._check_host_config(body.get("HostConfig") or {})
+        own_network = p.user_network_prefix + name[len(p.container_prefix) + 1 :]
+        self._check_host_config(body.get("HostConfig") or {}, own_network)
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
-        if set(endpoints) - {p.network}:
-            raise Refused(f"users' servers join only the network {p.network}")
+        if set(endpoints) - {own_network}:
+            raise Refused(f"this server joins only its own network {own_network}")
 
-    def _check_host_config(self, host: dict[str, Any]) -> None:
+    def _check_host_config(self, host: dict[str, Any], own_network: str) -> None:
         p = self.policy
         for key in ("MaskedPaths", "ReadonlyPaths"):
             # Even an empty list counts: it replaces the engine's defaults (unmasks /proc).
@@ -209,8 +219,8 @@ class Judge:
         for key, value in host.items():
             if key not in _HOST_CONFIG_KEYS and not _empty(value):
                 raise Refused(f"HostConfig.{key} is not allowed for a user's server")
-        if host.get("NetworkMode") != p.network:
-            raise Refused(f"users' servers run on the network {p.network}")
+        if host.get("NetworkMode") != own_network:
+            raise Refused(f"this server runs on its own network {own_network}")
         for key in ("IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupnsMode"):
             if (host.get(key) or "") not in _PRIVATE_NAMESPACE:
                 raise Refused(f"HostConfig.{key} must stay private")
@@ -263,6 +273,31 @@ class Judge:
             raise Refused("a user volume must carry this stack's label")
         if (body.get("Driver") or "local") != "local" or not _empty(body.get("DriverOpts")):
             raise Refused("user volumes use the local driver without options")
+
+    def _check_network_name(self, name: str) -> None:
+        if not name.startswith(self.policy.user_network_prefix):
+            raise Refused(f"network {name!r} is not a person's network of this hub")
+
+    def _check_network_create(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise Refused("a network needs a JSON body")
+        self._check_network_name(str(body.get("Name") or ""))
+        allowed = ("Name", "Driver", "Labels", "CheckDuplicate", "Internal")
+        for key, value in body.items():
+            if key not in allowed and not _empty(value):
+                raise Refused(f"{key} is not allowed for a person's network")
+        if (body.get("Driver") or "bridge") != "bridge":
+            raise Refused("people's networks use the bridge driver")
+        if (body.get("Labels") or {}).get(self.policy.stack_label) != self.policy.stack:
+            raise Refused("a person's network must carry this stack's label")
+
+    def _check_network_connect(self, name: str, body: Any) -> None:
+        self._check_network_name(name)
+        if not isinstance(body, dict) or body.get("Container") not in self.policy.network_members:
+            raise Refused("only the stack's own members join people's networks")
+        endpoint = body.get("EndpointConfig") or {}
+        if any(not _empty(value) for value in endpoint.values()):
+            raise Refused("endpoint settings are not allowed")
 
 
 # ---------------------------------------------------------------------------- the server

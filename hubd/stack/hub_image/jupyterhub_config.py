@@ -80,7 +80,29 @@ async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
         await spawner.docker("create_volume", name=name, labels=labels)
 
 
-c.Spawner.pre_spawn_hook = _create_labelled_volume
+async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
+    """Put the person's server on a network of its own that only the hub (and whatever else
+    must reach people's servers) joins: one person's container cannot reach another's."""
+    name = settings["user_network_prefix"] + spawner.escaped_name
+    try:
+        network = await spawner.docker("inspect_network", name)
+    except Exception:
+        labels = {**settings["user_network_labels"], settings["user_label"]: spawner.user.name}
+        await spawner.docker("create_network", name, driver="bridge", labels=labels)
+        network = await spawner.docker("inspect_network", name)
+    joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
+    for member in settings["user_network_members"]:
+        if member not in joined:
+            await spawner.docker("connect_container_to_network", member, name)
+    spawner.network_name = name
+
+
+async def _prepare_spawn(spawner):  # type: ignore[no-untyped-def]
+    await _create_labelled_volume(spawner)
+    await _join_own_network(spawner)
+
+
+c.Spawner.pre_spawn_hook = _prepare_spawn
 
 # -- services: the idle culler and hubd itself, each with only the scopes it needs
 services = [{"name": "hubd", "api_token": _service_token(data_dir / "hubd-service-token")}]
