@@ -57,7 +57,7 @@ def gate_policy(config: Config, names: StackNames) -> dict[str, Any]:
         "container_prefix": names.user_container_prefix,
         "volume_prefix": names.user_volume_template.split("{", 1)[0],
         "user_network_prefix": names.user_network_prefix,
-        "network_members": [names.hub_container],
+        "network_members": names.user_network_members,
         "images": sorted({config.user_image, *config.allowed_images}),
         "shared_folder": config.shared_folder,
         "shared_folder_readonly": config.shared_folder_readonly,

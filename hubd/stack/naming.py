@@ -36,6 +36,13 @@ class StackNames:
         return f"{self.stack}-unet-"
 
     @property
+    def user_network_members(self) -> list[str]:
+        """The stack's containers that join every person's network: whatever must reach
+        people's servers (the proxy, the hub's spawn checks) or be reached by them (the hub's
+        API). Nothing else: the gate lets the hub connect only these."""
+        return [self.hub_container]
+
+    @property
     def hub_container(self) -> str:
         return f"{self.stack}-hub"
 

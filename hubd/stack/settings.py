@@ -43,8 +43,7 @@ def hub_settings(
         "user_label": LABEL_USER,
         "user_network_prefix": names.user_network_prefix,
         "user_network_labels": names.labels(ROLE_USER_NETWORK),
-        # Containers that join every person's network: whatever must reach people's servers.
-        "user_network_members": [names.hub_container],
+        "user_network_members": names.user_network_members,
         "work_dir": config.user_work_dir,
         "shared_folder": config.shared_folder,
         "shared_folder_target": SHARED_FOLDER_TARGET,
