@@ -351,6 +351,16 @@ def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     open_lab(session, hub.base_url, "fox")
 
 
+def test_removing_an_account_removes_its_network(hub: StackEnv) -> None:
+    add_user(hub, "gil")
+    open_lab(login(hub.base_url, "gil", PASSWORD), hub.base_url, "gil")
+    network = f"{hub.names.user_network_prefix}gil"
+    hub.client.networks.get(network)
+    hub.hubd("user", "remove", "gil")
+    assert not hub.client.networks.list(names=[network])
+    hub.client.volumes.get(hub.names.user_volume("gil"))  # their files stay
+
+
 def test_a_new_hub_container_rejoins_peoples_networks(
     hub: StackEnv, bo_server: docker.models.containers.Container
 ) -> None:

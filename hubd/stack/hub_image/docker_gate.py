@@ -35,7 +35,7 @@ import sys
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 log = logging.getLogger("hubd.docker_gate")
 
@@ -185,7 +185,7 @@ class Judge:
     # -- containers
 
     def _check_container(self, ident: str) -> None:
-        found = self.inspect(f"/containers/{ident}/json")
+        found = self.inspect(f"/containers/{quote(ident, safe='')}/json")
         if found is None:
             return  # the engine answers 404 itself
         if not self.policy.owns(found.get("Config", {}).get("Labels")):
