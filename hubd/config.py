@@ -30,12 +30,17 @@ ENV_PREFIX = "HUBD_"
 # Environment variables with this prefix that are not config keys.
 _NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING"}
 
+# Passwords: the hub's NativeAuthenticator, `hubd user add` and the tray's dialog all ask for
+# at least this many characters.
+MIN_PASSWORD_CHARS = 8
+
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
-def _check_port(value: int) -> str | None:
+def check_port(value: int) -> str | None:
+    """None for a TCP/UDP port number, else what was expected (also used by hubd.mdns)."""
     return None if 1 <= value <= 65535 else "a port number from 1 to 65535"
 
 
@@ -50,7 +55,8 @@ def _check_images(value: list[str]) -> str | None:
     return f"a list of image references (bad: {bad[0]!r})" if bad else None
 
 
-def _check_dns_label(value: str) -> str | None:
+def check_dns_label(value: str) -> str | None:
+    """None for one lowercase DNS label, else what was expected (also used by hubd.mdns)."""
     if _NAME_RE.match(value):
         return None
     return "lowercase letters, digits and '-' (a DNS label, e.g. 'jupyter')"
@@ -136,7 +142,7 @@ def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = No
 
 @dataclass(frozen=True)
 class Config:
-    port: int = _key(8000, "Port on this machine where the hub answers.", _check_port)
+    port: int = _key(8000, "Port on this machine where the hub answers.", check_port)
     bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
     user_image: str = _key(
         "quay.io/jupyter/base-notebook:latest",
@@ -178,7 +184,7 @@ class Config:
     )
     mdns_enabled: bool = _key(True, "Advertise the hub on the local network over mDNS.")
     mdns_name: str = _key(
-        "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", _check_dns_label
+        "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", check_dns_label
     )
     mdns_interfaces: list[str] = _key([], "Network interfaces to advertise on (empty: all LAN).")
     mdns_ipv6: bool = _key(True, "Also advertise IPv6 addresses.")
@@ -193,7 +199,7 @@ class Config:
     stack_name: str = _key(
         "hubd",
         "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
-        _check_dns_label,
+        check_dns_label,
     )
 
     def describe(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable, HubdError
+from hubd.paths import Paths
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
@@ -37,7 +39,6 @@ from hubd.status import HubState, MdnsView, Status, Supervision
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
-    from hubd.cli.context import Context
     from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
@@ -46,21 +47,19 @@ LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
-# Each sign of progress before READY=1 buys this much more start-up time from systemd.
-START_TIMEOUT_EXTENSION_S = 180.0
-
-
 class _WatchdogReporter(LogReporter):
     """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
     start-up time): a long first pull or build is progress, not a hung daemon."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, timing: Timing) -> None:
+        super().__init__(timing)
         self.notifier = notifier
+        self.extension_s = timing.start_timeout_extension_s
         self.starting = True
 
     def _progress(self) -> None:
         if self.starting:
-            self.notifier.extend_start_timeout(START_TIMEOUT_EXTENSION_S)
+            self.notifier.extend_start_timeout(self.extension_s)
         self.notifier.watchdog_if_due()
 
     def step(self, message: str) -> None:
@@ -73,20 +72,28 @@ class _WatchdogReporter(LogReporter):
 
 
 class Daemon:
-    def __init__(self, ctx: Context, notifier: Notifier | None = None) -> None:
-        self.ctx = ctx
-        self.config: Config = ctx.config
-        self.timing: Timing = ctx.timing
+    def __init__(
+        self,
+        paths: Paths,
+        config_file: Path,
+        config: Config,
+        timing: Timing,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.paths = paths
+        self.config_file = config_file  # read again on SIGHUP
+        self.config = config
+        self.timing = timing
         self.notifier = notifier or Notifier()
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
-        self.reporter = _WatchdogReporter(self.notifier)
+        self.reporter = _WatchdogReporter(self.notifier, self.timing)
         self.supervisor = Supervisor(
             self.config,
-            DesiredState(ctx.paths.desired_state_file),
+            DesiredState(paths.desired_state_file),
             self.timing,
-            connect=connect,
+            connect=lambda: connect(self.timing.engine_api_timeout_s),
             reporter=self.reporter,
         )
         self.supervisor.on_engine_connected = self._engine_connected
@@ -162,7 +169,10 @@ class Daemon:
 
     def run(self) -> int:
         self.control = ControlServer(
-            self.ctx.paths.control_socket, DaemonBackend(self), group=self.config.control_group
+            self.paths.control_socket,
+            DaemonBackend(self),
+            group=self.config.control_group,
+            timing=self.timing,
         )
         self.control.start()
         self.monitor.start()
@@ -170,7 +180,7 @@ class Daemon:
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
-            self.ctx.paths.control_socket,
+            self.paths.control_socket,
         )
         first = True
         while not self.stop_requested:
@@ -199,7 +209,7 @@ class Daemon:
 
     def _reload(self) -> None:
         try:
-            config = load_config(self.ctx.config_file)
+            config = load_config(self.config_file)
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
@@ -208,7 +218,7 @@ class Daemon:
         self.supervisor.reload(config)
         if mdns_changed:
             self._close_advertiser()
-        log.info("config reloaded from %s", self.ctx.config_file)
+        log.info("config reloaded from %s", self.config_file)
 
     # ------------------------------------------------------------------ mDNS
 
@@ -272,7 +282,7 @@ class Daemon:
     def _force_exit_when_due(self, deadline: float) -> None:
         seen = self.stop_requested
         while time.monotonic() < deadline and self.stop_requested == seen:
-            time.sleep(0.1)
+            time.sleep(self.timing.shutdown_deadline_poll_s)
         log.error("shutdown took too long; exiting now")
         os._exit(1)
 
@@ -372,12 +382,12 @@ class DaemonBackend:
         return Accounts(self._stack()).unlock_user(name)
 
 
-def _log_to_file(ctx: Context) -> None:
+def _log_to_file(paths: Paths) -> None:
     """Also keep a rotating log file, which the tray's "Open logs" shows."""
     try:
-        ctx.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        paths.log_dir.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            ctx.paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
+            paths.log_file, maxBytes=LOG_FILE_BYTES, backupCount=LOG_FILE_COUNT
         )
     except OSError as exc:
         log.debug("no log file: %s", exc)
@@ -386,10 +396,11 @@ def _log_to_file(ctx: Context) -> None:
     logging.getLogger().addHandler(handler)
 
 
-def run_daemon(ctx: Context) -> int:
-    _ = ctx.config  # a bad config fails here, before anything starts
-    _log_to_file(ctx)
-    daemon = Daemon(ctx)
+def run_daemon(paths: Paths, config_file: Path, config: Config, timing: Timing) -> int:
+    """Run until SIGTERM/SIGINT. The caller has loaded the config: a bad one fails before
+    anything starts."""
+    _log_to_file(paths)
+    daemon = Daemon(paths, config_file, config, timing)
     daemon.install_signal_handlers()
     try:
         return daemon.run()

@@ -57,6 +57,12 @@ class DaemonUnreachable(HubdError):
     exit_code = os.EX_UNAVAILABLE
 
 
+class UntrustedPath(HubdError):
+    """A folder or socket hubd would trust is controlled by another local account."""
+
+    exit_code = os.EX_NOPERM
+
+
 class ControlRequestError(HubdError):
     """The daemon answered a control request with an error."""
 

@@ -7,7 +7,9 @@ that means the system locations (/etc/xdg/hubd, /var/lib/hubd, /run/hubd, /var/l
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import sys
 import warnings
 from collections.abc import Mapping
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import PlatformDirs
+
+from hubd.errors import UntrustedPath
 
 Mode = Literal["user", "system"]
 APP_NAME = "hubd"
@@ -76,7 +80,7 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
     else:
         with warnings.catch_warnings():
             # Without XDG_RUNTIME_DIR (cron, su) platformdirs warns and uses /tmp/runtime-UID,
-            # which is what we want anyway.
+            # a name any local account can take first: prepare_runtime_dir() checks it.
             warnings.simplefilter("ignore")
             runtime_dir = Path(dirs.user_runtime_dir)
         defaults = Paths(
@@ -91,3 +95,36 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
         runtime_dir=_first_of(environ.get("RUNTIME_DIRECTORY")) or defaults.runtime_dir,
         log_dir=_first_of(environ.get("LOGS_DIRECTORY")) or defaults.log_dir,
     )
+
+
+def prepare_runtime_dir(path: Path) -> Path:
+    """Create the control socket's folder if missing, and refuse one another account controls.
+
+    Without XDG_RUNTIME_DIR the folder is /tmp/runtime-UID, which any local account can
+    create first (or plant as a symlink) and so put its own socket where `hubd user add`
+    sends passwords. The folder must be a real directory (not a symlink), owned by this
+    user, and closed to everyone else (mode 0700); root's (the system service's /run/hubd)
+    may be readable by others, for control_group, but writable only by root.
+    """
+    uid = os.geteuid()
+    with contextlib.suppress(FileExistsError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700)
+    info = os.lstat(path)
+    closed = 0o022 if uid == 0 else 0o077
+    problem = None
+    if stat.S_ISLNK(info.st_mode):
+        problem = "is a symlink"
+    elif not stat.S_ISDIR(info.st_mode):
+        problem = "is not a folder"
+    elif info.st_uid != uid:
+        problem = f"belongs to uid {info.st_uid}, not to you (uid {uid})"
+    elif info.st_mode & closed:
+        problem = f"is open to other accounts (mode {stat.S_IMODE(info.st_mode):04o})"
+    if problem:
+        raise UntrustedPath(
+            f"the control socket's folder {path} {problem}; another local account may have "
+            f"made it: remove it (or run with XDG_RUNTIME_DIR set, e.g. by logging in "
+            f"normally rather than `su`) and try again"
+        )
+    return path

@@ -47,8 +47,8 @@ class HubState(str, enum.Enum):
         return self.value
 
 
-# A word a status from another hubd version may carry: a HubState's value, or one this version
-# does not know yet, or UNKNOWN when the daemon sent none.
+# `Status.state` when the daemon sent no usable word. Otherwise it is a HubState's value, or a
+# word of a newer daemon that this version does not know.
 UNKNOWN = "unknown"
 DESIRED_STATES = (HubState.RUNNING, HubState.STOPPED)
 
@@ -59,7 +59,8 @@ class Record:
     """JSON in and out for a frozen dataclass whose fields all have defaults."""
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _encode(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]
+        return {f.name: _encode(getattr(self, f.name)) for f in fields}
 
     @classmethod
     def from_json(cls: type[R], data: object) -> R:

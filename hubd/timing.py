@@ -53,23 +53,107 @@ class Timing:
     # Seconds Docker gives a container between SIGTERM and SIGKILL on stop.
     container_stop_timeout_s: int = 10
 
-    # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
-    # machine's addresses are compared with what is announced. Address changes are also
-    # reported by the kernel (netlink / routing socket), so the poll is only a fallback.
+    # Each sign of progress before systemd's READY=1 (a pull, a build line) buys the daemon
+    # this much more start-up time.
+    start_timeout_extension_s: float = 180.0
+    # How often the forced-shutdown deadline thread looks at the clock.
+    shutdown_deadline_poll_s: float = 0.1
+    # A plain (non-terminal) pull reports its progress this often.
+    pull_report_every_s: float = 10.0
+
+    # Calls to other programs: the engine's API (a pull or a build answers slowly), the hub's
+    # REST API, and the service manager's commands (systemctl, launchctl).
+    engine_api_timeout_s: float = 120.0
+    hub_api_timeout_s: float = 30.0
+    service_command_timeout_s: float = 120.0
+    # JupyterHub's spawn_timeout: how long a user's server may take to start.
+    hub_spawn_timeout_s: int = 120
+    # After too many failed logins, the hub refuses that account for this long.
+    hub_login_lockout_s: int = 600
+    # The docker gate (stack/docker_gate.py): how long `up` waits for it to listen, how often
+    # it looks, and how long the gate waits for one engine call of its own (an inspect).
+    gate_ready_deadline_s: float = 15.0
+    gate_ready_poll_s: float = 0.1
+    gate_engine_timeout_s: float = 30.0
+
+    # `hubd up` through the daemon: how long it waits for the hub to run (a first start may
+    # build and pull images), and how often it asks.
+    daemon_up_deadline_s: float = 3600.0
+    daemon_up_poll_s: float = 0.5
+
+    # Control socket: a client that sends nothing for this long is dropped, so a stuck caller
+    # holds no thread; the CLI's requests give up after the client timeout.
+    control_request_read_timeout_s: float = 5.0
+    control_client_timeout_s: float = 30.0
+
     # The tray asks the daemon for its status this often: a crash shows within a couple of
     # seconds, and the daemon does not notice the load.
     tray_poll_interval_s: float = 2.0
+    # A status poll that takes longer than this counts as "not answering".
+    tray_poll_timeout_s: float = 5.0
+    # Start/stop/restart return the new status at once (the daemon acts in the background).
+    tray_action_timeout_s: float = 30.0
+    # Adding a user waits for the hub's API; reading the log through the daemon is quick.
+    tray_add_user_timeout_s: float = 60.0
+    tray_logs_timeout_s: float = 10.0
+    # A restart asked for from the tray is not a crash while it completes; a hub's first start
+    # can take a couple of minutes (see hub_ready_deadline_s), hence the long window.
+    tray_expected_restart_window_s: float = 180.0
+    # How long a helper window (a Tk process) gets to end when the tray quits.
+    tray_window_stop_wait_s: float = 3.0
+    # X11: how often the icon checks that a tray host has embedded it (asking again if not),
+    # and how often a thread waiting for the X thread re-checks that the loop is still there.
+    tray_dock_check_interval_s: float = 1.0
+    tray_x_call_recheck_s: float = 0.5
+    # A panel takes its tray icons within a second; after this long without one the tray
+    # warns that nothing shows it (and says which desktop setting or package would).
+    tray_host_wait_s: float = 5.0
+    # At start, how long the tray waits for the session bus to say whether a panel shows
+    # StatusNotifierItems.
+    tray_sni_probe_timeout_s: float = 2.0
 
+    # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
+    # machine's addresses are compared with what is announced. Address changes are also
+    # reported by the kernel (netlink / routing socket), so the poll is only a fallback.
     mdns_conflict_check_interval_s: float = 30.0
     mdns_address_poll_s: float = 2.0
-    # After the last probe, how long to wait for a defending answer before claiming the name:
-    # RFC 6762 section 8.1 says 250 ms.
+    # Probing (RFC 6762 section 8.1): a random wait of up to 250 ms before the first probe,
+    # 250 ms between probes, and after the last one 250 ms for a defending answer.
+    mdns_probe_jitter_s: float = 0.25
+    mdns_probe_spacing_s: float = 0.25
     mdns_probe_timeout_s: float = 0.25
+    # Lost a simultaneous-probe tie-break: wait this long, then probe again (section 8.2).
+    mdns_lost_tiebreak_wait_s: float = 1.0
+    # Section 9: after this many conflicts within the window, wait the backoff before each
+    # further attempt.
+    mdns_conflict_burst: int = 15
+    mdns_conflict_window_s: float = 10.0
+    mdns_conflict_backoff_s: float = 5.0
+    # Section 6: no record more than once this often on a link, except in answer to a probe.
+    mdns_answer_repeat_s: float = 1.0
+    # Our own packets can still be in flight (or echoed) a little after an address is gone: an
+    # address record with it is not a rival's claim for this long.
+    mdns_own_address_memory_s: float = 10.0
+    # A call into zeroconf (register, update, unregister) that takes longer has failed.
+    mdns_zeroconf_call_timeout_s: float = 10.0
     # A change notification comes as a burst (address removed, address added, link flags):
     # wait this long for the rest before rescanning.
     mdns_change_settle_s: float = 0.2
     # After a failure to open sockets or start zeroconf, retry after this long.
     mdns_retry_s: float = 10.0
+    # How long closing the advertiser waits for its thread.
+    mdns_close_wait_s: float = 15.0
+    # Another device's claim on a name we hold is checked by probing again (RFC 6762 section
+    # 9) at most this often: a storm of claims that nobody defends costs one probe round per
+    # interval, and the name stays answered meanwhile.
+    mdns_conflict_probe_min_interval_s: float = 5.0
+    # Renamed (jupyter-2) because the requested name was taken: probe for the requested name
+    # this often, and move back to it once it is free.
+    mdns_reclaim_interval_s: float = 60.0
+    # CPU time per second that reading mDNS packets may take, for hubd's guard and again for
+    # zeroconf's listeners; past it packets are dropped unread until the second is over (a
+    # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
+    mdns_input_cpu_per_s: float = 0.015
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

@@ -24,16 +24,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubd._tray.backends import icon_class, load_pystray
+from hubd._tray.backends import load_backend
+from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
 from hubd._tray.icons import draw_icon
 from hubd._tray.launcher import Launcher, open_with_desktop
-from hubd._tray.menu import Action, ItemSpec, build_menu, default_action, find_item, to_pystray
+from hubd._tray.menu import (
+    Action,
+    ItemSpec,
+    build_menu,
+    default_action,
+    find_item,
+    to_pystray,
+    without_windows,
+)
 from hubd._tray.notices import NoticeTracker
-from hubd._tray.poller import Poller, tray_poll_interval_s
-from hubd._tray.state import Snapshot, fetch_snapshot, tooltip
+from hubd._tray.poller import Poller
+from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.timing import Timing
 
 if TYPE_CHECKING:
     from hubd._tray.backends.xorg import Rect
@@ -41,10 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ICON_NAME = "hubd"
-# A status poll that takes longer than this counts as "not answering".
-POLL_TIMEOUT_S = 5.0
-# Start/stop/restart return the new status at once (the daemon acts in the background).
-ACTION_TIMEOUT_S = 30.0
 
 _VERBS = {
     Action.START: "start JupyterHub",
@@ -106,15 +112,18 @@ class TrayApp:
         open_path: Callable[[Path], bool] = open_with_desktop,
         launcher: Launcher | None = None,
         notify_fallback: Callable[[str, str], None] = notify_send,
-        poll_interval_s: float = tray_poll_interval_s,
+        timing: Timing | None = None,
+        windows_available: bool = True,
     ) -> None:
+        self._timing = timing = timing or Timing()
         self._locate = locate
+        self._windows_available = windows_available
         self._open_url = open_url
         self._open_path = open_path
-        self._launcher = launcher or Launcher()
+        self._launcher = launcher or Launcher(timing=timing)
         self._notify_fallback = notify_fallback
         self._lock = threading.Lock()
-        self._tracker = NoticeTracker()
+        self._tracker = NoticeTracker(timing=timing)
         self._worker = Worker()
         # Every change to the pystray icon happens under this lock, and none once stopping:
         # backends hand changes to their own loop thread and wait for it, and a change sent
@@ -122,13 +131,13 @@ class TrayApp:
         self._icon_lock = threading.Lock()
         self._stopping = False
         self._place = locate()
-        self._poll_client = ControlClient(self._place.socket, timeout=POLL_TIMEOUT_S)
+        self._poll_client = ControlClient(self._place.socket, timing.tray_poll_timeout_s)
         # One poll at a time, and delivered in order: the poller and actions both refresh.
         self._polling = threading.Lock()
-        self._poller = Poller(self.refresh, poll_interval_s)
+        self._poller = Poller(self.refresh, timing.tray_poll_interval_s)
         # Ask once before showing anything, so the icon starts with the right face.
         self._snapshot = self._fetch()
-        self._specs = build_menu(self._snapshot)
+        self._specs = self._menu_for(self._snapshot)
         self._notices_pending = self._tracker.update(self._snapshot)
         self.icon = icon_factory(
             ICON_NAME,
@@ -139,6 +148,7 @@ class TrayApp:
         if hasattr(type(self.icon), "on_primary_click"):  # the mended X11 icon (backends.xorg)
             self.icon.on_primary_click = self.primary_click
             self.icon.on_secondary_click = self.show_popup_menu
+        self._ask_attention(self._snapshot)
 
     # -- state
 
@@ -151,11 +161,17 @@ class TrayApp:
         with self._lock:
             return self._specs
 
+    def _menu_for(self, snapshot: Snapshot) -> list[ItemSpec]:
+        specs = build_menu(snapshot)
+        if self._windows_available:
+            return specs
+        return without_windows(specs, snapshot.log_file_readable)
+
     def _fetch(self) -> Snapshot:
         place = self._locate()
         if place != self._place:
             self._place = place
-            self._poll_client = ControlClient(place.socket, timeout=POLL_TIMEOUT_S)
+            self._poll_client = ControlClient(place.socket, self._timing.tray_poll_timeout_s)
         readable = place.log_file is not None and os.access(place.log_file, os.R_OK)
         return fetch_snapshot(self._poll_client, log_file_readable=readable)
 
@@ -163,13 +179,14 @@ class TrayApp:
         notices = self._tracker.update(snapshot)
         with self._lock:
             before, self._snapshot = self._snapshot, snapshot
-            old_specs, self._specs = self._specs, build_menu(snapshot)
+            old_specs, self._specs = self._specs, self._menu_for(snapshot)
             specs_changed = old_specs != self._specs
         with self._icon_lock:
             if self._stopping:
                 return
             if snapshot.look is not before.look:
                 self.icon.icon = draw_icon(snapshot.look)
+                self._ask_attention(snapshot)
             title = tooltip(snapshot)
             if title != self.icon.title:
                 self.icon.title = title
@@ -177,6 +194,11 @@ class TrayApp:
                 self.icon.update_menu()
         for notice in notices:
             self.notify(notice.title, notice.message)
+
+    def _ask_attention(self, snapshot: Snapshot) -> None:
+        # Panels keep a StatusNotifierItem that needs attention in view (not in an overflow).
+        if hasattr(type(self.icon), "needs_attention"):  # backends.sni
+            self.icon.needs_attention = snapshot.look is TrayState.FAILING
 
     def refresh(self) -> None:
         """Poll now (from any thread) and wait until the icon and menu show the result."""
@@ -279,7 +301,7 @@ class TrayApp:
             self.notify(f"Could not {_VERBS.get(action, action)}", f"Unexpected error: {exc}")
 
     def _dispatch(self, action: str, snapshot: Snapshot) -> None:
-        client = ControlClient(self._place.socket, timeout=ACTION_TIMEOUT_S)
+        client = ControlClient(self._place.socket, self._timing.tray_action_timeout_s)
         url = snapshot.hub_url
         if action == Action.OPEN and url:
             self._open_url(url)
@@ -346,9 +368,12 @@ def _quit_on_signals(app: TrayApp) -> None:
         signal.signal(signum, handler)
 
 
-def run_tray(locate: Callable[[], TrayPlace]) -> int:
-    pystray = load_pystray()
-    app = TrayApp(locate, pystray, icon_class(pystray))
+def run_tray(locate: Callable[[], TrayPlace], timing: Timing) -> int:
+    pystray, icon_factory = load_backend(timing)
+    windows_available = tk_available()
+    if not windows_available:
+        log.warning("%s", TK_MISSING_HINT)
+    app = TrayApp(locate, pystray, icon_factory, timing=timing, windows_available=windows_available)
     if threading.current_thread() is threading.main_thread():
         _quit_on_signals(app)
     app.run()

@@ -295,11 +295,12 @@ class Supervisor:
             self._hint_first_admin(self.stack)
 
     def _hint_first_admin(self, stack: Stack) -> None:
-        from hubd.stack.accounts import Accounts
+        from hubd.stack.accounts import first_admin_hint
 
         try:
-            if not Accounts(stack).has_admin():
-                log.warning("no admin yet: add one with `hubd user add NAME --admin`")
+            hint = first_admin_hint(stack)
+            if hint is not None:
+                log.warning("%s", hint)
         except HubdError as exc:
             log.debug("could not check for an admin: %s", exc)
 

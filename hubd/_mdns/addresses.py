@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+from hubd._mdns.wire import Address as Address  # re-exported: callers think in addresses
 
 # Interfaces whose addresses are not on the LAN. `br-` (Docker networks) but not `br0`, which is
 # often the bridge that carries the machine's own LAN address when it also hosts VMs.

@@ -7,17 +7,15 @@ once (section 8.2), and which queries python-zeroconf leaves unanswered (ANY for
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hubd._mdns import wire
-from hubd._mdns.wire import Message, Name, Question, Record
+from hubd._mdns.wire import Address, Message, Name, Question, Record
 
 SERVICE_TYPE: Name = ("_http", "_tcp", "local")
 HUB_PATH = "/hub/"
 HOST, SERVICE = "host", "service"
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def host_label(requested: str, number: int) -> str:
@@ -134,10 +132,16 @@ def inspect(
 ) -> Findings:
     """Read a packet against our claim.
 
-    A record for one of our names is *not* a rival's when it equals one of ours, when it is an
-    address record carrying one of this machine's addresses (our own echo, a reflector, or
-    avahi on this same machine publishing the machine's name), or, for other types, when the
-    packet came from this machine. Goodbyes (TTL 0) are never claims.
+    RFC 6762 section 9: a conflict is a record with the same name, type and class as one of
+    ours and different data. Records that did not decode never get here (wire.decode drops
+    them), and a record of a type we do not publish for that name (a TXT record for
+    `jupyter.local`, an NSEC) is no claim on it. avahi reads probing the same way: it compares
+    whole keys (name, type, class), also while probing.
+
+    Nor is a record a rival's when it equals one of ours, when it is an address record
+    carrying one of this machine's addresses (our own echo, a reflector, or avahi on this
+    same machine publishing the machine's name), or, for other types, when the packet came
+    from this machine. Goodbyes (TTL 0) are never claims.
     """
     names = claim.names()
     ours = claim.host_records() + claim.service_records()
@@ -146,6 +150,8 @@ def inspect(
         for record in message.records():
             kind = names.get(wire.name_key(record.name))
             if kind is None or record.ttl == 0:
+                continue
+            if (record.type, record.class_) not in _claimed_keys(claim, kind):
                 continue
             if any(record.same_data(mine) for mine in ours):
                 continue
@@ -171,6 +177,18 @@ def inspect(
     if asked and not message.is_probe and _known_answers_cover(message, claim):
         asked = False
     return Findings(rival_probes=rivals, any_for_host=asked, from_probe=message.is_probe)
+
+
+def _claimed_keys(claim: Claim, kind: str) -> set[tuple[int, int]]:
+    """(type, class) of the records we publish for our name of this kind.
+
+    Both address types count for the host name even when only one is published (an
+    IPv4-only LAN): A and AAAA answer the same question, "where is jupyter.local", and a
+    device announcing the name with the other type holds the name all the same.
+    """
+    if kind == HOST:
+        return {(wire.TYPE_A, wire.CLASS_IN), (wire.TYPE_AAAA, wire.CLASS_IN)}
+    return {(record.type, record.class_) for record in claim.records_named(kind)}
 
 
 def _known_answers_cover(message: Message, claim: Claim) -> bool:

@@ -19,10 +19,14 @@ import socket
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link
+from hubd._mdns.report import Warn
+from hubd._mdns.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +36,49 @@ _IP_MULTICAST_ALL = 49
 _IPV6_MULTICAST_ALL = 29
 
 PacketHandler = Callable[[wire.Message, Address], None]
-Warn = Callable[[str, str], None]
+
+
+class CpuBudget:
+    """At most `limit_s` of this thread's CPU time per `window_s` for reading packets.
+
+    A LAN peer can send a thousand packets a second, each as costly to decode as the caps
+    allow (about 1 ms, bench/bench_mdns_flood.py). Past the budget, packets are received and
+    dropped unread until the window ends: hubd stays cheap under a flood, at the price of
+    missing other devices' packets for the rest of that second (a claim is seen again at the
+    next announcement or re-check). An ordinary LAN (tens of packets a second, ~20 µs each)
+    stays far below it. The guard has one; zeroconf's listeners share another
+    (zeroconf_input.py).
+    """
+
+    def __init__(
+        self,
+        limit_s: float,
+        window_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        cpu: Callable[[], float] = time.thread_time,
+    ) -> None:
+        self._limit_s, self._window_s = limit_s, window_s
+        self._clock, self._cpu = clock, cpu
+        self._window_start = clock()
+        self._spent_s = 0.0
+        self.dropped = 0
+
+    def allows(self) -> bool:
+        now = self._clock()
+        if now - self._window_start >= self._window_s:
+            if self.dropped:
+                log.debug("mDNS: %d packets dropped unread (CPU budget)", self.dropped)
+            self._window_start, self._spent_s, self.dropped = now, 0.0, 0
+        if self._spent_s < self._limit_s:
+            return True
+        self.dropped += 1
+        return False
+
+    def charge(self, started_cpu_s: float) -> None:
+        self._spent_s += self._cpu() - started_cpu_s
+
+    def start(self) -> float:
+        return self._cpu()
 
 
 def _reusable(family: socket.AddressFamily) -> socket.socket:
@@ -68,16 +114,19 @@ def _reusable(family: socket.AddressFamily) -> socket.socket:
 class MulticastGuard:
     """Receives every mDNS packet on our links on a thread of its own; sends on each link."""
 
-    def __init__(self, on_packet: PacketHandler, warn: Warn) -> None:
+    def __init__(
+        self, on_packet: PacketHandler, warn: Warn, budget: CpuBudget | None = None
+    ) -> None:
         self._on_packet = on_packet
+        # Budget-less by default (tests); the Advertiser passes timing's.
+        self._budget = budget or CpuBudget(float("inf"))
         self._warn = warn
         self._lock = threading.Lock()
         self._v4: socket.socket | None = None
         self._v6: socket.socket | None = None
         self._links: tuple[Link, ...] = ()
         self._retired: list[socket.socket] = []
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
+        self._wakeup = Wakeup()
         self._closed = False
         self._thread = threading.Thread(target=self._receive, name="hubd-mdns-guard", daemon=True)
         self._started = False
@@ -115,7 +164,7 @@ class MulticastGuard:
             if not self._started:
                 self._started = True
                 self._thread.start()
-        self._wake()
+        self._wakeup.wake()
 
     def _join(self, sock: socket.socket, level: int, option: int, value: bytes, link: Link) -> None:
         try:
@@ -176,10 +225,6 @@ class MulticastGuard:
                 f"mDNS: cannot send on {link.name}: {exc}",
             )
 
-    def _wake(self) -> None:
-        with contextlib.suppress(OSError):
-            self._wake_w.send(b"x")
-
     def _receive(self) -> None:
         while True:
             with self._lock:
@@ -189,14 +234,14 @@ class MulticastGuard:
                 socks = [s for s in (self._v4, self._v6) if s is not None]
             for sock in retired:
                 sock.close()
+            waitables: list[Any] = [self._wakeup, *socks]
             try:
-                ready, _, _ = select.select([self._wake_r, *socks], [], [], 5.0)
+                ready, _, _ = select.select(waitables, [], [], 5.0)
             except (OSError, ValueError):
                 continue  # a socket was swapped out under us; take the new list
             for sock in ready:
-                if sock is self._wake_r:
-                    with contextlib.suppress(OSError):
-                        self._wake_r.recv(4096)
+                if sock is self._wakeup:
+                    self._wakeup.drain()
                     continue
                 self._read_all(sock)
 
@@ -208,16 +253,26 @@ class MulticastGuard:
                 return
             except OSError:
                 return
-            try:
-                message = wire.decode(data)
-                sender = ipaddress.ip_address(str(source[0]).split("%")[0])
-            except (wire.WireError, ValueError, UnicodeError) as exc:
-                log.debug("mDNS: ignoring a malformed packet from %s: %s", source[0], exc)
+            if not self._budget.allows():
                 continue
+            started = self._budget.start()
             try:
-                self._on_packet(message, sender)
-            except Exception:
-                log.exception("mDNS: error while handling a packet from %s", sender)
+                self.handle(data, source[0])
+            finally:
+                self._budget.charge(started)
+
+    def handle(self, data: bytes, source: str) -> None:
+        """Decode one received packet and hand it on; malformed ones are logged and dropped."""
+        try:
+            message = wire.decode(data)
+            sender = ipaddress.ip_address(str(source).split("%")[0])
+        except (wire.WireError, ValueError, UnicodeError) as exc:
+            log.debug("mDNS: ignoring a malformed packet from %s: %s", source, exc)
+            return
+        try:
+            self._on_packet(message, sender)
+        except Exception:
+            log.exception("mDNS: error while handling a packet from %s", sender)
 
     def close(self) -> None:
         with self._lock:
@@ -225,7 +280,7 @@ class MulticastGuard:
                 return
             self._closed = True
             started = self._started
-        self._wake()
+        self._wakeup.wake()
         if started:
             self._thread.join(5)
         with self._lock:
@@ -233,5 +288,4 @@ class MulticastGuard:
                 if sock is not None:
                     sock.close()
             self._retired, self._v4, self._v6 = [], None, None
-        self._wake_r.close()
-        self._wake_w.close()
+        self._wakeup.close()

@@ -1,10 +1,10 @@
 """mDNS messages on the wire: the small codec the host-name guard needs.
 
-python-zeroconf parses packets too, but merges the answer, authority and additional sections
-into one list, and a probe's *authority* section is what simultaneous-probe tie-breaking
-(RFC 6762 section 8.2) compares. So this module reads and writes whole messages itself. Names
-are tuples of labels (an instance name such as "JupyterHub on box" is one label; splitting on
-dots would be wrong).
+Reading is python-zeroconf's `DNSIncoming` (a maintained, compiled, hardened parser; see
+`decode`), mapped onto this module's small types. Writing is done here: hubd sends probes with
+an authority section and address goodbyes, and its messages are a handful of uncompressed
+records. Names are tuples of labels (an instance name such as "JupyterHub on box" is one
+label; splitting on dots would be wrong).
 """
 
 from __future__ import annotations
@@ -12,6 +12,11 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when decoding: `import hubd.mdns` stays cheap
+    # zeroconf exports these at the top level without listing them in __all__.
+    from zeroconf import DNSIncoming, DNSRecord  # type: ignore[attr-defined]
 
 TYPE_A = 1
 TYPE_PTR = 12
@@ -169,79 +174,102 @@ def encode(message: Message) -> bytes:
     return bytes(out)
 
 
-@dataclass
-class _Reader:
-    data: bytes
-    offset: int = 0
-
-    def take(self, count: int) -> bytes:
-        end = self.offset + count
-        if end > len(self.data):
-            raise WireError("message ends early")
-        chunk = self.data[self.offset : end]
-        self.offset = end
-        return chunk
-
-    def name(self) -> Name:
-        labels, self.offset = _read_name(self.data, self.offset)
-        return labels
-
-
-def _read_name(data: bytes, offset: int) -> tuple[Name, int]:
-    """The (decompressed) name at `offset`, and the offset just after it."""
-    labels: list[str] = []
-    end: int | None = None
-    jumps = 0
-    while True:
-        if offset >= len(data):
-            raise WireError("name runs past the end")
-        length = data[offset]
-        if length & 0xC0 == 0xC0:
-            if offset + 1 >= len(data):
-                raise WireError("truncated name pointer")
-            if end is None:
-                end = offset + 2
-            jumps += 1
-            if jumps > 32:
-                raise WireError("name pointer loop")
-            offset = ((length & 0x3F) << 8) | data[offset + 1]
-            continue
-        if length & 0xC0:
-            raise WireError("unknown label type")
-        offset += 1
-        if length == 0:
-            break
-        if offset + length > len(data):
-            raise WireError("label runs past the end")
-        labels.append(data[offset : offset + length].decode("utf-8", "replace"))
-        offset += length
-    return tuple(labels), (end if end is not None else offset)
-
-
-def _read_record(reader: _Reader) -> Record:
-    name = reader.name()
-    kind, class_, ttl, length = struct.unpack("!HHIH", reader.take(10))
-    start = reader.offset
-    rdata = reader.take(length)
-    if kind == TYPE_SRV and length >= 7:
-        # The target may be compressed: keep the uncompressed form, the one compared.
-        target, _ = _read_name(reader.data, start + 6)
-        rdata = rdata[:6] + encode_name(target)
-    return Record(name, kind, rdata, ttl, bool(class_ & CLASS_TOP_BIT), class_ & ~CLASS_TOP_BIT)
+# Caps checked on the header before anything is parsed (RFC 6762 section 17: a message is at
+# most 9000 bytes, so no legitimate one comes near them). A packet over a cap is dropped whole.
+MAX_MESSAGE_BYTES = 9000
+MAX_QUESTIONS = 64
+MAX_RECORDS = 256
+_HEADER = struct.Struct("!HHHHHH")
 
 
 def decode(data: bytes) -> Message:
-    reader = _Reader(data)
-    ident, flags, n_q, n_an, n_ns, n_ar = struct.unpack("!HHHHHH", reader.take(12))
-    questions = []
-    for _ in range(n_q):
-        name = reader.name()
-        kind, class_ = struct.unpack("!HH", reader.take(4))
-        questions.append(Question(name, kind, bool(class_ & CLASS_TOP_BIT)))
-    sections: list[tuple[Record, ...]] = []
-    for count in (n_an, n_ns, n_ar):
-        sections.append(tuple(_read_record(reader) for _ in range(count)))
-    return Message(flags, tuple(questions), sections[0], sections[1], sections[2], ident)
+    """Parse a received packet with python-zeroconf's `DNSIncoming`; raise WireError if unusable.
+
+    `DNSIncoming` is compiled, maintained and hardened: a name may be at most 253 characters
+    of text (255 bytes on the wire) and 128 labels, a label 63 bytes; a compression pointer
+    must stay inside the packet, may not point at itself or be followed twice in one name
+    (loops), and chains are at most 128 deep; each name is decoded once per offset (cached),
+    so the cost of a packet grows with its size and record count, not with pointer tricks
+    (bench/bench_mdns_flood.py). It accepts forward pointers: with the loop check and the
+    cache they cost no more than backward ones, so rejecting them would buy nothing. A
+    record that does not decode, or does not fill exactly its declared rdata length (a
+    3-byte A record), is dropped; record types it does not know (OPT, ...) are skipped, so
+    they can never match one of our records.
+
+    The one thing it does not give is the split into sections: `answers()` holds the
+    answer, authority and additional records in one list, with dropped records missing, so
+    counts cannot split it. A probe's authority section (the tie-break of RFC 6762 section
+    8.2) and a query's known answers (section 7.1) must stay apart, so a query holding both
+    is parsed a second time with a header that counts only its answer section: the same
+    bytes, read by the same rules, drop the same records, and what the longer parse holds
+    beyond the shorter one is the authority section. Responses need no split (every record
+    in a response is a claim, RFC 6762 section 6). No hand-written decoder is left.
+    """
+    from zeroconf import DNSIncoming  # type: ignore[attr-defined]
+
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise WireError(f"{len(data)} bytes: more than an mDNS message may hold")
+    if len(data) < _HEADER.size:
+        raise WireError("shorter than a DNS header")
+    ident, flags, n_q, n_an, n_ns, n_ar = _HEADER.unpack_from(data)
+    if n_q > MAX_QUESTIONS or n_an + n_ns + n_ar > MAX_RECORDS:
+        raise WireError(f"{n_q} questions, {n_an + n_ns + n_ar} records: over the caps")
+    if flags & FLAG_RESPONSE:
+        incoming = DNSIncoming(data)
+        _check(incoming)
+        return Message(flags, _questions(incoming), _records(incoming.answers()), id=ident)
+    # A query's additional section is not read: nothing in it concerns our claim.
+    incoming = DNSIncoming(_with_counts(data, n_q, n_an + n_ns))
+    _check(incoming)
+    records = _records(incoming.answers())
+    known = len(records) if not n_ns else 0
+    if n_an and n_ns:
+        known = len(_records(DNSIncoming(_with_counts(data, n_q, n_an)).answers()))
+    return Message(flags, _questions(incoming), records[:known], records[known:], (), ident)
+
+
+def _with_counts(data: bytes, questions: int, answers: int) -> bytes:
+    """The packet with a header that counts only this many questions and answers."""
+    return data[:4] + struct.pack("!HHHH", questions, answers, 0, 0) + data[12:]
+
+
+def _check(incoming: DNSIncoming) -> None:
+    # `valid` is false when the header or a question did not decode; a failure later in the
+    # records ends the list there (the records before it each decoded completely).
+    if not incoming.valid:
+        raise WireError("malformed header or question section")
+
+
+def _questions(incoming: DNSIncoming) -> tuple[Question, ...]:
+    return tuple(
+        Question(name_from_text(q.name), q.type, bool(q.unique)) for q in incoming.questions
+    )
+
+
+def _records(parsed: list[DNSRecord]) -> tuple[Record, ...]:
+    """zeroconf's records as ours. Names come as text, so a label holding a dot reads as two
+    labels: harmless here, our own labels never hold one (claim.service_label)."""
+    from zeroconf import DNSAddress, DNSService, DNSText  # type: ignore[attr-defined]
+
+    records = []
+    for record in parsed:
+        rdata = b""
+        if isinstance(record, DNSAddress):
+            rdata = record.address
+        elif isinstance(record, DNSService):
+            # The uncompressed form: the one tie-breaking compares (RFC 6762 section 8.2).
+            target = name_from_text(record.server)
+            if any(len(label.encode()) > 63 for label in target):
+                continue
+            rdata = struct.pack("!HHH", record.priority, record.weight, record.port)
+            rdata += encode_name(target)
+        elif isinstance(record, DNSText):
+            rdata = record.text
+        # Other types (PTR, NSEC, HINFO) keep empty rdata: hubd claims none of them, and a
+        # record of a type it does not claim is never compared by its data.
+        name = name_from_text(record.name)
+        records.append(Record(name, record.type, rdata, record.ttl, record.unique, record.class_))
+    return tuple(records)
 
 
 def compare_for_tiebreak(ours: list[Record], theirs: list[Record]) -> int:

@@ -15,15 +15,17 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from hubd.timing import Timing
+
 log = logging.getLogger(__name__)
 
 OnExit = Callable[[int, str], None]
-_STOP_WAIT_S = 3.0
 
 
 class Launcher:
-    def __init__(self, python: str = sys.executable) -> None:
+    def __init__(self, python: str = sys.executable, timing: Timing | None = None) -> None:
         self._python = python
+        self._stop_wait_s = (timing or Timing()).tray_window_stop_wait_s
         self._lock = threading.Lock()
         self._running: dict[str, subprocess.Popen[str]] = {}
         self._closed = False
@@ -46,7 +48,7 @@ class Launcher:
                 return
             old = self._running.pop(kind, None)
             if old is not None:
-                _stop(old)
+                _stop(old, self._stop_wait_s)
             try:
                 process = subprocess.Popen(
                     [self._python, "-m", module, *args],
@@ -94,15 +96,15 @@ class Launcher:
             self._closed = True
             running, self._running = list(self._running.values()), {}
         for process in running:
-            _stop(process)
+            _stop(process, self._stop_wait_s)
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(process: subprocess.Popen[str], wait_s: float) -> None:
     if process.poll() is not None:
         return
     process.terminate()
     try:
-        process.wait(timeout=_STOP_WAIT_S)
+        process.wait(timeout=wait_s)
     except subprocess.TimeoutExpired:
         process.kill()
 

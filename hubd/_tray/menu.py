@@ -8,7 +8,7 @@ the specs into pystray objects (the module is passed in: nothing here imports py
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hubd._tray.state import Snapshot, TrayState
@@ -175,3 +175,25 @@ def to_pystray(
         return tuple(convert(spec) for spec in current())
 
     return pystray.Menu(items)
+
+
+# What opens one of the Tk helper windows (hubd._tray.windows); "Open logs" opens the log file
+# with the desktop's application when it can, and needs a window only otherwise.
+WINDOW_ACTIONS = (Action.ADDRESS, Action.ADD_USER, Action.HOW_TO_START)
+NEEDS_TK = " (needs Tk)"
+
+
+def without_windows(specs: list[ItemSpec], log_file_readable: bool) -> list[ItemSpec]:
+    """`specs` with what needs a window greyed out, for a Python without tkinter."""
+
+    def grey(spec: ItemSpec) -> ItemSpec:
+        needs_window = spec.action in WINDOW_ACTIONS or (
+            spec.action == Action.LOGS and not log_file_readable
+        )
+        if needs_window:
+            return replace(spec, label=spec.label + NEEDS_TK, enabled=False, default=False)
+        if spec.children:
+            return replace(spec, children=tuple(map(grey, spec.children)))
+        return spec
+
+    return [grey(spec) for spec in specs]

@@ -13,10 +13,7 @@ from dataclasses import dataclass
 
 from hubd._tray.state import Snapshot
 from hubd.status import HubState
-
-# A restart asked for from the tray is not a crash while it completes; a hub's first start
-# can take a couple of minutes (see Timing.hub_ready_deadline_s), hence the long window.
-EXPECTED_RESTART_WINDOW_S = 180.0
+from hubd.timing import Timing
 
 _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 
@@ -43,15 +40,18 @@ def _crash_loop(current: Snapshot) -> Notice:
 
 
 class NoticeTracker:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, timing: Timing | None = None
+    ) -> None:
         self._clock = clock
+        self._expected_restart_window_s = (timing or Timing()).tray_expected_restart_window_s
         self._previous: Snapshot | None = None
         self._problem = False  # a crash or a crash loop was announced and is not over yet
         self._expected_until = 0.0
 
     def expect_restart(self) -> None:
         """The tray itself asked for a restart: the coming down-and-up is no crash."""
-        self._expected_until = self._clock() + EXPECTED_RESTART_WINDOW_S
+        self._expected_until = self._clock() + self._expected_restart_window_s
 
     def update(self, current: Snapshot) -> list[Notice]:
         previous, self._previous = self._previous, current

@@ -11,15 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 
-from hubd.timing import Timing
-
 log = logging.getLogger(__name__)
-
-tray_poll_interval_s = Timing().tray_poll_interval_s
 
 
 class Poller:
-    def __init__(self, poll: Callable[[], None], interval_s: float = tray_poll_interval_s) -> None:
+    def __init__(self, poll: Callable[[], None], interval_s: float) -> None:
         self._poll = poll
         self._interval_s = interval_s
         self._wake = threading.Event()

@@ -45,13 +45,13 @@ class Context:
 
     @cached_property
     def reporter(self) -> Reporter:
-        return reporter_for_terminal()
+        return reporter_for_terminal(self.timing)
 
     @cached_property
     def client(self) -> docker.DockerClient:
         from hubd.stack.engine import connect
 
-        return connect()
+        return connect(self.timing.engine_api_timeout_s)
 
     @cached_property
     def stack(self) -> Stack:
@@ -59,5 +59,5 @@ class Context:
 
     def daemon(self) -> ControlClient | None:
         """The running daemon's client, or None when no daemon answers."""
-        client = ControlClient(self.paths.control_socket)
+        client = ControlClient(self.paths.control_socket, self.timing.control_client_timeout_s)
         return client if client.is_available() else None

@@ -19,10 +19,12 @@ from hubd.service import (
     ServiceManager,
     ServiceStatus,
     Target,
+    command_runner,
     find_hubd_command,
     installed_modes,
     service_manager,
 )
+from hubd.timing import timing_from_env
 
 _DRY_RUN_HELP = "say what would be done, change nothing"
 
@@ -121,13 +123,19 @@ def _root(args: argparse.Namespace) -> Path | None:
 
 
 def _manager(args: argparse.Namespace, mode: Mode) -> ServiceManager:
-    target = Target(mode=mode, root=_root(args), dry_run=getattr(args, "dry_run", False))
+    target = Target(
+        mode=mode,
+        root=_root(args),
+        dry_run=getattr(args, "dry_run", False),
+        runner=command_runner(timing_from_env()),
+    )
     return service_manager(target, args.manager)
 
 
 def _installed(args: argparse.Namespace) -> list[Mode]:
     root = _root(args)
-    return installed_modes(lambda mode: Target(mode=mode, root=root), args.manager)
+    runner = command_runner(timing_from_env())
+    return installed_modes(lambda mode: Target(mode=mode, root=root, runner=runner), args.manager)
 
 
 # ---------------------------------------------------------------------------- install

@@ -12,11 +12,9 @@ from hubd.config import Config
 from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, UsageError
 from hubd.stack import Stack
+from hubd.stack.accounts import first_admin_hint
 from hubd.status import HubState, Status, Supervision
-
-# How long `hubd up` waits for the daemon to report the hub running (a first start may build
-# and pull images).
-DAEMON_UP_DEADLINE_S = 3600.0
+from hubd.timing import Timing
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +49,7 @@ def _up(args: argparse.Namespace) -> int:
     daemon = ctx.daemon()
     if daemon is not None:
         daemon.start()
-        status = _wait_for_daemon(daemon)
+        status = _wait_for_daemon(daemon, ctx.timing)
         print(status.url or status.local_url)
         return 0
     result = ctx.stack.up(pull=args.pull)
@@ -59,13 +57,15 @@ def _up(args: argparse.Namespace) -> int:
         print(f"  {change}", file=sys.stderr)
     if not result.changes:
         print("  nothing to change", file=sys.stderr)
-    _hint_first_admin(ctx)
+    hint = first_admin_hint(ctx.stack)
+    if hint is not None:
+        print(f"  {hint}", file=sys.stderr)
     print(result.url)
     return 0
 
 
-def _wait_for_daemon(daemon: ControlClient) -> Status:
-    deadline = time.monotonic() + DAEMON_UP_DEADLINE_S
+def _wait_for_daemon(daemon: ControlClient, timing: Timing) -> Status:
+    deadline = time.monotonic() + timing.daemon_up_deadline_s
     while True:
         status = daemon.status()
         if status.state == HubState.RUNNING:
@@ -74,14 +74,7 @@ def _wait_for_daemon(daemon: ControlClient) -> Status:
             raise HubUnhealthy(f"the hub is failing: {status.last_error}; see `hubd logs`")
         if time.monotonic() > deadline:
             raise HubUnhealthy("the hub did not come up in time; see `hubd logs`")
-        time.sleep(0.5)
-
-
-def _hint_first_admin(ctx: Context) -> None:
-    from hubd.stack.accounts import Accounts
-
-    if not Accounts(ctx.stack).has_admin():
-        print("  no admin yet: add one with `hubd user add NAME --admin`", file=sys.stderr)
+        time.sleep(timing.daemon_up_poll_s)
 
 
 def _down(args: argparse.Namespace) -> int:
@@ -181,4 +174,5 @@ def _purge(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from hubd.daemon import run_daemon
 
-    return run_daemon(Context.from_args(args))
+    ctx = Context.from_args(args)
+    return run_daemon(ctx.paths, ctx.config_file, ctx.config, ctx.timing)

@@ -55,4 +55,5 @@ def place_finder(context: Context, socket: str | None) -> Callable[[], TrayPlace
 def _tray(args: argparse.Namespace) -> int:
     from hubd.tray import run_tray
 
-    return run_tray(place_finder(Context.from_args(args), args.socket))
+    context = Context.from_args(args)
+    return run_tray(place_finder(context, args.socket), context.timing)

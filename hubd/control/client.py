@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from hubd.control.protocol import API
+from hubd.control.protocol import API, peer_uid
 from hubd.errors import (
     ControlRequestError,
     DaemonUnreachable,
+    UntrustedPath,
     error_class_named,
 )
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -29,18 +32,32 @@ class _UnixConnection(http.client.HTTPConnection):
         sock.settimeout(self.timeout)
         try:
             sock.connect(str(self.socket_path))
+            check_server(sock, self.socket_path)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
 
 
+def check_server(sock: socket.socket, path: Path) -> None:
+    """Before anything is sent (passwords travel here): the process listening must be this
+    user's own daemon or root's (the system service), not another local account's."""
+    uid = peer_uid(sock)
+    if uid is None:  # no SO_PEERCRED (macOS): the socket file's owner is the next best thing
+        uid = os.lstat(path).st_uid
+    if uid not in (0, os.geteuid()):
+        raise UntrustedPath(
+            f"the control socket {path} is served by another local account (uid {uid}), not "
+            f"by hubd: nothing was sent. Remove {path.parent} and start hubd again"
+        )
+
+
 class ControlClient:
     """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float | None = None) -> None:
         self.path = path
-        self.timeout = timeout
+        self.timeout = Timing().control_client_timeout_s if timeout is None else timeout
 
     def is_available(self) -> bool:
         """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""

@@ -1,6 +1,19 @@
 """What the control socket's server and client agree on."""
 
+from __future__ import annotations
+
+import socket
+import struct
+
 MAX_BODY_BYTES = 64 * 1024
-# A client that sends nothing for this long is dropped, so a stuck caller holds no thread.
-REQUEST_READ_TIMEOUT_S = 5.0
 API = "/v1"
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket (Linux), or None
+    where the platform cannot tell (macOS: the socket's folder and file are the guard)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)

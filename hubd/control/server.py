@@ -12,9 +12,7 @@ import grp
 import json
 import logging
 import os
-import socket
 import socketserver
-import struct
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
@@ -24,14 +22,16 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES, REQUEST_READ_TIMEOUT_S
+from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
     UsageError,
     UserAccountError,
 )
+from hubd.paths import prepare_runtime_dir
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +68,6 @@ def _status_for(error: HubdError) -> HTTPStatus:
 # ---------------------------------------------------------------- server
 
 
-def _peer_uid(sock: socket.socket) -> int | None:
-    if not hasattr(socket, "SO_PEERCRED"):
-        return None  # macOS: the socket file's permissions are the guard
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
-
-
 def _uid_allowed(uid: int, group: str | None) -> bool:
     if uid in (0, os.geteuid()):
         return True
@@ -96,9 +88,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # A garbled request line still gets a status line (http.server would answer as HTTP/0.9).
     default_request_version = "HTTP/1.0"
-    timeout = REQUEST_READ_TIMEOUT_S
 
     # -- plumbing
+
+    def setup(self) -> None:
+        # A client that sends nothing for this long is dropped, so a stuck caller holds no
+        # thread.
+        self.request.settimeout(self.server.timing.control_request_read_timeout_s)
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("control: " + format, *args)
@@ -143,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         try:
-            uid = _peer_uid(self.connection)
+            uid = peer_uid(self.connection)
             if uid is not None and not _uid_allowed(uid, self.server.group):
                 raise BadRequest(HTTPStatus.FORBIDDEN, "this user may not control hubd")
             url = urlsplit(self.path)
@@ -246,11 +243,18 @@ def _tail(query: dict[str, list[str]]) -> int:
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, backend: ControlBackend, group: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        backend: ControlBackend,
+        group: str | None = None,
+        timing: Timing | None = None,
+    ) -> None:
         self.path = path
         self.group = group
+        self.timing = timing or Timing()
         self.router = _Router(backend)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)
         # Create the socket with no access for others from the first instant.
         old_umask = os.umask(0o177 if group is None else 0o117)

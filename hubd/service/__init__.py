@@ -12,7 +12,6 @@ from collections.abc import Callable
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.paths import Mode
 from hubd.service._base import (
-    COMMAND_TIMEOUT_S,
     Activity,
     CommandResult,
     HubdCommand,
@@ -22,6 +21,7 @@ from hubd.service._base import (
     ServiceStatus,
     Target,
     check_hubd_command,
+    command_runner,
     fill_placeholders,
     find_hubd_command,
     is_root,
@@ -31,7 +31,6 @@ from hubd.service._base import (
 )
 
 __all__ = [
-    "COMMAND_TIMEOUT_S",
     "MANAGER_NAMES",
     "Activity",
     "CommandResult",
@@ -42,6 +41,7 @@ __all__ = [
     "ServiceStatus",
     "Target",
     "check_hubd_command",
+    "command_runner",
     "fill_placeholders",
     "find_hubd_command",
     "installed_modes",

@@ -25,9 +25,9 @@ from typing import Any, ClassVar, Protocol
 
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.paths import APP_NAME, Mode
+from hubd.timing import Timing
 
 # systemctl stop waits up to the unit's TimeoutStopSec (30 s); leave room beyond it.
-COMMAND_TIMEOUT_S = 120.0
 # What a service manager gives a service: no PATH of ours, no virtualenv activation.
 _SERVICE_LIKE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 _PLACEHOLDER_RE = re.compile(r"@HUBD_[A-Z_]+@")
@@ -63,9 +63,15 @@ class Runner(Protocol):
 
 
 def run_command(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    timeout_s: float | None = None,
 ) -> CommandResult:
     """Run a command and capture its output; a missing program is a result, not an exception."""
+    if timeout_s is None:
+        timeout_s = Timing().service_command_timeout_s
     try:
         done = subprocess.run(
             list(argv),
@@ -74,13 +80,24 @@ def run_command(
             check=False,
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            timeout=COMMAND_TIMEOUT_S,
+            timeout=timeout_s,
         )
     except subprocess.TimeoutExpired:
-        return CommandResult(124, "", f"{argv[0]} did not finish within {COMMAND_TIMEOUT_S:.0f} s")
+        return CommandResult(124, "", f"{argv[0]} did not finish within {timeout_s:.0f} s")
     except OSError as exc:
         return CommandResult(127, "", f"{argv[0]}: {exc.strerror}")
     return CommandResult(done.returncode, done.stdout, done.stderr)
+
+
+def command_runner(timing: Timing) -> Runner:
+    """`run_command` with the timing's command timeout."""
+
+    def run(
+        argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None
+    ) -> CommandResult:
+        return run_command(argv, env=env, cwd=cwd, timeout_s=timing.service_command_timeout_s)
+
+    return run
 
 
 # ---------------------------------------------------------------------------- the executable

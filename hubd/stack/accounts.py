@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
-from hubd.stack.settings import MIN_PASSWORD_LENGTH
 from hubd.stack.user_networks import remove_user_network
 
 MAX_USERNAME_LENGTH = 32
@@ -45,8 +45,8 @@ def check_username(name: str) -> str:
 
 
 def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserAccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UserAccountError(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
     return password
 
 
@@ -113,3 +113,11 @@ class Accounts:
 
     def has_admin(self) -> bool:
         return any(user["admin"] for user in self.list_users())
+
+
+FIRST_ADMIN_HINT = "no admin yet: add one with `hubd user add NAME --admin`"
+
+
+def first_admin_hint(stack: Stack) -> str | None:
+    """What to tell the owner after a start when nobody can manage the hub yet, else None."""
+    return None if Accounts(stack).has_admin() else FIRST_ADMIN_HINT

@@ -28,6 +28,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.timing import Timing
 
 ROLE_DOCKER_GATE = "docker-gate"
 ROLE_DOCKER_GATE_SOCKET = "docker-gate-socket"
@@ -36,7 +37,6 @@ GATE_SOCKET = f"{GATE_DIR}/docker.sock"
 GATE_PROGRAM = "/usr/local/lib/hubd/docker_gate.py"
 ENGINE_SOCKET_IN_GATE = "/var/run/docker.sock"
 READY_LINE = b"hubd's docker gate: listening"
-GATE_READY_DEADLINE_S = 15.0
 
 
 def gate_container_name(names: StackNames) -> str:
@@ -75,14 +75,20 @@ def hub_gate_mount(names: StackNames) -> tuple[dict[str, dict[str, str]], dict[s
     )
 
 
-def gate_spec(config: Config, names: StackNames, image: str, engine_socket: str) -> dict[str, Any]:
+def gate_spec(
+    config: Config, names: StackNames, image: str, engine_socket: str, timing: Timing
+) -> dict[str, Any]:
     """The gate container's create arguments, labelled with a hash of themselves."""
     policy = json.dumps(gate_policy(config, names), sort_keys=True)
     create: dict[str, Any] = {
         "image": image,
         "name": gate_container_name(names),
         "command": ["python3", GATE_PROGRAM],
-        "environment": {"HUBD_GATE_POLICY": policy, "PYTHONUNBUFFERED": "1"},
+        "environment": {
+            "HUBD_GATE_POLICY": policy,
+            "HUBD_GATE_ENGINE_TIMEOUT_S": str(timing.gate_engine_timeout_s),
+            "PYTHONUNBUFFERED": "1",
+        },
         "volumes": {
             engine_socket: {"bind": ENGINE_SOCKET_IN_GATE, "mode": "rw"},
             gate_volume_name(names): {"bind": GATE_DIR, "mode": "rw"},
@@ -101,10 +107,15 @@ def gate_spec(config: Config, names: StackNames, image: str, engine_socket: str)
 
 
 def ensure_gate(
-    client: Any, config: Config, names: StackNames, image: str, engine_socket: str
+    client: Any,
+    config: Config,
+    names: StackNames,
+    image: str,
+    engine_socket: str,
+    timing: Timing,
 ) -> tuple[Container, str]:
     """Make the gate container match its spec and run. Returns (container, what was done)."""
-    create = gate_spec(config, names, image, engine_socket)
+    create = gate_spec(config, names, image, engine_socket, timing)
     try:
         client.volumes.get(gate_volume_name(names))
     except NotFound:
@@ -130,11 +141,11 @@ def ensure_gate(
     elif container.status != "running":
         container.start()
         action = "started" if action == "unchanged" else action
-    _wait_listening(container)
+    _wait_listening(container, timing)
     return container, action
 
 
-def start_gate(client: Any, names: StackNames) -> None:
+def start_gate(client: Any, names: StackNames, timing: Timing) -> None:
     """Start the gate if it exists and is not running (the hub needs it to spawn)."""
     try:
         container = client.containers.get(gate_container_name(names))
@@ -144,19 +155,19 @@ def start_gate(client: Any, names: StackNames) -> None:
         container.unpause()
     elif container.status != "running":
         container.start()
-        _wait_listening(container)
+        _wait_listening(container, timing)
 
 
-def _wait_listening(container: Container, deadline_s: float = GATE_READY_DEADLINE_S) -> None:
+def _wait_listening(container: Container, timing: Timing) -> None:
     """Wait for the gate's "listening" line, so the hub never starts before its socket."""
-    deadline = time.monotonic() + deadline_s
+    deadline = time.monotonic() + timing.gate_ready_deadline_s
     while time.monotonic() < deadline:
         container.reload()
         if container.status not in ("running", "created", "restarting"):
             break
         if READY_LINE in bytes(container.logs(tail=20)):
             return
-        time.sleep(0.1)
+        time.sleep(timing.gate_ready_poll_s)
     raise StackError(
         f"hubd's docker gate {container.name} did not start ({container.status}); its last "
         "lines:\n" + bytes(container.logs(tail=15)).decode(errors="replace")

@@ -11,10 +11,9 @@ import requests
 from docker.errors import DockerException
 
 from hubd.errors import DockerPermissionDenied, DockerUnavailable
+from hubd.timing import Timing
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-# Image pulls and builds are streamed, so this bounds single API calls, not whole pulls.
-API_TIMEOUT_S = 120
 
 
 def docker_socket_path() -> str:
@@ -48,8 +47,11 @@ def explain_connection_failure(exc: BaseException) -> DockerUnavailable | Docker
     )
 
 
-def connect(timeout: float = API_TIMEOUT_S) -> docker.DockerClient:
-    """A client for the engine, checked with a ping."""
+def connect(timeout: float | None = None) -> docker.DockerClient:
+    """A client for the engine, checked with a ping. Image pulls and builds are streamed, so
+    the timeout bounds single API calls, not whole pulls."""
+    if timeout is None:
+        timeout = Timing().engine_api_timeout_s
     try:
         client = docker.from_env(timeout=int(timeout))
         client.ping()

@@ -7,14 +7,14 @@ from typing import Any
 import requests
 
 from hubd.errors import StackError, UserAccountError
-
-# A hub that does not answer within this is not going to; the probe in the daemon decides
-# about hangs, this only bounds one call.
-HUB_API_TIMEOUT_S = 30.0
+from hubd.timing import Timing
 
 
 class HubAPI:
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, timing: Timing | None = None) -> None:
+        # A hub that does not answer within this is not going to; the daemon's health probe
+        # decides about hangs, this only bounds one call.
+        self.timeout_s = (timing or Timing()).hub_api_timeout_s
         self.base_url = base_url.rstrip("/") + "/hub/api"
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"
@@ -24,7 +24,7 @@ class HubAPI:
     ) -> requests.Response:
         try:
             response = self.session.request(
-                method, self.base_url + path, json=json, timeout=HUB_API_TIMEOUT_S
+                method, self.base_url + path, json=json, timeout=self.timeout_s
             )
         except requests.RequestException as exc:
             raise StackError(f"the hub's API did not answer: {exc}") from None

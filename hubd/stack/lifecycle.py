@@ -93,8 +93,8 @@ class Stack:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.reporter: Reporter = reporter or LogReporter()
         self.timing = timing or Timing()
+        self.reporter: Reporter = reporter or LogReporter(self.timing)
 
     # ------------------------------------------------------------------ addresses
 
@@ -135,7 +135,7 @@ class Stack:
             for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
         ]
         _, gate_action = ensure_gate(
-            self.client, self.config, self.names, image, docker_socket_path()
+            self.client, self.config, self.names, image, docker_socket_path(), self.timing
         )
         if gate_action != "unchanged":
             changes.append(f"{gate_action} container {gate_container_name(self.names)}")
@@ -178,7 +178,7 @@ class Stack:
 
     def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
         """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
+        settings = hub_settings(self.config, self.names, self.timing, self.engine_memory_bytes)
         # DockerSpawner reaches the engine only through the docker gate (docker_gate.py).
         gate_volumes, gate_environment = hub_gate_mount(self.names)
         spec = {
@@ -255,7 +255,7 @@ class Stack:
     def _create_hub(self, create: dict[str, Any]) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
         # The same as hashed into the spec.
-        settings = hub_settings(self.config, self.names, self.engine_memory_bytes)
+        settings = hub_settings(self.config, self.names, self.timing, self.engine_memory_bytes)
         container = self.client.containers.create(**create)
         join_user_networks(self.client, self.names, container)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
@@ -319,7 +319,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
-        start_gate(self.client, self.names)
+        start_gate(self.client, self.names, self.timing)
         if container.status == "paused":
             container.unpause()
         elif container.status != "running":
@@ -334,7 +334,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
-        start_gate(self.client, self.names)
+        start_gate(self.client, self.names, self.timing)
         if container.status == "paused":
             container.unpause()
         try:
@@ -401,7 +401,7 @@ class Stack:
         container = self.find_hub()
         if container is None or container.status != "running":
             raise StackError("the hub is not running: run `hubd up` first")
-        return HubAPI(self.local_url, self._service_token(container))
+        return HubAPI(self.local_url, self._service_token(container), self.timing)
 
     def _service_token(self, container: Container) -> str:
         try:

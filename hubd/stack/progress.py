@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from hubd.timing import Timing
+
 log = logging.getLogger("hubd")
 
 # Without a terminal, report a pull's progress at most this often.
-PLAIN_PULL_REPORT_EVERY_S = 10.0
 
 
 class PullProgress(Protocol):
@@ -56,6 +57,9 @@ class _LayerTotals:
 class LogReporter:
     """For `hubd run` and anything without a terminal: plain log lines."""
 
+    def __init__(self, timing: Timing | None = None) -> None:
+        self.report_every_s = (timing or Timing()).pull_report_every_s
+
     def step(self, message: str) -> None:
         log.info("%s", message)
 
@@ -66,14 +70,14 @@ class LogReporter:
     @contextmanager
     def pulling(self, image: str) -> Iterator[PullProgress]:
         totals = _LayerTotals()
-        last = 0.0
+        last, every_s = 0.0, self.report_every_s
 
         class _Plain:
             def update(self, event: dict[str, Any]) -> None:
                 nonlocal last
                 done, total = totals.update(event)
                 now = time.monotonic()
-                if total and now - last >= PLAIN_PULL_REPORT_EVERY_S:
+                if total and now - last >= every_s:
                     last = now
                     log.info("pulling %s: %d of %d MB", image, done >> 20, total >> 20)
 
@@ -130,5 +134,5 @@ class TerminalReporter:
             bars.update(task, completed=total, total=total)
 
 
-def reporter_for_terminal() -> Reporter:
-    return TerminalReporter() if sys.stderr.isatty() else LogReporter()
+def reporter_for_terminal(timing: Timing | None = None) -> Reporter:
+    return TerminalReporter() if sys.stderr.isatty() else LogReporter(timing)

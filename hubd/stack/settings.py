@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hubd.config import Config
+from hubd.config import MIN_PASSWORD_CHARS, Config
 from hubd.stack.hardening import default_mem_limit, user_host_config
 from hubd.stack.naming import (
     LABEL_USER,
@@ -13,22 +13,23 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.timing import Timing
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
 SETTINGS_DIR = "/srv/hubd"
 SETTINGS_FILE = f"{SETTINGS_DIR}/settings.json"
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
-MIN_PASSWORD_LENGTH = 8
 ALLOWED_FAILED_LOGINS = 5
-LOCKOUT_SECONDS = 600
-# Spawning can include creating a volume and starting a big image on a slow disk.
-SPAWN_TIMEOUT_S = 120
 
 
 def hub_settings(
-    config: Config, names: StackNames, engine_memory_bytes: int | None = None
+    config: Config,
+    names: StackNames,
+    timing: Timing | None = None,
+    engine_memory_bytes: int | None = None,
 ) -> dict[str, Any]:
     """`engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
+    timing = timing or Timing()
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -54,8 +55,8 @@ def hub_settings(
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
         "cull_every": cull_every,
-        "min_password_length": MIN_PASSWORD_LENGTH,
+        "min_password_length": MIN_PASSWORD_CHARS,
         "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
-        "lockout_seconds": LOCKOUT_SECONDS,
-        "spawn_timeout": SPAWN_TIMEOUT_S,
+        "lockout_seconds": timing.hub_login_lockout_s,
+        "spawn_timeout": timing.hub_spawn_timeout_s,
     }

@@ -280,3 +280,113 @@ def test_two_advertisers_starting_together_get_different_names(
     finally:
         first.stop()
         second.stop()
+
+
+_FLOODER = textwrap.dedent("""
+    import socket, sys, time
+    from tests import mdns_packets as packets
+    # A stranger on the LAN: once a second, a response with a 3-byte A record for the name,
+    # then one with a well-formed TXT record for it. Neither is a claim on the name.
+    host = (sys.argv[1], "local")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("192.0.2.30"))
+    sent = 0
+    while True:
+        for data in (packets.malformed_a(host), packets.txt_for(host)):
+            sock.sendto(data, ("224.0.0.251", 5353))
+            sent += 1
+        print("sent", sent, flush=True)
+        time.sleep(1.0)
+""")
+
+
+def test_malformed_and_other_type_records_do_not_take_the_name(
+    hosts: tuple[netns.Host, ...],
+) -> None:
+    adv, peer, third = hosts
+    runner = Runner(adv, "--name", "jup-flood")
+    runner.wait_for(lambda s: s.get("state") == "advertising", 15)
+    netns.wait_until(lambda: peer.resolve("jup-flood.local") == [LAN_V4], 10)
+    first = len(runner.statuses())
+
+    flooder = third.spawn(
+        [sys.executable, "-c", _FLOODER, "jup-flood"], "flooder", env={"PYTHONPATH": str(REPO)}
+    )
+    try:
+        flooder.wait_for_line("sent 2", 10)
+        deadline = time.monotonic() + 12
+        lookups = []
+        while time.monotonic() < deadline:
+            lookups.append(peer.resolve("jup-flood.local", timeout=10))
+            time.sleep(0.2)
+        assert flooder.wait_for_line(r"sent (2[0-9]|[3-9][0-9])", 5)
+    finally:
+        flooder.stop()
+    # The peer found the name every single time, and hubd never let go of it (a withdrawal
+    # would show as a "probing" status and goodbyes).
+    assert len(lookups) > 10 and all(found == [LAN_V4] for found in lookups), lookups
+    assert runner.statuses()[first:] == []
+    assert runner.status()["hostname"] == "jup-flood.local"
+    assert "answered for jup-flood.local" not in runner.process.output()
+
+
+def test_returns_to_the_requested_name_once_it_is_free(hosts: tuple[netns.Host, ...]) -> None:
+    adv, peer, third = hosts
+    third.start_avahi("jup-back")  # the name is taken when hubd starts
+    netns.wait_until(lambda: peer.resolve("jup-back.local") == ["192.0.2.30"], 10)
+    runner = Runner(adv, "--name", "jup-back", timing=FAST + ",mdns_reclaim_interval_s=2")
+    status = runner.wait_for(lambda s: s.get("state") == "conflict-renamed", 15)
+    assert status["hostname"] == "jup-back-2.local"
+    # While the owner is there, hubd's periodic probes for the name do not take it.
+    time.sleep(5)
+    assert runner.status()["hostname"] == "jup-back-2.local"
+    assert peer.resolve("jup-back.local") == ["192.0.2.30"]
+    assert "conflict" not in third.avahi.output().lower()
+
+    third.stop_avahi()  # the owner leaves (with goodbyes)
+    status = runner.wait_for(lambda s: s.get("state") == "advertising", 10)
+    assert status["hostname"] == "jup-back.local"
+    assert "jup-back.local is free again" in runner.process.output()
+    netns.wait_until(lambda: peer.resolve("jup-back.local") == [LAN_V4], 10)
+
+
+_CLAIMER = textwrap.dedent("""
+    import socket, sys, time
+    from tests import mdns_packets as packets
+    # Well-formed claims on the name (A 192.0.2.99) at the given seconds; never answers probes.
+    host, times = (sys.argv[1], "local"), [float(t) for t in sys.argv[2:]]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("192.0.2.30"))
+    start = time.monotonic()
+    for at in times:
+        time.sleep(max(0.0, start + at - time.monotonic()))
+        sock.sendto(packets.a_for(bytes([192, 0, 2, 99]), host), ("224.0.0.251", 5353))
+        print("claimed", at, flush=True)
+    print("done", flush=True)
+""")
+
+
+def test_claims_nobody_defends_are_checked_at_most_every_few_seconds(
+    hosts: tuple[netns.Host, ...],
+) -> None:
+    adv, peer, third = hosts
+    runner = Runner(adv, "--name", "jup-lone")
+    runner.wait_for(lambda s: s.get("state") == "advertising", 15)
+    netns.wait_until(lambda: peer.resolve("jup-lone.local") == [LAN_V4], 10)
+    first = len(runner.statuses())
+
+    # Three claims, none answered when hubd probes: the first is checked at once, the other
+    # two (3 s and 4.5 s later, within 5 s of that check) by a single probe round after it.
+    claimer = third.spawn(
+        [sys.executable, "-c", _CLAIMER, "jup-lone", "0", "3", "4.5"],
+        "claimer",
+        env={"PYTHONPATH": str(REPO)},
+    )
+    claimer.wait_for_line("done", 15)
+    time.sleep(4.5)  # the second probe round, at about 6-7 s
+    output = runner.process.output()
+    assert output.count("probing jup-lone.local again") == 2, output[-4000:]
+    # Never withdrawn, never renamed; and hubd's records announced again after each check
+    # flushed the claimed address from the peer's cache.
+    assert runner.statuses()[first:] == []
+    netns.wait_until(lambda: peer.resolve("jup-lone.local") == [LAN_V4], 10)

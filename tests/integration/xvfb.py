@@ -1,8 +1,11 @@
-"""A throwaway X display with a real tray host, for the tray's integration tests.
+"""A throwaway X display and desktop session with real tray hosts, for the tray's tests.
 
-`Xvfb` starts a virtual screen on a free display number; `Trayer` docks tray icons on it
-(Debian's `trayer`, a GTK system tray). Both are context managers that always stop what they
-started. Helpers find windows with `xdotool`, take screenshots with ImageMagick's `import`.
+`Xvfb` starts a virtual screen on a free display number; `Trayer` docks X11 (XEmbed) tray
+icons on it (Debian's `trayer`, a GTK system tray). `SessionBus` is a private D-Bus session
+bus (`dbus-daemon --session`, with its own XDG folders), and `XfcePanel` a real xfce4-panel
+on it whose Status Tray plugin hosts StatusNotifierItems (and XEmbed icons). All are context
+managers that always stop what they started, including the services the bus activated.
+Helpers find windows with `xdotool`, take screenshots with ImageMagick's `import`.
 """
 
 from __future__ import annotations
@@ -10,20 +13,24 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 SCREEN = "800x600x24"
 REQUIRED_TOOLS = ("Xvfb", "trayer", "xdotool", "import")
+DESKTOP_TOOLS = ("dbus-daemon", "xfce4-panel")
 
 
-def missing_tools() -> list[str]:
-    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+def missing_tools(tools: tuple[str, ...] = REQUIRED_TOOLS) -> list[str]:
+    return [tool for tool in tools if shutil.which(tool) is None]
 
 
 def wait_until(
@@ -50,6 +57,13 @@ def _stop(process: subprocess.Popen[Any], timeout_s: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _stop_group(process: subprocess.Popen[Any]) -> None:
+    """Stop `process`, started in its own session, and whatever it started there."""
+    _stop(process)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 class Xvfb:
@@ -234,3 +248,115 @@ def started(
         yield process
     finally:
         _stop(process)
+
+
+class SessionBus:
+    """A private D-Bus session bus; `bus.env` is `env` with the bus and its own XDG folders.
+
+    Services the bus starts on demand (xfconfd for the panel) get the same XDG folders, so
+    nothing reads or writes the real user's settings; they are stopped with the bus.
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="hubd-bus-", dir="/tmp"))
+        self.config_home = self.home / "config"
+        self.address = ""
+        self.env: dict[str, str] = {
+            **env,
+            "XDG_CONFIG_HOME": str(self.config_home),
+            "XDG_DATA_HOME": str(self.home / "data"),
+            "XDG_CACHE_HOME": str(self.home / "cache"),
+            "XDG_RUNTIME_DIR": str(self.home / "runtime"),
+            "NO_AT_BRIDGE": "1",  # GTK would start an accessibility bus of its own
+            "GIO_USE_VFS": "local",
+        }
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SessionBus:
+        (self.home / "runtime").mkdir(mode=0o700)
+        self._process = subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", "--print-address=1"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        assert self._process.stdout is not None
+        self.address = self._process.stdout.readline().strip()
+        if not self.address:
+            self.__exit__(None, None, None)
+            raise RuntimeError("dbus-daemon did not start")
+        self.env["DBUS_SESSION_BUS_ADDRESS"] = self.address
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            _stop_group(self._process)
+            if self._process.stdout is not None:
+                self._process.stdout.close()
+            self._process = None
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def stop(self) -> None:
+        """End the bus now, as at logout."""
+        self.__exit__(None, None, None)
+
+
+# One panel along the top of the screen with only the Status Tray plugin ("systray"), which in
+# xfce 4.18 hosts StatusNotifierItems (as the session's StatusNotifierWatcher) and XEmbed icons.
+# Read by xfconfd, which the bus starts for the panel.
+_XFCE_PANEL_XML = """<?xml version="1.0" encoding="UTF-8"?>
+<channel name="xfce4-panel" version="1.0">
+  <property name="configver" type="int" value="2"/>
+  <property name="panels" type="array">
+    <value type="int" value="1"/>
+    <property name="panel-1" type="empty">
+      <property name="position" type="string" value="p=6;x=0;y=0"/>
+      <property name="length" type="uint" value="100"/>
+      <property name="position-locked" type="bool" value="true"/>
+      <property name="size" type="uint" value="{size}"/>
+      <property name="plugin-ids" type="array">
+        <value type="int" value="1"/>
+      </property>
+    </property>
+  </property>
+  <property name="plugins" type="empty">
+    <property name="plugin-1" type="string" value="systray"/>
+  </property>
+</channel>
+"""
+PANEL_HEIGHT_PX = 32
+
+
+class XfcePanel:
+    """xfce4-panel on `x` and `bus`; waits until it hosts StatusNotifierItems and XEmbed."""
+
+    def __init__(self, x: Xvfb, bus: SessionBus, host_ready: Callable[[], bool]) -> None:
+        self.x, self.bus, self._host_ready = x, bus, host_ready
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> XfcePanel:
+        channel = self.bus.config_home / "xfce4" / "xfconf" / "xfce-perchannel-xml"
+        channel.mkdir(parents=True, exist_ok=True)
+        (channel / "xfce4-panel.xml").write_text(_XFCE_PANEL_XML.format(size=PANEL_HEIGHT_PX))
+        env = {**self.bus.env, "DISPLAY": self.x.display}
+        self._process = subprocess.Popen(
+            ["xfce4-panel", "--disable-wm-check"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            wait_until(self.x.systray_owner, timeout_s=20, what="the panel to own the tray")
+            wait_until(self._host_ready, timeout_s=20, what="the panel's StatusNotifier host")
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None:
+            _stop_group(self._process)
+            self._process = None

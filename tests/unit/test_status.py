@@ -9,6 +9,7 @@ from hubd.status import (
     HubContainer,
     HubState,
     MdnsView,
+    Record,
     StackView,
     Status,
     Supervision,
@@ -82,3 +83,10 @@ def test_reading_is_lenient_about_odd_or_missing_values() -> None:
     newer = Status.from_json({"state": "upgrading"})
     assert newer.state == "upgrading" and newer.known_state is None
     assert Status.from_json({"state": "failing"}).known_state is HubState.FAILING
+
+
+def test_every_record_has_defaults_and_survives_its_own_json() -> None:
+    # from_json falls back to defaults, so a field without one would break reading.
+    for record in Record.__subclasses__():
+        empty = record()
+        assert record.from_json(json.loads(json.dumps(empty.to_json()))) == empty

@@ -19,6 +19,11 @@ What the subclass changes, and why:
   again for every new picture (hosts then re-embed it: trayer unmaps and maps it, others may
   add a second slot). Here the icon checks every second that it is embedded and asks again
   only if not, which also docks it in a tray host that starts after the tray.
+- **Size.** pystray creates the window 1x1; KDE's bridge for X11 tray icons
+  (`xembedsniproxy`) then publishes an empty picture (it only resizes windows that are 0x0 or
+  larger than 32 px). Created at 24x24 it shows, and other hosts resize it as they like.
+- **Never silent.** If no tray host has embedded the icon `host_wait_s` after it was shown,
+  one warning says what to install or enable on this desktop.
 - **Drawing.** pystray stretches the picture to the slot the host gives (often not square)
   and drops its transparency onto black; the subclass keeps the aspect ratio and blends the
   edges with the panel's colour beside the icon.
@@ -28,8 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,19 +45,28 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.protocol import event as xevent
 
+from hubd._tray.backends.hosthint import no_tray_host_warning
+from hubd.timing import Timing
+
+log = logging.getLogger(__name__)
+
 # x, y, width, height on the screen
 Rect = tuple[int, int, int, int]
 
-# How often a thread waiting for the X thread re-checks that the loop is still there.
-_CALL_POLL_S = 0.5
-# How often the icon checks that a tray host has embedded it, asking again if not.
-DOCK_CHECK_INTERVAL_S = 1.0
+# The size the window is created at (see "Size" above).
+WINDOW_SIZE_PX = 24
 
 _Call = tuple[Callable[[], None], "queue.Queue[BaseException | None]"]
 
 
-def fixed_xorg_icon(base: Any) -> Any:
+def fixed_xorg_icon(base: Any, timing: Timing) -> Any:
     """A subclass of pystray's xorg `Icon` class `base` (see the module's docstring)."""
+    # How often a thread waiting for the X thread re-checks that the loop is still there, and
+    # how often the icon checks that a tray host has embedded it, asking again if not; and
+    # how long without a tray host before one warning says so.
+    call_recheck_s = timing.tray_x_call_recheck_s
+    dock_check_interval_s = timing.tray_dock_check_interval_s
+    host_wait_s = timing.tray_host_wait_s
 
     class FixedXorgIcon(base):  # type: ignore[misc]
         on_primary_click: Callable[[Rect | None], None] | None = None
@@ -64,6 +80,7 @@ def fixed_xorg_icon(base: Any) -> Any:
             self._waker_lock = threading.Lock()
             self._waker: Any = None
             self._dock_watch: threading.Thread | None = None
+            self._docked = False
             super().__init__(*args, **kwargs)
 
         # -- changes from other threads
@@ -95,7 +112,7 @@ def fixed_xorg_icon(base: Any) -> Any:
                 self._wake()
                 while True:
                     try:
-                        error = answer.get(timeout=_CALL_POLL_S)
+                        error = answer.get(timeout=call_recheck_s)
                     except queue.Empty:
                         if self._loop_done.is_set():
                             return  # the icon is gone: nothing left to change
@@ -150,6 +167,7 @@ def fixed_xorg_icon(base: Any) -> Any:
             window.change_attributes(
                 event_mask=X.ExposureMask | X.StructureNotifyMask | X.ButtonPressMask
             )
+            window.configure(width=WINDOW_SIZE_PX, height=WINDOW_SIZE_PX)
             return window
 
         def _on_button_press(self, event: Any) -> None:
@@ -186,9 +204,14 @@ def fixed_xorg_icon(base: Any) -> Any:
 
         def _watch_docking(self) -> None:
             ensure = self._on_x_thread(self._ensure_docked)
-            while not self._loop_done.wait(DOCK_CHECK_INTERVAL_S):
+            warn_at = time.monotonic() + host_wait_s
+            while not self._loop_done.wait(dock_check_interval_s):
                 if self.visible:
                     ensure()
+                if warn_at and time.monotonic() >= warn_at:
+                    warn_at = 0.0
+                    if not self._docked:
+                        log.warning("%s", no_tray_host_warning(host_wait_s))
 
         def _ensure_docked(self) -> None:
             """Ask to be docked again if no tray host has embedded the window (yet)."""
@@ -197,8 +220,9 @@ def fixed_xorg_icon(base: Any) -> Any:
                 root = self._display.screen().root
             except Exception:  # the window is gone: the loop is ending
                 return
-            if parent is not None and parent.id != root.id:
-                return  # embedded
+            self._docked = parent is not None and parent.id != root.id
+            if self._docked:
+                return
             self._systray_manager = None
             with contextlib.suppress(AssertionError):  # no tray host yet: next time
                 self._assert_docked()

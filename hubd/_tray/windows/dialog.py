@@ -23,13 +23,12 @@ from hubd._tray.windows.tk import (
     make_root,
     window_main,
 )
+from hubd.config import MIN_PASSWORD_CHARS
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.timing import timing_from_env
 
 TITLE = "Add a JupyterHub user"
-MIN_PASSWORD_CHARS = 8
-# Creating the account can wait on the hub (and a first login on a slow machine).
-ADD_USER_TIMEOUT_S = 60.0
 
 
 def check_locally(name: str, password: str, again: str) -> tuple[str, str] | None:
@@ -161,7 +160,9 @@ class AddUserDialog:
 
 
 def _build(args: argparse.Namespace) -> int:
-    dialog = AddUserDialog(ControlClient(Path(args.socket), timeout=ADD_USER_TIMEOUT_S))
+    # Creating the account can wait on the hub (and a first login on a slow machine).
+    timeout_s = timing_from_env().tray_add_user_timeout_s
+    dialog = AddUserDialog(ControlClient(Path(args.socket), timeout=timeout_s))
     code = dialog.run()
     if dialog.added is not None:
         print(dialog.added, flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from hubd._tray.windows.tk import EXIT_DONE, PAD, bring_to_front, centre, make_root, window_main
 from hubd.control import ControlClient
 from hubd.errors import HubdError
+from hubd.timing import timing_from_env
 
 LOG_LINES = 500
 # A log file can be large; read only its tail.
@@ -32,9 +33,9 @@ def tail_of_file(path: Path, lines: int = LOG_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def logs_from_daemon(socket_path: Path, lines: int = LOG_LINES) -> str:
+def logs_from_daemon(socket_path: Path, timeout_s: float, lines: int = LOG_LINES) -> str:
     try:
-        return "\n".join(ControlClient(socket_path, timeout=10).logs(lines))
+        return "\n".join(ControlClient(socket_path, timeout=timeout_s).logs(lines))
     except HubdError as exc:
         return f"Cannot get the logs: {exc}"
 
@@ -50,7 +51,7 @@ def _build(args: argparse.Namespace) -> int:
     elif args.logs_socket:
 
         def load() -> str:
-            return logs_from_daemon(Path(args.logs_socket))
+            return logs_from_daemon(Path(args.logs_socket), timing_from_env().tray_logs_timeout_s)
     else:
 
         def load() -> str:

@@ -42,7 +42,6 @@ log = logging.getLogger("hubd.docker_gate")
 MAX_BODY_BYTES = 1024 * 1024
 MAX_INSPECT_BYTES = 4 * 1024 * 1024
 COPY_CHUNK_BYTES = 64 * 1024
-ENGINE_TIMEOUT_S = 30.0
 
 _VERSION_PREFIX = re.compile(r"^/v[0-9]+(\.[0-9]+)?(?=/)")
 _CONTAINER_OPS = {
@@ -304,20 +303,20 @@ class Judge:
 
 
 class _EngineConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=ENGINE_TIMEOUT_S)
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
         self.socket_path = path
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(ENGINE_TIMEOUT_S)
+        sock.settimeout(self.timeout)
         sock.connect(self.socket_path)
         self.sock = sock
 
 
-def engine_inspector(engine_socket: str) -> Any:
+def engine_inspector(engine_socket: str, timeout: float) -> Any:
     def inspect(path: str) -> Any:
-        conn = _EngineConnection(engine_socket)
+        conn = _EngineConnection(engine_socket, timeout)
         try:
             conn.request("GET", path)
             response = conn.getresponse()
@@ -400,7 +399,7 @@ class GateHandler(BaseHTTPRequestHandler):
 class GateServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, listen: str, engine_socket: str, policy: Policy) -> None:
+    def __init__(self, listen: str, engine_socket: str, policy: Policy, timeout: float) -> None:
         if os.path.exists(listen) or os.path.islink(listen):
             os.unlink(listen)  # left by an earlier run of this container
         old_umask = os.umask(0o177)
@@ -409,7 +408,7 @@ class GateServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         finally:
             os.umask(old_umask)
         self.engine_socket = engine_socket
-        self.judge = Judge(policy, engine_inspector(engine_socket))
+        self.judge = Judge(policy, engine_inspector(engine_socket, timeout))
 
 
 def main() -> None:
@@ -417,7 +416,9 @@ def main() -> None:
     policy = Policy.from_json(os.environ["HUBD_GATE_POLICY"])
     listen = os.environ.get("HUBD_GATE_LISTEN", "/run/hubd-gate/docker.sock")
     engine = os.environ.get("HUBD_GATE_ENGINE", "/var/run/docker.sock")
-    server = GateServer(listen, engine, policy)
+    # hubd's Timing.gate_engine_timeout_s: bounds the gate's own inspect calls.
+    timeout = float(os.environ["HUBD_GATE_ENGINE_TIMEOUT_S"])
+    server = GateServer(listen, engine, policy, timeout)
     log.info("hubd's docker gate: listening on %s for stack %s", listen, policy.stack)
     sys.stdout.flush()
     server.serve_forever()

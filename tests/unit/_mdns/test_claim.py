@@ -64,10 +64,32 @@ def test_another_hosts_address_for_our_name_is_a_conflict() -> None:
     assert conflicts(response(a_record("192.0.2.30", name=("JUPYTER", "Local")))) == {HOST}
 
 
-def test_any_other_record_type_from_another_host_is_a_conflict() -> None:
+def test_only_the_same_name_type_and_class_with_other_data_is_a_conflict() -> None:
+    # RFC 6762 section 9: a TXT or NSEC record for jupyter.local is no claim on the name.
     nsec = wire.Record(CLAIM.host, wire.TYPE_NSEC, b"\xc0\x0c\x00\x01\x40", 120)
-    assert conflicts(response(nsec)) == {HOST}
-    assert conflicts(response(nsec), from_self=True) == set()  # zeroconf's own NSEC
+    txt = wire.txt_record(CLAIM.host, {"hello": "world"})
+    assert conflicts(response(nsec)) == set()
+    assert conflicts(response(txt)) == set()
+    # Nor is another class.
+    chaos = wire.Record(CLAIM.host, wire.TYPE_A, bytes([198, 51, 100, 1]), class_=3)
+    assert conflicts(response(chaos)) == set()
+    # An A record with another address is; so is AAAA, also when only IPv4 is published.
+    assert conflicts(response(a_record("198.51.100.1"))) == {HOST}
+    v4_only = Claim(CLAIM.host, CLAIM.service, (ip("192.0.2.10"),), 8000)
+    found = mdns_claim.inspect(
+        response(a_record("2001:db8::99")), v4_only, from_self=False, own_addresses=OWN
+    )
+    assert found.conflicts == {HOST}
+    # For the service name, SRV and TXT are ours: another TXT is a conflict, an A is not.
+    assert conflicts(response(wire.txt_record(CLAIM.service, {"path": "/x/"}))) == {SERVICE}
+    assert conflicts(response(a_record("198.51.100.1", name=CLAIM.service))) == set()
+
+
+def test_a_probe_for_our_name_is_not_a_conflict_while_probing_either() -> None:
+    # A record of another type in a probe's answer: ignored by the same rule.
+    txt = wire.txt_record(CLAIM.host, {"x": "y"})
+    found = mdns_claim.inspect(response(txt), CLAIM, from_self=False, own_addresses=frozenset())
+    assert not found.conflicts
 
 
 def test_our_own_records_are_not_conflicts() -> None:

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from hubd.errors import ConfigError
-from hubd.mdns import Advertiser, AdvertiserStatus, _Warnings
+from hubd.logsafe import WarnOnce
+from hubd.mdns import Advertiser, AdvertiserStatus
 from hubd.timing import Timing
 
 FAST = Timing(mdns_address_poll_s=0.2, mdns_retry_s=0.2)
@@ -90,7 +91,7 @@ def test_status_helpers() -> None:
 
 def test_warnings_once_then_debug(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="hubd.mdns")
-    warn = _Warnings()
+    warn = WarnOnce(logging.getLogger("hubd.mdns")).warn
     warn("a", "first A")
     warn("a", "first A again")
     warn("b", "first B")

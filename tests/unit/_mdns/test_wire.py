@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import struct
 
@@ -9,6 +10,7 @@ import pytest
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSQuestion, DNSService, const
 
 from hubd._mdns import wire
+from tests import mdns_packets as packets
 
 HOST = ("jupyter", "local")
 SERVICE = ("JupyterHub on box.lan", "_http", "_tcp", "local")
@@ -25,9 +27,35 @@ def test_round_trip_keeps_sections_apart() -> None:
         additionals=(wire.txt_record(SERVICE, {"path": "/hub/"}),),
     )
     back = wire.decode(wire.encode(message))
-    assert back == message
+    # A query's additional section is not read (nothing in it concerns a claim).
+    assert dataclasses.replace(back, authorities=back.authorities[:1]) == dataclasses.replace(
+        message, authorities=(a,), additionals=()
+    )
+    assert back.authorities[1].rdata == srv.rdata
     assert back.is_probe and not back.is_response
-    assert back.authorities[1].name == SERVICE  # a label with dots stays one label
+    # Names come from zeroconf as text: a label with a dot inside reads as two labels.
+    assert back.authorities[1].name == ("JupyterHub on box", "lan", "_http", "_tcp", "local")
+
+
+def test_sections_stay_apart_when_a_record_is_dropped() -> None:
+    # A malformed known answer is dropped; the authority section still holds only the
+    # authority records (not shifted by one).
+    good = wire.address_record(HOST, ipaddress.ip_address("192.0.2.10"))
+    packet = bytearray(wire.encode(wire.Message(answers=(good, good), authorities=(good,))))
+    first_rdlength = packet.index(bytes([192, 0, 2, 10])) - 2
+    bad = packets.record(packets.name(*HOST), packets.TYPE_A, b"\x01\x02\x03")
+    body = bytes(packet[:12]) + bad + bytes(packet[first_rdlength + 6 :])
+    message = wire.decode(body)
+    assert message.answers == (good,)
+    assert message.authorities == (good,)
+
+
+def test_a_response_keeps_every_record() -> None:
+    a = wire.address_record(HOST, ipaddress.ip_address("192.0.2.10"))
+    txt = wire.txt_record(("Hub", "_http", "_tcp", "local"), {"path": "/hub/"})
+    message = wire.Message(flags=wire.FLAG_RESPONSE, answers=(a,), additionals=(txt,))
+    back = wire.decode(wire.encode(message))
+    assert back.records() == (a, txt)
 
 
 def test_zeroconf_reads_what_we_write() -> None:
@@ -85,14 +113,50 @@ def test_we_read_what_zeroconf_writes_including_compressed_names() -> None:
         b"",
         b"\x00" * 11,
         struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + b"\x07jupyter",  # name runs off the end
-        struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",  # pointer loop
-        struct.pack("!HHHHHH", 0, 0, 0, 1, 0, 0)
-        + b"\x00\x00\x01\x00\x01\x00\x00\x00\x78\x00\x04\x01",
+        struct.pack("!HHHHHH", 0, 0, 1, 0, 0, 0) + b"\xc0\x0c\x00\x01\x00\x01",  # to itself
+        packets.pointer_loop(),
+        packets.long_name(),
+        packets.huge_counts(),
+        struct.pack("!HHHHHH", 0, 0, 65, 0, 0, 0) + b"\x00" * 4 * 65,  # too many questions
+        packets.header(packets.RESPONSE, answers=1) + b"\x00" * (wire.MAX_MESSAGE_BYTES),
     ],
+    ids=["empty", "short", "cut-name", "self-pointer", "loop", "300-byte", "counts", "q", "big"],
 )
 def test_malformed_packets_are_refused(data: bytes) -> None:
     with pytest.raises(wire.WireError):
         wire.decode(data)
+
+
+def test_malformed_records_are_dropped() -> None:
+    assert wire.decode(packets.malformed_a()).records() == ()
+    # The same with a good record after it: only the good one is kept.
+    good = packets.record(packets.name("laptop", "local"), packets.TYPE_A, b"\xc0\x00\x02\x07")
+    data = packets.header(packets.RESPONSE, answers=2) + packets.malformed_a()[12:] + good
+    (record,) = wire.decode(data).records()
+    assert record.name == ("laptop", "local") and record.rdata == b"\xc0\x00\x02\x07"
+    # A 17-byte AAAA record too.
+    aaaa = packets.record(packets.name(*HOST), 28, bytes(17))
+    assert wire.decode(packets.header(packets.RESPONSE, answers=1) + aaaa).records() == ()
+
+
+def test_txt_for_our_host_name_decodes_as_txt() -> None:
+    (record,) = wire.decode(packets.txt_for()).records()
+    assert record.type == wire.TYPE_TXT and record.name == HOST
+
+
+def test_forward_pointer_reads_the_name_it_points_to() -> None:
+    # Accepted (zeroconf's rules: inside the packet, no loops, chains at most 128 deep);
+    # the name is the one pointed at, nothing more.
+    (record,) = wire.decode(packets.forward_pointer()).records()
+    assert record.name == HOST and record.rdata == b"\x01\x02\x03\x04"
+
+
+def test_worst_case_packet_decodes_to_nothing_and_stays_under_the_caps() -> None:
+    data = packets.worst_case()
+    assert len(data) <= wire.MAX_MESSAGE_BYTES
+    message = wire.decode(data)
+    # 125-deep pointer chain, every A record 3 bytes long: nothing survives.
+    assert message.records() == ()
 
 
 def test_name_helpers() -> None:

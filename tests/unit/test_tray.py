@@ -22,6 +22,7 @@ from hubd._tray.icons import draw_icon
 from hubd._tray.state import TrayState
 from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable
+from hubd.timing import Timing
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
 from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
 
@@ -192,7 +193,7 @@ def tray(
         open_path=open_path,
         launcher=launcher,  # type: ignore[arg-type]
         notify_fallback=lambda t, m: None,
-        poll_interval_s=0.05,
+        timing=Timing(tray_poll_interval_s=0.05),
     )
     thread = threading.Thread(target=app.run, name="test-tray", daemon=True)
     thread.start()

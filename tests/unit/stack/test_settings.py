@@ -115,8 +115,8 @@ def test_users_containers_are_hardened_by_default(
 def test_default_memory_limit_is_a_quarter_of_the_engine_within_1_to_8_gib(
     engine_gib: int, expected: str
 ) -> None:
-    settings = hub_settings(Config(), StackNames("hubd"), engine_gib * 1024**3)
+    settings = hub_settings(Config(), StackNames("hubd"), engine_memory_bytes=engine_gib * 1024**3)
     assert settings["mem_limit"] == expected
-    assert hub_settings(Config(mem_limit="3G"), StackNames("hubd"), 64 * 1024**3)["mem_limit"] == (
-        "3G"
-    )
+    assert hub_settings(
+        Config(mem_limit="3G"), StackNames("hubd"), engine_memory_bytes=64 * 1024**3
+    )["mem_limit"] == ("3G")
