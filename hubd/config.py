@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,14 @@ def _check_folder(value: str | None) -> str | None:
     return None
 
 
+def _check_seconds(value: int) -> str | None:
+    return None if value >= 0 else "a number of seconds, 0 or more (0 switches it off)"
+
+
+def _check_count(value: int) -> str | None:
+    return None if value >= 0 else "a count, 0 or more"
+
+
 def _check_address(value: str) -> str | None:
     import ipaddress
 
@@ -131,6 +140,29 @@ def _check_address(value: str) -> str | None:
     except ValueError:
         return "an IP address to listen on, e.g. '0.0.0.0' (all) or '127.0.0.1' (this machine only)"
     return None
+
+
+AUTO_UPGRADE_MODES = ("off", "check", "install")
+_WINDOW_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_upgrade_window(text: str) -> str | None:
+    if not _WINDOW_RE.match(text.strip()):
+        return "a local time range such as '03:00-05:00' (it may pass midnight: '23:30-01:00')"
+    start, end = parse_window(text)
+    return "a window whose start and end differ" if start == end else None
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    match = _WINDOW_RE.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a time window: {text!r}")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    return time(h1, m1), time(h2, m2)
+
+
+def _check_auto_upgrade(value: str) -> str | None:
+    return None if value in AUTO_UPGRADE_MODES else "one of 'off', 'check', 'install'"
 
 
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
@@ -196,10 +228,41 @@ class Config:
         None,
         "Group whose members may use the control socket of the system service.",
     )
+    auto_upgrade: str = _key(
+        "off",
+        "Newer images in the maintenance window: 'off', 'check' (tell), 'install' (upgrade).",
+        _check_auto_upgrade,
+    )
+    upgrade_window: str = _key(
+        "03:00-05:00",
+        "Maintenance window for `auto_upgrade`, local time (may pass midnight).",
+        _check_upgrade_window,
+    )
     stack_name: str = _key(
         "hubd",
         "Prefix of every Docker object hubd creates; lets two stacks share an engine.",
         check_dns_label,
+    )
+    backup_target: str | None = _key(
+        None,
+        "Folder that backups go to (a USB disk, a mounted NAS); unset: no scheduled backups.",
+        _check_folder,
+    )
+    backup_interval: int = _key(
+        86400, "Seconds between scheduled backups (0: only `hubd backup`).", _check_seconds
+    )
+    backup_warn_after: int = _key(
+        172800,
+        "Warn in the tray and status when no backup succeeded for this many seconds (0: never).",
+        _check_seconds,
+    )
+    backup_keep_daily: int = _key(
+        7, "Daily backups kept (restic forget --keep-daily).", _check_count
+    )
+    backup_keep_weekly: int = _key(4, "Weekly backups kept.", _check_count)
+    backup_keep_monthly: int = _key(12, "Monthly backups kept.", _check_count)
+    backup_image: str = _key(
+        "restic/restic:0.17.3", "Image of the restic helper container.", _check_image
     )
 
     def describe(self) -> dict[str, Any]:

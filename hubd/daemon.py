@@ -10,12 +10,14 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import logging.handlers
 import os
 import signal
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -24,18 +26,23 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
+from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
 from hubd._daemon.sdnotify import Notifier
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
+from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
 from hubd.control import ControlServer
-from hubd.errors import DockerUnavailable, HubdError
+from hubd.errors import DockerUnavailable, HubdError, UsageError
 from hubd.paths import Paths
+from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
+from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter
-from hubd.status import HubState, MdnsView, Status, Supervision
+from hubd.stack.upgrade import UpgradePlan, Upgrader
+from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -95,8 +102,15 @@ class Daemon:
             self.timing,
             connect=lambda: connect(self.timing.engine_api_timeout_s),
             reporter=self.reporter,
+            make_stack=self._make_stack,
         )
         self.supervisor.on_engine_connected = self._engine_connected
+        self.update = UpdateView()
+        self.update_lock = threading.Lock()
+        self.auto_upgrade = AutoUpgradeSchedule(
+            self.config.auto_upgrade, parse_window(self.config.upgrade_window)
+        )
+        self.auto_upgrade_thread: threading.Thread | None = None
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -109,12 +123,23 @@ class Daemon:
             on_engine_lost=self._engine_gone,
             on_hub_hung=self._hub_hung,
         )
+        self.backups = BackupScheduler(
+            paths.state_dir,
+            config_file,
+            self.timing,
+            stack=lambda: self.supervisor.stack,
+            wake=self.wake.set,
+        )
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
         self._pinger: docker.DockerClient | None = None
         self._closed = False
 
     # ------------------------------------------------------------------ watchers' callbacks
+
+    def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
+        pins = PinStore(self.paths.image_pins_file, config.stack_name)
+        return Stack(client, config, pins=pins, **kwargs)
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
@@ -189,6 +214,7 @@ class Daemon:
                 self._reload()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
+            self._maybe_auto_upgrade()
             if first:
                 first = False
                 self.reporter.starting = False
@@ -196,7 +222,7 @@ class Daemon:
             else:
                 self.notifier.status(self._status_line())
             self.notifier.watchdog_if_due()
-            timeout = self.supervisor.next_wakeup_s()
+            timeout = min(self.supervisor.next_wakeup_s(), self.backups.tick(self.config))
             if self.notifier.watchdog_interval_s:
                 timeout = min(timeout, self.notifier.watchdog_interval_s)
             self.wake.wait(timeout)
@@ -216,9 +242,65 @@ class Daemon:
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
+        self.auto_upgrade.mode = config.auto_upgrade
+        self.auto_upgrade.window = parse_window(config.upgrade_window)
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.config_file)
+
+    # ------------------------------------------------------------------ upgrades
+
+    def upgrader(self, stack: Stack) -> Upgrader:
+        pins = PinStore(self.paths.image_pins_file, stack.config.stack_name)
+        return Upgrader(stack, pins, self.paths.log_dir)
+
+    def record_update(
+        self, plan: UpgradePlan | None = None, result: str | None = None, ok: bool = False
+    ) -> None:
+        with self.update_lock:
+            update = self.update
+            if plan is not None:
+                update = dataclasses.replace(
+                    update,
+                    available=not plan.up_to_date,
+                    changes=tuple(str(c) for c in plan.changes),
+                    checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                )
+            if result is not None:
+                update = dataclasses.replace(update, last_result=result, last_ok=ok)
+            self.update = update
+
+    def _maybe_auto_upgrade(self) -> None:
+        running = self.auto_upgrade_thread is not None and self.auto_upgrade_thread.is_alive()
+        now = datetime.now()  # the window is in local time
+        if running or not self.auto_upgrade.due(now):
+            return
+        self.auto_upgrade.started(now)
+        self.auto_upgrade_thread = threading.Thread(
+            target=self._auto_upgrade, name="hubd-auto-upgrade", daemon=True
+        )
+        self.auto_upgrade_thread.start()
+
+    def _auto_upgrade(self) -> None:
+        """A check, and with `auto_upgrade = "install"` the upgrade, in the window."""
+        deadline_s = self.timing.upgrade_gate_deadline_s
+        try:
+            plan = self.supervisor.exclusive(lambda stack: self.upgrader(stack).plan(pull=True))
+            self.record_update(plan)
+            if plan.up_to_date:
+                log.info("automatic upgrade check: up to date")
+                return
+            log.warning("update available: %s", "; ".join(str(c) for c in plan.changes))
+            if not self.auto_upgrade.installs:
+                return
+            self.supervisor.exclusive(lambda stack: self.upgrader(stack).apply(plan, deadline_s))
+            self.record_update(UpgradePlan(plan.target, plan.target), _upgraded(plan), ok=True)
+            log.warning("automatic upgrade done: %s", "; ".join(str(c) for c in plan.changes))
+        except HubdError as exc:
+            self.record_update(result=str(exc))
+            log.error("automatic upgrade: %s", exc)
+        finally:
+            self.wake.set()
 
     # ------------------------------------------------------------------ mDNS
 
@@ -292,6 +374,7 @@ class Daemon:
         self._closed = True
         self.monitor.close()
         self.events.close()
+        self.backups.close()
         if self.control is not None:
             self.control.close()
         self._close_advertiser()
@@ -302,6 +385,11 @@ class Daemon:
                 stack.down()
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
+
+
+def _upgraded(plan: UpgradePlan) -> str:
+    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"upgraded on {when}: " + "; ".join(str(c) for c in plan.changes)
 
 
 def _mdns_settings(config: Config) -> tuple[object, ...]:
@@ -341,8 +429,15 @@ class DaemonBackend:
                 view = stack.describe(healthy=snapshot.state == HubState.RUNNING)
             except (HubdError, DockerException) as exc:
                 log.debug("status: could not describe the stack: %s", exc)
+        config = self.daemon.config
         return Status.compose(
-            snapshot, self.daemon.config, view, self.daemon.mdns_status(), __version__
+            snapshot,
+            config,
+            view,
+            self.daemon.mdns_status(),
+            __version__,
+            self.daemon.update,
+            backup=self.daemon.backups.status(config),
         )
 
     def _act(self, desired: HubState | None = None, restart: bool = False) -> Supervision:
@@ -375,11 +470,38 @@ class DaemonBackend:
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         return Accounts(self._stack()).remove_user(name, delete_data)
 
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        plan = self.supervisor.exclusive(lambda stack: self.daemon.upgrader(stack).plan(pull))
+        self.daemon.record_update(plan)
+        return plan.to_json()
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        try:
+            wanted = UpgradePlan.from_json(plan)
+        except (KeyError, TypeError, ValueError):
+            raise UsageError("the upgrade plan sent to hubd is malformed") from None
+        deadline_s = self.daemon.timing.upgrade_gate_deadline_s
+        try:
+            result = self.supervisor.exclusive(
+                lambda stack: self.daemon.upgrader(stack).apply(wanted, deadline_s)
+            )
+        except HubdError as exc:
+            self.daemon.record_update(result=str(exc))
+            raise
+        finally:
+            self.daemon.wake.set()
+        done = UpgradePlan(wanted.target, wanted.target)
+        self.daemon.record_update(done, _upgraded(wanted), ok=True)
+        return {"changes": result.changes, "database_copy": result.database_copy}
+
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
 
     def unlock_user(self, name: str) -> dict[str, Any]:
         return Accounts(self._stack()).unlock_user(name)
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        return self.daemon.backups.run_now(self.daemon.config, target)
 
 
 def _log_to_file(paths: Paths) -> None:

@@ -73,6 +73,10 @@ class ServiceManagerError(HubdError):
     exit_code = os.EX_UNAVAILABLE
 
 
+class BackupError(HubdError):
+    """A backup or restore failed: no target, wrong password, restic refused, ..."""
+
+
 def error_class_named(name: str) -> type[HubdError]:
     """The HubdError subclass with this name (for errors that crossed the control socket)."""
     pending: list[type[HubdError]] = [HubdError]

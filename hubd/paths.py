@@ -45,6 +45,10 @@ class Paths:
         return self.state_dir / "desired-state.json"
 
     @property
+    def image_pins_file(self) -> Path:
+        return self.state_dir / "image-pins.json"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / "hubd.log"
 

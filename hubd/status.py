@@ -127,6 +127,31 @@ class MdnsView(Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class UpdateView(Record):
+    """What the daemon knows about newer versions (`hubd upgrade`, or `auto_upgrade`)."""
+
+    available: bool = False
+    changes: tuple[str, ...] = ()
+    checked_at: str | None = None  # ISO time of the last check
+    last_result: str | None = None  # one line on the last upgrade: done, or rolled back and why
+    last_ok: bool | None = None  # whether that upgrade went through
+
+
+@dataclasses.dataclass(frozen=True)
+class BackupStatus(Record):
+    """The last backups, as `hubd.backup.summary` reads them from the state folder."""
+
+    target: str | None = None  # backup_target; None: backups not set up
+    scheduled: bool = False
+    last_success_at: float | None = None  # seconds since the epoch
+    age_s: float | None = None  # since the last good backup; None: never
+    last_error: str | None = None  # the last backup failed with this
+    overdue: bool = False  # no good backup for longer than backup_warn_after
+    running: bool = False
+    password_file: str | None = None  # where the repository password is kept
+
+
+@dataclasses.dataclass(frozen=True)
 class Status(Record):
     """Everything `hubd status` shows. The JSON keeps the shape of earlier versions."""
 
@@ -140,6 +165,8 @@ class Status(Record):
     hub: HubContainer = HubContainer()
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
+    update: UpdateView | None = None  # None without a daemon
+    backup: BackupStatus = BackupStatus()
 
     @classmethod
     def compose(
@@ -149,6 +176,8 @@ class Status(Record):
         stack: StackView | None = None,
         mdns: MdnsView | None = None,
         version: str | None = None,
+        update: UpdateView | None = None,
+        backup: BackupStatus | None = None,
     ) -> Status:
         """The one place a status is put together, by the daemon or by the CLI without one."""
         return cls(
@@ -162,6 +191,8 @@ class Status(Record):
             hub=stack.hub if stack else HubContainer(),
             servers=stack.servers if stack else (),
             version=version,
+            update=update,
+            backup=backup or BackupStatus(),
         )
 
     @property

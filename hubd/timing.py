@@ -52,6 +52,8 @@ class Timing:
     shutdown_grace_s: float = 10.0
     # Seconds Docker gives a container between SIGTERM and SIGKILL on stop.
     container_stop_timeout_s: int = 10
+    # How often `purge` looks whether stopped users' servers have removed themselves.
+    container_gone_poll_s: float = 0.1
 
     # Each sign of progress before systemd's READY=1 (a pull, a build line) buys the daemon
     # this much more start-up time.
@@ -85,6 +87,14 @@ class Timing:
     # holds no thread; the CLI's requests give up after the client timeout.
     control_request_read_timeout_s: float = 5.0
     control_client_timeout_s: float = 30.0
+
+    # `hubd upgrade`: how long the new hub has to pass its health gate (start, migrate the
+    # database, render the login page, log someone in, route to people's servers) before the
+    # previous version is put back. A migration of a big database on a Raspberry Pi takes
+    # minutes, not seconds.
+    upgrade_gate_deadline_s: float = 300.0
+    # A control request for an upgrade pulls and builds images, then switches: allow an hour.
+    upgrade_request_timeout_s: float = 3600.0
 
     # The tray asks the daemon for its status this often: a crash shows within a couple of
     # seconds, and the daemon does not notice the load.
@@ -154,6 +164,17 @@ class Timing:
     # zeroconf's listeners; past it packets are dropped unread until the second is over (a
     # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
     mdns_input_cpu_per_s: float = 0.015
+
+    # A scheduled backup that failed (disk unplugged, NAS away) is tried again after this
+    # long rather than at every loop pass; the tray says it failed meanwhile.
+    backup_retry_after_failure_s: float = 3600.0
+    # A backup asked for over the control socket is answered when it is done: a first backup
+    # of big volumes to a USB disk can take hours.
+    backup_request_timeout_s: float = 6 * 3600.0
+    # A restore of one person's files stops their server through the hub first: DockerSpawner
+    # gives it 10 s after SIGTERM, a slow disk adds some.
+    restore_server_stop_deadline_s: float = 60.0
+    restore_server_stop_poll_s: float = 0.5
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

@@ -42,7 +42,7 @@ from hubd._tray.poller import Poller
 from hubd._tray.state import Snapshot, TrayState, fetch_snapshot, tooltip
 from hubd._tray.worker import Worker
 from hubd.control import ControlClient
-from hubd.errors import HubdError
+from hubd.errors import BackupError, HubdError
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -61,6 +61,8 @@ _VERBS = {
     Action.ADD_USER: "add a user",
     Action.LOGS: "show the logs",
     Action.HOW_TO_START: "show how to start hubd",
+    Action.UPGRADE: "upgrade JupyterHub",
+    Action.BACKUP: "back up",
 }
 
 
@@ -322,8 +324,13 @@ class TrayApp:
                 ["--socket", str(self._place.socket)],
                 on_exit=self._add_user_closed,
             )
+        elif action == Action.UPGRADE:
+            self._upgrade()
         elif action == Action.LOGS:
             self._show_logs(snapshot)
+        elif action == Action.BACKUP:
+            # Its own thread: a first backup can take long, and the menu must stay usable.
+            threading.Thread(target=self._back_up, args=(client,), daemon=True).start()
         elif action == Action.HOW_TO_START:
             self._launcher.window(
                 "how-to-start",
@@ -332,6 +339,32 @@ class TrayApp:
             )
         elif action == Action.QUIT:
             self.quit()
+
+    def _upgrade(self) -> None:
+        """The same health-gated upgrade as `hubd upgrade`, on the images the daemon's check
+        already fetched; the hub is down for a moment, which is no crash."""
+        client = ControlClient(self._place.socket, self._timing.upgrade_request_timeout_s)
+        plan = client.upgrade_plan(pull=False)
+        if plan.get("up_to_date"):
+            self.notify("Nothing to upgrade", "JupyterHub is up to date.")
+            return
+        self.notify("Upgrading JupyterHub", "People's servers keep running meanwhile.")
+        self._tracker.expect_restart()
+        client.upgrade_apply(plan)
+        # The daemon's status now tells how it went; the notices announce that once.
+        self.refresh()
+
+    def _back_up(self, client: ControlClient) -> None:
+        self._poller.poke()  # the menu shows "Backing up now"
+        try:
+            result = client.backup()
+        except BackupError:
+            pass  # the daemon recorded it: the next poll brings the "Backup failed" notice
+        except HubdError as exc:
+            self.notify("Could not back up", str(exc))
+        else:
+            self.notify("Backup done", f"Saved to {result.get('target')}.")
+        self._poller.poke()
 
     def _add_user_closed(self, code: int, out: str) -> None:
         if code != 0:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hubd.errors import DockerUnavailable, UserAccountError
+from hubd.errors import BackupError, DockerUnavailable, UserAccountError
 from hubd.status import Status, Supervision
 
 URL = "http://jupyter.local:8000/"
@@ -30,6 +30,15 @@ class FakeDaemon:
             for name in users
         }
         self.calls: list[str] = []
+        self.update: dict[str, Any] | None = None  # the status' `update` field
+        self.backup_status: dict[str, Any] = {
+            "target": "/media/usb/hub-backup",
+            "age_s": 3 * 3600 + 5,
+            "last_error": None,
+            "overdue": False,
+            "running": False,
+        }
+        self.backup_error: str | None = None
 
     @property
     def add_user_calls(self) -> list[str]:
@@ -53,6 +62,8 @@ class FakeDaemon:
                     {"user": u["name"], "running": u["server_running"]} for u in self.users.values()
                 ],
                 "version": "0.1.0",
+                "update": self.update,
+                "backup": self.backup_status,
             }
         )
 
@@ -95,6 +106,24 @@ class FakeDaemon:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        self.calls.append(f"upgrade_plan pull={pull}")
+        changes = (self.update or {}).get("changes", [])
+        return {"up_to_date": not changes, "changes": [c.split("|") for c in changes]}
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append("upgrade_apply")
+        self.update = {"available": False, "last_result": "upgraded", "last_ok": True}
+        return {"changes": [], "database_copy": "/srv/jupyterhub/data/x"}
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        self.calls.append("backup")
+        if self.backup_error is not None:
+            self.backup_status = {**self.backup_status, "last_error": self.backup_error}
+            raise BackupError(self.backup_error)
+        self.backup_status = {**self.backup_status, "age_s": 1.0, "last_error": None}
+        return {"snapshot": "abcd1234", "target": self.backup_status["target"], "users": []}
 
 
 @contextmanager

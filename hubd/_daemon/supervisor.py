@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import docker
 import requests
@@ -28,6 +29,7 @@ from hubd.status import DESIRED_STATES, HubState, Supervision
 from hubd.timing import Timing
 
 log = logging.getLogger("hubd._daemon.supervisor")
+T = TypeVar("T")
 
 
 class DesiredState:
@@ -303,6 +305,19 @@ class Supervisor:
                 log.warning("%s", hint)
         except HubdError as exc:
             log.debug("could not check for an admin: %s", exc)
+
+    def exclusive(self, action: Callable[[Stack], T]) -> T:
+        """Run `action` on the stack with no pass in between (an upgrade replaces the hub
+        container: a pass would see it missing and bring it back on its own)."""
+        with self.lock:
+            if self.stack is None:
+                raise DockerUnavailable(self.last_error or "the Docker engine is not connected")
+            try:
+                return action(self.stack)
+            finally:
+                # What the watchers saw during the switch is over; the next pass looks afresh.
+                self.hub_hung.clear()
+                self.healthy_since = None
 
     # ------------------------------------------------------------------ reading
 

@@ -25,7 +25,9 @@ class Action:
     RESTART = "restart"
     ADD_USER = "add-user"
     LOGS = "logs"
+    BACKUP = "backup"
     HOW_TO_START = "how-to-start"
+    UPGRADE = "upgrade"
     QUIT = "quit"
 
 
@@ -75,8 +77,11 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
     running = snapshot.look is TrayState.RUNNING
     url = snapshot.hub_url
     logs_possible = reachable or snapshot.log_file_readable
-    items = [
-        ItemSpec(snapshot.headline, enabled=False),
+    items = [ItemSpec(snapshot.headline, enabled=False)]
+    if snapshot.update_available:
+        # Offered while the hub runs: the upgrade's health gate compares with a working hub.
+        items.append(ItemSpec("Update available: upgrade now…", Action.UPGRADE, enabled=running))
+    items += [
         SEPARATOR,
         # Offered only while the hub answers: opening a stopped hub shows a browser error.
         ItemSpec(
@@ -99,6 +104,13 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
         # Accounts live in the running hub: the daemon cannot add one while it is down.
         ItemSpec("Add user…", Action.ADD_USER, enabled=running),
         _users_item(snapshot),
+        SEPARATOR,
+        ItemSpec(snapshot.backup.words, enabled=False),
+        ItemSpec(
+            "Back up now",
+            Action.BACKUP,
+            enabled=reachable and snapshot.backup.configured and not snapshot.backup.running,
+        ),
         SEPARATOR,
         ItemSpec("Open logs", Action.LOGS, enabled=logs_possible),
     ]

@@ -20,7 +20,9 @@ _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 
 @dataclass(frozen=True)
 class Notice:
-    kind: str  # crash | crash-loop | recovered | docker | daemon-lost
+    # crash | crash-loop | recovered | docker | daemon-lost | update | upgrade | backup-failed
+    # | backup-overdue
+    kind: str
     title: str
     message: str
 
@@ -37,6 +39,53 @@ def _crash_loop(current: Snapshot) -> Notice:
         "JupyterHub keeps crashing",
         f"{reason} hubd keeps trying; open the logs to see why.",
     )
+
+
+def _update_notices(previous: Snapshot, current: Snapshot) -> list[Notice]:
+    """An update found, and an upgrade done or rolled back (by the daemon's maintenance
+    window, or by someone else's `hubd upgrade`)."""
+    before = previous.status.update if previous.status is not None else None
+    now = current.status.update if current.status is not None else None
+    if now is None:
+        return []
+    notices = []
+    if now.available and not (before is not None and before.available):
+        notices.append(
+            Notice(
+                "update",
+                "Update available",
+                "; ".join(now.changes) + ". Choose “Update available” in the menu.",
+            )
+        )
+    if now.last_result and now.last_result != (before.last_result if before else None):
+        title = "JupyterHub upgraded" if now.last_ok else "The upgrade did not go through"
+        notices.append(Notice("upgrade", title, now.last_result))
+    return notices
+
+
+def _backup_notices(previous: Snapshot | None, current: Snapshot) -> list[Notice]:
+    """A backup that failed (each new failure once), and no good backup for too long."""
+    before = previous.backup if previous is not None else None
+    now = current.backup
+    notices = []
+    if now.last_error is not None and (before is None or before.last_error != now.last_error):
+        notices.append(
+            Notice("backup-failed", "Backup failed", f"{now.last_error}. hubd will try again.")
+        )
+    if now.overdue and (before is None or not before.overdue):
+        since = (
+            "There has never been a good backup"
+            if now.age_s is None
+            else (f"The last good backup is {int(now.age_s // 3600)} hours old")
+        )
+        notices.append(
+            Notice(
+                "backup-overdue",
+                "No recent backup",
+                f"{since}. Check the backup disk, then use Back up now.",
+            )
+        )
+    return notices
 
 
 class NoticeTracker:
@@ -103,9 +152,12 @@ class NoticeTracker:
             )
         elif now == HubState.STOPPED:
             self._problem = False  # a stop, asked for by someone, ends any episode
-        return notices
+        return notices + _update_notices(previous, current) + _backup_notices(previous, current)
 
     def _first(self, current: Snapshot) -> list[Notice]:
+        return self._first_state(current) + _backup_notices(None, current)
+
+    def _first_state(self, current: Snapshot) -> list[Notice]:
         state = current.raw_state
         self._problem = state in (HubState.FAILING, HubState.DOCKER_UNAVAILABLE)
         if state == HubState.FAILING:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
-from hubd.status import DESIRED_STATES, UNKNOWN, HubState, Status
+from hubd.status import DESIRED_STATES, UNKNOWN, BackupStatus, HubState, Status
 
 # Windows cuts tray tooltips at 127 characters; other hosts are no more generous in practice.
 TOOLTIP_MAX_CHARS = 127
@@ -57,6 +57,46 @@ class UserRow:
     name: str
     admin: bool
     server_running: bool
+
+
+@dataclass(frozen=True)
+class BackupView:
+    """What the tray says about backups (from the daemon's `BackupStatus`)."""
+
+    configured: bool = False  # a target is set
+    age_s: float | None = None  # since the last good backup
+    last_error: str | None = None
+    overdue: bool = False
+    running: bool = False
+
+    @classmethod
+    def of(cls, backup: BackupStatus) -> BackupView:
+        return cls(
+            configured=bool(backup.target),
+            age_s=backup.age_s,
+            last_error=backup.last_error or None,
+            overdue=backup.overdue,
+            running=backup.running,
+        )
+
+    @property
+    def words(self) -> str:
+        """One menu line, e.g. 'Last backup: 3 h ago'."""
+        if self.running:
+            return "Backing up now…"
+        if self.last_error is not None:
+            return "Last backup FAILED"
+        if self.age_s is None:
+            return "No backup yet" if self.configured else "Backups not set up"
+        return f"Last backup: {_age_words(self.age_s)} ago" + (" (overdue)" if self.overdue else "")
+
+
+def _age_words(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} days"
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,11 @@ class Snapshot:
         return (self.status.last_error or None) if self.status is not None else None
 
     @property
+    def update_available(self) -> bool:
+        update = self.status.update if self.status is not None else None
+        return update is not None and update.available
+
+    @property
     def hub_url(self) -> str | None:
         """The address to open: the advertised name when there is one, else the local one."""
         if self.status is None:
@@ -134,6 +179,10 @@ class Snapshot:
             host = f"[{address}]" if ":" in address else address
             result.append(urlunsplit((parts.scheme, host + port, parts.path or "/", "", "")))
         return result
+
+    @property
+    def backup(self) -> BackupView:
+        return BackupView.of(self.status.backup if self.status is not None else BackupStatus())
 
     @property
     def headline(self) -> str:

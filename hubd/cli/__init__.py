@@ -10,10 +10,18 @@ from collections.abc import Sequence
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd.cli import config_cmd, service_cmd, stack_cmd, tray_cmd, user_cmd
+from hubd.cli import (
+    backup_cmd,
+    config_cmd,
+    service_cmd,
+    stack_cmd,
+    tray_cmd,
+    upgrade_cmd,
+    user_cmd,
+)
 from hubd.errors import HubdError
 
-_COMMAND_GROUPS = (stack_cmd, config_cmd, user_cmd, service_cmd, tray_cmd)
+_COMMAND_GROUPS = (stack_cmd, upgrade_cmd, config_cmd, user_cmd, backup_cmd, service_cmd, tray_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

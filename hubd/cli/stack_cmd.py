@@ -8,23 +8,17 @@ import sys
 import time
 
 from hubd.cli.context import Context
-from hubd.config import Config
 from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, UsageError
-from hubd.stack import Stack
 from hubd.stack.accounts import first_admin_hint
-from hubd.status import HubState, Status, Supervision
+from hubd.status import BackupStatus, HubState, Status, Supervision
 from hubd.timing import Timing
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    up = commands.add_parser(
-        "up", help="bring the hub up (build/pull what it needs), print its URL"
-    )
-    up.add_argument(
-        "--pull", action="store_true", help="pull newer images and rebuild the hub image first"
-    )
-    up.set_defaults(handler=_up)
+    commands.add_parser(
+        "up", help="bring the hub up on the pinned versions (newer ones: `hubd upgrade`)"
+    ).set_defaults(handler=_up)
     commands.add_parser(
         "down", help="stop the hub and users' servers (keeps all data)"
     ).set_defaults(handler=_down)
@@ -52,7 +46,7 @@ def _up(args: argparse.Namespace) -> int:
         status = _wait_for_daemon(daemon, ctx.timing)
         print(status.url or status.local_url)
         return 0
-    result = ctx.stack.up(pull=args.pull)
+    result = ctx.stack.up()
     for change in result.changes:
         print(f"  {change}", file=sys.stderr)
     if not result.changes:
@@ -93,7 +87,7 @@ def _down(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
-    status = daemon.status() if daemon is not None else _local_status(ctx.stack, ctx.config)
+    status = daemon.status() if daemon is not None else _local_status(ctx)
     if args.json:
         print(json.dumps(status.to_json(), indent=2))
         return 0
@@ -108,20 +102,45 @@ def _status(args: argparse.Namespace) -> int:
         print(f"restarts: {status.restart_count}")
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
+    print(f"backup:   {_backup_line(status.backup)}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
+    update = status.update
+    if update is not None and update.available:
+        print(f"update:   available ({'; '.join(update.changes)}): `hubd upgrade`")
+    if update is not None and update.last_result:
+        print(f"upgrade:  {update.last_result}")
     return 0
 
 
-def _local_status(stack: Stack, config: Config) -> Status:
-    """Status without a daemon: what the engine shows right now."""
-    view = stack.describe()
+def _backup_line(backup: BackupStatus) -> str:
+    age = backup.age_s
+    text = f"last good one {_duration(age)} ago" if age is not None else "never backed up"
+    if backup.running:
+        text += ", one is running now"
+    if backup.last_error:
+        text += f"; LAST BACKUP FAILED: {backup.last_error}"
+    elif backup.overdue:
+        text += " (overdue)"
+    if not backup.target:
+        text += " (no backup_target set)"
+    return text
+
+
+def _local_status(ctx: Context) -> Status:
+    """Status without a daemon: what the engine shows right now, and the backup record."""
+    from hubd.backup import summary
+
+    view = ctx.stack.describe()
     if view.hub.status != "running":
         state, error = HubState.STOPPED, None
     elif view.hub.healthy:
         state, error = HubState.RUNNING, None
     else:
         state, error = HubState.STARTING, "the hub does not answer /hub/health"
-    return Status.compose(Supervision(state=state, last_error=error), config, view)
+    backup = summary(ctx.paths.state_dir, ctx.config, ctx.timing)
+    return Status.compose(
+        Supervision(state=state, last_error=error), ctx.config, view, backup=backup
+    )
 
 
 def _duration(seconds: float) -> str:

@@ -49,6 +49,9 @@ class ControlBackend(Protocol):
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
     def unlock_user(self, name: str) -> dict[str, Any]: ...
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
+    def backup(self, target: str | None) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -182,6 +185,20 @@ def _text(body: dict[str, Any], key: str) -> str:
     return value
 
 
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    if not isinstance(value, dict):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be an object")
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
+    return value or None
+
+
 def _flag(query: dict[str, list[str]], body: dict[str, Any], key: str) -> bool:
     if key in body:
         if not isinstance(body[key], bool):
@@ -205,12 +222,15 @@ class _Router:
             ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
             ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
             ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
+            ("backup",): {"POST": lambda body, _q: b.backup(_optional_text(body, "target"))},
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},
                 "POST": lambda body, _q: b.add_user(
                     _text(body, "name"), _text(body, "password"), _flag({}, body, "admin")
                 ),
             },
+            ("upgrade", "plan"): {"POST": lambda body, q: b.upgrade_plan(_flag(q, body, "pull"))},
+            ("upgrade", "apply"): {"POST": lambda body, _q: b.upgrade_apply(_object(body, "plan"))},
         }
         if len(parts) >= 2 and parts[0] == "users":
             name = parts[1]

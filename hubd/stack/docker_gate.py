@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from docker.errors import NotFound
@@ -47,8 +48,12 @@ def gate_volume_name(names: StackNames) -> str:
     return f"{names.stack}-docker-gate"
 
 
-def gate_policy(config: Config, names: StackNames) -> dict[str, Any]:
-    """What the hub may do through the gate (read by hub_image/docker_gate.py's Policy)."""
+def gate_policy(
+    config: Config, names: StackNames, user_images: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What the hub may do through the gate (read by hub_image/docker_gate.py's Policy).
+
+    `user_images` maps configured image names to the pinned ids the hub starts them by."""
     return {
         "stack_label": LABEL_STACK,
         "stack": names.stack,
@@ -58,7 +63,9 @@ def gate_policy(config: Config, names: StackNames) -> dict[str, Any]:
         "volume_prefix": names.user_volume_template.split("{", 1)[0],
         "user_network_prefix": names.user_network_prefix,
         "network_members": names.user_network_members,
-        "images": sorted({config.user_image, *config.allowed_images}),
+        "images": sorted(
+            {config.user_image, *config.allowed_images, *(user_images or {}).values()}
+        ),
         "shared_folder": config.shared_folder,
         "shared_folder_readonly": config.shared_folder_readonly,
         "pids_limit": USER_PIDS_LIMIT,
@@ -76,10 +83,15 @@ def hub_gate_mount(names: StackNames) -> tuple[dict[str, dict[str, str]], dict[s
 
 
 def gate_spec(
-    config: Config, names: StackNames, image: str, engine_socket: str, timing: Timing
+    config: Config,
+    names: StackNames,
+    image: str,
+    engine_socket: str,
+    timing: Timing,
+    user_images: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The gate container's create arguments, labelled with a hash of themselves."""
-    policy = json.dumps(gate_policy(config, names), sort_keys=True)
+    policy = json.dumps(gate_policy(config, names, user_images), sort_keys=True)
     create: dict[str, Any] = {
         "image": image,
         "name": gate_container_name(names),
@@ -113,9 +125,10 @@ def ensure_gate(
     image: str,
     engine_socket: str,
     timing: Timing,
+    user_images: Mapping[str, str] | None = None,
 ) -> tuple[Container, str]:
     """Make the gate container match its spec and run. Returns (container, what was done)."""
-    create = gate_spec(config, names, image, engine_socket, timing)
+    create = gate_spec(config, names, image, engine_socket, timing, user_images)
     try:
         client.volumes.get(gate_volume_name(names))
     except NotFound:

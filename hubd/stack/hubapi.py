@@ -58,8 +58,16 @@ class HubAPI:
         response = self._call("POST", f"/hubd/accounts/{name}/unlock")
         return bool(response.json().get("was_locked"))
 
+    def stop_server(self, name: str) -> None:
+        """Ask the hub to stop someone's server (it may answer before the server is down)."""
+        self._call("DELETE", f"/users/{name}/server")
+
     def delete_user(self, name: str) -> None:
         self._call("DELETE", f"/users/{name}")
+
+    def proxy_routes(self) -> dict[str, Any]:
+        """The proxy's routing table as the hub reads it (needs the `proxy` scope)."""
+        return dict(self._call("GET", "/proxy").json())
 
 
 def _hub_message(response: requests.Response) -> str:

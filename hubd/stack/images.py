@@ -15,7 +15,16 @@ from hubd.errors import ImageError
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB_IMAGE, StackNames
 from hubd.stack.progress import Reporter
 
-HUB_CONTEXT_FILES = ("Dockerfile", "hubd_hub.py", "jupyterhub_config.py", "docker_gate.py")
+HUB_CONTEXT_FILES = (
+    "Dockerfile",
+    "constraints.txt",
+    "hubd_hub.py",
+    "jupyterhub_config.py",
+    "docker_gate.py",
+)
+# On hubd's hub image: the base image it was built on, by name and by id.
+LABEL_BASE_REF = "io.hubd.hub-base"
+LABEL_BASE_ID = "io.hubd.hub-base-id"
 
 
 def hub_context_dir() -> Path:
@@ -23,16 +32,41 @@ def hub_context_dir() -> Path:
     return Path(str(importlib.resources.files("hubd.stack") / "hub_image"))
 
 
-def hub_image_hash(base_image: str, context: Path | None = None) -> str:
+def hub_image_hash(base_image_id: str, context: Path | None = None) -> str:
+    """A hash of what the hub image is made of: the base image *id* (a moved tag is another
+    base) and hubd's build context (a new hubd release is another image)."""
     context = context or hub_context_dir()
-    digest = hashlib.sha256(base_image.encode())
+    digest = hashlib.sha256(base_image_id.encode())
     for name in HUB_CONTEXT_FILES:
         digest.update(name.encode() + b"\0" + (context / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
-def hub_image_tag(names: StackNames, base_image: str) -> str:
-    return f"{names.hub_image_repo}:{hub_image_hash(base_image)}"
+def hub_image_tag(names: StackNames, base_image_id: str) -> str:
+    return f"{names.hub_image_repo}:{hub_image_hash(base_image_id)}"
+
+
+def image_id(client: docker.DockerClient, ref: str) -> str:
+    try:
+        return str(client.images.get(ref).id)
+    except ImageNotFound:
+        raise ImageError(f"the image {ref} is not on this machine") from None
+
+
+def resolve_base_image(
+    client: docker.DockerClient,
+    base_image: str,
+    reporter: Reporter,
+    pinned_id: str = "",
+    pull: bool = False,
+) -> str:
+    """The id of the hub base image to build on: the pinned one while the engine has it (a
+    moved tag is not followed), else the local tag, else what a pull brings."""
+    if pinned_id and not pull and image_present(client, pinned_id):
+        return pinned_id
+    if pull or not image_present(client, base_image):
+        pull_image(client, base_image, reporter)
+    return image_id(client, base_image)
 
 
 def image_present(client: docker.DockerClient, ref: str) -> bool:
@@ -49,14 +83,15 @@ def ensure_hub_image(
     base_image: str,
     reporter: Reporter,
     pull_base: bool = False,
+    base_id: str = "",
 ) -> tuple[str, bool]:
-    """Build the hub image unless this exact one exists. Returns (tag, built)."""
-    tag = hub_image_tag(names, base_image)
-    if image_present(client, tag) and not pull_base:
+    """Build the hub image on the pinned base (`base_id`), or on what `base_image` names now
+    if nothing is pinned, unless this exact one exists. Returns (tag, built)."""
+    base_id = resolve_base_image(client, base_image, reporter, base_id, pull=pull_base)
+    tag = hub_image_tag(names, base_id)
+    if image_present(client, tag):
         return tag, False
-    if pull_base or not image_present(client, base_image):
-        pull_image(client, base_image, reporter)
-    reporter.step(f"building the hub image {tag} on {base_image}")
+    reporter.step(f"building the hub image {tag} on {base_image} ({base_id[7:19]})")
     try:
         stream = client.api.build(
             path=str(hub_context_dir()),
@@ -64,8 +99,13 @@ def ensure_hub_image(
             rm=True,
             forcerm=True,
             decode=True,
-            buildargs={"HUB_BASE_IMAGE": base_image},
-            labels={**names.labels(ROLE_HUB_IMAGE), LABEL_SPEC: tag.rsplit(":", 1)[1]},
+            buildargs={"HUB_BASE_IMAGE": base_id},
+            labels={
+                **names.labels(ROLE_HUB_IMAGE),
+                LABEL_SPEC: tag.rsplit(":", 1)[1],
+                LABEL_BASE_REF: base_image,
+                LABEL_BASE_ID: base_id,
+            },
         )
         for item in stream:
             if "error" in item:

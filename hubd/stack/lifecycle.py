@@ -35,7 +35,14 @@ from hubd.stack.docker_gate import (
 )
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
-from hubd.stack.images import ensure_hub_image, ensure_user_images
+from hubd.stack.images import (
+    LABEL_BASE_ID,
+    LABEL_BASE_REF,
+    ensure_hub_image,
+    ensure_user_images,
+    image_id,
+    image_present,
+)
 from hubd.stack.naming import (
     LABEL_SPEC,
     LABEL_STACK,
@@ -48,6 +55,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.settings import HUB_DATA_DIR, SETTINGS_DIR, hub_settings
 from hubd.stack.user_networks import join_user_networks
@@ -58,6 +66,7 @@ log = logging.getLogger(__name__)
 
 HUB_PORT_IN_CONTAINER = "8000/tcp"
 SERVICE_TOKEN_PATH = f"{HUB_DATA_DIR}/hubd-service-token"
+HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
 @dataclass
@@ -89,12 +98,15 @@ class Stack:
         *,
         reporter: Reporter | None = None,
         timing: Timing | None = None,
+        pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
         self.timing = timing or Timing()
         self.reporter: Reporter = reporter or LogReporter(self.timing)
+        # Without a pin store (throwaway stacks in tests) images are used as their tags say.
+        self.pins = pins
 
     # ------------------------------------------------------------------ addresses
 
@@ -118,32 +130,72 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self, pull: bool = False) -> UpResult:
+    def up(self) -> UpResult:
+        """Bring the stack to what the config asks for, on the pinned image versions: a tag
+        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
         if self.ensure_hub_volume():
             changes.append(f"created volume {self.names.hub_data_volume}")
-        image, built = ensure_hub_image(
-            self.client, self.names, self.config.hub_base_image, self.reporter, pull_base=pull
-        )
+        pins = self.pins.load() if self.pins else ImagePins()
+        if pins.hub_base_ref not in ("", self.config.hub_base_image) and self._usable(
+            pins.hub_image
+        ):
+            # Another JupyterHub may need a database migration: that is an upgrade's job,
+            # behind its health gate. Until then the pinned hub keeps running.
+            image, built = pins.hub_image, False
+            changes.append(
+                f"kept the hub on {pins.hub_base_ref}: `hubd upgrade` switches to "
+                f"{self.config.hub_base_image}"
+            )
+        else:
+            image, built = ensure_hub_image(
+                self.client,
+                self.names,
+                self.config.hub_base_image,
+                self.reporter,
+                base_id=pins.hub_base_for(self.config.hub_base_image),
+            )
         if built:
             changes.append(f"built image {image}")
-        user_images = [self.config.user_image, *self.config.allowed_images]
+        wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}
+        missing = [ref for ref, pinned in wanted.items() if not self._usable(pinned)]
         changes += [
-            f"pulled {ref}"
-            for ref in ensure_user_images(self.client, user_images, self.reporter, pull=pull)
+            f"pulled {ref}" for ref in ensure_user_images(self.client, missing, self.reporter)
         ]
-        _, gate_action = ensure_gate(
-            self.client, self.config, self.names, image, docker_socket_path(), self.timing
-        )
-        if gate_action != "unchanged":
-            changes.append(f"{gate_action} container {gate_container_name(self.names)}")
-        container, action = self.ensure_hub_container(image)
+        user_images = {
+            ref: pinned if self._usable(pinned) else image_id(self.client, ref)
+            for ref, pinned in wanted.items()
+        }
+        self.save_pins(image, user_images)
+        container, action = self.ensure_hub_container(image, user_images)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
         self.wait_healthy()
         return UpResult(url=self.local_url, changes=changes, hub_container_id=container.id or "")
+
+    def user_image_refs(self) -> list[str]:
+        return list(dict.fromkeys([self.config.user_image, *self.config.allowed_images]))
+
+    def _usable(self, pinned_id: str) -> bool:
+        return bool(pinned_id) and image_present(self.client, pinned_id)
+
+    def pins_for(self, hub_image: str, user_images: dict[str, str]) -> ImagePins:
+        labels = self.client.images.get(hub_image).labels or {}
+        return ImagePins(
+            hub_base_ref=labels.get(LABEL_BASE_REF, self.config.hub_base_image),
+            hub_base_id=labels.get(LABEL_BASE_ID, ""),
+            hub_image=hub_image,
+            user_images=dict(user_images),
+        )
+
+    def save_pins(self, hub_image: str, user_images: dict[str, str]) -> None:
+        if self.pins is None:
+            return
+        pins = self.pins_for(hub_image, user_images)
+        if pins != self.pins.load():
+            self.pins.save(pins)
 
     def ensure_network(self) -> bool:
         if self.client.networks.list(names=[self.names.network], filters=self.names.filters()):
@@ -176,9 +228,21 @@ class Stack:
                     "hubd will not touch it: rename it, or set another `stack_name` in the config"
                 )
 
-    def hub_spec(self, image: str) -> tuple[dict[str, Any], str]:
-        """The hub container's create arguments and a hash that changes when they do."""
-        settings = hub_settings(self.config, self.names, self.timing, self.engine_memory_bytes)
+    def hub_spec(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[dict[str, Any], str]:
+        """The hub container's create arguments and a hash that changes when they do.
+
+        `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
+        hub migrate the database schema; it is not hashed, as it changes nothing once done.
+        """
+        settings = hub_settings(
+            self.config,
+            self.names,
+            self.timing,
+            user_images,
+            engine_memory_bytes=self.engine_memory_bytes,
+        )
         # DockerSpawner reaches the engine only through the docker gate (docker_gate.py).
         gate_volumes, gate_environment = hub_gate_mount(self.names)
         spec = {
@@ -200,6 +264,7 @@ class Stack:
                 **gate_volumes,
             },
             "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json", **gate_environment},
+            "command": [*HUB_COMMAND, "--upgrade-db"] if upgrade_db else None,
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
             # tini as PID 1 reaps the proxy and forwards signals.
@@ -231,9 +296,24 @@ class Stack:
             spec=container.labels.get(LABEL_SPEC, ""),
         )
 
-    def ensure_hub_container(self, image: str) -> tuple[Container, str]:
+    def ensure_hub_container(
+        self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
+    ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
-        create, spec_hash = self.hub_spec(image)
+        # The gate first: the hub reaches Docker only through it, and it must know the images
+        # this hub may start (`up`, `hubd upgrade` and its rollback all come through here).
+        _, gate_action = ensure_gate(
+            self.client,
+            self.config,
+            self.names,
+            image,
+            docker_socket_path(),
+            self.timing,
+            user_images,
+        )
+        if gate_action != "unchanged":
+            self.reporter.step(f"{gate_action} container {gate_container_name(self.names)}")
+        create, spec_hash = self.hub_spec(image, user_images, upgrade_db)
         container = self.find_hub()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
@@ -242,7 +322,7 @@ class Stack:
             container.remove()
             container, action = None, "recreated"
         if container is None:
-            container = self._create_hub(create)
+            container = self._create_hub(create, user_images)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -252,10 +332,18 @@ class Stack:
             action = "started" if action == "unchanged" else action
         return container, action
 
-    def _create_hub(self, create: dict[str, Any]) -> Container:
+    def _create_hub(
+        self, create: dict[str, Any], user_images: dict[str, str] | None = None
+    ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
-        # The same as hashed into the spec.
-        settings = hub_settings(self.config, self.names, self.timing, self.engine_memory_bytes)
+        # The same settings as hashed into the spec.
+        settings = hub_settings(
+            self.config,
+            self.names,
+            self.timing,
+            user_images,
+            engine_memory_bytes=self.engine_memory_bytes,
+        )
         container = self.client.containers.create(**create)
         join_user_networks(self.client, self.names, container)
         container.put_archive("/", _tar({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)}))
@@ -286,6 +374,13 @@ class Stack:
                 container.stop(timeout=self.timing.container_stop_timeout_s)
         except NotFound:
             pass
+
+    def remove_hub(self) -> None:
+        """Stop and remove the hub container; people's servers keep running."""
+        container = self.find_hub()
+        if container is not None:
+            self._stop(container)
+            _remove_quietly(container, force=True)
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
         try:
@@ -442,6 +537,10 @@ class Stack:
         for container in self.containers():
             _remove_quietly(container, force=True)
             removed.append(f"removed container {container.name}")
+        # Users' servers remove themselves once stopped; their volumes are in use until then.
+        deadline = time.monotonic() + self.timing.container_stop_timeout_s
+        while self.containers(ROLE_USER_SERVER) and time.monotonic() < deadline:
+            time.sleep(self.timing.container_gone_poll_s)
         for volume in self.client.volumes.list(filters=self.names.filters()):
             volume.remove(force=True)
             removed.append(f"removed volume {volume.name}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from hubd.config import MIN_PASSWORD_CHARS, Config
@@ -26,17 +27,25 @@ def hub_settings(
     config: Config,
     names: StackNames,
     timing: Timing | None = None,
+    user_images: Mapping[str, str] | None = None,
     engine_memory_bytes: int | None = None,
 ) -> dict[str, Any]:
-    """`engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
+    """The hub's settings. `user_images` maps the config's image names to the pinned image
+    ids, so DockerSpawner starts exactly the pinned version even after a tag moved.
+    `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
     timing = timing or Timing()
+    pinned = dict(user_images or {})
+    allowed: list[str] | dict[str, str] = list(config.allowed_images)
+    if pinned and allowed:
+        # DockerSpawner shows the keys of a dict to people and starts the value.
+        allowed = {ref: pinned.get(ref, ref) for ref in config.allowed_images}
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
         "hub_container": names.hub_container,
         "network": names.network,
-        "user_image": config.user_image,
-        "allowed_images": list(config.allowed_images),
+        "user_image": pinned.get(config.user_image, config.user_image),
+        "allowed_images": allowed,
         "user_container_prefix": names.user_container_prefix,
         "user_container_labels": names.labels(ROLE_USER_SERVER),
         "user_volume_template": names.user_volume_template,

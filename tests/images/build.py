@@ -45,7 +45,13 @@ DEBOOTSTRAP: dict[str, Any] = {
     "changes": ["ENV LANG=C.UTF-8", "LABEL io.hubd.test=1", 'CMD ["/bin/bash"]'],
 }
 # Images built from Dockerfiles in this folder, in build order.
-DOCKERFILES = {"hub-base": "hub-base.Dockerfile", "user": "user.Dockerfile"}
+DOCKERFILES = {
+    "hub-base": "hub-base.Dockerfile",
+    "user": "user.Dockerfile",
+    # An older JupyterHub (5.x): upgrade tests migrate its database to the current one.
+    "hub-base-5": "hub-base-5.Dockerfile",
+    "restic": "restic.Dockerfile",
+}
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
 PROBE_HOSTS = [("pypi.org", 443), ("registry.npmjs.org", 443), ("deb.debian.org", 80)]
@@ -63,6 +69,8 @@ class TestImages:
 
     hub_base: str  # e.g. "hubd-test/hub-base:<hash12>"
     user: str  # e.g. "hubd-test/user:<hash12>"
+    hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
+    restic: str  # stand-in for restic/restic
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -225,10 +233,16 @@ def ensure_test_images(
                 network = _network_mode(client, tags["debian"], log)
                 for name in missing:
                     _build(client, DOCKERFILES[name], tags[name], tags["debian"], network, log)
-    return TestImages(hub_base=tags["hub-base"], user=tags["user"])
+    return TestImages(
+        hub_base=tags["hub-base"],
+        user=tags["user"],
+        hub_base_5=tags["hub-base-5"],
+        restic=tags["restic"],
+    )
 
 
 if __name__ == "__main__":
     images = ensure_test_images(docker.from_env(), log=lambda line: print(line, file=sys.stderr))
     print(images.hub_base)
     print(images.user)
+    print(images.restic)

@@ -5,6 +5,7 @@ These tests never skip: without an engine they fail and say so (CI starts one in
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import socket
@@ -148,3 +149,65 @@ def stack_env(
         yield env
     finally:
         purge_stack(env)
+
+
+def derived_image(client: docker.DockerClient, tag: str, base: str, *lines: str) -> str:
+    """A small image on top of a test image (no network needed); rebuilt from cache at once."""
+    dockerfile = "\n".join([f"FROM {base}", *lines]) + "\n"
+    client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels={"io.hubd.test": "1"}, rm=True
+    )
+    return tag
+
+
+@pytest.fixture
+def broken_hub_base(docker_client: docker.DockerClient, test_images: TestImages) -> str:
+    """A hub base image whose hub cannot start (no jupyterhub command): a crash loop."""
+    return derived_image(
+        docker_client,
+        "hubd-test/broken-hub-base:1",
+        test_images.hub_base,
+        "RUN rm -f /usr/local/bin/jupyterhub",
+    )
+
+
+# `jupyterhub --upgrade-db` that damages the database and then fails, as a migration that
+# breaks half-way does: the accounts table emptied, the schema version unknown to any hub.
+_HALF_MIGRATION = r"""#!/usr/bin/python3
+import os, sqlite3, sys
+if "--upgrade-db" in sys.argv:
+    db = sqlite3.connect("/srv/jupyterhub/data/jupyterhub.sqlite")
+    db.execute("DELETE FROM users_info")
+    db.execute("UPDATE alembic_version SET version_num = 'half-done'")
+    db.commit()
+    sys.exit("stand-in: the database migration failed half-way")
+os.execv("/usr/local/bin/jupyterhub-real", ["jupyterhub", *sys.argv[1:]])
+"""
+
+
+@pytest.fixture
+def half_migrating_hub_base(docker_client: docker.DockerClient, test_images: TestImages) -> str:
+    """A hub base image whose database migration fails after altering the database."""
+    script = _HALF_MIGRATION.replace("\\", "\\\\").replace("\n", "\\n").replace("'", "'\\''")
+    return derived_image(
+        docker_client,
+        "hubd-test/half-migrating-hub-base:1",
+        test_images.hub_base,
+        "RUN mv /usr/local/bin/jupyterhub /usr/local/bin/jupyterhub-real"
+        f" && printf '%b' '{script}' > /usr/local/bin/jupyterhub"
+        " && chmod +x /usr/local/bin/jupyterhub",
+    )
+
+
+@pytest.fixture
+def login_breaking_hub_base(docker_client: docker.DockerClient, test_images: TestImages) -> str:
+    """A hub base image whose hub starts and answers /hub/health, but whose login page fails
+    (NativeAuthenticator's template is missing), as a JupyterHub that breaks it would."""
+    return derived_image(
+        docker_client,
+        "hubd-test/login-breaking-hub-base:1",
+        test_images.hub_base,
+        "RUN python3 -m pip install --no-cache-dir jupyterhub-nativeauthenticator==1.3.0"
+        " && rm \"$(python3 -c 'import nativeauthenticator, os;"
+        " print(os.path.dirname(nativeauthenticator.__file__))')/templates/native-login.html\"",
+    )

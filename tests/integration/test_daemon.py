@@ -132,23 +132,6 @@ def test_crash_loop_backs_off_and_says_failing(
         proc.stop()
 
 
-@pytest.fixture
-def broken_hub_base(docker_client: object, test_images: object) -> Iterator[str]:
-    """A hub base image whose hub cannot start (no jupyterhub command): a crash loop."""
-    import io
-
-    client = docker_client
-    tag = "hubd-test/broken-hub-base:1"
-    dockerfile = f"FROM {test_images.hub_base}\nRUN rm -f /usr/local/bin/jupyterhub\n"  # type: ignore[attr-defined]
-    client.images.build(
-        fileobj=io.BytesIO(dockerfile.encode()),
-        tag=tag,  # type: ignore[attr-defined]
-        labels={"io.hubd.test": "1"},
-        rm=True,
-    )
-    yield tag
-
-
 def test_stop_start_through_the_daemon_and_desired_state_persists(
     daemon: DaemonProc, stack_env: StackEnv, tmp_path: Path
 ) -> None:

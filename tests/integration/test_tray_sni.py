@@ -477,7 +477,7 @@ def _right_click_shows_the_menu(x: Xvfb, save_as: Path) -> None:
     time.sleep(0.3)  # let it finish drawing
     if SAVE_SCREENSHOTS:
         save_as.parent.mkdir(parents=True, exist_ok=True)
-        x.screenshot().crop((0, 0, 380, 310)).save(save_as)
+        x.screenshot().crop((0, 0, 380, 370)).save(save_as)
     x.run("xdotool", "key", "Escape")
     x.run("xdotool", "mousemove", "700", "500")
     wait_until(lambda: x.screenshot().getpixel(below) == before, what="the menu to close")

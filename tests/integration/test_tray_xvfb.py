@@ -260,7 +260,7 @@ def _save_menu_picture(x: Xvfb, path: Path) -> None:
     if not SAVE_SCREENSHOTS:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    x.screenshot().crop((800 - 340, 0, 800, 330)).save(path)
+    x.screenshot().crop((800 - 340, 0, 800, 400)).save(path)
 
 
 def _save_screen_region(x: Xvfb, path: Path, window: int) -> None:

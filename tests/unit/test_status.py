@@ -6,6 +6,7 @@ import json
 
 from hubd.config import Config
 from hubd.status import (
+    BackupStatus,
     HubContainer,
     HubState,
     MdnsView,
@@ -13,6 +14,7 @@ from hubd.status import (
     StackView,
     Status,
     Supervision,
+    UpdateView,
     UserServer,
 )
 
@@ -42,13 +44,18 @@ def _full() -> Status:
         ),
         MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
         "1.2.3",
+        UpdateView(True, ("hub image: jupyterhub: 5.4.6 -> 6.1.1",), "2026-01-01T03:00:00+00:00"),
+        backup=BackupStatus(target="/mnt/usb", scheduled=True, last_success_at=1.0, age_s=60.0),
     )
 
 
 def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
-    assert set(data) == EARLIER_KEYS
+    # Earlier keys all stay; new ones are only added (an older tray ignores them).
+    assert set(data) == EARLIER_KEYS | {"update", "backup"}
+    assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
+    assert data["backup"]["age_s"] == 60.0 and data["backup"]["target"] == "/mnt/usb"
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
     assert data["servers"] == [
         {"user": "ann", "container": "c-ann", "running": True, "status": "running"}

@@ -222,6 +222,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": True,
         "Add user…": True,
         "Users (2)": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -234,6 +236,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": False,
         "Add user…": False,
         "Users": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -246,6 +250,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": False,
         "Add user…": False,
         "Users": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -258,6 +264,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": True,
         "Add user…": False,
         "Users": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -270,6 +278,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": False,
         "Add user…": False,
         "Users": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -282,6 +292,8 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Restart": False,
         "Add user…": False,
         "Users": True,
+        "Last backup: 3 h ago": False,
+        "Back up now": True,
         "Open logs": True,
         "Quit tray": True,
     },
@@ -324,6 +336,9 @@ def test_the_menu_is_ordered_and_separated(tray: Harness) -> None:
         "Add user…",
         "Users (2)",
         SEP,
+        "Last backup: 3 h ago",
+        "Back up now",
+        SEP,
         "Open logs",
         "Quit tray",
     ]
@@ -361,6 +376,8 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
         "Restart": False,
         "Add user…": False,
         "Users": False,
+        "Backups not set up": False,
+        "Back up now": False,
         "Open logs": False,
         "How to start hubd…": True,
         "Quit tray": True,
@@ -510,6 +527,22 @@ def test_the_poller_follows_the_daemon_without_clicks(tray: Harness, daemon: Fak
     ]
 
 
+def test_an_update_is_announced_and_the_menu_item_upgrades(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    item = "Update available: upgrade now…"
+    assert item not in tray.labels_enabled()
+    daemon.update = {"available": True, "changes": ["hub image: jupyterhub|5.4.6|6.1.1"]}
+    tray.app.refresh()
+    assert tray.labels_enabled()[item] is True
+    tray.click(item)
+    tray.wait(lambda: item not in tray.labels_enabled(), "the item to go")
+    # The images the daemon's check fetched are used: no second pull.
+    assert daemon.calls == ["upgrade_plan pull=False", "upgrade_apply"]
+    titles = [title for title, _message in tray.icon.notices]
+    assert titles == ["Update available", "Upgrading JupyterHub", "JupyterHub upgraded"]
+
+
 def test_crash_and_recovery_are_announced(tray: Harness, daemon: FakeDaemon) -> None:
     daemon.state, daemon.restart_count = "restarting", 1
     tray.app.refresh()
@@ -536,3 +569,34 @@ def test_how_to_start_text_names_both_ways() -> None:
     assert "hubd service install" in text
     assert "hubd run" in text
     assert text.endswith("Details: no control socket at /run/x.sock")
+
+
+def test_back_up_now_runs_a_backup_and_says_when_it_is_done(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    tray.click("Back up now")
+    tray.wait(lambda: tray.icon.notices, "a notification")
+    assert daemon.calls == ["backup"]
+    assert tray.icon.notices == [("Backup done", "Saved to /media/usb/hub-backup.")]
+    tray.wait(lambda: "Last backup: 0 min ago" in tray.labels_enabled(), "the new age")
+
+
+def test_a_failed_backup_is_told_once_and_an_overdue_one_too(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    daemon.backup_error = "backup target /media/usb/hub-backup does not exist"
+    tray.click("Back up now")
+    tray.wait(lambda: tray.icon.notices, "a notification")
+    tray.app.refresh()
+    tray.app.refresh()
+    assert tray.icon.notices == [("Backup failed", f"{daemon.backup_error}. hubd will try again.")]
+    assert "Last backup FAILED" in tray.labels_enabled()
+    daemon.backup_status = {**daemon.backup_status, "overdue": True, "age_s": 50 * 3600}
+    tray.app.refresh()
+    tray.app.refresh()
+    assert tray.icon.notices[1:] == [
+        (
+            "No recent backup",
+            "The last good backup is 50 hours old. Check the backup disk, then use Back up now.",
+        )
+    ]

@@ -51,7 +51,9 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
     with it) and renders login errors synchronously with an extra `sync` keyword.
     """
 
-    statsd = _NoStats()
+    # Only where JupyterHub has none: JupyterHub 5's own handlers still count with statsd.
+    if not hasattr(NativeLoginHandler, "statsd"):
+        statsd = _NoStats()
 
     def _render(
         self,

@@ -110,12 +110,14 @@ roles = [
     {
         "name": "hubd",
         "description": "hubd manages accounts and servers for the owner",
+        # proxy: `hubd upgrade` checks that the proxy still routes to people's servers.
         "scopes": [
             "custom:hubd-accounts",
             "admin:users",
             "admin:servers",
             "list:users",
             "read:users",
+            "proxy",
         ],
         "services": ["hubd"],
     }

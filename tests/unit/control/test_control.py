@@ -12,7 +12,8 @@ import pytest
 
 from hubd.control import ControlClient, ControlServer
 from hubd.control.protocol import MAX_BODY_BYTES
-from hubd.errors import DaemonUnreachable, UsageError, UserAccountError
+from hubd.errors import BackupError, DaemonUnreachable, UsageError, UserAccountError
+from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
 from tests.as_nobody import as_nobody
 
@@ -58,6 +59,17 @@ class Backend:
     def unlock_user(self, name: str) -> dict[str, Any]:
         return {"name": name, "was_locked": name in self.users}
 
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        return {"up_to_date": True, "pull": pull}
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        raise UpgradeRolledBack(f"the upgrade was rolled back: {plan['why']}")
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        if target == "/unplugged":
+            raise BackupError("backup target /unplugged does not exist")
+        return {"snapshot": "abcd1234", "target": target or "/default"}
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[ControlServer, ControlClient, Backend]]:
@@ -93,6 +105,17 @@ def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backe
     assert client.list_users() == [{"name": "ann", "admin": True}]
     assert client.unlock_user("ann") == {"name": "ann", "was_locked": True}
     assert client.remove_user("ann", delete_data=True)["data_deleted"] is True
+
+
+def test_upgrade_round_trip_and_its_rollback_error_keeps_its_kind(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    _, client, _ = server
+    assert client.upgrade_plan(pull=False) == {"up_to_date": True, "pull": False}
+    with pytest.raises(UpgradeRolledBack, match="rolled back: the gate"):
+        client.upgrade_apply({"why": "the gate"})
+    with pytest.raises(UsageError, match="'plan' must be an object"):
+        client.request("POST", "/upgrade/apply", {"plan": "x"})
 
 
 def test_backend_errors_keep_their_kind(
@@ -190,3 +213,15 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
         first.close()
         first.close()  # safe twice
     assert not path.exists()
+
+
+def test_backup_goes_through_and_its_failure_comes_back_as_a_backup_error(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    _server, client, _backend = server
+    assert client.backup()["target"] == "/default"
+    assert client.backup("/mnt/usb")["target"] == "/mnt/usb"
+    with pytest.raises(BackupError, match="does not exist"):
+        client.backup("/unplugged")
+    with pytest.raises(UsageError, match="must be a string"):
+        client.request("POST", "/backup", {"target": 5})

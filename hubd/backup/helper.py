@@ -1,0 +1,182 @@
+"""restic in a helper container: the only way hubd reads or writes people's volumes for a backup.
+
+Docker's volume folders are never read from the host (on macOS they live inside Docker
+Desktop's VM). The helper mounts the target folder at /repo and the volumes under /data; the
+repository password reaches it as a file copied into the container before it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tarfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import docker
+from docker.errors import APIError, NotFound
+
+from hubd.errors import BackupError
+from hubd.stack.naming import StackNames
+
+log = logging.getLogger(__name__)
+
+REPO_MOUNT = "/repo"
+DATA_ROOT = "/data"
+PASSWORD_PATH = "/run/hubd-backup/password"
+CACHE_MOUNT = "/cache"
+ROLE_BACKUP_HELPER = "backup-helper"
+ROLE_BACKUP_CACHE = "backup-cache"
+HOST_NAME = "hubd"
+
+# restic's exit codes: 1 fatal, 3 some files unreadable (snapshot still made), 12 wrong password.
+RESTIC_WRONG_PASSWORD = 12
+RESTIC_PARTIAL = 3
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # a volume name, or an absolute host folder
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    output: str  # standard output
+    errors: str = ""  # standard error
+
+    def last_line(self) -> str:
+        lines = [line for line in (self.errors or self.output).splitlines() if line.strip()]
+        return lines[-1].strip() if lines else f"exit status {self.exit_code}"
+
+
+class Helper:
+    """Runs one restic (or shell) command at a time in a short-lived container."""
+
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image: str,
+        names: StackNames,
+        repo_folder: str,
+        password: str,
+    ) -> None:
+        self.client = client
+        self.image = image
+        self.names = names
+        self.repo_folder = repo_folder
+        self.password = password
+
+    @property
+    def container_name(self) -> str:
+        return f"{self.names.stack}-backup"
+
+    def remove_leftover(self) -> None:
+        """A helper left by a killed hubd would hold its name: it is ours, remove it."""
+        try:
+            container = self.client.containers.get(self.container_name)
+        except NotFound:
+            return
+        container.remove(force=True)
+
+    def _cache_volume(self) -> str:
+        name = f"{self.names.stack}-backup-cache"
+        try:
+            self.client.volumes.get(name)
+        except NotFound:
+            self.client.volumes.create(name, labels=self.names.labels(ROLE_BACKUP_CACHE))
+        return name
+
+    def restic(
+        self,
+        args: Sequence[str],
+        mounts: Sequence[Mount] = (),
+        files: Mapping[str, bytes] | None = None,
+    ) -> Result:
+        return self._run(["restic", *args], mounts, files)
+
+    def shell(self, script: str, mounts: Sequence[Mount] = ()) -> Result:
+        return self._run(["sh", "-ec", script], mounts)
+
+    def _run(
+        self,
+        command: list[str],
+        mounts: Sequence[Mount],
+        files: Mapping[str, bytes] | None = None,
+    ) -> Result:
+        self.remove_leftover()
+        volumes = {
+            REPO_MOUNT: Mount(self.repo_folder, REPO_MOUNT, read_only=False),
+            # restic's local cache of the repository's index: without it every backup reads
+            # the whole index back from the (maybe slow, USB or NAS) target first.
+            CACHE_MOUNT: Mount(self._cache_volume(), CACHE_MOUNT, read_only=False),
+        }
+        volumes.update({m.target: m for m in mounts})
+        try:
+            container = self.client.containers.create(
+                self.image,
+                entrypoint=command[:1],
+                command=command[1:],
+                name=self.container_name,
+                hostname=HOST_NAME,
+                labels=self.names.labels(ROLE_BACKUP_HELPER),
+                environment={
+                    "RESTIC_REPOSITORY": REPO_MOUNT,
+                    "RESTIC_PASSWORD_FILE": PASSWORD_PATH,
+                    "RESTIC_CACHE_DIR": CACHE_MOUNT,
+                    # Progress bars off: the log gets lines, not carriage returns.
+                    "RESTIC_PROGRESS_FPS": "0.0167",
+                },
+                volumes={
+                    m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+                    for m in volumes.values()
+                },
+                network_mode="none",
+                user="0:0",
+            )
+        except APIError as exc:
+            raise BackupError(f"could not create the backup helper: {exc.explanation}") from None
+        try:
+            extra = dict(files or {})
+            extra[PASSWORD_PATH] = self.password.encode() + b"\n"
+            container.put_archive("/", _tar(extra))
+            started = time.monotonic()
+            container.start()
+            exit_code = int(container.wait()["StatusCode"])
+            output = bytes(container.logs(stdout=True, stderr=False)).decode(errors="replace")
+            errors = bytes(container.logs(stdout=False, stderr=True)).decode(errors="replace")
+            log.debug(
+                "backup helper %s: exit %s in %.1f s",
+                command[:2],
+                exit_code,
+                time.monotonic() - started,
+            )
+            return Result(exit_code, output, errors)
+        finally:
+            with contextlib.suppress(NotFound, APIError):
+                container.remove(force=True)
+
+
+def _tar(files: Mapping[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        folders = sorted(
+            {
+                "/".join(n.strip("/").split("/")[: i + 1])
+                for n in files
+                for i in range(n.strip("/").count("/"))
+            }
+        )
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o700
+            archive.addfile(info)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size, info.mode = len(data), 0o600
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()

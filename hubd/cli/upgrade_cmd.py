@@ -1,0 +1,71 @@
+"""`hubd upgrade [--check]`: newer images behind a health gate, through the daemon when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hubd.cli.context import Context
+from hubd.control import ControlClient
+from hubd.errors import UsageError
+from hubd.stack.pins import PinStore
+from hubd.stack.upgrade import UpgradePlan, Upgrader
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    upgrade = commands.add_parser(
+        "upgrade",
+        help="pull newer images, show what changes, switch behind a health gate (rolled back "
+        "if the new hub fails it)",
+    )
+    upgrade.add_argument(
+        "--check", action="store_true", help="only show what an upgrade would change"
+    )
+    upgrade.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    upgrade.add_argument(
+        "--no-pull",
+        action="store_true",
+        help="use the images already on this machine (e.g. loaded with `docker load`)",
+    )
+    upgrade.set_defaults(handler=_upgrade)
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    daemon = ctx.daemon()
+    upgrader = None
+    if daemon is not None:
+        daemon = ControlClient(ctx.paths.control_socket, ctx.timing.upgrade_request_timeout_s)
+        print("asking the running hubd (its log shows the progress)", file=sys.stderr)
+        plan = UpgradePlan.from_json(daemon.upgrade_plan(pull=not args.no_pull))
+    else:
+        upgrader = Upgrader(
+            ctx.stack, PinStore(ctx.paths.image_pins_file, ctx.config.stack_name), ctx.paths.log_dir
+        )
+        plan = upgrader.plan(pull=not args.no_pull)
+    if plan.up_to_date:
+        print("up to date: nothing to upgrade")
+        return 0
+    print("an upgrade would change:")
+    for change in plan.changes:
+        print(f"  {change}")
+    if args.check:
+        print("run `hubd upgrade` to switch (the previous version comes back if the new one fails)")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("an upgrade needs a confirmation: run it on a terminal, or add --yes")
+        if input("Upgrade now? People's servers keep running. [y/N] ").strip().lower() not in (
+            "y",
+            "yes",
+        ):
+            print("nothing changed")
+            return 1
+    if daemon is not None:
+        result = daemon.upgrade_apply(plan.to_json())
+        copy = str(result.get("database_copy", ""))
+    else:
+        assert upgrader is not None
+        copy = upgrader.apply(plan, ctx.timing.upgrade_gate_deadline_s).database_copy
+    print(f"upgraded; the database as it was before is kept in the hub's data volume ({copy})")
+    return 0
