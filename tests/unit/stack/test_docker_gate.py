@@ -205,3 +205,15 @@ def test_pulls_and_volumes_stay_within_the_config() -> None:
     with pytest.raises(gate.Refused, match="local driver"):
         body = {"Name": "home-home-x", "Labels": {"io.hubd.stack": "home"}, "Driver": "nfs"}
         check("POST", "/volumes/create", body)
+
+
+def test_pinned_image_ids_are_allowed_beside_the_names() -> None:
+    pinned = gate_policy(CONFIG, NAMES, {"lab:1": "sha256:feed", "lab:2": "sha256:beef"})
+    judge_pinned = gate.Judge(gate.Policy.from_json(json.dumps(pinned)), ENGINE.get)
+    body = {**create_body(), "Image": "sha256:feed"}
+    judge_pinned.check(
+        gate.Request("POST", "/containers/create", {"name": ["home-user-ann"]}, body)
+    )
+    judge_pinned.check(gate.Request("GET", "/images/sha256:beef/json", {}, None))
+    with pytest.raises(gate.Refused, match="configured user images"):
+        judge().check(gate.Request("GET", "/images/sha256:feed/json", {}, None))
