@@ -5,9 +5,18 @@
 3. Engine restarted -> hub healthy: hubd vs Docker's `unless-stopped` policy alone.
 4. The daemon's idle footprint: RSS and CPU over 60 s.
 
+With `--faults` (issue 12) instead: the supervisor's dead ends, each fault to a healthy hub
+(hubd only: Docker's restart policy has no answer to any of them, see the README):
+a hub frozen when hubd starts, a hub whose settings file was deleted, a hub container whose
+network was removed by hand, a first start with an unpullable user image, SIGTERM during a
+slow pull; with `--engine-freeze` only dockerd frozen (SIGSTOP) for 10 s.
+
 Needs root and a real Docker engine (`./scripts/test` sets both up). Run:
-    python -m bench.bench_supervisor [--idle-seconds 60] [--rounds 3]
-It prints a Markdown table (also written to bench/results/supervisor.md).
+    flock -x /tmp/hubd-engine.lock python -m bench.bench_supervisor [--idle-seconds 60] [--rounds 3]
+    flock -s /tmp/hubd-engine.lock python -m bench.bench_supervisor --faults
+    flock -x /tmp/hubd-engine.lock python -m bench.bench_supervisor --faults --engine-freeze
+It prints a Markdown table (also written to bench/results/supervisor.md, faults.md or
+faults-engine.md).
 Default timing (5 s probes, 3 failures) is used for hubd, as shipped.
 """
 
@@ -130,12 +139,179 @@ def ratio(a: list[float | None], b: list[float | None]) -> str:
     return f"{statistics.median(a) / statistics.median(b):.2f}"  # type: ignore[type-var]
 
 
+def hubd_state(daemon: DaemonProc) -> str:
+    try:
+        return str(daemon.status().state)
+    except Exception:
+        return "?"
+
+
+def frozen_at_start(env: StackEnv, tmp: Path) -> float | None:
+    """hubd (re)started while its hub is frozen: until a new hub answers."""
+    env.hubd("up")
+    os.kill(hub_process_pid(env), signal.SIGSTOP)
+    before = env.client.containers.get(env.names.hub_container).id
+    daemon = DaemonProc(env, tmp / "frozen.log", timing="")
+    start = time.monotonic()
+    daemon.start()
+    try:
+        back = time_until(
+            lambda: healthy(env) and env.client.containers.get(env.names.hub_container).id != before
+        )
+        return None if back is None else time.monotonic() - start
+    finally:
+        daemon.stop()
+
+
+def settings_deleted(env: StackEnv, daemon: DaemonProc) -> float | None:
+    from hubd.stack.settings import SETTINGS_FILE
+
+    hub = env.client.containers.get(env.names.hub_container)
+    hub.exec_run(f"rm {SETTINGS_FILE}")
+    start = time.monotonic()
+    hub.kill("SIGKILL")
+    time_until(lambda: not healthy(env), 10)
+    back = time_until(lambda: healthy(env))
+    return None if back is None else time.monotonic() - start
+
+
+def network_removed(env: StackEnv, tmp: Path) -> float | None:
+    """The hub's network removed by hand while hubd was stopped; from hubd's start."""
+    hub = env.client.containers.get(env.names.hub_container)
+    hub.stop(timeout=2)
+    env.client.networks.get(env.names.network).remove()
+    daemon = DaemonProc(env, tmp / "network.log", timing="")
+    start = time.monotonic()
+    daemon.start()
+    try:
+        back = time_until(lambda: healthy(env))
+        return None if back is None else time.monotonic() - start
+    finally:
+        daemon.stop()
+
+
+def unpullable_image(env: StackEnv, tmp: Path) -> float | None:
+    """A first start whose allowed_images holds one that cannot be pulled."""
+    env.write_config(allowed_images=["127.0.0.1:5999/hubd-missing:1"])
+    daemon = DaemonProc(env, tmp / "image.log", timing="")
+    start = time.monotonic()
+    daemon.start()
+    try:
+        back = time_until(lambda: healthy(env))
+        return None if back is None else time.monotonic() - start
+    finally:
+        daemon.stop()
+        env.write_config(allowed_images=[])
+
+
+def sigterm_during_slow_pull(env: StackEnv, tmp: Path) -> float | None:
+    from tests.integration.slow_registry import SlowRegistry
+
+    registry = SlowRegistry(size=1 << 20, chunk=2048, pause_s=0.2).start()
+    env.write_config(allowed_images=[registry.image])
+    daemon = DaemonProc(env, tmp / "pull.log", timing="")
+    try:
+        daemon.start()
+        if time_until(lambda: registry.layer_requests > 0) is None:
+            return None
+        time.sleep(1)
+        start = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.proc is not None
+        daemon.proc.wait(60)
+        return time.monotonic() - start
+    finally:
+        daemon.stop()
+        registry.close()
+        env.write_config(allowed_images=[])
+
+
+def engine_frozen(env: StackEnv, daemon: DaemonProc, seconds: float = 10) -> tuple[str, str]:
+    """dockerd SIGSTOPped for `seconds`: whether the hub answered throughout, and the time
+    from SIGCONT until hubd reports `running` again."""
+    answered = True
+    with engine_control.engine_frozen():
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            answered = answered and healthy(env)
+            time.sleep(0.5)
+        state_during = hubd_state(daemon)
+        thawed = time.monotonic()
+    back = time_until(lambda: hubd_state(daemon) == "running")
+    took = time.monotonic() - thawed if back is not None else None
+    return (
+        f"hub answered {'throughout' if answered else 'NOT throughout'}; hubd said "
+        f"`{state_during}`",
+        fmt([took]),
+    )
+
+
+def faults(args: argparse.Namespace, client: docker.DockerClient) -> int:
+    images = ensure_test_images(client, log=lambda _line: None)
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        env = make_stack_env(tmp, client, images)
+        try:
+            if args.engine_freeze:
+                daemon = DaemonProc(env, tmp / "daemon.log", timing="")
+                daemon.start().wait_state("running")
+                try:
+                    during, after = engine_frozen(env, daemon)
+                    rows.append((f"dockerd frozen 10 s ({during}) -> `running`", after))
+                finally:
+                    daemon.stop()
+            else:
+                rows += fault_rows(env, tmp)
+        finally:
+            purge_stack(env)
+    table = [
+        "| fault | hubd (default timing) |",
+        "|---|---|",
+        *[f"| {a} | {b} |" for a, b in rows],
+        "",
+        "One round each. Docker's restart policy alone has no answer to any of these: it never "
+        "restarts a running-but-frozen container, restarts the same broken container forever, "
+        "does not act on a stopped one, and knows nothing of a frozen engine.",
+    ]
+    out = RESULTS.with_name("faults-engine.md" if args.engine_freeze else "faults.md")
+    out.write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+    return 0
+
+
+def fault_rows(env: StackEnv, tmp: Path) -> list[tuple[str, str]]:
+    rows = [
+        ("hub frozen when hubd starts -> healthy", fmt([frozen_at_start(env, tmp)])),
+        ("hub's network removed by hand -> healthy", fmt([network_removed(env, tmp)])),
+    ]
+    daemon = DaemonProc(env, tmp / "daemon.log", timing="")
+    daemon.start().wait_state("running")
+    try:
+        took = settings_deleted(env, daemon)
+        rows.append(("hub's settings file deleted, hub killed -> healthy", fmt([took])))
+    finally:
+        daemon.stop()
+    purge_stack(env)
+    took = unpullable_image(env, tmp)
+    rows.append(("first start, one user image unpullable -> healthy", fmt([took])))
+    took = sigterm_during_slow_pull(env, tmp)
+    rows.append(("SIGTERM during a slow pull -> hubd exited", fmt([took])))
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=60)
+    parser.add_argument("--faults", action="store_true", help="issue 12's fault rows instead")
+    parser.add_argument(
+        "--engine-freeze", action="store_true", help="with --faults: SIGSTOP dockerd"
+    )
     args = parser.parse_args()
     client = docker.from_env(timeout=120)
+    if args.faults:
+        return faults(args, client)
     images = ensure_test_images(client, log=lambda _line: None)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -10,13 +10,13 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import logging.handlers
-import os
 import signal
 import threading
-import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
@@ -27,8 +27,10 @@ from docker.errors import DockerException
 
 from hubd import __version__
 from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
-from hubd._daemon.sdnotify import Notifier
-from hubd._daemon.supervisor import DesiredState, Supervisor
+from hubd._daemon.claim import SupervisorClaim
+from hubd._daemon.sdnotify import Heartbeat, Notifier
+from hubd._daemon.stopguard import ShutdownRequested, StopGuard
+from hubd._daemon.supervisor import ENGINE_ERRORS, DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
@@ -40,7 +42,7 @@ from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import LogReporter
+from hubd.stack.progress import LogReporter, PullProgress
 from hubd.stack.upgrade import UpgradePlan, Upgrader
 from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
 from hubd.timing import Timing
@@ -50,24 +52,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubd")
 
+# What describing the stack for a status may meet; status answers regardless.
+STATUS_ERRORS: tuple[type[BaseException], ...] = (HubdError, *ENGINE_ERRORS)
+
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
 
 
 class _WatchdogReporter(LogReporter):
-    """Progress lines for the log, and on each a watchdog ping (and, before READY=1, more
-    start-up time): a long first pull or build is progress, not a hung daemon."""
+    """Progress lines for the log, and on each a heartbeat (and, before READY=1, more start-up
+    time): a long first pull or build is progress, not a hung daemon. Each sign of progress is
+    also where a long pass stops when a stop signal came."""
 
-    def __init__(self, notifier: Notifier, timing: Timing) -> None:
+    def __init__(
+        self, notifier: Notifier, timing: Timing, heartbeat: Heartbeat, guard: StopGuard
+    ) -> None:
         super().__init__(timing)
         self.notifier = notifier
         self.extension_s = timing.start_timeout_extension_s
+        self.heartbeat = heartbeat
+        self.guard = guard
         self.starting = True
 
     def _progress(self) -> None:
+        self.guard.cancel_if_stopping()
         if self.starting:
             self.notifier.extend_start_timeout(self.extension_s)
-        self.notifier.watchdog_if_due()
+        self.heartbeat.beat()
 
     def step(self, message: str) -> None:
         self._progress()
@@ -76,6 +87,18 @@ class _WatchdogReporter(LogReporter):
     def build_output(self, line: str) -> None:
         self._progress()
         super().build_output(line)
+
+    @contextlib.contextmanager
+    def pulling(self, image: str) -> Iterator[PullProgress]:
+        progress = self._progress
+        with super().pulling(image) as inner:
+
+            class _Beating:
+                def update(self, event: dict[str, Any]) -> None:
+                    progress()
+                    inner.update(event)
+
+            yield _Beating()
 
 
 class Daemon:
@@ -95,14 +118,21 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
-        self.reporter = _WatchdogReporter(self.notifier, self.timing)
+        self.heartbeat = Heartbeat(self.notifier)
+        self.guard = StopGuard(
+            lambda: self.stop_requested,
+            self.timing.shutdown_grace_s,
+            poll_s=self.timing.shutdown_deadline_poll_s,
+        )
+        self.reporter = _WatchdogReporter(self.notifier, self.timing, self.heartbeat, self.guard)
         self.supervisor = Supervisor(
             self.config,
             DesiredState(paths.desired_state_file),
             self.timing,
-            connect=lambda: connect(self.timing.engine_api_timeout_s),
+            connect=self._connect_engine,
             reporter=self.reporter,
             make_stack=self._make_stack,
+            ping=self._ping_engine,
         )
         self.supervisor.on_engine_connected = self._engine_connected
         self.update = UpdateView()
@@ -133,9 +163,15 @@ class Daemon:
         self.control: ControlServer | None = None
         self.advertiser: Advertiser | None = None
         self._pinger: docker.DockerClient | None = None
+        self.claim = SupervisorClaim(self.config.stack_name)
         self._closed = False
 
     # ------------------------------------------------------------------ watchers' callbacks
+
+    def _connect_engine(self) -> docker.DockerClient:
+        return connect(
+            self.timing.engine_call_timeout_s, ping_timeout=self.timing.engine_ping_timeout_s
+        )
 
     def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
         pins = PinStore(self.paths.image_pins_file, config.stack_name)
@@ -143,9 +179,14 @@ class Daemon:
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
-        self._pinger = docker.from_env(timeout=int(max(1, self.timing.engine_ping_timeout_s)))
+        old, self._pinger = self._pinger, docker.from_env(timeout=self._ping_timeout())
+        if old is not None:
+            old.close()
         self.events.names = StackNames(self.supervisor.config.stack_name)
         self.events.follow(client)
+
+    def _ping_timeout(self) -> int:
+        return int(max(1, self.timing.engine_ping_timeout_s))
 
     def _engine_gone(self) -> None:
         if self.supervisor.client is not None:
@@ -161,9 +202,14 @@ class Daemon:
         self.wake.set()
 
     def _ping(self) -> bool:
-        pinger = self._pinger
-        if pinger is None or self.supervisor.client is None:
+        if self._pinger is None or self.supervisor.client is None:
             return True  # nothing connected: the loop is already reconnecting
+        return self._ping_engine()
+
+    def _ping_engine(self) -> bool:
+        pinger = self._pinger
+        if pinger is None:
+            return False
         try:
             return bool(pinger.ping())
         except Exception:  # requests, urllib3, socket and SDK errors all mean "no answer"
@@ -171,7 +217,8 @@ class Daemon:
 
     def _probe(self) -> bool | None:
         stack = self.supervisor.stack
-        if stack is None or self.supervisor.state != HubState.RUNNING:
+        # A starting hub is watched by the pass itself (HubStart), with its own deadline.
+        if stack is None or self.supervisor.state != HubState.RUNNING or self.supervisor.starting:
             return None
         return stack.hub_is_healthy(self.timing.health_timeout_s)
 
@@ -193,6 +240,8 @@ class Daemon:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> int:
+        # Before anything is touched: a second supervisor of the same stack only refuses.
+        self.claim.acquire()
         self.control = ControlServer(
             self.paths.control_socket,
             DaemonBackend(self),
@@ -200,13 +249,22 @@ class Daemon:
             timing=self.timing,
         )
         self.control.start()
+        self.guard.start()
         self.monitor.start()
+        self.heartbeat.start()
         log.info(
             "hubd %s supervising stack '%s' (control socket %s)",
             __version__,
             self.config.stack_name,
             self.paths.control_socket,
         )
+        try:
+            self._loop()
+        except ShutdownRequested:
+            log.info("stop signal during a long pass: leaving it unfinished")
+        return self.shutdown()
+
+    def _loop(self) -> None:
         first = True
         while not self.stop_requested:
             if self.reload_requested:
@@ -215,19 +273,18 @@ class Daemon:
             self.supervisor.reconcile_once()
             self._sync_advertiser()
             self._maybe_auto_upgrade()
+            self.heartbeat.beat()
             if first:
                 first = False
                 self.reporter.starting = False
                 self.notifier.ready(self._status_line())
             else:
                 self.notifier.status(self._status_line())
-            self.notifier.watchdog_if_due()
             timeout = min(self.supervisor.next_wakeup_s(), self.backups.tick(self.config))
-            if self.notifier.watchdog_interval_s:
-                timeout = min(timeout, self.notifier.watchdog_interval_s)
+            if self.heartbeat.interval_s:
+                timeout = min(timeout, self.heartbeat.interval_s / 2)
             self.wake.wait(timeout)
             self.wake.clear()
-        return self.shutdown()
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
@@ -239,6 +296,14 @@ class Daemon:
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
             return
+        config = self._keys_needing_a_restart(config)
+        if config.control_group != self.config.control_group and self.control is not None:
+            try:
+                self.control.set_group(config.control_group)
+                log.info("control socket now open to group %s", config.control_group or "-")
+            except HubdError as exc:
+                log.error("%s; keeping the control socket as it was", exc)
+                config = dataclasses.replace(config, control_group=self.config.control_group)
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
@@ -247,6 +312,20 @@ class Daemon:
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.config_file)
+
+    def _keys_needing_a_restart(self, config: Config) -> Config:
+        """A new `stack_name` means another set of containers: moving to it while running
+        would leave the old hub unsupervised on the same port. Say so and keep the old one."""
+        if config.stack_name != self.config.stack_name:
+            log.error(
+                "stack_name changed from %r to %r: this takes a restart of hubd "
+                "(e.g. `systemctl restart hubd`); until then hubd keeps supervising %r",
+                self.config.stack_name,
+                config.stack_name,
+                self.config.stack_name,
+            )
+            config = dataclasses.replace(config, stack_name=self.config.stack_name)
+        return config
 
     # ------------------------------------------------------------------ upgrades
 
@@ -347,31 +426,20 @@ class Daemon:
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self) -> int:
-        """Graceful first; forced when the deadline passes or a second signal arrives."""
+        """Graceful, within `shutdown_grace_s`: the stop guard forces the exit when the grace
+        period passes or a second signal arrives."""
         self.notifier.stopping()
         log.info("shutting down")
-        deadline = time.monotonic() + self.timing.shutdown_grace_s
-        threading.Thread(
-            target=self._force_exit_when_due,
-            args=(deadline,),
-            name="hubd-shutdown-deadline",
-            daemon=True,
-        ).start()
         self.close()
         log.info("stopped")
+        self.guard.done()
         return 0
-
-    def _force_exit_when_due(self, deadline: float) -> None:
-        seen = self.stop_requested
-        while time.monotonic() < deadline and self.stop_requested == seen:
-            time.sleep(self.timing.shutdown_deadline_poll_s)
-        log.error("shutdown took too long; exiting now")
-        os._exit(1)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self.heartbeat.close()
         self.monitor.close()
         self.events.close()
         self.backups.close()
@@ -385,6 +453,7 @@ class Daemon:
                 stack.down()
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
+        self.claim.release()
 
 
 def _upgraded(plan: UpgradePlan) -> str:
@@ -424,10 +493,11 @@ class DaemonBackend:
     def status(self) -> Status:
         snapshot = self.supervisor.snapshot()
         stack, view = self.supervisor.stack, None
-        if stack is not None:
+        # An engine known to be away is not asked: status answers now, not after a timeout.
+        if stack is not None and snapshot.state != HubState.DOCKER_UNAVAILABLE:
             try:
                 view = stack.describe(healthy=snapshot.state == HubState.RUNNING)
-            except (HubdError, DockerException) as exc:
+            except STATUS_ERRORS as exc:
                 log.debug("status: could not describe the stack: %s", exc)
         config = self.daemon.config
         return Status.compose(

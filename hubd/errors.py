@@ -33,6 +33,12 @@ class PortInUse(HubdError):
     exit_code = os.EX_UNAVAILABLE
 
 
+class StateFileError(HubdError):
+    """hubd could not save its own state (a full disk, a read-only folder)."""
+
+    exit_code = os.EX_CANTCREAT
+
+
 class ImageError(HubdError):
     """An image could not be pulled or built."""
 

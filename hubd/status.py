@@ -76,6 +76,15 @@ class Record:
 
 
 @dataclasses.dataclass(frozen=True)
+class EngineView(Record):
+    """What matters to people about the Docker engine itself."""
+
+    # Whether containers outlive a restart of dockerd (`live-restore` in daemon.json): with
+    # it, people's kernels survive an engine upgrade. None: not known. hubd only reads it.
+    live_restore: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Supervision(Record):
     """The supervisor's own view: what it is doing, what it was asked for, what went wrong.
     The control API answers start/stop/restart with this."""
@@ -84,6 +93,9 @@ class Supervision(Record):
     desired: str | None = None  # HubState.RUNNING or STOPPED; None without a daemon
     restart_count: int = 0
     last_error: str | None = None
+    # User images that could not be pulled: the hub runs, servers with them cannot start.
+    image_problems: tuple[str, ...] = ()
+    engine: EngineView = EngineView()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +179,8 @@ class Status(Record):
     version: str | None = None  # the daemon's; None without a daemon
     update: UpdateView | None = None  # None without a daemon
     backup: BackupStatus = BackupStatus()
+    image_problems: tuple[str, ...] = ()
+    engine: EngineView = EngineView()
 
     @classmethod
     def compose(
@@ -193,6 +207,8 @@ class Status(Record):
             version=version,
             update=update,
             backup=backup or BackupStatus(),
+            image_problems=supervision.image_problems,
+            engine=supervision.engine,
         )
 
     @property

@@ -27,6 +27,11 @@ class Timing:
     # database migrates it first, which takes a few seconds on a Raspberry Pi.
     hub_ready_deadline_s: float = 120.0
     hub_ready_poll_s: float = 0.25
+    # A hub hubd finds already running (at start, after an engine reconnect or a SIGHUP that
+    # changed nothing) has no migration to do: it gets the hang budget below, not the
+    # deadline above. While the hub starts, its processes are checked for being stopped
+    # (SIGSTOP, freezer) this often: a frozen hub is killed within seconds even when fresh.
+    hub_frozen_check_s: float = 2.0
 
     # Crash loops: the first death is restarted at once, then the delay starts small, doubles
     # up to the cap, and is forgotten once the hub has stayed healthy for the stable period
@@ -44,11 +49,18 @@ class Timing:
     # A reconnect attempt is one connect() on a local socket: cheap enough to try every 2 s,
     # so the hub is back within seconds of the engine.
     engine_reconnect_max_s: float = 2.0
+    # One engine API call of the daemon may take this long before it gives up on it (streamed
+    # pulls: this long without a byte). Far below systemd's WatchdogSec=60, so a frozen engine
+    # never stops the loop long enough to get hubd killed. (The CLI, with a person waiting,
+    # uses engine_api_timeout_s below.)
+    engine_call_timeout_s: float = 20.0
+    # An image build may stay silent for minutes (a long RUN step): its own read timeout.
+    image_build_timeout_s: float = 900.0
 
     # A full reconcile pass even without events, to catch anything events missed.
     reconcile_interval_s: float = 30.0
 
-    # Shutdown: graceful first, then forced.
+    # Shutdown: graceful first, then forced (systemd's TimeoutStopSec is 90 s by default).
     shutdown_grace_s: float = 10.0
     # Seconds Docker gives a container between SIGTERM and SIGKILL on stop.
     container_stop_timeout_s: int = 10
@@ -175,6 +187,12 @@ class Timing:
     # gives it 10 s after SIGTERM, a slow disk adds some.
     restore_server_stop_deadline_s: float = 60.0
     restore_server_stop_poll_s: float = 0.5
+
+
+def hang_budget_s(timing: Timing) -> float:
+    """How long a hub may stay silent before hubd calls it hung: the failed probes in a row
+    it takes, each up to its timeout."""
+    return timing.health_failures * (timing.health_interval_s + timing.health_timeout_s)
 
 
 def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:

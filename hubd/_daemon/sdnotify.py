@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,6 @@ class Notifier:
         address = environ.get("NOTIFY_SOCKET", "")
         self.address = "\0" + address[1:] if address.startswith("@") else address
         self.watchdog_interval_s = self._watchdog_interval(environ)
-        self._last_watchdog = 0.0
 
     @staticmethod
     def _watchdog_interval(environ: Mapping[str, str]) -> float | None:
@@ -62,10 +62,61 @@ class Notifier:
     def stopping(self) -> None:
         self.send(STOPPING="1", STATUS="stopping")
 
-    def watchdog_if_due(self) -> None:
-        if self.watchdog_interval_s is None:
+    def watchdog(self) -> None:
+        self.send(WATCHDOG="1")
+
+
+class Heartbeat:
+    """systemd's watchdog, fed only while the supervisor makes progress.
+
+    The loop calls `beat()` after each pass, and long work (pull and build progress) calls it
+    too. A thread sends WATCHDOG=1 every half watchdog period, but only while the last beat
+    is fresh: a loop stuck for good stops the pings and systemd restarts hubd, while a loop
+    busy with a slow pull keeps them coming.
+    """
+
+    def __init__(self, notifier: Notifier, clock: Callable[[], float] = time.monotonic) -> None:
+        self.notifier = notifier
+        self.clock = clock
+        self.interval_s = notifier.watchdog_interval_s
+        self.last_beat = clock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def fresh(self) -> bool:
+        # A beat within one ping interval: the watchdog period is twice that, so systemd
+        # still gets its ping before a loop stalled at the very end of the window is killed.
+        return self.interval_s is not None and self.clock() - self.last_beat <= self.interval_s
+
+    def beat(self) -> None:
+        self.last_beat = self.clock()
+
+    def tick(self) -> bool:
+        """Ping if the loop is alive; returns whether a ping went out."""
+        if not self.fresh:
+            return False
+        self.notifier.watchdog()
+        return True
+
+    def start(self) -> None:
+        if self.interval_s is None or self._thread is not None:
             return
-        now = time.monotonic()
-        if now - self._last_watchdog >= self.watchdog_interval_s:
-            self._last_watchdog = now
-            self.send(WATCHDOG="1")
+        self._thread = threading.Thread(target=self._run, name="hubd-watchdog", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self.interval_s is not None
+        # Pinging twice per interval keeps a ping within each interval despite jitter.
+        while not self._stop.wait(self.interval_s / 2):
+            if not self.tick():
+                log.warning(
+                    "the supervisor loop made no progress for %.0f s: not feeding systemd's "
+                    "watchdog",
+                    self.clock() - self.last_beat,
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -9,31 +9,54 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import docker
 import requests
+import urllib3
 from docker.errors import DockerException
 
 from hubd._daemon.backoff import Backoff
 from hubd.config import Config
-from hubd.errors import DockerPermissionDenied, DockerUnavailable, HubdError, HubUnhealthy
+from hubd.errors import (
+    DockerPermissionDenied,
+    DockerUnavailable,
+    HubdError,
+    StackError,
+    StateFileError,
+)
 from hubd.logsafe import WarnOnce
 from hubd.stack import Stack
 from hubd.stack.progress import Reporter
-from hubd.status import DESIRED_STATES, HubState, Supervision
-from hubd.timing import Timing
+from hubd.status import DESIRED_STATES, EngineView, HubState, Supervision
+from hubd.timing import Timing, hang_budget_s
 
 log = logging.getLogger("hubd._daemon.supervisor")
 T = TypeVar("T")
 
+# What an engine that misbehaves raises: refused or dropped connections, timeouts on a frozen
+# engine (requests' ReadTimeout, urllib3's errors from a streamed read), errors from the SDK.
+ENGINE_ERRORS: tuple[type[BaseException], ...] = (
+    DockerException,
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+)
+
 
 class DesiredState:
-    """What the owner asked for, kept on disk so a reboot returns to it."""
+    """What the owner asked for, kept on disk so a reboot returns to it.
+
+    Written atomically (a temp file, fsync, rename, fsync of the folder): a power cut leaves
+    the old or the new file, never half of one. The value in memory changes only once the
+    file holds it, so what `hubd status` says is what a reboot will do.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -41,17 +64,73 @@ class DesiredState:
 
     def _load(self) -> HubState:
         try:
-            value = json.loads(self.path.read_text()).get("desired")
-        except (OSError, ValueError, AttributeError):
+            text = self.path.read_text()
+        except FileNotFoundError:
             return HubState.RUNNING
-        return HubState(value) if value in DESIRED_STATES else HubState.RUNNING
+        except OSError as exc:
+            log.warning("cannot read %s (%s): keeping the hub running", self.path, exc)
+            return HubState.RUNNING
+        try:
+            value = json.loads(text).get("desired")
+        except (ValueError, AttributeError):
+            value = None
+        if value in DESIRED_STATES:
+            return HubState(value)
+        # Running is the safe side: a stopped hub nobody asked for is an outage. The bad file
+        # is kept aside for a look, and the next change writes a good one.
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        with contextlib.suppress(OSError):
+            self.path.replace(aside)
+        log.warning(
+            "the desired-state file %s was unreadable (%r); kept as %s, keeping the hub running",
+            self.path,
+            text[:60],
+            aside.name,
+        )
+        return HubState.RUNNING
 
     def set(self, value: HubState) -> None:
+        if value == self.value and self.path.exists():
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w") as handle:
+                handle.write(json.dumps({"desired": value.value}) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            tmp.replace(self.path)
+            _fsync_dir(self.path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StateFileError(
+                f"could not save the wish to keep the hub {value.value} in {self.path}: "
+                f"{exc.strerror or exc}; free some space or fix the folder's permissions"
+            ) from None
         self.value = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"desired": value.value}) + "\n")
-        tmp.replace(self.path)
+
+
+def _fsync_dir(path: Path) -> None:
+    # The rename is durable only once the folder's entry is on disk.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class HubStart:
+    """A hub (re)start in progress: the loop checks it each pass instead of blocking on it."""
+
+    since: float
+    deadline: float
+    reason: str
+    after_failure: bool  # a restart after a death or hang: paced by the crash-loop backoff
+    counted: bool = False  # already in restart_count (a restart counts when it begins)
+    next_frozen_check: float = 0.0
 
 
 class Supervisor:
@@ -65,6 +144,7 @@ class Supervisor:
         reporter: Reporter,
         clock: Callable[[], float] = time.monotonic,
         make_stack: Callable[..., Stack] = Stack,
+        ping: Callable[[], bool] | None = None,
     ) -> None:
         self.config = config
         self.desired = desired
@@ -73,6 +153,7 @@ class Supervisor:
         self.reporter = reporter
         self.clock = clock
         self.make_stack = make_stack
+        self.ping = ping
         self.lock = threading.RLock()
         self.warn = WarnOnce(log)
 
@@ -89,6 +170,10 @@ class Supervisor:
         self.restart_not_before = 0.0
         self.healthy_since: float | None = None
         self.needs_up = True
+        self.recreate_hub = False
+        self.starting: HubStart | None = None
+        self.image_problems: list[str] = []
+        self.live_restore: bool | None = None
         self.admin_hint_given = False
 
         # Set by watchers, read and cleared by reconcile_once.
@@ -127,6 +212,8 @@ class Supervisor:
             waits.append(self.next_engine_attempt - now)
         elif self.restart_not_before > now:
             waits.append(self.restart_not_before - now)
+        elif self.starting is not None:
+            waits.append(self.timing.hub_ready_poll_s)
         if self.healthy_since is not None and self.backoff.failures:
             waits.append(self.healthy_since + self.timing.restart_stable_after_s - now)
         return max(0.05, min(waits))
@@ -147,45 +234,55 @@ class Supervisor:
                     self._keep_running(self.stack)
             except (DockerUnavailable, DockerPermissionDenied) as exc:
                 self._drop_engine(str(exc))
-            except (requests.exceptions.ConnectionError, DockerException) as exc:
-                if self._engine_answers():
-                    self._failed(f"Docker refused an operation: {exc}")
-                else:
-                    self._drop_engine(f"the Docker engine stopped answering ({exc})")
             except HubdError as exc:
                 self._failed(str(exc))
+            except ENGINE_ERRORS as exc:
+                self._engine_failed(exc, "Docker refused an operation")
+            except Exception as exc:  # the daemon outlives any surprise; the next pass retries
+                log.exception("unexpected error in a supervisor pass")
+                self._engine_failed(exc, "unexpected error")
+
+    def _engine_failed(self, exc: BaseException, what: str) -> None:
+        if self._engine_answers():
+            self._failed(f"{what}: {_one_line(exc)}")
+        else:
+            self._drop_engine(f"the Docker engine stopped answering ({_one_line(exc)})")
 
     def _connect(self) -> bool:
         if self.clock() < self.next_engine_attempt:
             return False
         try:
             client = self.connect()
-        except HubdError as exc:
+            stack = self.make_stack(client, self.config, reporter=self.reporter, timing=self.timing)
+            self.on_engine_connected(client)
+        except Exception as exc:  # HubdError from connect(); anything from a sick engine
+            reason = str(exc) if isinstance(exc, HubdError) else _one_line(exc)
             delay = self.engine_backoff.next_delay() or self.timing.engine_reconnect_initial_s
             self.next_engine_attempt = self.clock() + delay
-            self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, str(exc)
-            self.warn.warn("engine:" + type(exc).__name__, "%s (retrying)", exc)
+            self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, reason
+            self.warn.warn("engine:" + type(exc).__name__, "%s (retrying)", reason)
             return False
         if self.engine_backoff.failures:
             log.info("the Docker engine is back")
         self.engine_backoff.reset()
+        self.engine_lost.clear()
         self.warn.forget()
-        self.client = client
-        self.stack = self.make_stack(
-            client, self.config, reporter=self.reporter, timing=self.timing
-        )
+        self.client, self.stack = client, stack
+        self.live_restore = _live_restore(client)
         self.needs_up = True
+        self.starting = None
         # Deaths and failed starts while the engine was going down were not the hub's doing:
         # bring it back now, not after a crash-loop pause.
         self.backoff.reset()
         self.restart_not_before = 0.0
-        self.on_engine_connected(client)
         return True
 
     def _engine_answers(self) -> bool:
         try:
+            if self.ping is not None:
+                return self.ping()
             return self.client is not None and bool(self.client.ping())
-        except (DockerException, requests.exceptions.RequestException, OSError):
+        except Exception:  # any failure to answer is "no"
             return False
 
     def _drop_engine(self, reason: str) -> None:
@@ -195,7 +292,7 @@ class Supervisor:
             # Closing a dead client may fail in many ways; there is nothing to do about it.
             with contextlib.suppress(Exception):
                 self.client.close()
-        self.client, self.stack = None, None
+        self.client, self.stack, self.starting = None, None, None
         self.state, self.last_error = HubState.DOCKER_UNAVAILABLE, reason
         self.healthy_since = None
         self.next_engine_attempt = self.clock() + self.timing.engine_reconnect_initial_s
@@ -206,6 +303,7 @@ class Supervisor:
             log.info("stopping the hub, as asked")
             stack.down()
         self.state, self.last_error, self.healthy_since = HubState.STOPPED, None, None
+        self.starting = None
         self.hub_hung.clear()
 
     def _keep_running(self, stack: Stack) -> None:
@@ -214,22 +312,25 @@ class Supervisor:
             return  # backing off after a failure
         hub = stack.hub_state()
         if self.needs_up or not hub.exists:
-            self.state = HubState.STARTING if self.state != HubState.FAILING else self.state
-            stack.up()
-            self.needs_up = False
-            self._healthy()
-            return
-        if self.restart_requested.is_set() and hub.running:
-            self.restart_requested.clear()
+            self._bring_up(stack)
+        elif self.restart_requested.is_set() and hub.running:
             log.info("restarting the hub, as asked")
+            self.restart_requested.clear()
             self.state, self.healthy_since = HubState.RESTARTING, None
             stack.restart_hub()
-            stack.wait_healthy()
-            self._healthy()
+            self._begin_start("restart", fresh=True, after_failure=False)
         elif hub.status in ("exited", "dead", "created"):
-            self._restart(stack, f"the hub died ({hub.status})", start_only=True)
+            if self.starting is not None:
+                self._start_failed(
+                    f"the hub exited while starting ({hub.status}); its last lines:\n"
+                    + stack.hub_log_tail(15)
+                )
+            else:
+                self._restart(stack, f"the hub died ({hub.status})", start_only=True)
         elif hub.status == "paused" or self.hub_hung.is_set():
             self._restart(stack, "the hub stopped answering /hub/health")
+        elif hub.running and self.starting is not None:
+            self._check_start(stack, self.starting)
         elif hub.running:
             if self.healthy_since is None:
                 self._healthy()
@@ -240,8 +341,76 @@ class Supervisor:
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
 
-    def _restart(self, stack: Stack, reason: str, start_only: bool = False) -> None:
+    def _bring_up(self, stack: Stack) -> None:
+        if self.state != HubState.FAILING:
+            self.state = HubState.STARTING
+        recreate, after_failure = self.recreate_hub, self.backoff.failures > 0
+        try:
+            result = stack.up(wait=False, recreate=recreate)
+        except StackError:
+            # The container would not start (its network removed by hand, say): next time,
+            # a new one.
+            self.recreate_hub = True
+            raise
+        self.needs_up = self.recreate_hub = False
+        self.restart_requested.clear()  # whatever was asked, this start is it
+        self._set_image_problems(result.image_problems)
+        self._begin_start(
+            "start", fresh=result.hub_action != "unchanged", after_failure=after_failure
+        )
+
+    def _set_image_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            if problem not in self.image_problems:
+                log.warning("%s; the hub runs, but servers with this image cannot start", problem)
+        self.image_problems = list(problems)
+
+    def _begin_start(
+        self, reason: str, *, fresh: bool, after_failure: bool, counted: bool = False
+    ) -> None:
+        """Watch a hub come up without blocking the loop. A hub started just now may need
+        the whole ready deadline (a first start migrates its database); one that was already
+        running gets only the hang budget: a frozen hub found at start-up, after an engine
+        reconnect or a reload is killed within seconds, not after minutes."""
+        now = self.clock()
+        allowed = self.timing.hub_ready_deadline_s if fresh else hang_budget_s(self.timing)
+        self.starting = HubStart(
+            since=now,
+            deadline=now + allowed,
+            reason=reason,
+            after_failure=after_failure,
+            counted=counted,
+        )
+        self.healthy_since = None
         self.hub_hung.clear()
+
+    def _check_start(self, stack: Stack, start: HubStart) -> None:
+        now = self.clock()
+        if stack.hub_is_healthy():
+            if start.after_failure:
+                # It came back, but a next death so soon is a crash loop in the making: pace it.
+                self.restart_not_before = now + self.backoff.next_delay()
+            self._healthy()
+            return
+        if now >= start.next_frozen_check:
+            start.next_frozen_check = now + self.timing.hub_frozen_check_s
+            if stack.hub_frozen():
+                self._start_failed("the hub is frozen (its process is stopped)")
+                return
+        if now >= start.deadline:
+            self._start_failed(
+                f"the hub did not answer {stack.health_url} within "
+                f"{start.deadline - start.since:.0f} s; see `hubd logs`"
+            )
+
+    def _start_failed(self, reason: str) -> None:
+        start, self.starting = self.starting, None
+        # Whatever broke this start may be in the container itself (its network removed by
+        # hand, files deleted, a stopped process): the next attempt starts from a new one.
+        self.needs_up = self.recreate_hub = True
+        self._failed(reason, counted=start is not None and start.counted)
+
+    def _restart(self, stack: Stack, reason: str, start_only: bool = False) -> None:
         self.healthy_since = None
         self.restart_count += 1
         self.last_error = reason
@@ -253,23 +422,24 @@ class Supervisor:
         self.warn.warn(
             "restart:" + reason, "%s: restarting it (restart #%d)", reason, self.restart_count
         )
+        self.restart_requested.clear()  # this restart is the one asked for
+        self._begin_start(reason, fresh=True, after_failure=True, counted=True)
         try:
             if start_only:
                 stack.start_hub()
             else:
                 stack.restart_hub(graceful=False)
-            stack.wait_healthy()
-        except HubUnhealthy as exc:
-            self._failed(str(exc), counted=True)
-            return
-        # It came back, but a next death so soon is a crash loop in the making: pace it.
-        self.restart_not_before = self.clock() + self.backoff.next_delay()
-        self._healthy()
+        except StackError as exc:
+            self._start_failed(str(exc))
 
     def _failed(self, reason: str, counted: bool = False) -> None:
         self.healthy_since = None
+        self.starting = None
         if not counted:
             self.restart_count += 1
+        if self.desired.value == HubState.RUNNING:
+            # A failed start or restart: the next attempt brings the whole stack up again.
+            self.needs_up = True
         delay = self.backoff.next_delay()
         self.restart_not_before = self.clock() + max(delay, self.timing.restart_backoff_initial_s)
         self.last_error = reason
@@ -291,6 +461,7 @@ class Supervisor:
         self.state = HubState.RUNNING
         self.last_error = None
         self.healthy_since = self.clock()
+        self.starting = None
         self.hub_hung.clear()
         if not self.admin_hint_given and self.stack is not None:
             self.admin_hint_given = True
@@ -323,9 +494,29 @@ class Supervisor:
 
     def snapshot(self) -> Supervision:
         # No lock: a pass may hold it for minutes (a first pull), and status must answer now.
+        state, last_error = self.state, self.last_error
+        if self.engine_lost.is_set() and self.client is not None:
+            # The watchers saw the engine go; the loop may still be stuck in a call to it.
+            state, last_error = HubState.DOCKER_UNAVAILABLE, "the Docker engine is not answering"
         return Supervision(
-            state=self.state,
+            state=state,
             desired=self.desired.value,
             restart_count=self.restart_count,
-            last_error=self.last_error,
+            last_error=last_error,
+            image_problems=tuple(self.image_problems),
+            engine=EngineView(live_restore=self.live_restore),
         )
+
+
+def _live_restore(client: docker.DockerClient) -> bool | None:
+    """Whether the engine runs with `live-restore` (containers outlive a restart of dockerd).
+    Read only: hubd never changes the engine's configuration."""
+    try:
+        return bool(client.info().get("LiveRestoreEnabled"))
+    except Exception:  # an old or odd engine: unknown, not a reason to fail
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -112,12 +112,36 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
             enabled=reachable and snapshot.backup.configured and not snapshot.backup.running,
         ),
         SEPARATOR,
+        *_details_items(snapshot),
         ItemSpec("Open logs", Action.LOGS, enabled=logs_possible),
     ]
     if not reachable:
         items.append(ItemSpec("How to start hubd…", Action.HOW_TO_START, default=True))
     items.append(ItemSpec("Quit tray", Action.QUIT))
     return items
+
+
+def _details_items(snapshot: Snapshot) -> list[ItemSpec]:
+    """Details that explain what people may see: images they cannot start, and whether their
+    kernels survive a restart of Docker."""
+    if not snapshot.reachable:
+        return []
+    rows = [ItemSpec(f"Problem: {problem}", enabled=False) for problem in snapshot.image_problems]
+    live = snapshot.live_restore
+    if live is not None:
+        rows.append(
+            ItemSpec(
+                "Docker live-restore: on (servers keep running when Docker restarts)"
+                if live
+                else "Docker live-restore: off (a Docker restart stops everyone's servers)",
+                enabled=False,
+            )
+        )
+    if not rows:
+        return []
+    count = len(snapshot.image_problems)
+    title = f"Details ({count} problem{'s' if count > 1 else ''})" if count else "Details"
+    return [ItemSpec(title, children=tuple(rows))]
 
 
 def _users_item(snapshot: Snapshot) -> ItemSpec:

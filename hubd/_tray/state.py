@@ -145,6 +145,15 @@ class Snapshot:
         return (self.status.last_error or None) if self.status is not None else None
 
     @property
+    def image_problems(self) -> list[str]:
+        return list(self.status.image_problems) if self.status is not None else []
+
+    @property
+    def live_restore(self) -> bool | None:
+        """Whether the engine keeps containers running while it restarts (None: unknown)."""
+        return self.status.engine.live_restore if self.status is not None else None
+
+    @property
     def update_available(self) -> bool:
         update = self.status.update if self.status is not None else None
         return update is not None and update.available

@@ -12,7 +12,7 @@ import docker
 
 from hubd.config import Config, load_config
 from hubd.control import ControlClient
-from hubd.paths import Paths, resolve_paths
+from hubd.paths import Paths, default_mode, resolve_paths
 from hubd.stack import Stack
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import Reporter, reporter_for_terminal
@@ -65,6 +65,18 @@ class Context:
         )
 
     def daemon(self) -> ControlClient | None:
-        """The running daemon's client, or None when no daemon answers."""
-        client = ControlClient(self.paths.control_socket, self.timing.control_client_timeout_s)
-        return client if client.is_available() else None
+        """The running daemon's client, or None when no daemon answers. A person without a
+        daemon of their own reaches the system service (whose socket `control_group` opens
+        to them)."""
+        for path in self.control_sockets():
+            client = ControlClient(path, self.timing.control_client_timeout_s)
+            if client.is_available():
+                return client
+        return None
+
+    def control_sockets(self) -> list[Path]:
+        own = self.paths.control_socket
+        if default_mode() == "system":
+            return [own]
+        system = resolve_paths("system", environ={}).control_socket
+        return [own] if system == own else [own, system]

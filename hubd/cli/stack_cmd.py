@@ -9,9 +9,10 @@ import time
 
 from hubd.cli.context import Context
 from hubd.control import ControlClient
-from hubd.errors import HubUnhealthy, UsageError
+from hubd.errors import HubUnhealthy, ImageError, UsageError
+from hubd.stack import Stack
 from hubd.stack.accounts import first_admin_hint
-from hubd.status import BackupStatus, HubState, Status, Supervision
+from hubd.status import BackupStatus, EngineView, HubState, Status, Supervision
 from hubd.timing import Timing
 
 
@@ -55,6 +56,11 @@ def _up(args: argparse.Namespace) -> int:
     if hint is not None:
         print(f"  {hint}", file=sys.stderr)
     print(result.url)
+    if result.image_problems:
+        # The hub runs; servers with that image cannot start until it is fixed.
+        raise ImageError(
+            f"{result.image_problems[0]}; the hub runs, but servers with this image cannot start"
+        )
     return 0
 
 
@@ -100,6 +106,15 @@ def _status(args: argparse.Namespace) -> int:
     print(f"uptime:   {_duration(uptime) if uptime is not None else '-'}")
     if status.restart_count is not None:
         print(f"restarts: {status.restart_count}")
+    for problem in status.image_problems:
+        print(f"problem:  {problem}")
+    if status.engine.live_restore is not None:
+        print(
+            "engine:   live-restore on (servers keep running while Docker restarts)"
+            if status.engine.live_restore
+            else "engine:   live-restore off (a Docker restart stops everyone's servers; "
+            "see the README)"
+        )
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
     print(f"backup:   {_backup_line(status.backup)}")
@@ -138,9 +153,18 @@ def _local_status(ctx: Context) -> Status:
     else:
         state, error = HubState.STARTING, "the hub does not answer /hub/health"
     backup = summary(ctx.paths.state_dir, ctx.config, ctx.timing)
+    engine = EngineView(live_restore=_live_restore(ctx.stack))
     return Status.compose(
-        Supervision(state=state, last_error=error), ctx.config, view, backup=backup
+        Supervision(state=state, last_error=error, engine=engine), ctx.config, view, backup=backup
     )
+
+
+def _live_restore(stack: Stack) -> bool | None:
+    """Read from `docker info`; hubd never changes the engine's configuration."""
+    try:
+        return bool(stack.client.info().get("LiveRestoreEnabled"))
+    except Exception:  # an engine that does not say: unknown
+        return None
 
 
 def _duration(seconds: float) -> str:

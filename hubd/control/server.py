@@ -282,16 +282,28 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             super().__init__(str(path), _Handler)
         finally:
             os.umask(old_umask)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        try:
+            self.set_group(group)
+        except UsageError:
+            self.server_close()
+            raise
+
+    def set_group(self, group: str | None) -> None:
+        """Give `group` access to the socket (0660), or only the owner (0600) with None.
+        A SIGHUP applies a changed `control_group` this way, without a new socket."""
+        gid = -1
         if group is not None:
             try:
-                os.chown(path, -1, grp.getgrnam(group).gr_gid)
+                gid = grp.getgrnam(group).gr_gid
             except KeyError:
-                self.server_close()
                 raise UsageError(
                     f"control_group: no group named {group!r} on this machine"
                 ) from None
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        os.chown(self.path, -1, gid if group is not None else os.getgid())
+        os.chmod(self.path, 0o660 if group is not None else 0o600)
+        self.group = group
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-request is not news; the daemon carries on.

@@ -47,14 +47,19 @@ def explain_connection_failure(exc: BaseException) -> DockerUnavailable | Docker
     )
 
 
-def connect(timeout: float | None = None) -> docker.DockerClient:
-    """A client for the engine, checked with a ping. Image pulls and builds are streamed, so
-    the timeout bounds single API calls, not whole pulls."""
+def connect(timeout: float | None = None, ping_timeout: float | None = None) -> docker.DockerClient:
+    """A client for the engine, checked with a ping (within `ping_timeout`, so a frozen engine
+    is told apart quickly). Image pulls and builds are streamed, so `timeout` bounds single API
+    calls, not whole pulls."""
     if timeout is None:
         timeout = Timing().engine_api_timeout_s
+    client = None
     try:
-        client = docker.from_env(timeout=int(timeout))
+        client = docker.from_env(timeout=int(max(1, ping_timeout or timeout)))
         client.ping()
+        client.api.timeout = int(max(1, timeout))
     except (DockerException, requests.exceptions.RequestException, OSError) as exc:
+        if client is not None:
+            client.close()  # one client per attempt would leak a connection pool each
         raise explain_connection_failure(exc) from None
     return client

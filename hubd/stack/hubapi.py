@@ -9,6 +9,11 @@ import requests
 from hubd.errors import StackError, UserAccountError
 from hubd.timing import Timing
 
+# The hub pages its lists (JupyterHub's api_page_max_limit is 200 by default); asking with
+# this media type gives the page's position and the next one's.
+USERS_PAGE_SIZE = 200
+PAGINATED = {"Accept": "application/jupyterhub-pagination+json"}
+
 
 class HubAPI:
     def __init__(self, base_url: str, token: str, timing: Timing | None = None) -> None:
@@ -20,11 +25,20 @@ class HubAPI:
         self.session.headers["Authorization"] = f"token {token}"
 
     def _call(
-        self, method: str, path: str, json: Any = None, ok: tuple[int, ...] = (200, 201, 202, 204)
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        ok: tuple[int, ...] = (200, 201, 202, 204),
+        headers: dict[str, str] | None = None,
     ) -> requests.Response:
         try:
             response = self.session.request(
-                method, self.base_url + path, json=json, timeout=self.timeout_s
+                method,
+                self.base_url + path,
+                json=json,
+                timeout=self.timeout_s,
+                headers=headers,
             )
         except requests.RequestException as exc:
             raise StackError(f"the hub's API did not answer: {exc}") from None
@@ -36,7 +50,18 @@ class HubAPI:
         raise StackError(f"the hub's API refused {method} {path}: {message}")
 
     def list_users(self) -> list[dict[str, Any]]:
-        users: list[dict[str, Any]] = self._call("GET", "/users").json()
+        """Every user: the hub answers in pages (a limit per request), so follow them."""
+        users: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = self._call(
+                "GET", f"/users?offset={offset}&limit={USERS_PAGE_SIZE}", headers=PAGINATED
+            ).json()
+            if isinstance(page, list):  # a hub too old to paginate gives everything at once
+                return users + page
+            users += page.get("items") or []
+            following = (page.get("_pagination") or {}).get("next")
+            offset = int(following["offset"]) if following else None
         return users
 
     def get_user(self, name: str) -> dict[str, Any] | None:

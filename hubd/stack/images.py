@@ -84,6 +84,7 @@ def ensure_hub_image(
     reporter: Reporter,
     pull_base: bool = False,
     base_id: str = "",
+    build_timeout_s: float | None = None,
 ) -> tuple[str, bool]:
     """Build the hub image on the pinned base (`base_id`), or on what `base_image` names now
     if nothing is pinned, unless this exact one exists. Returns (tag, built)."""
@@ -106,6 +107,8 @@ def ensure_hub_image(
                 LABEL_BASE_REF: base_image,
                 LABEL_BASE_ID: base_id,
             },
+            # A long RUN step is silent; the client's own timeout is meant for single calls.
+            timeout=int(build_timeout_s) if build_timeout_s else None,
         )
         for item in stream:
             if "error" in item:
@@ -133,14 +136,23 @@ def pull_image(client: docker.DockerClient, ref: str, reporter: Reporter) -> Non
 
 def ensure_user_images(
     client: docker.DockerClient, images: Iterable[str], reporter: Reporter, pull: bool = False
-) -> list[str]:
-    """Pull user images now, so nobody's first spawn times out on a multi-GB pull."""
-    pulled = []
+) -> tuple[list[str], list[str]]:
+    """Pull user images now, so nobody's first spawn times out on a multi-GB pull.
+
+    Returns (pulled, problems): an image that cannot be pulled (offline, a typo in
+    `allowed_images`) is a problem to report, not a reason to keep the hub down.
+    """
+    pulled, problems = [], []
     for ref in dict.fromkeys(images):
-        if pull or not image_present(client, ref):
-            pull_image(client, ref, reporter)
-            pulled.append(ref)
-    return pulled
+        try:
+            if pull or not image_present(client, ref):
+                pull_image(client, ref, reporter)
+                pulled.append(ref)
+        except ImageError as exc:
+            problems.append(str(exc))
+        except APIError as exc:  # e.g. "invalid reference format" for a typo
+            problems.append(f"user image {ref}: {_short(exc)}")
+    return pulled, problems
 
 
 def _short(exc: BaseException) -> str:

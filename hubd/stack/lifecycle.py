@@ -7,6 +7,7 @@ containers and never removes a volume; only `purge()` does, and the CLI asks fir
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -25,7 +26,7 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
-from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.errors import HubUnhealthy, ImageError, PortInUse, StackError
 from hubd.stack.docker_gate import (
     ROLE_DOCKER_GATE,
     ensure_gate,
@@ -74,6 +75,10 @@ class UpResult:
     url: str
     changes: list[str] = field(default_factory=list)
     hub_container_id: str = ""
+    # What was done to the hub container: unchanged, created, recreated, started, unpaused.
+    hub_action: str = "unchanged"
+    # User images that could not be pulled (the hub runs without them).
+    image_problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,13 @@ class Stack:
 
     # ------------------------------------------------------------------ up
 
-    def up(self) -> UpResult:
+    def up(self, wait: bool = True, recreate: bool = False) -> UpResult:
         """Bring the stack to what the config asks for, on the pinned image versions: a tag
-        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that."""
+        that moved since (someone pulled `:latest`) is not followed; `hubd upgrade` does that.
+
+        `wait=False` returns once the hub container runs (the daemon watches its start
+        itself); `recreate` replaces the hub container even when its spec is unchanged (a
+        container broken by hand: its network removed, files deleted)."""
         changes: list[str] = []
         if self.ensure_network():
             changes.append(f"created network {self.names.network}")
@@ -156,24 +165,50 @@ class Stack:
                 self.config.hub_base_image,
                 self.reporter,
                 base_id=pins.hub_base_for(self.config.hub_base_image),
+                build_timeout_s=self.timing.image_build_timeout_s,
             )
         if built:
             changes.append(f"built image {image}")
         wanted = {ref: pins.user_images.get(ref, "") for ref in self.user_image_refs()}
         missing = [ref for ref, pinned in wanted.items() if not self._usable(pinned)]
-        changes += [
-            f"pulled {ref}" for ref in ensure_user_images(self.client, missing, self.reporter)
-        ]
-        user_images = {
-            ref: pinned if self._usable(pinned) else image_id(self.client, ref)
-            for ref, pinned in wanted.items()
-        }
+        pulled, problems = ensure_user_images(self.client, missing, self.reporter)
+        changes += [f"pulled {ref}" for ref in pulled]
+        for problem in problems:
+            # The hub itself does not need these: it starts, and only spawns with this image
+            # fail until it is there. Said here, in `hubd status` and in the tray.
+            self.reporter.step(f"warning: {problem}")
+        user_images: dict[str, str] = {}
+        for ref, pinned in wanted.items():
+            if self._usable(pinned):
+                user_images[ref] = pinned
+            else:
+                # An image that could not be pulled is left unpinned (spawns name it as is).
+                with contextlib.suppress(ImageError, APIError):
+                    user_images[ref] = image_id(self.client, ref)
         self.save_pins(image, user_images)
+        if recreate:
+            self.remove_hub_container()
         container, action = self.ensure_hub_container(image, user_images)
+        if recreate and action == "created":
+            action = "recreated"
         if action != "unchanged":
             changes.append(f"{action} container {self.names.hub_container}")
-        self.wait_healthy()
-        return UpResult(url=self.local_url, changes=changes, hub_container_id=container.id or "")
+        if wait:
+            self.wait_healthy()
+        return UpResult(
+            url=self.local_url,
+            changes=changes,
+            hub_container_id=container.id or "",
+            hub_action=action,
+            image_problems=problems,
+        )
+
+    def remove_hub_container(self) -> None:
+        container = self.find_hub()
+        if container is None:
+            return
+        self.reporter.step(f"recreating {container.name}")
+        _remove_quietly(container, force=True)
 
     def user_image_refs(self) -> list[str]:
         return list(dict.fromkeys([self.config.user_image, *self.config.allowed_images]))
@@ -406,6 +441,27 @@ class Stack:
         raise HubUnhealthy(
             f"the hub did not answer {self.health_url} within "
             f"{deadline_s or self.timing.hub_ready_deadline_s:.0f} s; see `hubd logs`"
+        )
+
+    def hub_frozen(self) -> bool:
+        """Whether a process of the hub container is stopped (SIGSTOP, a cgroup freezer) or
+        the container is paused: a hub that will never answer, however long one waits."""
+        container = self.find_hub()
+        if container is None:
+            return False
+        if container.status == "paused":
+            return True
+        if container.status != "running":
+            return False
+        try:
+            top = container.top(ps_args="-eo pid,stat")
+        except (APIError, NotFound):
+            return False
+        titles = [str(t).upper() for t in top.get("Titles") or []]
+        column = titles.index("STAT") if "STAT" in titles else 1
+        return any(
+            len(row) > column and str(row[column]).startswith("T")
+            for row in top.get("Processes") or []
         )
 
     # ------------------------------------------------------------------ running hub

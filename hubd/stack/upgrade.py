@@ -27,7 +27,7 @@ from typing import Any
 import requests
 from docker.errors import DockerException
 
-from hubd.errors import HubdError, StackError
+from hubd.errors import HubdError, ImageError, StackError
 from hubd.stack.hubdb import back_up_for_upgrade, restore_upgrade_copy
 from hubd.stack.images import (
     ensure_hub_image,
@@ -136,10 +136,10 @@ class Upgrader:
             base_id=image_id(self.client, config.hub_base_image),
         )
         refs = self.stack.user_image_refs()
-        if pull:
-            ensure_user_images(self.client, refs, reporter, pull=True)
-        else:
-            ensure_user_images(self.client, refs, reporter)
+        _, problems = ensure_user_images(self.client, refs, reporter, pull=pull)
+        if problems:
+            # An upgrade switches to every configured image at once: a missing one stops it.
+            raise ImageError(problems[0])
         target = self.stack.pins_for(hub_image, {ref: image_id(self.client, ref) for ref in refs})
         return UpgradePlan(current, target, tuple(self._changes(current, target)))
 

@@ -42,6 +42,7 @@ class DaemonProc:
         self.log_path = log_path
         self.timing = timing
         self.extra_args: list[str] = []  # e.g. ["-v"] to see the daemon's debug lines
+        self.extra_env: dict[str, str] = {}  # e.g. NOTIFY_SOCKET
         self.proc: subprocess.Popen[bytes] | None = None
         self.control = ControlClient(
             Path(env.env["RUNTIME_DIRECTORY"]) / "control.sock", timeout=30
@@ -59,7 +60,7 @@ class DaemonProc:
                 str(self.env.config_file),
                 "run",
             ],
-            env={**self.env.env, "HUBD_TIMING": self.timing},
+            env={**self.env.env, "HUBD_TIMING": self.timing, **self.extra_env},
             stdout=log,
             stderr=log,
         )

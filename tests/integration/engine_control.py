@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -28,6 +30,20 @@ def _engine_up() -> bool:
 def _dockerd_pid() -> int | None:
     out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
     return int(out[0]) if out else None
+
+
+@contextlib.contextmanager
+def engine_frozen() -> Iterator[None]:
+    """dockerd stopped with SIGSTOP: it keeps its socket, accepts connections and never
+    answers. Always thawed on the way out. Only under the exclusive engine lock."""
+    pid = _dockerd_pid()
+    assert pid is not None, "no dockerd to freeze"
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        wait_for(_engine_up, 60, "the Docker engine to answer after SIGCONT")
 
 
 def stop_engine() -> None:

@@ -53,7 +53,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
     # Earlier keys all stay; new ones are only added (an older tray ignores them).
-    assert set(data) == EARLIER_KEYS | {"update", "backup"}
+    assert set(data) == EARLIER_KEYS | {"update", "backup", "image_problems", "engine"}
     assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
     assert data["backup"]["age_s"] == 60.0 and data["backup"]["target"] == "/mnt/usb"
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5

@@ -4,7 +4,9 @@ import os
 import socket
 from pathlib import Path
 
-from hubd._daemon.sdnotify import Notifier
+import pytest
+
+from hubd._daemon.sdnotify import Heartbeat, Notifier
 
 
 def test_messages_reach_the_socket(tmp_path: Path) -> None:
@@ -13,17 +15,44 @@ def test_messages_reach_the_socket(tmp_path: Path) -> None:
         sock.bind(str(path))
         notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"})
         notifier.ready("running")
-        notifier.watchdog_if_due()
-        notifier.watchdog_if_due()  # within half the interval: not sent again
+        notifier.watchdog()
         assert sock.recv(1024) == b"READY=1\nSTATUS=running"
         assert sock.recv(1024) == b"WATCHDOG=1"
-        sock.setblocking(False)
-        try:
-            extra = sock.recv(1024)
-        except BlockingIOError:
-            extra = b""
-        assert extra == b""
     assert notifier.watchdog_interval_s == 1.0
+
+
+def test_heartbeat_pings_only_while_the_loop_makes_progress(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        now = [100.0]
+        notifier = Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "2000000"})
+        heartbeat = Heartbeat(notifier, clock=lambda: now[0])
+        assert heartbeat.tick()
+        assert sock.recv(64) == b"WATCHDOG=1"
+        now[0] += 1.5  # no beat for longer than one ping interval (1 s): a stuck loop
+        assert not heartbeat.tick()
+        with pytest.raises(BlockingIOError):
+            sock.recv(64)
+        heartbeat.beat()  # the loop (or a pull's progress) moves again
+        assert heartbeat.tick()
+        assert sock.recv(64) == b"WATCHDOG=1"
+
+
+def test_heartbeat_thread_feeds_the_watchdog_for_a_live_loop(tmp_path: Path) -> None:
+    path = tmp_path / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(2)
+        heartbeat = Heartbeat(Notifier({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}))
+        heartbeat.start()
+        try:
+            for _ in range(3):
+                heartbeat.beat()
+                assert sock.recv(64) == b"WATCHDOG=1"
+        finally:
+            heartbeat.close()
 
 
 def test_abstract_socket() -> None:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
+import requests
+import urllib3
 
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd.config import Config
-from hubd.errors import DockerUnavailable, HubUnhealthy
-from hubd.stack import HubContainerState
+from hubd.errors import DockerUnavailable, StackError, StateFileError
+from hubd.stack import HubContainerState, UpResult
 from hubd.stack.progress import LogReporter
 from hubd.status import HubState, UserServer
-from hubd.timing import Timing
+from hubd.timing import Timing, hang_budget_s
 
 TIMING = Timing(
     restart_backoff_initial_s=1,
@@ -32,14 +36,24 @@ class FakeStack:
         self.status = "running"
         self.calls: list[str] = []
         self.fail_start = False
+        self.answers = True  # /hub/health
+        self.frozen = False
+        self.up_error: Exception | None = None
+        self.image_problems: list[str] = []
         self.local_url = "http://127.0.0.1:8000/"
+        self.health_url = self.local_url + "hub/health"
 
     def hub_state(self) -> HubContainerState:
         return HubContainerState(exists=self.status != "missing", status=self.status)
 
-    def up(self) -> None:
-        self.calls.append("up")
-        self.status = "running"
+    def up(self, wait: bool = True, recreate: bool = False) -> UpResult:
+        assert not wait, "the supervisor never blocks on a health wait"
+        if self.up_error is not None:
+            raise self.up_error
+        self.calls.append("up-recreate" if recreate else "up")
+        action = "unchanged" if self.status == "running" and not recreate else "started"
+        self.status = "exited" if self.fail_start else "running"
+        return UpResult(url=self.local_url, hub_action=action, image_problems=self.image_problems)
 
     def start_hub(self) -> None:
         self.calls.append("start")
@@ -49,9 +63,14 @@ class FakeStack:
         self.calls.append("restart" if graceful else "kill-restart")
         self.status = "running"
 
-    def wait_healthy(self) -> None:
-        if self.status != "running":
-            raise HubUnhealthy("the hub exited while starting")
+    def hub_is_healthy(self) -> bool:
+        return self.status == "running" and self.answers and not self.frozen
+
+    def hub_frozen(self) -> bool:
+        return self.frozen
+
+    def hub_log_tail(self, lines: int) -> str:
+        return "Traceback: broken"
 
     def down(self) -> None:
         self.calls.append("down")
@@ -94,8 +113,17 @@ def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
     return supervisor, stack, clock, engine_ok
 
 
-def test_first_pass_brings_the_stack_up_then_nothing(rig: Any) -> None:
+def up_and_healthy(supervisor: Supervisor) -> None:
+    """The first pass starts the hub, the next sees it answer."""
+    supervisor.reconcile_once()
+    supervisor.reconcile_once()
+    assert supervisor.state == "running", supervisor.last_error
+
+
+def test_first_pass_brings_the_stack_up_without_waiting_then_nothing(rig: Any) -> None:
     supervisor, stack, _, _ = rig
+    supervisor.reconcile_once()
+    assert supervisor.state == "starting" and supervisor.starting is not None
     supervisor.reconcile_once()
     supervisor.reconcile_once()
     assert stack.calls == ["up"]
@@ -104,57 +132,154 @@ def test_first_pass_brings_the_stack_up_then_nothing(rig: Any) -> None:
 
 def test_a_dead_hub_is_started_at_once(rig: Any) -> None:
     supervisor, stack, _, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     stack.status = "exited"
     supervisor.reconcile_once()
     assert stack.calls == ["up", "start"]
+    supervisor.reconcile_once()
     assert supervisor.state == "running" and supervisor.restart_count == 1
 
 
 def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
     supervisor, stack, clock, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     supervisor.hub_hung.set()
     supervisor.reconcile_once()
     assert stack.calls[-1] == "kill-restart" and not supervisor.hub_hung.is_set()
+    supervisor.reconcile_once()
     clock.now += 100
     stack.status = "paused"
     supervisor.reconcile_once()
     assert stack.calls.count("kill-restart") == 2
 
 
+def test_a_hub_found_running_but_silent_gets_the_hang_budget_not_the_ready_deadline(
+    rig: Any,
+) -> None:
+    # Item 1: frozen when hubd starts (or after a reconnect / reload): an adopted hub.
+    supervisor, stack, clock, _ = rig
+    stack.answers = False
+    supervisor.reconcile_once()
+    assert supervisor.starting is not None
+    assert supervisor.starting.deadline - supervisor.starting.since == hang_budget_s(TIMING)
+    assert hang_budget_s(TIMING) < TIMING.hub_ready_deadline_s
+    clock.now += hang_budget_s(TIMING) + 0.1
+    supervisor.reconcile_once()
+    assert "did not answer" in (supervisor.last_error or "")
+    # The next attempt, after the backoff, replaces the container.
+    stack.answers = True
+    clock.now = supervisor.restart_not_before
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "up-recreate"]
+    supervisor.reconcile_once()
+    assert supervisor.state == "running"
+
+
+def test_a_fresh_hub_gets_the_ready_deadline_but_a_frozen_one_is_killed_at_once(
+    rig: Any,
+) -> None:
+    supervisor, stack, clock, _ = rig
+    stack.status = "missing"
+    stack.answers = False
+    supervisor.reconcile_once()
+    assert supervisor.starting is not None
+    assert supervisor.starting.deadline - supervisor.starting.since == TIMING.hub_ready_deadline_s
+    clock.now += hang_budget_s(TIMING) + 1
+    supervisor.reconcile_once()
+    assert supervisor.state == "starting"  # slow, not frozen: still waiting
+    stack.frozen = True
+    clock.now += TIMING.hub_frozen_check_s
+    supervisor.reconcile_once()
+    assert "frozen" in (supervisor.last_error or "")
+    assert supervisor.needs_up and supervisor.recreate_hub
+
+
+def test_the_loop_is_never_blocked_by_a_health_wait(rig: Any) -> None:
+    supervisor, stack, _, _ = rig
+    stack.answers = False
+    supervisor.reconcile_once()
+    # While starting, the loop comes back soon to look again, instead of sleeping a pass.
+    assert supervisor.next_wakeup_s() == TIMING.hub_ready_poll_s
+
+
 def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:
     supervisor, stack, clock, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     stack.fail_start = True
     stack.status = "exited"
     gaps = []
     for _ in range(6):
-        supervisor.reconcile_once()
+        supervisor.reconcile_once()  # starts it
+        supervisor.reconcile_once()  # sees it exited while starting
         gap = supervisor.restart_not_before - clock.now
         gaps.append(gap)
         # A pass before the delay is over does nothing.
-        starts = stack.calls.count("start")
+        attempts = len(stack.calls)
         clock.now += gap / 2
         supervisor.reconcile_once()
-        assert stack.calls.count("start") == starts
+        assert len(stack.calls) == attempts
         clock.now += gap / 2
     assert gaps == [1, 1, 2, 4, 8, 8]
+    assert supervisor.restart_count == 6  # each attempt counted once
     assert supervisor.state == "failing"
     assert "exited while starting" in (supervisor.last_error or "")
+    # Every attempt after the first failed start is on a new container.
+    assert stack.calls[1:] == ["start"] + ["up-recreate"] * 5
 
 
 def test_backoff_is_forgotten_after_a_stable_period(rig: Any) -> None:
     supervisor, stack, clock, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     for _ in range(3):
         stack.status = "exited"
         clock.now = max(clock.now, supervisor.restart_not_before)
+        supervisor.reconcile_once()
         supervisor.reconcile_once()
     assert supervisor.backoff.failures == 3
     clock.now += TIMING.restart_stable_after_s + 1
     supervisor.reconcile_once()
     assert supervisor.backoff.failures == 0
+
+
+def test_a_container_that_will_not_start_is_recreated(rig: Any) -> None:
+    # Item 5: e.g. its network removed by hand: `docker start` fails every time.
+    supervisor, stack, clock, _ = rig
+    up_and_healthy(supervisor)
+    stack.status = "exited"
+
+    def broken_start() -> None:
+        stack.calls.append("start")
+        raise StackError("the hub container did not start: network abc not found")
+
+    stack.start_hub = broken_start  # type: ignore[method-assign]
+    supervisor.reconcile_once()
+    assert "network abc not found" in (supervisor.last_error or "")
+    clock.now = supervisor.restart_not_before
+    supervisor.reconcile_once()
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "start", "up-recreate"]
+    assert supervisor.state == "running"
+
+
+def test_up_failing_to_start_the_container_recreates_it_next_time(rig: Any) -> None:
+    supervisor, stack, clock, _ = rig
+    stack.up_error = StackError("the hub container did not start: network abc not found")
+    supervisor.reconcile_once()
+    assert supervisor.recreate_hub
+    stack.up_error = None
+    clock.now = supervisor.restart_not_before
+    supervisor.reconcile_once()
+    assert stack.calls == ["up-recreate"]
+
+
+def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Any) -> None:
+    # Item 6.
+    supervisor, stack, _, _ = rig
+    stack.image_problems = ["pulling nosuch/image failed: not found"]
+    up_and_healthy(supervisor)
+    snapshot = supervisor.snapshot()
+    assert snapshot.state == "running"
+    assert snapshot.image_problems == ("pulling nosuch/image failed: not found",)
 
 
 def test_engine_unavailable_then_back(rig: Any) -> None:
@@ -167,18 +292,60 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
     supervisor.reconcile_once()  # too early: still backing off
     assert stack.calls == []
     clock.now += 1
-    supervisor.reconcile_once()
-    assert stack.calls == ["up"] and supervisor.state == "running"
+    up_and_healthy(supervisor)
+    assert stack.calls == ["up"]
 
     supervisor.engine_lost.set()
+    assert supervisor.snapshot().state == "docker-unavailable"  # before the loop gets to it
     engine_ok[0] = False
     supervisor.reconcile_once()
     assert supervisor.state == "docker-unavailable" and supervisor.client is None
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ReadTimeout("read timed out"),
+        urllib3.exceptions.ProtocolError("connection broken"),
+        docker.errors.APIError("500 Server Error: fake engine"),
+        RuntimeError("something nobody thought of"),
+    ],
+)
+def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Exception) -> None:
+    # Item 2: a frozen engine (ReadTimeout), a broken stream, 500s: never an exception out of
+    # the pass, and `docker-unavailable` when the engine does not answer a ping either.
+    supervisor, stack, _, _engine_ok = rig
+    up_and_healthy(supervisor)
+    pings = [False]
+    supervisor.ping = lambda: pings[0]
+
+    def failing_state() -> HubContainerState:
+        raise error
+
+    stack.hub_state = failing_state  # type: ignore[method-assign]
+    supervisor.reconcile_once()
+    assert supervisor.state == "docker-unavailable" and supervisor.client is None
+    pings[0] = True
+    supervisor.clock.now += 1  # type: ignore[attr-defined]
+    supervisor.reconcile_once()
+    assert supervisor.client is not None
+
+
+def test_connect_raising_anything_is_an_unavailable_engine(rig: Any) -> None:
+    supervisor, _, _, _ = rig
+
+    def frozen() -> Any:
+        raise requests.exceptions.ReadTimeout("the engine accepted and never answered")
+
+    supervisor.connect = frozen
+    supervisor.reconcile_once()
+    assert supervisor.state == "docker-unavailable"
+    assert "never answered" in (supervisor.last_error or "")
+
+
 def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None:
     supervisor, stack, _, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     supervisor.set_desired(HubState.STOPPED)
     supervisor.reconcile_once()
     supervisor.reconcile_once()
@@ -189,14 +356,56 @@ def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None
 
 def test_restart_on_request_is_not_a_failure(rig: Any) -> None:
     supervisor, stack, _, _ = rig
-    supervisor.reconcile_once()
+    up_and_healthy(supervisor)
     supervisor.restart_requested.set()
+    supervisor.reconcile_once()
     supervisor.reconcile_once()
     assert stack.calls == ["up", "restart"]
     assert supervisor.restart_count == 0 and supervisor.state == "running"
 
 
-def test_a_corrupt_desired_state_file_means_running(tmp_path: Path) -> None:
+def test_a_restart_asked_while_the_hub_is_down_is_done_once(rig: Any) -> None:
+    # Item 10: the start that brings the hub back is the restart that was asked for.
+    supervisor, stack, _, _ = rig
+    up_and_healthy(supervisor)
+    stack.status = "exited"
+    supervisor.restart_requested.set()
+    for _ in range(4):
+        supervisor.reconcile_once()
+    assert stack.calls == ["up", "start"]
+    assert not supervisor.restart_requested.is_set()
+
+
+def test_a_corrupt_desired_state_file_means_running_and_is_kept_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "desired.json"
     path.write_text("{not json")
     assert DesiredState(path).value == "running"
+    assert "unreadable" in caplog.text
+    assert (tmp_path / "desired.json.corrupt").read_text() == "{not json"
+    DesiredState(path).set(HubState.STOPPED)
+    assert DesiredState(path).value == "stopped"
+
+
+def test_desired_state_is_written_atomically_and_memory_follows_the_disk(
+    tmp_path: Path,
+) -> None:
+    # Item 7: a folder that cannot be written: a clear error, and the wish in memory unchanged
+    # (status never claims what a reboot would not do). No temp file is left behind.
+    folder = tmp_path / "state"
+    folder.mkdir()
+    desired = DesiredState(folder / "desired.json")
+    desired.set(HubState.STOPPED)
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):  # root ignores modes: make the target a folder instead
+            folder.chmod(0o700)
+            (folder / "desired.json").unlink()
+            (folder / "desired.json").mkdir()
+        with pytest.raises(StateFileError, match="could not save"):
+            desired.set(HubState.RUNNING)
+        assert desired.value == "stopped"
+        assert [p.name for p in folder.iterdir()] == ["desired.json"]
+    finally:
+        folder.chmod(0o700)

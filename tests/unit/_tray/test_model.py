@@ -314,3 +314,16 @@ def test_tray_command_finds_the_socket(tmp_path: Path, monkeypatch: pytest.Monke
     place = place_finder(Context(), None)()
     assert place.socket == tmp_path / "run" / "control.sock"
     assert place.log_file == tmp_path / "log" / "hubd.log"
+
+
+def test_details_show_image_problems_and_live_restore() -> None:
+    problem = "pulling 127.0.0.1:5999/typo:1 failed: connection refused"
+    menu = build_menu(snap("running", image_problems=[problem], engine={"live_restore": False}))
+    details = next(item for item in menu if item.label.startswith("Details"))
+    assert details.label == "Details (1 problem)"
+    labels = [child.label for child in details.children]
+    assert labels[0] == f"Problem: {problem}"
+    assert "live-restore: off" in labels[1]
+    quiet = build_menu(snap("running", engine={"live_restore": True}))
+    assert [c.label for c in quiet if c.label == "Details"] == ["Details"]
+    assert not any(item.label.startswith("Details") for item in build_menu(snap("running")))

@@ -215,6 +215,44 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
     assert not path.exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root (CI is root)")
+def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 8/9: the CLI of a non-root person falls back to the system service's socket, and
+    a `control_group` applied by SIGHUP (set_group) opens that socket to them."""
+    import grp
+
+    from hubd.cli import context as context_module
+    from hubd.paths import Paths
+
+    group = grp.getgrgid(65534).gr_name  # nobody's own group
+    own = Paths(*(tmp_path / "own" / d for d in ("etc", "state", "run", "log")))
+    system = Paths(*(tmp_path / "system" / d for d in ("etc", "state", "run", "log")))
+    monkeypatch.setattr(
+        context_module, "resolve_paths", lambda mode=None, environ=None: system if mode else own
+    )
+    for folder in [tmp_path, *tmp_path.parents]:
+        folder.chmod(folder.stat().st_mode | 0o005)
+    server = ControlServer(system.control_socket, Backend())
+    server.start()
+    system.runtime_dir.chmod(0o755)
+    try:
+
+        def state_seen_by_the_cli() -> str:
+            daemon = context_module.Context().daemon()
+            return "no daemon" if daemon is None else str(daemon.status().state)
+
+        assert as_nobody(state_seen_by_the_cli) == "no daemon"  # private socket: 0600
+        server.set_group(group)
+        assert system.control_socket.stat().st_mode & 0o777 == 0o660
+        assert as_nobody(state_seen_by_the_cli) == "running"
+        server.set_group(None)
+        assert system.control_socket.stat().st_mode & 0o777 == 0o600
+    finally:
+        server.close()
+
+
 def test_backup_goes_through_and_its_failure_comes_back_as_a_backup_error(
     server: tuple[ControlServer, ControlClient, Backend],
 ) -> None:

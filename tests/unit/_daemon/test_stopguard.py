@@ -1,0 +1,60 @@
+"""The shutdown promise (item 4), with a fake exit: deadline and second signal."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from hubd._daemon.stopguard import EXIT_FORCED, ShutdownRequested, StopGuard
+
+
+class Exits:
+    def __init__(self) -> None:
+        self.codes: list[int] = []
+        self.called = threading.Event()
+
+    def __call__(self, code: int) -> None:
+        self.codes.append(code)
+        self.called.set()
+
+
+def test_a_stop_that_does_not_finish_in_time_is_forced() -> None:
+    signals, exits = [0], Exits()
+    guard = StopGuard(lambda: signals[0], grace_s=0.3, exit_now=exits, poll_s=0.01)
+    guard.start()
+    time.sleep(0.2)
+    assert not exits.called.is_set()  # no signal yet: no deadline running
+    signals[0] = 1
+    started = time.monotonic()
+    assert exits.called.wait(5)
+    assert 0.25 <= time.monotonic() - started < 2
+    assert exits.codes == [EXIT_FORCED]
+
+
+def test_a_second_signal_exits_at_once() -> None:
+    signals, exits = [1], Exits()
+    guard = StopGuard(lambda: signals[0], grace_s=60, exit_now=exits, poll_s=0.01)
+    guard.start()
+    time.sleep(0.1)
+    signals[0] = 2
+    assert exits.called.wait(1)
+
+
+def test_a_graceful_stop_in_time_is_not_forced() -> None:
+    signals, exits = [1], Exits()
+    guard = StopGuard(lambda: signals[0], grace_s=0.3, exit_now=exits, poll_s=0.01)
+    guard.start()
+    guard.done()
+    time.sleep(0.5)
+    assert not exits.called.is_set()
+
+
+def test_long_work_unwinds_at_its_next_progress_once_asked() -> None:
+    signals = [0]
+    guard = StopGuard(lambda: signals[0], grace_s=10)
+    guard.cancel_if_stopping()
+    signals[0] = 1
+    with pytest.raises(ShutdownRequested):
+        guard.cancel_if_stopping()
