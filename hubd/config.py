@@ -8,6 +8,7 @@ what was expected.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import sys
@@ -23,6 +24,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "HUBD_"
 # Environment variables with this prefix that are not config keys.
@@ -73,9 +76,52 @@ def _check_positive(value: int) -> str | None:
     return None if value >= 0 else "a number of seconds, 0 or more (0 switches culling off)"
 
 
+# Folders whose whole tree belongs to the system: none of them, nor anything inside, is mounted
+# into people's containers.
+_SYSTEM_TREES = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/root",
+    "/run", "/sbin", "/sys", "/usr", "/var/lib/docker", "/var/run", "/System", "/Library",
+    "/private/etc", "/private/var",
+)  # fmt: skip
+# Folders that hold everybody's (or the system's) things: refused themselves, fine below.
+_SHARED_ROOTS = ("/", "/home", "/var", "/opt", "/srv", "/mnt", "/media", "/tmp", "/Users")
+
+
+def docker_socket_candidates(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Where a Docker socket may live on this machine (engine, rootless, Docker Desktop)."""
+    environ = os.environ if environ is None else environ
+    found = ["/var/run/docker.sock", "/run/docker.sock", "~/.docker/run/docker.sock"]
+    host = environ.get("DOCKER_HOST", "")
+    if host.startswith("unix://"):
+        found.append(host[len("unix://") :])
+    if environ.get("XDG_RUNTIME_DIR"):
+        found.append(os.path.join(environ["XDG_RUNTIME_DIR"], "docker.sock"))
+    return [os.path.realpath(os.path.expanduser(p)) for p in found]
+
+
+def shared_folder_path(value: str) -> str:
+    """The folder a `shared_folder` value means: `~` expanded, symlinks resolved."""
+    return os.path.realpath(os.path.expanduser(value))
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def _check_folder(value: str | None) -> str | None:
-    ok = value is None or os.path.isabs(os.path.expanduser(value))
-    return None if ok else "an absolute path to a folder on this machine"
+    if value is None:
+        return None
+    if not os.path.isabs(os.path.expanduser(value)):
+        return "an absolute path to a folder on this machine"
+    path = shared_folder_path(value)
+    if not os.path.isdir(path):
+        return "an existing folder on this machine (create it first)"
+    if path in _SHARED_ROOTS or any(_within(path, tree) for tree in _SYSTEM_TREES):
+        return "a folder of your own to share, not a system folder"
+    sockets = [s for s in docker_socket_candidates() if _within(s, path) and os.path.exists(s)]
+    if sockets:
+        return f"a folder that does not hold the Docker socket ({sockets[0]})"
+    return None
 
 
 def _check_seconds(value: int) -> str | None:
@@ -155,11 +201,17 @@ class Config:
         "Seconds of inactivity after which a user's server is stopped (0: never).",
         _check_positive,
     )
-    mem_limit: str | None = _key(None, "Memory limit per user server, e.g. '2G'.", _check_memory)
+    mem_limit: str | None = _key(
+        None,
+        "Memory limit per user server, e.g. '2G' (not set: a quarter of the engine's memory, "
+        "at least 1 GiB, at most 8 GiB).",
+        _check_memory,
+    )
     cpu_limit: float | None = _key(None, "CPU limit per user server, e.g. 1.5.", _check_cpus)
     shared_folder: str | None = _key(
         None,
-        "Host folder mounted into every user's server at ~/shared (opt-in).",
+        "Host folder mounted into every user's server at ~/shared (opt-in; an existing folder "
+        "of your own, not a system folder).",
         _check_folder,
     )
     shared_folder_readonly: bool = _key(True, "Mount the shared folder read-only.")
@@ -325,7 +377,22 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         _validate(key, value, str(path))
     for key, value in from_env.items():
         _validate(key, value, f"environment variable {ENV_PREFIX}{key.upper()}")
-    return Config(**{**from_file, **from_env})
+    values = {**from_file, **from_env}
+    if values.get("shared_folder"):
+        values["shared_folder"] = shared_folder_path(values["shared_folder"])
+    config = Config(**values)
+    _warn_about(config)
+    return config
+
+
+def _warn_about(config: Config) -> None:
+    folder = config.shared_folder
+    if folder and not config.shared_folder_readonly and folder == shared_folder_path("~"):
+        log.warning(
+            "shared_folder is your home folder %s and writable: everybody with an account can "
+            "read and change all your files; share a subfolder, or set shared_folder_readonly",
+            folder,
+        )
 
 
 def render_toml(config: Config) -> str:

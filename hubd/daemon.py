@@ -73,8 +73,14 @@ class _WatchdogReporter(LogReporter):
         self.heartbeat = heartbeat
         self.guard = guard
         self.starting = True
+        # The supervisor's loop runs on the thread that builds the daemon. Backups, upgrades and
+        # control requests report through this reporter from threads of their own: their
+        # progress neither proves the loop alive nor may it unwind them with ShutdownRequested.
+        self._loop_thread = threading.current_thread()
 
     def _progress(self) -> None:
+        if threading.current_thread() is not self._loop_thread:
+            return
         self.guard.cancel_if_stopping()
         if self.starting:
             self.notifier.extend_start_timeout(self.extension_s)
@@ -578,6 +584,9 @@ class DaemonBackend:
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return Accounts(self._stack()).set_password(name, password)
+
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return Accounts(self._stack()).unlock_user(name)
 
     def backup(self, target: str | None) -> dict[str, Any]:
         return self.daemon.backups.run_now(self.daemon.config, target)

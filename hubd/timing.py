@@ -88,6 +88,11 @@ class Timing:
     hub_spawn_timeout_s: int = 120
     # After too many failed logins, the hub refuses that account for this long.
     hub_login_lockout_s: int = 600
+    # The docker gate (stack/docker_gate.py): how long `up` waits for it to listen, how often
+    # it looks, and how long the gate waits for one engine call of its own (an inspect).
+    gate_ready_deadline_s: float = 15.0
+    gate_ready_poll_s: float = 0.1
+    gate_engine_timeout_s: float = 30.0
 
     # `hubd up` through the daemon: how long it waits for the hub to run (a first start may
     # build and pull images), and how often it asks.

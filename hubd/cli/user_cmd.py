@@ -1,4 +1,4 @@
-"""`hubd user add | remove | passwd | list`: accounts, through the daemon when it runs."""
+"""`hubd user add | remove | passwd | unlock | list`: accounts, through the daemon when it runs."""
 
 from __future__ import annotations
 
@@ -41,6 +41,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="read the password from standard input (one line)",
     )
     passwd.set_defaults(handler=_passwd)
+    unlock = sub.add_parser(
+        "unlock", help="let an account log in again now, after too many wrong passwords"
+    )
+    unlock.add_argument("name")
+    unlock.set_defaults(handler=_unlock)
     listing = sub.add_parser("list", help="who has an account, and whose server runs")
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=_list)
@@ -78,6 +83,13 @@ def _passwd(args: argparse.Namespace) -> int:
     password = _read_password(args.password_stdin)
     _accounts(args).set_password(name, password)
     print(f"password changed for {name}")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    name = check_username(args.name)
+    result = _accounts(args).unlock_user(name)
+    print(f"unlocked {name}" if result.get("was_locked") else f"{name} was not locked out")
     return 0
 
 

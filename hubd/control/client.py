@@ -142,6 +142,9 @@ class ControlClient:
             self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
         )
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return dict(self.request("POST", f"/users/{quote(name, safe='')}/unlock", {}))
+
     def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
         # Pulling and building images can take many minutes: make this client with
         # Timing.upgrade_request_timeout_s.

@@ -13,6 +13,7 @@ from typing import Any
 from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
+from hubd.stack.user_networks import remove_user_network
 
 MAX_USERNAME_LENGTH = 32
 _USERNAME_RE = re.compile(r"^[a-z][a-z0-9]*([._-][a-z0-9]+)*$")
@@ -88,6 +89,13 @@ class Accounts:
         api.set_password(name, password)
         return {"name": name}
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        check_username(name)
+        api = self.stack.hub_api()
+        if api.get_user(name) is None:
+            raise UserAccountError(f"there is no user {name!r}")
+        return {"name": name, "was_locked": api.unlock_account(name)}
+
     def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
         check_username(name)
         api = self.stack.hub_api()
@@ -95,6 +103,7 @@ class Accounts:
             raise UserAccountError(f"there is no user {name!r}")
         # The hub stops the user's server before it deletes the user.
         api.delete_user(name)
+        remove_user_network(self.stack.client, self.stack.names, name)
         volume = self.stack.user_volumes().get(name)
         deleted = False
         if delete_data and volume:

@@ -78,6 +78,11 @@ class HubAPI:
     def set_password(self, name: str, password: str) -> None:
         self._call("PUT", f"/hubd/accounts/{name}/password", {"password": password})
 
+    def unlock_account(self, name: str) -> bool:
+        """Lift a lockout after failed logins; True if the account was locked."""
+        response = self._call("POST", f"/hubd/accounts/{name}/unlock")
+        return bool(response.json().get("was_locked"))
+
     def stop_server(self, name: str) -> None:
         """Ask the hub to stop someone's server (it may answer before the server is down)."""
         self._call("DELETE", f"/users/{name}/server")

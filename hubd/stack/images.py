@@ -15,7 +15,13 @@ from hubd.errors import ImageError
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB_IMAGE, StackNames
 from hubd.stack.progress import Reporter
 
-HUB_CONTEXT_FILES = ("Dockerfile", "constraints.txt", "hubd_hub.py", "jupyterhub_config.py")
+HUB_CONTEXT_FILES = (
+    "Dockerfile",
+    "constraints.txt",
+    "hubd_hub.py",
+    "jupyterhub_config.py",
+    "docker_gate.py",
+)
 # On hubd's hub image: the base image it was built on, by name and by id.
 LABEL_BASE_REF = "io.hubd.hub-base"
 LABEL_BASE_ID = "io.hubd.hub-base-id"

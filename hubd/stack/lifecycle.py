@@ -9,6 +9,7 @@ containers and never removes a volume; only `purge()` does, and the CLI asks fir
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -31,6 +32,13 @@ from hubd.stack.containers import (
     read_file,
     remove_quietly,
     tar_files,
+)
+from hubd.stack.docker_gate import (
+    ROLE_DOCKER_GATE,
+    ensure_gate,
+    gate_container_name,
+    hub_gate_mount,
+    start_gate,
 )
 from hubd.stack.engine import docker_socket_path
 from hubd.stack.hubapi import HubAPI
@@ -65,6 +73,7 @@ from hubd.stack.settings import (
     SETTINGS_DIR,
     hub_settings,
 )
+from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
 
@@ -120,6 +129,11 @@ class Stack:
     @property
     def health_url(self) -> str:
         return self.local_url + "hub/health"
+
+    @functools.cached_property
+    def engine_memory_bytes(self) -> int:
+        """The engine's memory (Docker Desktop: its VM's), which sizes default limits."""
+        return int(self.client.info().get("MemTotal") or 0)
 
     # ------------------------------------------------------------------ up
 
@@ -281,12 +295,19 @@ class Stack:
         `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
         hub migrate the database schema; it is not hashed, as it changes nothing once done.
         """
-        settings = hub_settings(self.config, self.names, self.timing, user_images)
-        socket_path = docker_socket_path()
+        settings = hub_settings(
+            self.config,
+            self.names,
+            self.timing,
+            user_images,
+            engine_memory_bytes=self.engine_memory_bytes,
+        )
+        # DockerSpawner reaches the engine only through the docker gate (docker_gate.py).
+        gate_volumes, gate_environment = hub_gate_mount(self.names)
         spec = {
             "image": image,
             "settings": settings,
-            "docker_socket": socket_path,
+            "docker_gate": gate_volumes,
             "tmpfs": HUB_TMPFS,
         }
         spec_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -299,10 +320,9 @@ class Stack:
             "tmpfs": HUB_TMPFS,
             "volumes": {
                 self.names.hub_data_volume: {"bind": HUB_DATA_DIR, "mode": "rw"},
-                # DockerSpawner starts users' servers through the engine's socket.
-                socket_path: {"bind": "/var/run/docker.sock", "mode": "rw"},
+                **gate_volumes,
             },
-            "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"},
+            "environment": {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json", **gate_environment},
             "command": [*HUB_COMMAND, "--upgrade-db"] if upgrade_db else None,
             # hubd alone restarts the hub: a Docker restart policy would race with it.
             "restart_policy": {"Name": "no"},
@@ -330,6 +350,19 @@ class Stack:
         self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
     ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
+        # The gate first: the hub reaches Docker only through it, and it must know the images
+        # this hub may start (`up`, `hubd upgrade` and its rollback all come through here).
+        _, gate_action = ensure_gate(
+            self.client,
+            self.config,
+            self.names,
+            image,
+            docker_socket_path(),
+            self.timing,
+            user_images,
+        )
+        if gate_action != "unchanged":
+            self.reporter.step(f"{gate_action} container {gate_container_name(self.names)}")
         create, spec_hash = self.hub_spec(image, user_images, upgrade_db)
         container = self.find_hub()
         action = "unchanged"
@@ -354,8 +387,15 @@ class Stack:
     ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
         # The same settings as hashed into the spec.
-        settings = hub_settings(self.config, self.names, self.timing, user_images)
+        settings = hub_settings(
+            self.config,
+            self.names,
+            self.timing,
+            user_images,
+            engine_memory_bytes=self.engine_memory_bytes,
+        )
         container = self.client.containers.create(**create)
+        join_user_networks(self.client, self.names, container)
         container.put_archive(
             "/", tar_files({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)})
         )
@@ -454,6 +494,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
+        start_gate(self.client, self.names, self.timing)
         if container.status == "paused":
             container.unpause()
         elif container.status != "running":
@@ -468,6 +509,7 @@ class Stack:
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
+        start_gate(self.client, self.names, self.timing)
         if container.status == "paused":
             container.unpause()
         try:
@@ -586,6 +628,10 @@ class Stack:
             # ones may not, so do as DockerSpawner would.
             remove_quietly(server)
             done.append(f"stopped {server.name}")
+        for gate in self.containers(ROLE_DOCKER_GATE):
+            if gate.status in ("running", "paused", "restarting"):
+                self._stop(gate)
+                done.append(f"stopped {gate.name}")
         return done
 
     def purge(self) -> list[str]:

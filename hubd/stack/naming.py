@@ -19,6 +19,7 @@ ROLE_USER_SERVER = "user-server"
 ROLE_HUB_DATA = "hub-data"
 ROLE_USER_DATA = "user-data"
 ROLE_NETWORK = "network"
+ROLE_USER_NETWORK = "user-network"
 ROLE_HUB_IMAGE = "hub-image"
 
 
@@ -29,6 +30,18 @@ class StackNames:
     @property
     def network(self) -> str:
         return f"{self.stack}-net"
+
+    @property
+    def user_network_prefix(self) -> str:
+        # One network per person's server, shared only with the hub (see user_networks.py).
+        return f"{self.stack}-unet-"
+
+    @property
+    def user_network_members(self) -> list[str]:
+        """The stack's containers that join every person's network: whatever must reach
+        people's servers (the proxy, the hub's spawn checks) or be reached by them (the hub's
+        API). Nothing else: the gate lets the hub connect only these."""
+        return [self.hub_container]
 
     @property
     def hub_container(self) -> str:

@@ -6,7 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubd.config import MIN_PASSWORD_CHARS, Config
-from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
+from hubd.stack.hardening import default_mem_limit, user_host_config
+from hubd.stack.naming import (
+    LABEL_USER,
+    ROLE_USER_DATA,
+    ROLE_USER_NETWORK,
+    ROLE_USER_SERVER,
+    StackNames,
+)
 from hubd.timing import Timing
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
@@ -28,9 +35,11 @@ def hub_settings(
     names: StackNames,
     timing: Timing | None = None,
     user_images: Mapping[str, str] | None = None,
+    engine_memory_bytes: int | None = None,
 ) -> dict[str, Any]:
     """The hub's settings. `user_images` maps the config's image names to the pinned image
-    ids, so DockerSpawner starts exactly the pinned version even after a tag moved."""
+    ids, so DockerSpawner starts exactly the pinned version even after a tag moved.
+    `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
     timing = timing or Timing()
     pinned = dict(user_images or {})
     allowed: list[str] | dict[str, str] = list(config.allowed_images)
@@ -52,11 +61,16 @@ def hub_settings(
         "user_volume_template": names.user_volume_template,
         "user_volume_labels": names.labels(ROLE_USER_DATA),
         "user_label": LABEL_USER,
+        "user_network_prefix": names.user_network_prefix,
+        "user_network_labels": names.labels(ROLE_USER_NETWORK),
+        "user_network_members": names.user_network_members,
         "work_dir": config.user_work_dir,
         "shared_folder": config.shared_folder,
         "shared_folder_target": SHARED_FOLDER_TARGET,
         "shared_folder_readonly": config.shared_folder_readonly,
-        "mem_limit": config.mem_limit,
+        "mem_limit": config.mem_limit
+        or (default_mem_limit(engine_memory_bytes) if engine_memory_bytes else None),
+        "user_host_config": user_host_config(),
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
         "cull_every": cull_every,

@@ -7,6 +7,7 @@ import json
 import pytest
 import requests
 
+from hubd.stack.docker_gate import gate_volume_name
 from hubd.stack.naming import LABEL_STACK, ROLE_HUB, ROLE_USER_SERVER
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
@@ -34,7 +35,11 @@ def test_up_login_lab_data_survives_down_and_up_is_idempotent(stack_env: StackEn
     )
     assert [c.name for c in user_servers] == [f"{stack_env.names.user_container_prefix}-alice"]
     volumes = {v.name for v in stack_env.client.volumes.list(filters=stack_env.names.filters())}
-    assert volumes == {stack_env.names.hub_data_volume, stack_env.names.user_volume("alice")}
+    assert volumes == {
+        stack_env.names.hub_data_volume,
+        stack_env.names.user_volume("alice"),
+        gate_volume_name(stack_env.names),
+    }
 
     down = stack_env.hubd("down")
     assert "kept" in down.stdout

@@ -90,3 +90,48 @@ def test_rendered_toml_reads_back_the_same(tmp_path: Path) -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         Config().port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "folder, expected",
+    [
+        ("/", "not a system folder"),
+        ("/etc", "not a system folder"),
+        ("/usr/share", "not a system folder"),
+        ("/home", "not a system folder"),
+        ("/var/lib/docker/volumes", "not a system folder"),
+        ("/no/such/folder", "an existing folder"),
+    ],
+)
+def test_shared_folder_must_be_an_existing_folder_of_ones_own(
+    tmp_path: Path, folder: str, expected: str
+) -> None:
+    path = write(tmp_path, f'shared_folder = "{folder}"')
+    with pytest.raises(ConfigError, match=expected) as err:
+        load_config(path, environ={})
+    assert "\n" not in str(err.value) and "key 'shared_folder'" in str(err.value)
+
+
+def test_shared_folder_holding_the_docker_socket_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = tmp_path / "engine"
+    (engine / "sock").mkdir(parents=True)
+    (engine / "sock" / "docker.sock").touch()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{engine}/sock/docker.sock")
+    path = write(tmp_path, f'shared_folder = "{engine}"')
+    with pytest.raises(ConfigError, match="does not hold the Docker socket"):
+        load_config(path, environ={})
+
+
+def test_shared_folder_expands_home_and_warns_when_home_is_writable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home" / "owner"
+    (home / "shared").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    config = load_config(write(tmp_path, 'shared_folder = "~/shared"'), environ={})
+    assert config.shared_folder == str(home / "shared")
+    assert "home folder" not in caplog.text
+    load_config(write(tmp_path, 'shared_folder = "~"\nshared_folder_readonly = false'), {})
+    assert "home folder" in caplog.text and "writable" in caplog.text

@@ -4,8 +4,11 @@ NativeAuthenticator keeps accounts (bcrypt hashes) in the hub's own database, gi
 login page, a change-password page and a lockout after failed logins. What it lacks is a way
 for the owner to create an account *with* a password (its signup form makes people pick their
 own, and then waits for approval). This subclass adds that as a small API on the hub, usable
-only with a token holding the `admin:users` scope (hubd's own service token), and turns the
-signup form off: nobody gets in without an account the owner created.
+only with a token holding the custom scope `custom:hubd-accounts`, which only hubd's own
+service holds (not `admin:users`: every hub admin and every token an admin makes has that), and
+serves only the pages hubd uses (login, change your own password): signup, the approval pages
+(which change state on GET) and the admin's change-someone-else's-password page are gone, so
+nobody gets in without an account the owner created.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from typing import Any
 
 import bcrypt
 from jupyterhub.apihandlers.base import APIHandler
-from jupyterhub.scopes import needs_scope
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
+
+# Held by hubd's service role only (jupyterhub_config.py declares and grants it).
+ACCOUNTS_SCOPE = "custom:hubd-accounts"
+# NativeAuthenticator's pages that hubd keeps; every other one is not served at all.
+KEPT_NATIVE_ROUTES = ("/login", "/change-password")
 
 
 class _NoTimer:
@@ -84,11 +91,13 @@ class HubdAuthenticator(NativeAuthenticator):
         native = [
             (path, LoginHandler if path == r"/login" else handler)
             for path, handler in super().get_handlers(app)
+            if path in KEPT_NATIVE_ROUTES
         ]
         return [
             *native,
             (r"/api/hubd/accounts", AccountsHandler),
             (r"/api/hubd/accounts/([^/]+)/password", PasswordHandler),
+            (r"/api/hubd/accounts/([^/]+)/unlock", UnlockHandler),
         ]
 
     def password_problem(self, password: str) -> str | None:
@@ -104,6 +113,16 @@ def _hash(password: str) -> bytes:
 
 
 class _AccountHandler(APIHandler):
+    async def prepare(self) -> None:
+        # Checked per request rather than with `needs_scope`: that decorator insists, when this
+        # module is imported, on scopes JupyterHub defines only later (custom scopes come from
+        # the config during start-up).
+        await super().prepare()
+        if ACCOUNTS_SCOPE not in self.parsed_scopes:
+            raise web.HTTPError(
+                403, f"only hubd's own service (scope {ACCOUNTS_SCOPE}) may do this"
+            )
+
     @property
     def hubd_auth(self) -> HubdAuthenticator:
         auth = self.authenticator
@@ -128,7 +147,6 @@ class _AccountHandler(APIHandler):
 
 
 class AccountsHandler(_AccountHandler):
-    @needs_scope("admin:users")
     async def post(self) -> None:
         data = self.body()
         raw_name = data.get("name")
@@ -150,13 +168,29 @@ class AccountsHandler(_AccountHandler):
 
 
 class PasswordHandler(_AccountHandler):
-    @needs_scope("admin:users")
     async def put(self, name: str) -> None:
         info = UserInfo.find(self.db, name)
         if info is None:
             raise web.HTTPError(404, f"no user named {name!r}")
         info.password = _hash(self.checked_password(self.body()))
+        # The owner's new password is the owner's say-so: it also repairs an account that was
+        # de-authorized (NativeAuthenticator refuses those even with the right password) and
+        # lifts a lockout from earlier failed attempts.
+        info.is_authorized = True
         self.db.commit()
-        # A new password also lifts a lockout from earlier failed attempts.
         self.hubd_auth.login_attempts.pop(name, None)
         self.set_status(204)
+
+
+class UnlockHandler(_AccountHandler):
+    """Lift a lockout now. The lockout stays as it is for everybody else; only the owner (with
+    hubd's scope) can cut it short, so a stranger who keeps an account locked cannot keep its
+    owner out."""
+
+    async def post(self, name: str) -> None:
+        if UserInfo.find(self.db, name) is None:
+            raise web.HTTPError(404, f"no user named {name!r}")
+        was_locked = self.hubd_auth.is_blocked(name)
+        self.hubd_auth.login_attempts.pop(name, None)
+        self.set_status(200)
+        self.write(json.dumps({"name": name, "was_locked": bool(was_locked)}))

@@ -67,6 +67,8 @@ if settings["shared_folder"]:
     else:
         c.DockerSpawner.volumes.update(shared_mount)
 c.DockerSpawner.extra_create_kwargs = {"labels": settings["user_container_labels"]}
+# PID limit, no-new-privileges, no capabilities (hubd/stack/hardening.py says why).
+c.DockerSpawner.extra_host_config = settings["user_host_config"]
 if settings["mem_limit"]:
     c.DockerSpawner.mem_limit = settings["mem_limit"]
 if settings["cpu_limit"]:
@@ -86,7 +88,29 @@ async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
         await spawner.docker("create_volume", name=name, labels=labels)
 
 
-c.Spawner.pre_spawn_hook = _create_labelled_volume
+async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
+    """Put the person's server on a network of its own that only the hub (and whatever else
+    must reach people's servers) joins: one person's container cannot reach another's."""
+    name = settings["user_network_prefix"] + spawner.escaped_name
+    try:
+        network = await spawner.docker("inspect_network", name)
+    except Exception:
+        labels = {**settings["user_network_labels"], settings["user_label"]: spawner.user.name}
+        await spawner.docker("create_network", name, driver="bridge", labels=labels)
+        network = await spawner.docker("inspect_network", name)
+    joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
+    for member in settings["user_network_members"]:
+        if member not in joined:
+            await spawner.docker("connect_container_to_network", member, name)
+    spawner.network_name = name
+
+
+async def _prepare_spawn(spawner):  # type: ignore[no-untyped-def]
+    await _create_labelled_volume(spawner)
+    await _join_own_network(spawner)
+
+
+c.Spawner.pre_spawn_hook = _prepare_spawn
 
 # -- services: the idle culler and hubd itself, each with only the scopes it needs
 services = [{"name": "hubd", "api_token": _service_token(data_dir / "hubd-service-token")}]
@@ -96,7 +120,14 @@ roles = [
         "description": "hubd manages accounts and servers for the owner",
         # proxy: hubd has the hub re-add every route right after a proxy restart, and
         # `hubd upgrade` checks that the proxy still routes to people's servers.
-        "scopes": ["admin:users", "admin:servers", "list:users", "read:users", "proxy"],
+        "scopes": [
+            "custom:hubd-accounts",
+            "admin:users",
+            "admin:servers",
+            "list:users",
+            "read:users",
+            "proxy",
+        ],
         "services": ["hubd"],
     }
 ]
@@ -121,5 +152,10 @@ if settings["cull_idle_timeout"] > 0:
             "services": ["idle-culler"],
         }
     )
+# The account API (hubd_hub.py) asks for this scope, which only hubd's role holds: admins (and
+# tokens they make) hold `admin:users`, and must not create admins or reset the owner's password.
+c.JupyterHub.custom_scopes = {
+    "custom:hubd-accounts": {"description": "create accounts, set passwords, lift lockouts"}
+}
 c.JupyterHub.services = services
 c.JupyterHub.load_roles = roles

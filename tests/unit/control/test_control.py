@@ -56,6 +56,9 @@ class Backend:
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         return {"name": name}
 
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return {"name": name, "was_locked": name in self.users}
+
     def upgrade_plan(self, pull: bool) -> dict[str, Any]:
         return {"up_to_date": True, "pull": pull}
 
@@ -100,6 +103,7 @@ def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backe
     assert client.logs(3) == ["line 0", "line 1", "line 2"]
     client.add_user("ann", "pw-pw-pw-pw", admin=True)
     assert client.list_users() == [{"name": "ann", "admin": True}]
+    assert client.unlock_user("ann") == {"name": "ann", "was_locked": True}
     assert client.remove_user("ann", delete_data=True)["data_deleted"] is True
 
 

@@ -109,3 +109,27 @@ def test_limits_images_and_shared_folder(tmp_path: Path, monkeypatch: pytest.Mon
         tmp_path, Config(shared_folder="/srv/s", shared_folder_readonly=False), monkeypatch
     )
     assert writable.DockerSpawner.volumes["/srv/s"] == "/home/jovyan/shared"
+
+
+def test_users_containers_are_hardened_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = load_hub_config(tmp_path, Config(), monkeypatch)
+    host = c.DockerSpawner.extra_host_config
+    assert host["pids_limit"] == 1024
+    assert host["security_opt"] == ["no-new-privileges:true"]
+    assert host["cap_drop"] == ["ALL"]
+
+
+@pytest.mark.parametrize(
+    "engine_gib, expected",
+    [(2, "1024M"), (6, "1536M"), (16, "4096M"), (24, "6144M"), (64, "8192M")],
+)
+def test_default_memory_limit_is_a_quarter_of_the_engine_within_1_to_8_gib(
+    engine_gib: int, expected: str
+) -> None:
+    settings = hub_settings(Config(), StackNames("hubd"), engine_memory_bytes=engine_gib * 1024**3)
+    assert settings["mem_limit"] == expected
+    assert hub_settings(
+        Config(mem_limit="3G"), StackNames("hubd"), engine_memory_bytes=64 * 1024**3
+    )["mem_limit"] == ("3G")
