@@ -41,7 +41,7 @@ class StackNames:
         """The stack's containers that join every person's network: whatever must reach
         people's servers (the proxy, the hub's spawn checks) or be reached by them (the hub's
         API). Nothing else: the gate lets the hub connect only these."""
-        return [self.hub_container]
+        return [self.hub_container, self.proxy_container]
 
     @property
     def hub_container(self) -> str:

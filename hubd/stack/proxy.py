@@ -32,6 +32,7 @@ from hubd.stack.containers import ContainerState, container_state, read_file, ta
 from hubd.stack.naming import LABEL_SPEC, LABEL_STACK, ROLE_PROXY, StackNames
 from hubd.stack.progress import Reporter
 from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
+from hubd.stack.user_networks import join_user_networks
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ class Proxy:
         if container is None:
             self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
             container = self.client.containers.create(**create)
+            # The proxy reaches each person's server on that person's own network.
+            join_user_networks(self.client, self.names, container)
             container.put_archive(
                 "/",
                 tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
