@@ -26,7 +26,7 @@ from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.hubclient import (
-    Kernel,
+    KernelSocket,
     login,
     open_lab,
     read_bytes,
@@ -48,7 +48,7 @@ class Team:
     hub: StackEnv
     target: Path
     sessions: dict[str, requests.Session]
-    kernel: Kernel
+    kernel: KernelSocket
     failures: list[str] = field(default_factory=list)
     requests_done: int = 0
 
@@ -83,12 +83,12 @@ def team(
             open_lab(sessions[name], hub.base_url, name)
             for file_name, data in files.items():
                 write_bytes(sessions[name], hub.base_url, name, file_name, data)
-        kernel = Kernel(sessions["dana"], hub.base_url, "dana")
+        kernel = KernelSocket.start(sessions["dana"], hub.base_url, "dana")
         kernel.execute("counter = 41")
         yield Team(hub, target, sessions, kernel)
     finally:
         if kernel is not None:
-            kernel.ws.close()
+            kernel.close()
         purge_stack(hub)
 
 

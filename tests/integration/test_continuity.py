@@ -16,7 +16,7 @@ import requests
 
 from tests.images.build import TestImages
 from tests.integration import engine_control
-from tests.integration.continuity import FaultResult, Person, Watch, check_people
+from tests.integration.continuity import FaultResult, Person, check_people
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 
@@ -62,7 +62,7 @@ class Work:
     def fault(
         self, name: str, act: Callable[[], None], recovered: Callable[[], bool]
     ) -> FaultResult:
-        watches = [Watch(person) for person in self.people]
+        watches = [person.watch() for person in self.people]
         for watch in watches:
             watch.__enter__()
         try:
