@@ -76,6 +76,10 @@ class Work:
         print(result.line())
         return result
 
+    def fault_until_restarted(self, name: str, act: Callable[[], None]) -> FaultResult:
+        """`fault`, over once the daemon has restarted the stack once more."""
+        return self.fault(name, act, self.restarted_after(self.restarts()))
+
     def restarted_after(self, before: int) -> Callable[[], bool]:
         def done() -> bool:
             status = self.daemon.status()
@@ -117,11 +121,8 @@ def assert_nobody_noticed(result: FaultResult) -> None:
 def test_hub_killed_nobody_notices(work: Work) -> None:
     hub = work.env.names.hub_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "hub SIGKILL",
-            lambda: work.client.containers.get(hub).kill("SIGKILL"),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub SIGKILL", lambda: work.client.containers.get(hub).kill("SIGKILL")
         )
         assert_nobody_noticed(result)
 
@@ -129,18 +130,12 @@ def test_hub_killed_nobody_notices(work: Work) -> None:
 def test_hub_frozen_nobody_notices(work: Work) -> None:
     hub = work.env.names.hub_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "hub docker pause",
-            lambda: work.client.containers.get(hub).pause(),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub docker pause", lambda: work.client.containers.get(hub).pause()
         )
         assert_nobody_noticed(result)
-        before = work.restarts()
-        result = work.fault(
-            "hub SIGSTOP",
-            lambda: freeze(hub_process_pid(work.env)),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub SIGSTOP", lambda: freeze(hub_process_pid(work.env))
         )
         assert_nobody_noticed(result)
 
@@ -184,11 +179,8 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
 def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
     proxy = work.env.names.proxy_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "proxy SIGKILL",
-            lambda: work.client.containers.get(proxy).kill("SIGKILL"),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "proxy SIGKILL", lambda: work.client.containers.get(proxy).kill("SIGKILL")
         )
         for person in work.people:
             person.reconnect()  # as JupyterLab does when its websocket is cut
