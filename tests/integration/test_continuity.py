@@ -18,7 +18,7 @@ from tests.images.build import TestImages
 from tests.integration import engine_control
 from tests.integration.continuity import FaultResult, Person, check_people
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
-from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.docker_env import StackEnv, own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -100,15 +100,12 @@ def work(
     test_images: TestImages,
 ) -> Iterator[Work]:
     tmp = tmp_path_factory.mktemp("continuity")
-    env = make_stack_env(tmp, docker_client, test_images)
-    work = None
-    try:
+    with own_stack(tmp, docker_client, test_images) as env:
         work = Work(env, tmp)
-        yield work
-    finally:
-        if work is not None:
+        try:
+            yield work
+        finally:
             work.close()
-        purge_stack(env)
 
 
 def assert_nobody_noticed(result: FaultResult) -> None:
