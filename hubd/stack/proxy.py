@@ -30,7 +30,6 @@ from hubd.config import Config
 from hubd.errors import HubUnhealthy, StackError
 from hubd.stack.containers import (
     ContainerState,
-    bring_up,
     container_state,
     read_file,
     refuse_foreign,
@@ -161,16 +160,35 @@ class Proxy:
             container.remove(force=True)
             container, action = None, "recreated"
         if container is None:
-            self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
-            container = self.client.containers.create(**create)
-            # The proxy reaches each person's server on that person's own network.
-            join_user_networks(self.client, self.names, container)
-            container.put_archive(
-                "/",
-                tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
-            )
+            container = self._create(create, token)
             action = "created" if action == "unchanged" else action
-        return bring_up(container, self._start, action)
+        if container.status == "paused":
+            container.unpause()
+            action = "unpaused"
+        elif container.status != "running":
+            try:
+                self._start(container)
+                action = "started" if action == "unchanged" else action
+            except StackError as exc:
+                # Broken by hand (its network removed, its image untagged): a new container
+                # from the spec, as for the hub. The routes live in memory only; nothing is lost.
+                self.reporter.step(f"{exc}: replacing {container.name}")
+                container.remove(force=True)
+                container = self._create(create, token)
+                self._start(container)
+                action = "recreated"
+        return action
+
+    def _create(self, create: dict[str, object], token: str) -> Container:
+        self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
+        container = self.client.containers.create(**create)
+        # The proxy reaches each person's server on that person's own network.
+        join_user_networks(self.client, self.names, container)
+        container.put_archive(
+            "/",
+            tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
+        )
+        return container
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")
