@@ -126,7 +126,8 @@ def test_jupyterhub_5_database_is_migrated_through_the_daemon_and_people_keep_wo
         assert jupyterhub_version(stack_env) == "6.1.1"
         assert read_pins(stack_env)["hub_image"] != hub_image
         assert_still_at_work(stack_env, "alice", session, kernel, server_id)
-        assert person.requests > 0 and person.failed < person.requests
+        # The proxy is a container of its own: the hub's switch never reaches the person.
+        assert person.requests > 0 and person.failed == 0, person
         # The daemon held back while the hub was switched: no restart of its own.
         status = daemon.wait_state("running")
         assert status.restart_count == 0
@@ -183,6 +184,7 @@ def test_failed_upgrades_are_rolled_back_and_people_keep_working(
             f"{person.requests} status requests failed, longest outage {person.longest_s:.1f} s"
         )
         assert failed.returncode != 0
+        assert person.requests > 0 and person.failed == 0, person
         last = failed.stderr.strip().splitlines()[-1]
         assert last.startswith("hubd: the upgrade was rolled back") and why in last, last
         assert "Traceback" not in failed.stderr
