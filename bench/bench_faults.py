@@ -27,7 +27,7 @@ import docker
 import requests
 
 from tests.images.build import ensure_test_images
-from tests.integration.continuity import Person, Watch
+from tests.integration.continuity import Person
 from tests.integration.daemon_proc import DaemonProc, hub_process_pid
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.tutorial_stack import make_single_container_stack
@@ -72,7 +72,7 @@ def measure(side: Side, act: Callable[[], None]) -> tuple[float, float]:
     """(the longest outage the person saw, seconds until the hub's pages answered again),
     from the fault until things have settled; each capped at CAP_S."""
     assert side.person is not None
-    with Watch(side.person) as watch:
+    with side.person.watch() as watch:
         start = time.monotonic()
         act()
         hub_back: float | None = None

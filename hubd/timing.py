@@ -180,6 +180,9 @@ class Timing:
     # zeroconf's listeners; past it packets are dropped unread until the second is over (a
     # flood of crafted packets stays cheap; an ordinary LAN needs a few ms).
     mdns_input_cpu_per_s: float = 0.015
+    # ... on average: up to this much may be spent at once before the limit bites (start-up,
+    # a probe's answers arriving together on a busy machine); a flood pays it once.
+    mdns_input_cpu_burst_s: float = 0.05
 
     # A scheduled backup that failed (disk unplugged, NAS away) is tried again after this
     # long rather than at every loop pass; the tray says it failed meanwhile.

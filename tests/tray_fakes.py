@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hubd.control import ControlServer
 from hubd.errors import BackupError, DockerUnavailable, UserAccountError
 from hubd.status import Status, Supervision
 
@@ -135,3 +136,23 @@ def short_temp_dir(prefix: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def serving(daemon: FakeDaemon, socket: Path) -> Iterator[ControlServer]:
+    """`daemon` behind a real ControlServer on `socket`, closed when the block ends."""
+    server = ControlServer(socket, daemon)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def recording_browser(workdir: Path) -> str:
+    """A $BROWSER value (webbrowser honours it): a script that appends each URL it is asked to
+    open to `workdir`/browser.log, standing in for a browser."""
+    browser = workdir / "browser"
+    browser.write_text('#!/bin/sh\nprintf "%s\\n" "$1" >> "$0.log"\n')
+    browser.chmod(0o755)
+    return f"{browser} %s"

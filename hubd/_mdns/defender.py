@@ -61,7 +61,9 @@ class Defender:
     def follow(self, links: tuple[Link, ...]) -> None:
         """Open the guard's sockets, or move them to these links. Raises OSError."""
         if self._guard is None:
-            budget = CpuBudget(self._timing.mdns_input_cpu_per_s)
+            budget = CpuBudget(
+                self._timing.mdns_input_cpu_per_s, burst_s=self._timing.mdns_input_cpu_burst_s
+            )
             self._guard = MulticastGuard(self.on_packet, self._warn, budget)
         if self._guard_links != links:
             self._guard.configure(links)

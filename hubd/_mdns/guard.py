@@ -39,43 +39,50 @@ PacketHandler = Callable[[wire.Message, Address], None]
 
 
 class CpuBudget:
-    """At most `limit_s` of this thread's CPU time per `window_s` for reading packets.
+    """At most `limit_s` of this thread's CPU time per `window_s` for reading packets, on
+    average, with bursts of up to `burst_s` (a token bucket of CPU time).
 
     A LAN peer can send a thousand packets a second, each as costly to decode as the caps
-    allow (about 1 ms, bench/bench_mdns_flood.py). Past the budget, packets are received and
-    dropped unread until the window ends: hubd stays cheap under a flood, at the price of
-    missing other devices' packets for the rest of that second (a claim is seen again at the
-    next announcement or re-check). An ordinary LAN (tens of packets a second, ~20 µs each)
-    stays far below it. The guard has one; zeroconf's listeners share another
-    (zeroconf_input.py).
+    allow (about 1 ms, bench/bench_mdns_flood.py). Once the bucket is empty, packets are
+    received and dropped unread until it refills: hubd stays cheap under a sustained flood, at
+    the price of missing other devices' packets meanwhile (a claim is seen again at the next
+    announcement or re-check). An ordinary LAN (tens of packets a second, ~20 µs each) stays
+    far below it. The burst is there for the ordinary moments that cost more at once — the
+    first packets after start-up, a busy machine, a probe's answers arriving together —
+    because a defending answer dropped then lets hubd take a name another host owns. The
+    guard has one budget; zeroconf's listeners share another (zeroconf_input.py).
     """
 
     def __init__(
         self,
         limit_s: float,
         window_s: float = 1.0,
+        burst_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         cpu: Callable[[], float] = time.thread_time,
     ) -> None:
-        self._limit_s, self._window_s = limit_s, window_s
+        self._rate = limit_s / window_s  # CPU seconds earned per second
+        self._capacity_s = limit_s if burst_s is None else max(burst_s, limit_s)
         self._clock, self._cpu = clock, cpu
-        self._window_start = clock()
-        self._spent_s = 0.0
+        self._last = clock()
+        self._tokens_s = self._capacity_s
         self.dropped = 0
 
     def allows(self) -> bool:
         now = self._clock()
-        if now - self._window_start >= self._window_s:
+        earned = (now - self._last) * self._rate
+        self._last = now
+        self._tokens_s = min(self._capacity_s, self._tokens_s + earned)
+        if self._tokens_s > 0:
             if self.dropped:
                 log.debug("mDNS: %d packets dropped unread (CPU budget)", self.dropped)
-            self._window_start, self._spent_s, self.dropped = now, 0.0, 0
-        if self._spent_s < self._limit_s:
+                self.dropped = 0
             return True
         self.dropped += 1
         return False
 
     def charge(self, started_cpu_s: float) -> None:
-        self._spent_s += self._cpu() - started_cpu_s
+        self._tokens_s -= self._cpu() - started_cpu_s
 
     def start(self) -> float:
         return self._cpu()

@@ -106,7 +106,10 @@ class Publisher:
     def _limit_input(self, zc: Zeroconf) -> None:
         # zeroconf_input.py: a CPU budget in front of zeroconf's listeners, new sockets too.
         limit_zeroconf_input(
-            zc, self._timing.mdns_input_cpu_per_s, self._timing.mdns_zeroconf_call_timeout_s
+            zc,
+            self._timing.mdns_input_cpu_per_s,
+            self._timing.mdns_zeroconf_call_timeout_s,
+            self._timing.mdns_input_cpu_burst_s,
         )
 
     def unregister(self) -> None:

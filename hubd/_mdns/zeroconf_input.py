@@ -48,13 +48,15 @@ class BudgetedListener(asyncio.DatagramProtocol):
         self.inner.connection_lost(exc)
 
 
-def limit_zeroconf_input(zc: Zeroconf, cpu_per_s: float, call_timeout_s: float) -> int:
+def limit_zeroconf_input(
+    zc: Zeroconf, cpu_per_s: float, call_timeout_s: float, burst_s: float | None = None
+) -> int:
     """Put a budget of `cpu_per_s` CPU seconds per second in front of each of zeroconf's
     listeners that has none yet (call again after zeroconf opens new sockets). Called from
     any thread but zeroconf's own; returns how many listeners were wrapped."""
     loop = zc.loop
     assert loop is not None
-    shared = _budgets.setdefault(zc, CpuBudget(cpu_per_s))
+    shared = _budgets.setdefault(zc, CpuBudget(cpu_per_s, burst_s=burst_s))
 
     async def wrap() -> int:
         wrapped = 0

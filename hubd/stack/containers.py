@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 import tarfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
-from hubd.stack.naming import LABEL_SPEC
+from hubd.errors import PortInUse, StackError
+from hubd.stack.naming import LABEL_SPEC, LABEL_STACK
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,43 @@ def container_state(container: Container | None) -> ContainerState:
         started_at=parse_time(state.get("StartedAt")),
         spec=container.labels.get(LABEL_SPEC, ""),
     )
+
+
+def refuse_foreign(kind: str, obj: Any, stack: str) -> None:
+    """Refuse a Docker object (container, volume, ...) by our name that is not this stack's."""
+    labels = (obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels")) or {}
+    if labels.get(LABEL_STACK) != stack:
+        raise StackError(
+            f"a Docker {kind} named {obj.name!r} exists that hubd did not create; "
+            "hubd will not touch it: rename it, or set another `stack_name` in the config"
+        )
+
+
+def start_container(container: Container, role: str, port: int) -> None:
+    """Start the `role` ("hub", "proxy") container; a taken port is the user's one clear line."""
+    try:
+        container.start()
+    except APIError as exc:
+        text = str(exc.explanation or exc)
+        if "port is already allocated" in text or "address already in use" in text:
+            raise PortInUse(
+                f"port {port} is already in use on this machine: stop what uses "
+                "it, or set another `port` in the config (`hubd config path` shows where)"
+            ) from None
+        raise StackError(f"the {role} container did not start: {text}") from None
+
+
+def bring_up(
+    container: Container, start: Callable[[Container], None], action: str = "unchanged"
+) -> str:
+    """Unpause or start `container` as needed; returns `action` updated by what was done."""
+    if container.status == "paused":
+        container.unpause()
+        return "unpaused"
+    if container.status != "running":
+        start(container)
+        return "started" if action == "unchanged" else action
+    return action
 
 
 def remove_quietly(container: Container, force: bool = False) -> None:

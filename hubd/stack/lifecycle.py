@@ -28,9 +28,12 @@ from hubd.config import Config
 from hubd.errors import HubdError, HubUnhealthy, ImageError, PortInUse, StackError
 from hubd.stack.containers import (
     ContainerState,
+    bring_up,
     container_state,
     read_file,
+    refuse_foreign,
     remove_quietly,
+    start_container,
     tar_files,
 )
 from hubd.stack.docker_gate import (
@@ -53,7 +56,6 @@ from hubd.stack.images import (
 )
 from hubd.stack.naming import (
     LABEL_SPEC,
-    LABEL_STACK,
     LABEL_USER,
     ROLE_HUB,
     ROLE_HUB_DATA,
@@ -268,12 +270,7 @@ class Stack:
 
     def _refuse_foreign(self, kind: str, objects: list[Any]) -> None:
         for obj in objects:
-            labels = (obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels")) or {}
-            if labels.get(LABEL_STACK) != self.names.stack:
-                raise StackError(
-                    f"a Docker {kind} named {obj.name!r} exists that hubd did not create; "
-                    "hubd will not touch it: rename it, or set another `stack_name` in the config"
-                )
+            refuse_foreign(kind, obj, self.names.stack)
 
     def _retire_single_container_hub(self) -> bool:
         """A stack of an earlier hubd ran the proxy inside the hub, whose container published
@@ -295,13 +292,7 @@ class Stack:
         `upgrade_db` (only `hubd upgrade` sets it, after backing the database up) lets the new
         hub migrate the database schema; it is not hashed, as it changes nothing once done.
         """
-        settings = hub_settings(
-            self.config,
-            self.names,
-            self.timing,
-            user_images,
-            engine_memory_bytes=self.engine_memory_bytes,
-        )
+        settings = self._hub_settings(user_images)
         # DockerSpawner reaches the engine only through the docker gate (docker_gate.py).
         gate_volumes, gate_environment = hub_gate_mount(self.names)
         spec = {
@@ -331,6 +322,15 @@ class Stack:
             "detach": True,
         }
         return create, spec_hash
+
+    def _hub_settings(self, user_images: dict[str, str] | None) -> dict[str, Any]:
+        return hub_settings(
+            self.config,
+            self.names,
+            self.timing,
+            user_images,
+            engine_memory_bytes=self.engine_memory_bytes,
+        )
 
     def find_hub(self) -> Container | None:
         try:
@@ -374,26 +374,14 @@ class Stack:
         if container is None:
             container = self._create_hub(create, user_images)
             action = "created" if action == "unchanged" else action
-        if container.status == "paused":
-            container.unpause()
-            action = "unpaused"
-        elif container.status != "running":
-            self._start(container)
-            action = "started" if action == "unchanged" else action
-        return container, action
+        return container, bring_up(container, self._start, action)
 
     def _create_hub(
         self, create: dict[str, Any], user_images: dict[str, str] | None = None
     ) -> Container:
         self.reporter.step(f"creating the hub container {self.names.hub_container}")
         # The same settings as hashed into the spec.
-        settings = hub_settings(
-            self.config,
-            self.names,
-            self.timing,
-            user_images,
-            engine_memory_bytes=self.engine_memory_bytes,
-        )
+        settings = self._hub_settings(user_images)
         container = self.client.containers.create(**create)
         join_user_networks(self.client, self.names, container)
         container.put_archive(
@@ -406,16 +394,7 @@ class Stack:
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")
-        try:
-            container.start()
-        except APIError as exc:
-            text = str(exc.explanation or exc)
-            if "port is already allocated" in text or "address already in use" in text:
-                raise PortInUse(
-                    f"port {self.config.port} is already in use on this machine: stop what uses "
-                    "it, or set another `port` in the config (`hubd config path` shows where)"
-                ) from None
-            raise StackError(f"the hub container did not start: {text}") from None
+        start_container(container, "hub", self.config.port)
         container.reload()
 
     def _stop(self, container: Container) -> None:
@@ -495,10 +474,7 @@ class Stack:
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
         start_gate(self.client, self.names, self.timing)
-        if container.status == "paused":
-            container.unpause()
-        elif container.status != "running":
-            self._start(container)
+        bring_up(container, self._start)
 
     def restart_hub(self, graceful: bool = True) -> None:
         """Restart the hub container, whatever state its process is in (dead, hung, paused).

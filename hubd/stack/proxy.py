@@ -27,13 +27,20 @@ import time
 
 import docker
 import requests
-from docker.errors import APIError, NotFound
+from docker.errors import NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
-from hubd.errors import HubUnhealthy, PortInUse, StackError
-from hubd.stack.containers import ContainerState, container_state, read_file, tar_files
-from hubd.stack.naming import LABEL_SPEC, LABEL_STACK, ROLE_PROXY, StackNames
+from hubd.errors import HubUnhealthy, StackError
+from hubd.stack.containers import (
+    ContainerState,
+    container_state,
+    read_file,
+    refuse_foreign,
+    start_container,
+    tar_files,
+)
+from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
 from hubd.stack.progress import Reporter
 from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
 from hubd.stack.user_networks import join_user_networks
@@ -139,11 +146,7 @@ class Proxy:
             container = self.client.containers.get(self.names.proxy_container)
         except NotFound:
             return None
-        if container.labels.get(LABEL_STACK) != self.names.stack:
-            raise StackError(
-                f"a Docker container named {container.name!r} exists that hubd did not create; "
-                "hubd will not touch it: rename it, or set another `stack_name` in the config"
-            )
+        refuse_foreign("container", container, self.names.stack)
         return container
 
     def state(self) -> ContainerState:
@@ -169,35 +172,39 @@ class Proxy:
             container.remove(force=True)
             container, action = None, "recreated"
         if container is None:
-            self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
-            container = self.client.containers.create(**create)
-            # The proxy reaches each person's server on that person's own network.
-            join_user_networks(self.client, self.names, container)
-            container.put_archive(
-                "/",
-                tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
-            )
+            container = self._create(create, token)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
             action = "unpaused"
         elif container.status != "running":
-            self._start(container)
-            action = "started" if action == "unchanged" else action
+            try:
+                self._start(container)
+                action = "started" if action == "unchanged" else action
+            except StackError as exc:
+                # Broken by hand (its network removed, its image untagged): a new container
+                # from the spec, as for the hub. The routes live in memory only; nothing is lost.
+                self.reporter.step(f"{exc}: replacing {container.name}")
+                container.remove(force=True)
+                container = self._create(create, token)
+                self._start(container)
+                action = "recreated"
         return action
+
+    def _create(self, create: dict[str, object], token: str) -> Container:
+        self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
+        container = self.client.containers.create(**create)
+        # The proxy reaches each person's server on that person's own network.
+        join_user_networks(self.client, self.names, container)
+        container.put_archive(
+            "/",
+            tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
+        )
+        return container
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")
-        try:
-            container.start()
-        except APIError as exc:
-            text = str(exc.explanation or exc)
-            if "port is already allocated" in text or "address already in use" in text:
-                raise PortInUse(
-                    f"port {self.config.port} is already in use on this machine: stop what uses "
-                    "it, or set another `port` in the config (`hubd config path` shows where)"
-                ) from None
-            raise StackError(f"the proxy container did not start: {text}") from None
+        start_container(container, "proxy", self.config.port)
 
     def start_or_restart(self, restart: bool) -> None:
         """Bring a dead, hung or paused proxy back (a hung one gets no graceful stop)."""

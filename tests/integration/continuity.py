@@ -2,29 +2,26 @@
 bench/bench_faults.py.
 
 A `Person` is logged in, has a kernel holding `x = 42`, an open kernel websocket and a saved
-file. A `Watch` asks `/user/NAME/api/status` every 50 ms, as a busy JupyterLab would, and
+file. `Person.watch()` asks `/user/NAME/api/status` every 50 ms, as a busy JupyterLab would, and
 counts the requests that failed and the longest stretch without an answer.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import requests
 
 from tests.integration.hubclient import (
     KernelSocket,
+    Outage,
+    StatusPoller,
     login,
     open_lab,
     read_file,
-    start_kernel,
     write_file,
 )
 
-POLL_INTERVAL_S = 0.05
-POLL_TIMEOUT_S = 2.0
 FILE_NAME = "notes.txt"
 
 
@@ -39,8 +36,8 @@ class Person:
     def respawn(self) -> None:
         """Start the server (if it is not running), a kernel holding x, and its websocket."""
         open_lab(self.session, self.base_url, self.name)
-        self.kernel_id = start_kernel(self.session, self.base_url, self.name)
-        self.socket = KernelSocket(self.session, self.base_url, self.name, self.kernel_id)
+        self.socket = KernelSocket.start(self.session, self.base_url, self.name)
+        self.kernel_id = self.socket.kernel_id
         assert self.socket.execute("x = 42\nprint(x)").strip() == "42"
 
     def reconnect(self) -> None:
@@ -62,64 +59,12 @@ class Person:
         except (AssertionError, requests.RequestException):
             return False
 
+    def watch(self) -> StatusPoller:
+        """Poll this person's server every 50 ms, as a busy JupyterLab does."""
+        return StatusPoller(self.session, self.base_url, self.name)
+
     def close(self) -> None:
         self.socket.close()
-
-
-@dataclass
-class Outage:
-    requests: int = 0
-    failed: int = 0
-    longest_s: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-
-class Watch:
-    """Polls one person's `/user/NAME/api/status` on a thread of its own."""
-
-    def __init__(self, person: Person) -> None:
-        self.url = f"{person.base_url}/user/{person.name}/api/status"
-        self.session = requests.Session()
-        self.session.cookies.update(person.session.cookies)
-        self.result = Outage()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"watch-{person.name}")
-
-    def __enter__(self) -> Watch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.session.close()
-
-    def _run(self) -> None:
-        failing_since: float | None = None
-        while not self._stop.is_set():
-            started = time.monotonic()
-            ok, why = self._ask()
-            now = time.monotonic()
-            self.result.requests += 1
-            if ok:
-                if failing_since is not None:
-                    self.result.longest_s = max(self.result.longest_s, now - failing_since)
-                failing_since = None
-            else:
-                self.result.failed += 1
-                if len(self.result.errors) < 5:
-                    self.result.errors.append(why)
-                failing_since = started if failing_since is None else failing_since
-            self._stop.wait(max(0.0, POLL_INTERVAL_S - (time.monotonic() - started)))
-        if failing_since is not None:
-            self.result.longest_s = max(self.result.longest_s, time.monotonic() - failing_since)
-
-    def _ask(self) -> tuple[bool, str]:
-        try:
-            response = self.session.get(self.url, timeout=POLL_TIMEOUT_S, allow_redirects=False)
-        except requests.RequestException as exc:
-            return False, type(exc).__name__
-        return response.status_code == 200, f"HTTP {response.status_code}"
 
 
 @dataclass
@@ -149,7 +94,7 @@ class FaultResult:
         )
 
 
-def check_people(fault: str, people: list[Person], watches: list[Watch]) -> FaultResult:
+def check_people(fault: str, people: list[Person], watches: list[StatusPoller]) -> FaultResult:
     """What each person sees once the fault is over."""
     return FaultResult(
         fault=fault,

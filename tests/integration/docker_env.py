@@ -5,6 +5,7 @@ These tests never skip: without an engine they fail and say so (CI starts one in
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import os
@@ -141,15 +142,24 @@ def purge_stack(env: StackEnv) -> None:
     Stack(env.client, env.config).purge()
 
 
-@pytest.fixture
-def stack_env(
-    tmp_path: Path, docker_client: docker.DockerClient, test_images: TestImages
+@contextlib.contextmanager
+def own_stack(
+    tmp_path: Path, client: docker.DockerClient, images: TestImages, **overrides: Any
 ) -> Iterator[StackEnv]:
-    env = make_stack_env(tmp_path, docker_client, test_images)
+    """A stack of its own (config overridden by `overrides`), purged however the block ends."""
+    env = make_stack_env(tmp_path, client, images, **overrides)
     try:
         yield env
     finally:
         purge_stack(env)
+
+
+@pytest.fixture
+def stack_env(
+    tmp_path: Path, docker_client: docker.DockerClient, test_images: TestImages
+) -> Iterator[StackEnv]:
+    with own_stack(tmp_path, docker_client, test_images) as env:
+        yield env
 
 
 def derived_image(client: docker.DockerClient, tag: str, base: str, *lines: str) -> str:

@@ -9,6 +9,7 @@ import queue
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -63,122 +64,61 @@ def _xsrf_headers(session: requests.Session, username: str) -> dict[str, str]:
     return {"X-XSRFToken": token or ""}
 
 
-def write_file(
-    session: requests.Session, base_url: str, username: str, name: str, text: str
+def _put_contents(
+    session: requests.Session,
+    base_url: str,
+    username: str,
+    name: str,
+    model: dict[str, str],
+    timeout_s: float,
 ) -> None:
     response = session.put(
         f"{base_url}/user/{username}/api/contents/{name}",
-        json={"type": "file", "format": "text", "content": text},
+        json={"type": "file", **model},
         headers=_xsrf_headers(session, username),
-        timeout=30,
+        timeout=timeout_s,
     )
     assert response.status_code in (200, 201), (response.status_code, response.text)
 
 
-def read_file(session: requests.Session, base_url: str, username: str, name: str) -> str:
+def _get_contents(
+    session: requests.Session,
+    base_url: str,
+    username: str,
+    name: str,
+    timeout_s: float,
+    **params: str,
+) -> str:
     response = session.get(
         f"{base_url}/user/{username}/api/contents/{name}",
+        params=params,
         headers=_xsrf_headers(session, username),
-        timeout=30,
+        timeout=timeout_s,
     )
     assert response.status_code == 200, (response.status_code, response.text)
     return str(response.json()["content"])
 
 
+def write_file(
+    session: requests.Session, base_url: str, username: str, name: str, text: str
+) -> None:
+    _put_contents(session, base_url, username, name, {"format": "text", "content": text}, 30)
+
+
+def read_file(session: requests.Session, base_url: str, username: str, name: str) -> str:
+    return _get_contents(session, base_url, username, name, 30)
+
+
 def write_bytes(
     session: requests.Session, base_url: str, username: str, name: str, data: bytes
 ) -> None:
-    response = session.put(
-        f"{base_url}/user/{username}/api/contents/{name}",
-        json={"type": "file", "format": "base64", "content": base64.b64encode(data).decode()},
-        headers=_xsrf_headers(session, username),
-        timeout=60,
-    )
-    assert response.status_code in (200, 201), (response.status_code, response.text)
+    content = base64.b64encode(data).decode()
+    _put_contents(session, base_url, username, name, {"format": "base64", "content": content}, 60)
 
 
 def read_bytes(session: requests.Session, base_url: str, username: str, name: str) -> bytes:
-    response = session.get(
-        f"{base_url}/user/{username}/api/contents/{name}",
-        params={"format": "base64", "type": "file"},
-        headers=_xsrf_headers(session, username),
-        timeout=60,
-    )
-    assert response.status_code == 200, (response.status_code, response.text)
-    return base64.b64decode(response.json()["content"])
-
-
-class Kernel:
-    """A kernel in someone's server, driven over its websocket like JupyterLab does."""
-
-    def __init__(self, session: requests.Session, base_url: str, username: str) -> None:
-        self.session = session
-        self.base_url = base_url
-        self.username = username
-        response = session.post(
-            f"{base_url}/user/{username}/api/kernels",
-            json={"name": "python3"},
-            headers=_xsrf_headers(session, username),
-            timeout=60,
-        )
-        assert response.status_code in (200, 201), (response.status_code, response.text)
-        self.id = str(response.json()["id"])
-        self.ws = self._connect()
-
-    def _connect(self) -> websocket.WebSocket:
-        ws_url = self.base_url.replace("http://", "ws://", 1)
-        cookies = "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
-        return websocket.create_connection(
-            f"{ws_url}/user/{self.username}/api/kernels/{self.id}/channels",
-            header=[
-                f"Cookie: {cookies}",
-                *(f"{k}: {v}" for k, v in _xsrf_headers(self.session, self.username).items()),
-            ],
-            timeout=60,
-        )
-
-    def execute(self, code: str, timeout_s: float = 60.0) -> str:
-        """Run `code`; its printed output (stdout), or AssertionError with the traceback."""
-        msg_id = uuid.uuid4().hex
-        self.ws.send(
-            json.dumps(
-                {
-                    "header": {
-                        "msg_id": msg_id,
-                        "msg_type": "execute_request",
-                        "username": self.username,
-                        "session": uuid.uuid4().hex,
-                        "version": "5.3",
-                    },
-                    "parent_header": {},
-                    "metadata": {},
-                    "content": {"code": code, "silent": False, "store_history": True},
-                    "channel": "shell",
-                }
-            )
-        )
-        out: list[str] = []
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            msg = json.loads(self.ws.recv())
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind = msg["header"]["msg_type"]
-            if kind == "stream":
-                out.append(msg["content"]["text"])
-            elif kind == "error":
-                raise AssertionError("\n".join(msg["content"]["traceback"]))
-            elif kind == "status" and msg["content"]["execution_state"] == "idle":
-                return "".join(out)
-        raise AssertionError(f"the kernel did not answer within {timeout_s} s")
-
-    def close(self) -> None:
-        self.ws.close()
-        self.session.delete(
-            f"{self.base_url}/user/{self.username}/api/kernels/{self.id}",
-            headers=_xsrf_headers(self.session, self.username),
-            timeout=30,
-        )
+    content = _get_contents(session, base_url, username, name, 60, format="base64", type="file")
+    return base64.b64decode(content)
 
 
 def start_kernel(session: requests.Session, base_url: str, username: str) -> str:
@@ -203,6 +143,7 @@ class KernelSocket:
     def __init__(
         self, session: requests.Session, base_url: str, username: str, kernel_id: str
     ) -> None:
+        self.kernel_id = kernel_id
         self.session_id = uuid.uuid4().hex
         url = base_url.replace("http", "ws", 1)
         cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
@@ -219,6 +160,11 @@ class KernelSocket:
         self.closed = threading.Event()
         self._reader = threading.Thread(target=self._read, name="kernel-socket", daemon=True)
         self._reader.start()
+
+    @classmethod
+    def start(cls, session: requests.Session, base_url: str, username: str) -> KernelSocket:
+        """Start a kernel in the user's server and open its websocket, as a new notebook does."""
+        return cls(session, base_url, username, start_kernel(session, base_url, username))
 
     def _read(self) -> None:
         try:
@@ -300,23 +246,37 @@ def kernel_alive(session: requests.Session, base_url: str, username: str, kernel
     return response.status_code == 200
 
 
+@dataclass
+class Outage:
+    requests: int = 0
+    failed: int = 0
+    longest_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
 class StatusPoller:
     """A person's open JupyterLab polling its server, as Lab does: counts what failed.
 
-    Runs `GET /user/NAME/api/status` every `interval_s` in a thread while in the `with`
-    block; `failures` and `outage_s` (longest run of failures) are what the person saw.
+    Asks `GET /user/NAME/api/status` every `interval_s` on a thread of its own (with its own
+    session holding the person's cookies) while in the `with` block; `result` counts the
+    requests that failed and the longest stretch without an answer.
     """
 
     def __init__(
-        self, session: requests.Session, base_url: str, username: str, interval_s: float = 0.25
+        self,
+        session: requests.Session,
+        base_url: str,
+        username: str,
+        interval_s: float = 0.05,
+        timeout_s: float = 2.0,
     ) -> None:
-        self.session, self.url = session, f"{base_url}/user/{username}/api/status"
-        self.headers = _xsrf_headers(session, username)
-        self.interval_s = interval_s
-        self.requests = self.failures = 0
-        self.outage_s = 0.0
+        self.url = f"{base_url}/user/{username}/api/status"
+        self.interval_s, self.timeout_s = interval_s, timeout_s
+        self.session = requests.Session()
+        self.session.cookies.update(session.cookies)
+        self.result = Outage()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"status-poller-{username}")
 
     def __enter__(self) -> StatusPoller:
         self._thread.start()
@@ -324,26 +284,32 @@ class StatusPoller:
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _ok(self) -> bool:
-        try:
-            response = self.session.get(
-                self.url, headers=self.headers, timeout=5, allow_redirects=False
-            )
-        except requests.RequestException:
-            return False
-        return response.status_code == 200
+        self._thread.join()
+        self.session.close()
 
     def _run(self) -> None:
         failing_since: float | None = None
-        while not self._stop.wait(self.interval_s):
-            ok = self._ok()
+        while not self._stop.is_set():
+            started = time.monotonic()
+            ok, why = self._ask()
             now = time.monotonic()
-            self.requests += 1
+            self.result.requests += 1
             if ok:
+                if failing_since is not None:
+                    self.result.longest_s = max(self.result.longest_s, now - failing_since)
                 failing_since = None
-                continue
-            self.failures += 1
-            failing_since = failing_since or now
-            self.outage_s = max(self.outage_s, now - failing_since + self.interval_s)
+            else:
+                self.result.failed += 1
+                if len(self.result.errors) < 5:
+                    self.result.errors.append(why)
+                failing_since = started if failing_since is None else failing_since
+            self._stop.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
+        if failing_since is not None:
+            self.result.longest_s = max(self.result.longest_s, time.monotonic() - failing_since)
+
+    def _ask(self) -> tuple[bool, str]:
+        try:
+            response = self.session.get(self.url, timeout=self.timeout_s, allow_redirects=False)
+        except requests.RequestException as exc:
+            return False, type(exc).__name__
+        return response.status_code == 200, f"HTTP {response.status_code}"

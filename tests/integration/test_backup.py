@@ -24,9 +24,9 @@ from hubd.backup.helper import Helper
 from hubd.backup.keys import password_file
 from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc, wait_for
-from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.docker_env import StackEnv, own_stack
 from tests.integration.hubclient import (
-    Kernel,
+    KernelSocket,
     login,
     open_lab,
     read_bytes,
@@ -48,7 +48,7 @@ class Team:
     hub: StackEnv
     target: Path
     sessions: dict[str, requests.Session]
-    kernel: Kernel
+    kernel: KernelSocket
     failures: list[str] = field(default_factory=list)
     requests_done: int = 0
 
@@ -70,11 +70,10 @@ def team(
     tmp = tmp_path_factory.mktemp("backup")
     target = tmp / "usb-disk"
     target.mkdir()
-    hub = make_stack_env(
-        tmp, docker_client, test_images, backup_image=test_images.restic, backup_target=str(target)
-    )
-    kernel = None
-    try:
+    restic = test_images.restic
+    with own_stack(
+        tmp, docker_client, test_images, backup_image=restic, backup_target=str(target)
+    ) as hub:
         hub.hubd("up")
         sessions = {}
         for name, files in FILES.items():
@@ -83,13 +82,12 @@ def team(
             open_lab(sessions[name], hub.base_url, name)
             for file_name, data in files.items():
                 write_bytes(sessions[name], hub.base_url, name, file_name, data)
-        kernel = Kernel(sessions["dana"], hub.base_url, "dana")
-        kernel.execute("counter = 41")
-        yield Team(hub, target, sessions, kernel)
-    finally:
-        if kernel is not None:
-            kernel.ws.close()
-        purge_stack(hub)
+        kernel = KernelSocket.start(sessions["dana"], hub.base_url, "dana")
+        try:
+            kernel.execute("counter = 41")
+            yield Team(hub, target, sessions, kernel)
+        finally:
+            kernel.close()
 
 
 def keep_working(team: Team, stop: threading.Event) -> None:
@@ -231,11 +229,11 @@ def _restic_backup_running(client: docker.DockerClient, name: str) -> bool:
 def test_restore_onto_a_second_empty_stack(
     team: Team, tmp_path: Path, docker_client: docker.DockerClient, test_images: TestImages
 ) -> None:
-    other = make_stack_env(tmp_path, docker_client, test_images, backup_image=test_images.restic)
     # A new machine has no password file: the owner's kept copy is passed in.
     kept = tmp_path / "kept-password"
     shutil.copy(password_file(state_dir(team.hub)), kept)
-    try:
+    restic = test_images.restic
+    with own_stack(tmp_path, docker_client, test_images, backup_image=restic) as other:
         args = ("restore", "--from", str(team.target), "--password-file", str(kept))
         plan = other.hubd(*args, "--dry-run").stdout
         assert "create volume" in plan and "replace" not in plan, plan
@@ -253,13 +251,11 @@ def test_restore_onto_a_second_empty_stack(
         open_lab(session, other.base_url, "eli")
         listing = session.get(f"{other.base_url}/user/eli/api/contents/", timeout=30).json()
         assert {item["name"] for item in listing["content"]} == {"data.bin"}
-    finally:
-        purge_stack(other)
 
 
 def test_purge_then_restore_everything(team: Team) -> None:
     hub = team.hub
-    team.kernel.ws.close()
+    team.kernel.close()
     hub.hubd("purge", "--yes")
     assert hub.stack().find_hub() is None and hub.stack().user_volumes() == {}
     out = hub.hubd("restore", "--yes").stdout

@@ -16,9 +16,9 @@ import requests
 
 from tests.images.build import TestImages
 from tests.integration import engine_control
-from tests.integration.continuity import FaultResult, Person, Watch, check_people
+from tests.integration.continuity import FaultResult, Person, check_people
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
-from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.docker_env import StackEnv, own_stack
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ class Work:
     def fault(
         self, name: str, act: Callable[[], None], recovered: Callable[[], bool]
     ) -> FaultResult:
-        watches = [Watch(person) for person in self.people]
+        watches = [person.watch() for person in self.people]
         for watch in watches:
             watch.__enter__()
         try:
@@ -75,6 +75,10 @@ class Work:
         result = check_people(name, self.people, watches)
         print(result.line())
         return result
+
+    def fault_until_restarted(self, name: str, act: Callable[[], None]) -> FaultResult:
+        """`fault`, over once the daemon has restarted the stack once more."""
+        return self.fault(name, act, self.restarted_after(self.restarts()))
 
     def restarted_after(self, before: int) -> Callable[[], bool]:
         def done() -> bool:
@@ -96,15 +100,12 @@ def work(
     test_images: TestImages,
 ) -> Iterator[Work]:
     tmp = tmp_path_factory.mktemp("continuity")
-    env = make_stack_env(tmp, docker_client, test_images)
-    work = None
-    try:
+    with own_stack(tmp, docker_client, test_images) as env:
         work = Work(env, tmp)
-        yield work
-    finally:
-        if work is not None:
+        try:
+            yield work
+        finally:
             work.close()
-        purge_stack(env)
 
 
 def assert_nobody_noticed(result: FaultResult) -> None:
@@ -117,11 +118,8 @@ def assert_nobody_noticed(result: FaultResult) -> None:
 def test_hub_killed_nobody_notices(work: Work) -> None:
     hub = work.env.names.hub_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "hub SIGKILL",
-            lambda: work.client.containers.get(hub).kill("SIGKILL"),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub SIGKILL", lambda: work.client.containers.get(hub).kill("SIGKILL")
         )
         assert_nobody_noticed(result)
 
@@ -129,18 +127,12 @@ def test_hub_killed_nobody_notices(work: Work) -> None:
 def test_hub_frozen_nobody_notices(work: Work) -> None:
     hub = work.env.names.hub_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "hub docker pause",
-            lambda: work.client.containers.get(hub).pause(),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub docker pause", lambda: work.client.containers.get(hub).pause()
         )
         assert_nobody_noticed(result)
-        before = work.restarts()
-        result = work.fault(
-            "hub SIGSTOP",
-            lambda: freeze(hub_process_pid(work.env)),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "hub SIGSTOP", lambda: freeze(hub_process_pid(work.env))
         )
         assert_nobody_noticed(result)
 
@@ -184,11 +176,8 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
 def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
     proxy = work.env.names.proxy_container
     for _ in range(REPEATS):
-        before = work.restarts()
-        result = work.fault(
-            "proxy SIGKILL",
-            lambda: work.client.containers.get(proxy).kill("SIGKILL"),
-            work.restarted_after(before),
+        result = work.fault_until_restarted(
+            "proxy SIGKILL", lambda: work.client.containers.get(proxy).kill("SIGKILL")
         )
         for person in work.people:
             person.reconnect()  # as JupyterLab does when its websocket is cut

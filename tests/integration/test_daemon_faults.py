@@ -76,6 +76,20 @@ def start_daemon(
     return proc.start()
 
 
+def start_daemon_pulling(
+    env: StackEnv,
+    tmp_path: Path,
+    daemons: list[DaemonProc],
+    registry: SlowRegistry,
+    timing: str = FAST_TIMING,
+) -> DaemonProc:
+    """A daemon whose pull of `registry`'s image (allowed as a user image) has begun."""
+    env.write_config(allowed_images=[registry.image])
+    proc = start_daemon(env, tmp_path, daemons, timing=timing)
+    wait_for(lambda: registry.layer_requests >= 1, 120, "the pull to start")
+    return proc
+
+
 # ---------------------------------------------------------------------- item 1: frozen hub
 
 
@@ -212,9 +226,7 @@ def test_a_slow_first_pull_keeps_systemd_watchdog_fed_and_start_timeout_extended
 def test_sigterm_during_a_slow_pull_stops_hubd_promptly_and_cleanly(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc], registry: SlowRegistry
 ) -> None:
-    stack_env.write_config(allowed_images=[registry.image])
-    proc = start_daemon(stack_env, tmp_path, daemons)
-    wait_for(lambda: registry.layer_requests >= 1, 120, "the pull to start")
+    proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry)
     time.sleep(1)
     started = time.monotonic()
     proc.signal(signal.SIGTERM)
@@ -231,9 +243,8 @@ def test_sigterm_during_a_slow_pull_stops_hubd_promptly_and_cleanly(
 def test_stalled_pull_one_signal_forces_the_exit_after_the_grace_period(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc], registry: SlowRegistry
 ) -> None:
-    stack_env.write_config(allowed_images=[registry.image])
-    proc = start_daemon(stack_env, tmp_path, daemons, timing=FAST_TIMING + ",shutdown_grace_s=3")
-    wait_for(lambda: registry.layer_requests >= 1, 120, "the pull to start")
+    timing = FAST_TIMING + ",shutdown_grace_s=3"
+    proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry, timing)
     time.sleep(1)  # no byte comes: no progress event to stop at
     started = time.monotonic()
     proc.signal(signal.SIGTERM)
@@ -248,9 +259,8 @@ def test_stalled_pull_one_signal_forces_the_exit_after_the_grace_period(
 def test_stalled_pull_a_second_ctrl_c_exits_at_once(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc], registry: SlowRegistry
 ) -> None:
-    stack_env.write_config(allowed_images=[registry.image])
-    proc = start_daemon(stack_env, tmp_path, daemons, timing=FAST_TIMING + ",shutdown_grace_s=60")
-    wait_for(lambda: registry.layer_requests >= 1, 120, "the pull to start")
+    timing = FAST_TIMING + ",shutdown_grace_s=60"
+    proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry, timing)
     proc.signal(signal.SIGINT)
     time.sleep(1)
     assert proc.proc is not None and proc.proc.poll() is None  # still waiting out the grace
@@ -280,10 +290,12 @@ def test_a_hub_container_broken_by_hand_is_recreated(
     proc.wait_state("running", 90, where=lambda s: hub_id(stack_env) != before)
     assert healthy(stack_env)
 
-    # Its network removed by hand while hubd was not running.
+    # Its network removed by hand while hubd was not running (Docker refuses while a container
+    # is attached: the proxy is stopped first, and has to be replaced too).
     proc.stop()
     hub = client.containers.get(names.hub_container)
     hub.stop(timeout=2)
+    client.containers.get(names.proxy_container).stop(timeout=2)
     client.networks.get(names.network).remove()
     # And its image untagged (`docker rmi -f`).
     client.images.remove(hub.attrs["Config"]["Image"], force=True)

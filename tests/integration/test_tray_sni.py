@@ -23,7 +23,7 @@ from PIL import Image
 from hubd._tray.icons import STATE_COLOURS
 from hubd._tray.state import TrayState
 from hubd.control import ControlServer
-from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
+from tests.tray_fakes import URL, FakeDaemon, recording_browser, serving, short_temp_dir
 
 try:
     from tests.integration.dbus_client import BusClient, FakeNotifications
@@ -123,18 +123,12 @@ def daemon() -> FakeDaemon:
 
 @pytest.fixture
 def server(daemon: FakeDaemon, workdir: Path) -> Iterator[ControlServer]:
-    srv = ControlServer(workdir / "control.sock", daemon)
-    srv.start()
-    yield srv
-    srv.close()
+    with serving(daemon, workdir / "control.sock") as srv:
+        yield srv
 
 
 def tray_env(session: dict[str, str], workdir: Path) -> dict[str, str]:
-    # webbrowser honours $BROWSER: a script that records the URL stands in for a browser.
-    browser = workdir / "browser"
-    browser.write_text('#!/bin/sh\nprintf "%s\\n" "$1" >> "$0.log"\n')
-    browser.chmod(0o755)
-    env = {**session, "BROWSER": f"{browser} %s", "HUBD_TIMING": HOST_WAIT}
+    env = {**session, "BROWSER": recording_browser(workdir), "HUBD_TIMING": HOST_WAIT}
     env.pop("PYSTRAY_BACKEND", None)  # the tray chooses by itself
     env.pop("XDG_CURRENT_DESKTOP", None)
     return env

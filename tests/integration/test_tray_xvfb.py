@@ -22,7 +22,7 @@ from hubd._tray.icons import STATE_COLOURS
 from hubd._tray.state import TrayState
 from hubd._tray.windows.tk import ERROR_COLOUR
 from hubd.control import ControlServer
-from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
+from tests.tray_fakes import URL, FakeDaemon, recording_browser, serving, short_temp_dir
 
 try:
     from tests.integration.xvfb import Trayer, Xvfb, missing_tools, started, wait_until
@@ -75,10 +75,8 @@ def daemon() -> FakeDaemon:
 
 @pytest.fixture
 def server(daemon: FakeDaemon, workdir: Path) -> Iterator[ControlServer]:
-    srv = ControlServer(workdir / "control.sock", daemon)
-    srv.start()
-    yield srv
-    srv.close()
+    with serving(daemon, workdir / "control.sock") as srv:
+        yield srv
 
 
 class Tray:
@@ -105,11 +103,7 @@ class Tray:
 
 @pytest.fixture
 def tray(x: Xvfb, tray_host: Trayer, server: ControlServer, workdir: Path) -> Iterator[Tray]:
-    # webbrowser honours $BROWSER: a script that records the URL stands in for a browser.
-    browser = workdir / "browser"
-    browser.write_text('#!/bin/sh\nprintf "%s\\n" "$1" >> "$0.log"\n')
-    browser.chmod(0o755)
-    env = {**x.env, "BROWSER": f"{browser} %s", "PYSTRAY_BACKEND": "xorg"}
+    env = {**x.env, "BROWSER": recording_browser(workdir), "PYSTRAY_BACKEND": "xorg"}
     stderr = workdir / "tray.stderr"
     with (
         stderr.open("w") as err,

@@ -21,7 +21,7 @@ from hubd.stack.naming import ROLE_USER_SERVER
 from hubd.stack.proxy import PROXY_PUBLIC_PORT
 from hubd.stack.settings import ALLOWED_FAILED_LOGINS, PROXY_API_PORT
 from tests.images.build import TestImages
-from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.docker_env import StackEnv, own_stack
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
 
 pytestmark = pytest.mark.integration
@@ -36,14 +36,11 @@ def hub(
     docker_client: docker.DockerClient,
     test_images: TestImages,
 ) -> Iterator[StackEnv]:
-    env = make_stack_env(tmp_path_factory.mktemp("trust"), docker_client, test_images)
-    try:
+    with own_stack(tmp_path_factory.mktemp("trust"), docker_client, test_images) as env:
         env.hubd("up")
         add_user(env, "ada", "--admin")
         add_user(env, "bo")
         yield env
-    finally:
-        purge_stack(env)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable
 from hubd.timing import Timing
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
-from tests.tray_fakes import URL, FakeDaemon, short_temp_dir
+from tests.tray_fakes import URL, FakeDaemon, serving, short_temp_dir
 
 # ---------------------------------------------------------------- fakes
 
@@ -114,10 +114,8 @@ def daemon() -> FakeDaemon:
 
 @pytest.fixture
 def server(daemon: FakeDaemon, socket_dir: Path) -> Iterator[ControlServer]:
-    srv = ControlServer(socket_dir / "control.sock", daemon)
-    srv.start()
-    yield srv
-    srv.close()
+    with serving(daemon, socket_dir / "control.sock") as srv:
+        yield srv
 
 
 class Harness:

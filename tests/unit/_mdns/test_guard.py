@@ -85,3 +85,29 @@ def test_every_zeroconf_listener_is_put_behind_the_budget() -> None:
             assert isinstance(protocol, BudgetedListener) and protocol.inner is listener
     finally:
         zc.close()
+
+
+def test_a_burst_is_read_whole_while_a_sustained_flood_stays_within_the_rate() -> None:
+    now, cpu = [0.0], [0.0]
+    budget = CpuBudget(
+        limit_s=0.01, window_s=1.0, burst_s=0.05, clock=lambda: now[0], cpu=lambda: cpu[0]
+    )
+
+    def packets(count: int, cost_s: float) -> int:
+        allowed = 0
+        for _ in range(count):
+            if budget.allows():
+                started = budget.start()
+                cpu[0] += cost_s
+                budget.charge(started)
+                allowed += 1
+        return allowed
+
+    # Start-up: 40 packets of 1 ms at once, more than one second's rate, all read.
+    assert packets(40, 0.001) == 40
+    # A flood of 1 ms packets for 10 s: the rest of the burst, then about the rate.
+    read = 0
+    for _ in range(1000):
+        now[0] += 0.01
+        read += packets(10, 0.001)
+    assert 10 + 100 - 2 <= read <= 10 + 100 + 2  # 10 ms left of the burst + 10 s x 10 ms/s
