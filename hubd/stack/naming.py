@@ -52,6 +52,13 @@ class StackNames:
         return f"{self.stack}-proxy"
 
     @property
+    def proxy_api_alias(self) -> str:
+        """The proxy's name on the stack network only (a Docker alias is per network): its
+        API listens on the address this resolves to, which people's networks cannot reach,
+        while the container's own name resolves on every network it joins."""
+        return f"{self.stack}-proxy-api"
+
+    @property
     def hub_data_volume(self) -> str:
         return f"{self.stack}-hub-data"
 

@@ -11,6 +11,10 @@ The proxy's API token is a secret shared by the hub and the proxy only. It never
 environment variable (`docker inspect` shows those) nor a command line: hubd writes it as a
 file into both containers, and a tiny entrypoint exports it to CHP, which reads it from its
 environment only. It lives as long as one of the two containers does.
+
+The proxy joins every person's network to reach their servers, but its API listens only on its
+address on the stack network (named by an alias that exists there alone), which Docker keeps
+people's networks from reaching: the token is not the API's only guard.
 """
 
 from __future__ import annotations
@@ -96,7 +100,10 @@ class Proxy:
         command = [
             "--ip=0.0.0.0",
             f"--port={PROXY_PUBLIC_PORT}",
-            "--api-ip=0.0.0.0",
+            # The API only on the proxy's stack-network address: the proxy also joins every
+            # person's network (to reach their servers), and people must not reach its API.
+            # CHP resolves the alias through Docker's DNS when it starts listening.
+            f"--api-ip={self.names.proxy_api_alias}",
             f"--api-port={PROXY_API_PORT}",
             # Until the hub has re-added the routes after a proxy restart, send everything to
             # the hub, which redirects people to their servers or its own pages.
@@ -109,6 +116,7 @@ class Proxy:
             "entrypoint": PROXY_ENTRYPOINT,
             "port": self.config.port,
             "bind_address": self.config.bind_address,
+            "api_alias": self.names.proxy_api_alias,
         }
         spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
         create: dict[str, object] = {
@@ -118,6 +126,10 @@ class Proxy:
             "command": command,
             "labels": self.names.labels(ROLE_PROXY, **{LABEL_SPEC: spec_hash}),
             "network": self.names.network,
+            # Set at creation: an alias given here exists on this network only.
+            "networking_config": {
+                self.names.network: {"Aliases": [self.names.proxy_api_alias]},
+            },
             "ports": {f"{PROXY_PUBLIC_PORT}/tcp": (self.config.bind_address, self.config.port)},
             # Nothing of a previous run may survive into the next: CHP keeps its state in
             # memory, and whatever it writes goes to a fresh tmpfs.

@@ -51,7 +51,7 @@ def hub_settings(
         "data_dir": HUB_DATA_DIR,
         "hub_container": names.hub_container,
         "hub_port": HUB_PORT,
-        "proxy_api_url": f"http://{names.proxy_container}:{PROXY_API_PORT}",
+        "proxy_api_url": f"http://{names.proxy_api_alias}:{PROXY_API_PORT}",
         "proxy_token_file": PROXY_TOKEN_FILE,
         "network": names.network,
         "user_image": pinned.get(config.user_image, config.user_image),

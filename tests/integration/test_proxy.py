@@ -42,7 +42,7 @@ def test_only_the_proxy_publishes_the_port_and_its_token_stays_secret(
     mode = hub.exec_run(["stat", "-c", "%a", PROXY_TOKEN_FILE]).output.decode().strip()
     assert mode == "600"
     # The proxy's API answers only with the token.
-    api = f"http://{names.proxy_container}:8001/api/routes"
+    api = f"http://{names.proxy_api_alias}:8001/api/routes"
     probe = "import sys, urllib.request as u\n" + (
         f"r = u.Request({api!r}, headers={{'Authorization': 'token ' + sys.argv[1]}})\n"
         "print(u.urlopen(r).status)"

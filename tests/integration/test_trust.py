@@ -18,7 +18,8 @@ import requests
 from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.hardening import USER_PIDS_LIMIT
 from hubd.stack.naming import ROLE_USER_SERVER
-from hubd.stack.settings import ALLOWED_FAILED_LOGINS
+from hubd.stack.proxy import PROXY_PUBLIC_PORT
+from hubd.stack.settings import ALLOWED_FAILED_LOGINS, PROXY_API_PORT
 from tests.images.build import TestImages
 from tests.integration.docker_env import StackEnv, own_stack
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
@@ -196,11 +197,39 @@ def test_one_persons_container_cannot_reach_anothers(
     # ... bo's container does not, neither by address nor by name.
     assert not can_connect(bo_server, ada_ip, 8888)
     assert not can_connect(bo_server, ada_server.name, 8888)
-    # bo's network holds bo's server and the hub, nothing else.
+    # bo's network holds bo's server, the hub and the proxy, nothing else.
     (bo_network_name,) = bo_server.attrs["NetworkSettings"]["Networks"]
     bo_network = hub.client.networks.get(bo_network_name)
-    assert {c.name for c in bo_network.containers} == {bo_server.name, hub_container.name}
+    stack = {hub_container.name, hub.names.proxy_container}
+    assert {c.name for c in bo_network.containers} == {bo_server.name, *stack}
     assert bo_network_name == f"{hub.names.user_network_prefix}bo"
+
+
+@pytest.mark.usefixtures("ada_server")  # the proxy on two people's networks
+def test_a_persons_container_cannot_reach_the_proxys_api(
+    hub: StackEnv, bo_server: docker.models.containers.Container
+) -> None:
+    """The proxy joins everyone's network to reach their servers; its API must stay out of
+    their reach all the same, whichever way they address it."""
+    names = hub.names
+    proxy = hub.client.containers.get(names.proxy_container)
+    networks = proxy.attrs["NetworkSettings"]["Networks"]
+    addresses = {name: network["IPAddress"] for name, network in networks.items()}
+    bo_network = f"{names.user_network_prefix}bo"
+    assert {names.network, bo_network} <= set(addresses), addresses
+    hub_container = hub.client.containers.get(names.hub_container)
+    # The hub reaches the API by its alias and on the stack network's address ...
+    assert can_connect(hub_container, names.proxy_api_alias, PROXY_API_PORT)
+    assert can_connect(hub_container, addresses[names.network], PROXY_API_PORT)
+    # ... and nowhere else: on people's networks the proxy only serves its public port.
+    assert not can_connect(hub_container, addresses[bo_network], PROXY_API_PORT)
+    # bo reaches the proxy's public port on bo's network (the address is right) ...
+    assert can_connect(bo_server, addresses[bo_network], PROXY_PUBLIC_PORT)
+    assert can_connect(bo_server, names.proxy_container, PROXY_PUBLIC_PORT)
+    # ... but its API neither by name, by alias nor by any of its addresses.
+    targets = [names.proxy_container, names.proxy_api_alias, *addresses.values()]
+    reached = [target for target in targets if can_connect(bo_server, target, PROXY_API_PORT)]
+    assert reached == [], reached
 
 
 FORK_LOOP = textwrap.dedent(

@@ -48,7 +48,8 @@ def test_the_proxy_is_hubds_not_the_hubs(tmp_path: Path, monkeypatch: pytest.Mon
     c = load_hub_config(tmp_path, Config(stack_name="lab"), monkeypatch)
     # A hub restart must never take the proxy (and everyone's open sessions) with it.
     assert c.ConfigurableHTTPProxy.should_start is False
-    assert c.ConfigurableHTTPProxy.api_url == "http://lab-proxy:8001"
+    # The proxy's alias on the stack network, not its name: its API listens there only.
+    assert c.ConfigurableHTTPProxy.api_url == "http://lab-proxy-api:8001"
     assert c.ConfigurableHTTPProxy.auth_token == "the-proxy-token"
     # hubd asks the hub to re-add the routes right after a proxy restart.
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
