@@ -93,7 +93,9 @@ def test_an_ordinary_user_needs_mode_0700(shared_tmp: Path) -> None:
 @contextlib.contextmanager
 def nobodys_server(path: Path) -> Iterator[Callable[[], int]]:
     """A fake daemon run by `nobody` on `path`; yields a function returning how many bytes
-    its first connection was sent (after the client gave up)."""
+    it was sent over all connections (after the client gave up). It keeps accepting until a
+    second passes without a connection: the CLI connects once to see whether a daemon
+    listens, then again for the request, and the listener must still be there for that."""
     ready_r, ready_w = os.pipe()
     result_r, result_w = os.pipe()
     pid = os.fork()
@@ -108,13 +110,17 @@ def nobodys_server(path: Path) -> Iterator[Callable[[], int]]:
             server.listen(4)
             os.write(ready_w, b"x")
             server.settimeout(20)
-            conn, _ = server.accept()
-            conn.settimeout(2.0)
-            received = b""
-            with contextlib.suppress(OSError):
-                while chunk := conn.recv(65536):
-                    received += chunk
-            os.write(result_w, str(len(received)).encode())
+            received = 0
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    conn, _ = server.accept()
+                    server.settimeout(1.0)
+                    conn.settimeout(2.0)
+                    with contextlib.suppress(OSError):
+                        while chunk := conn.recv(65536):
+                            received += len(chunk)
+                    conn.close()
+            os.write(result_w, str(received).encode())
         finally:
             os._exit(0)
     os.close(ready_w)
