@@ -175,12 +175,9 @@ def settings_deleted(env: StackEnv, daemon: DaemonProc) -> float | None:
     return None if back is None else time.monotonic() - start
 
 
-def network_removed(env: StackEnv, tmp: Path) -> float | None:
-    """The hub's network removed by hand while hubd was stopped; from hubd's start."""
-    hub = env.client.containers.get(env.names.hub_container)
-    hub.stop(timeout=2)
-    env.client.networks.get(env.names.network).remove()
-    daemon = DaemonProc(env, tmp / "network.log", timing="")
+def healthy_after_daemon_start(env: StackEnv, log: Path) -> float | None:
+    """Seconds from starting `hubd run` to a healthy hub (None: never)."""
+    daemon = DaemonProc(env, log, timing="")
     start = time.monotonic()
     daemon.start()
     try:
@@ -188,19 +185,23 @@ def network_removed(env: StackEnv, tmp: Path) -> float | None:
         return None if back is None else time.monotonic() - start
     finally:
         daemon.stop()
+
+
+def network_removed(env: StackEnv, tmp: Path) -> float | None:
+    """The stack's network removed by hand while hubd was stopped; from hubd's start."""
+    env.client.containers.get(env.names.hub_container).stop(timeout=2)
+    # Docker refuses to remove a network a running container is on: the proxy goes down too.
+    env.client.containers.get(env.names.proxy_container).stop(timeout=2)
+    env.client.networks.get(env.names.network).remove()
+    return healthy_after_daemon_start(env, tmp / "network.log")
 
 
 def unpullable_image(env: StackEnv, tmp: Path) -> float | None:
     """A first start whose allowed_images holds one that cannot be pulled."""
     env.write_config(allowed_images=["127.0.0.1:5999/hubd-missing:1"])
-    daemon = DaemonProc(env, tmp / "image.log", timing="")
-    start = time.monotonic()
-    daemon.start()
     try:
-        back = time_until(lambda: healthy(env))
-        return None if back is None else time.monotonic() - start
+        return healthy_after_daemon_start(env, tmp / "image.log")
     finally:
-        daemon.stop()
         env.write_config(allowed_images=[])
 
 

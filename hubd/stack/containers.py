@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import requests
 from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
@@ -80,6 +81,14 @@ def bring_up(
         start(container)
         return "started" if action == "unchanged" else action
     return action
+
+
+def http_ok(url: str, timeout_s: float) -> bool:
+    """Whether `url` answers 200 within the timeout: the health probe of the hub and the proxy."""
+    try:
+        return requests.get(url, timeout=timeout_s).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def remove_quietly(container: Container, force: bool = False) -> None:

@@ -20,7 +20,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import docker
-import requests
 from docker.errors import APIError, DockerException, NotFound
 from docker.models.containers import Container
 
@@ -30,6 +29,7 @@ from hubd.stack.containers import (
     ContainerState,
     bring_up,
     container_state,
+    http_ok,
     read_file,
     refuse_foreign,
     remove_quietly,
@@ -417,13 +417,7 @@ class Stack:
             remove_quietly(container, force=True)
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
-        try:
-            response = requests.get(
-                self.health_url, timeout=timeout or self.timing.health_timeout_s
-            )
-        except requests.RequestException:
-            return False
-        return response.status_code == 200
+        return http_ok(self.health_url, timeout or self.timing.health_timeout_s)
 
     def wait_healthy(self, deadline_s: float | None = None) -> None:
         deadline = time.monotonic() + (deadline_s or self.timing.hub_ready_deadline_s)

@@ -26,7 +26,6 @@ import secrets
 import time
 
 import docker
-import requests
 from docker.errors import NotFound
 from docker.models.containers import Container
 
@@ -35,6 +34,7 @@ from hubd.errors import HubUnhealthy, StackError
 from hubd.stack.containers import (
     ContainerState,
     container_state,
+    http_ok,
     read_file,
     refuse_foreign,
     start_container,
@@ -233,13 +233,7 @@ class Proxy:
     # ------------------------------------------------------------------ health
 
     def is_healthy(self, timeout: float | None = None) -> bool:
-        try:
-            response = requests.get(
-                self.health_url, timeout=timeout or self.timing.health_timeout_s
-            )
-        except requests.RequestException:
-            return False
-        return response.status_code == 200
+        return http_ok(self.health_url, timeout or self.timing.health_timeout_s)
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.timing.proxy_ready_deadline_s
