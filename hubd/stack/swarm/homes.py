@@ -1,0 +1,91 @@
+"""Each person's home node: the node that holds their volume, recorded as a Swarm node label.
+
+A person's server only ever starts on their home node (a placement constraint the hub's
+spawner adds), because their files are there and nowhere else. The label is
+`io.hubd.home.<stack>.<username>=true` on exactly one node; a person without one lives on the
+manager, where every volume made before the Swarm existed is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docker.errors import APIError
+
+from hubd.errors import StackError
+from hubd.stack.naming import StackNames
+
+HOME_LABEL_PREFIX = "io.hubd.home."
+# Labels an owner gives a node (`hubd node label NODE gpu`) for per-image placement.
+NODE_LABEL_PREFIX = "io.hubd.node."
+
+
+def home_label(names: StackNames, username: str) -> str:
+    return f"{HOME_LABEL_PREFIX}{names.stack}.{username}"
+
+
+def node_label(label: str) -> str:
+    return f"{NODE_LABEL_PREFIX}{label}"
+
+
+def swarm_manager(client: Any) -> bool:
+    """Is this engine a Swarm manager (hubd's engine after the first `hubd node add`)?"""
+    swarm = client.info().get("Swarm") or {}
+    return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+
+
+def local_node_id(client: Any) -> str:
+    return str((client.info().get("Swarm") or {}).get("NodeID") or "")
+
+
+def homes(client: Any, names: StackNames) -> dict[str, str]:
+    """username -> id of their home node, for everyone who has a home label."""
+    prefix = f"{HOME_LABEL_PREFIX}{names.stack}."
+    found: dict[str, str] = {}
+    for node in client.nodes.list():
+        for key, value in (node.attrs.get("Spec", {}).get("Labels") or {}).items():
+            if key.startswith(prefix) and value == "true":
+                found[key[len(prefix) :]] = node.id
+    return found
+
+
+def home_of(client: Any, names: StackNames, username: str) -> str:
+    """The id of `username`'s home node: their label, else the manager's own node."""
+    return homes(client, names).get(username) or local_node_id(client)
+
+
+def set_home(client: Any, names: StackNames, username: str, node_id: str) -> None:
+    """Make `node_id` the one home of `username` (the label moves off any other node)."""
+    key = home_label(names, username)
+    target = client.nodes.get(node_id)
+    _update_labels(target, add={key: "true"})
+    for node in client.nodes.list():
+        if node.id != target.id and key in (node.attrs.get("Spec", {}).get("Labels") or {}):
+            _update_labels(node, remove=(key,))
+
+
+def clear_home(client: Any, names: StackNames, username: str) -> None:
+    key = home_label(names, username)
+    for node in client.nodes.list():
+        if key in (node.attrs.get("Spec", {}).get("Labels") or {}):
+            _update_labels(node, remove=(key,))
+
+
+def _update_labels(
+    node: Any, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()
+) -> None:
+    """Change a node's labels; a concurrent change (version mismatch) is retried once."""
+    for attempt in range(2):
+        node.reload()
+        spec = dict(node.attrs["Spec"])
+        labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k not in remove}
+        labels.update(add or {})
+        spec["Labels"] = labels
+        try:
+            node.update(spec)
+            return
+        except APIError as exc:
+            if attempt or "update out of sequence" not in str(exc):
+                raise StackError(
+                    f"could not change the labels of node {node.id[:12]}: {exc}"
+                ) from exc
