@@ -37,6 +37,8 @@ MIN_PASSWORD_CHARS = 8
 
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _MEMORY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGT]?$", re.IGNORECASE)
+# hubd's node labels (`hubd node label NODE LABEL`): short, safe in a Swarm constraint.
+_LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _IMAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$")
 
 
@@ -54,6 +56,26 @@ def _check_image(value: str) -> str | None:
 def _check_images(value: list[str]) -> str | None:
     bad = [v for v in value if _check_image(v)]
     return f"a list of image references (bad: {bad[0]!r})" if bad else None
+
+
+def check_node_label(value: str) -> str | None:
+    """None for a hubd node label (`hubd node label NODE LABEL`), else what was expected."""
+    if _LABEL_RE.match(value):
+        return None
+    return "lowercase letters, digits, '-' and '_' (e.g. 'gpu')"
+
+
+def image_node_labels(entries: list[str]) -> dict[str, str]:
+    """`image_nodes` as image -> label."""
+    return {image: label for image, _, label in (e.rpartition("=") for e in entries)}
+
+
+def _check_image_nodes(value: list[str]) -> str | None:
+    for item in value:
+        image, sep, label = item.rpartition("=")
+        if not sep or _check_image(image) or check_node_label(label):
+            return f"a list of 'IMAGE=LABEL' entries, e.g. 'lab/gpu-notebook:1=gpu' (bad: {item!r})"
+    return None
 
 
 def check_dns_label(value: str) -> str | None:
@@ -184,6 +206,18 @@ class Config:
     allowed_images: list[str] = _key(
         [],
         "If set, users pick one of these images when they start a server.",
+        _check_images,
+    )
+    image_nodes: list[str] = _key(
+        [],
+        "On a Swarm of several machines: 'IMAGE=LABEL' entries; servers from IMAGE run only on "
+        "nodes with hubd's label LABEL (`hubd node label NODE LABEL`), e.g. a GPU image.",
+        _check_image_nodes,
+    )
+    gpu_images: list[str] = _key(
+        [],
+        "On a Swarm: images whose servers reserve one GPU (the Swarm generic resource "
+        "NVIDIA-GPU that the node's engine advertises).",
         _check_images,
     )
     hub_base_image: str = _key(

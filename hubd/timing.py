@@ -88,6 +88,9 @@ class Timing:
     hub_spawn_timeout_s: int = 120
     # After too many failed logins, the hub refuses that account for this long.
     hub_login_lockout_s: int = 600
+    # On a Swarm, how often the hub's spawner looks at a starting server's task (and at its
+    # node): a rejected task or a node that went away is then reported at once.
+    swarm_task_poll_s: float = 1.0
     # The docker gate (stack/docker_gate.py): how long `up` waits for it to listen, how often
     # it looks, and how long the gate waits for one engine call of its own (an inspect).
     gate_ready_deadline_s: float = 15.0

@@ -49,12 +49,18 @@ def gate_volume_name(names: StackNames) -> str:
 
 
 def gate_policy(
-    config: Config, names: StackNames, user_images: Mapping[str, str] | None = None
+    config: Config,
+    names: StackNames,
+    user_images: Mapping[str, str] | None = None,
+    swarm: bool = False,
 ) -> dict[str, Any]:
     """What the hub may do through the gate (read by hub_image/docker_gate.py's Policy).
 
-    `user_images` maps configured image names to the pinned ids the hub starts them by."""
+    `user_images` maps configured image names to the pinned ids the hub starts them by;
+    `swarm` (the engine is a Swarm manager) lets people's servers be Swarm services."""
     return {
+        "swarm": swarm,
+        "swarm_network_prefix": names.user_swarm_network_prefix,
         "stack_label": LABEL_STACK,
         "stack": names.stack,
         "role_label": LABEL_ROLE,
@@ -89,9 +95,10 @@ def gate_spec(
     engine_socket: str,
     timing: Timing,
     user_images: Mapping[str, str] | None = None,
+    swarm: bool = False,
 ) -> dict[str, Any]:
     """The gate container's create arguments, labelled with a hash of themselves."""
-    policy = json.dumps(gate_policy(config, names, user_images), sort_keys=True)
+    policy = json.dumps(gate_policy(config, names, user_images, swarm), sort_keys=True)
     create: dict[str, Any] = {
         "image": image,
         "name": gate_container_name(names),
@@ -126,9 +133,10 @@ def ensure_gate(
     engine_socket: str,
     timing: Timing,
     user_images: Mapping[str, str] | None = None,
+    swarm: bool = False,
 ) -> tuple[Container, str]:
     """Make the gate container match its spec and run. Returns (container, what was done)."""
-    create = gate_spec(config, names, image, engine_socket, timing, user_images)
+    create = gate_spec(config, names, image, engine_socket, timing, user_images, swarm)
     try:
         client.volumes.get(gate_volume_name(names))
     except NotFound:

@@ -75,6 +75,8 @@ from hubd.stack.settings import (
     SETTINGS_DIR,
     hub_settings,
 )
+from hubd.stack.swarm.homes import local_node_id, swarm_manager
+from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
@@ -330,7 +332,13 @@ class Stack:
             self.timing,
             user_images,
             engine_memory_bytes=self.engine_memory_bytes,
+            swarm_node_id=self.swarm_node_id(),
         )
+
+    def swarm_node_id(self) -> str | None:
+        """This engine's node when it is a Swarm manager (`hubd node add` made it one): then
+        people's servers are Swarm services. Asked each time, as `node add` changes it."""
+        return local_node_id(self.client) if swarm_manager(self.client) else None
 
     def find_hub(self) -> Container | None:
         try:
@@ -360,6 +368,7 @@ class Stack:
             docker_socket_path(),
             self.timing,
             user_images,
+            swarm=self.swarm_node_id() is not None,
         )
         if gate_action != "unchanged":
             self.reporter.step(f"{gate_action} container {gate_container_name(self.names)}")
@@ -523,6 +532,8 @@ class Stack:
 
     def user_servers(self) -> tuple[UserServer, ...]:
         servers = []
+        if self.swarm_node_id() is not None:
+            servers += [user_server(service) for service in user_services(self.client, self.names)]
         for container in self.containers(ROLE_USER_SERVER):
             env = dict(
                 item.split("=", 1)
@@ -598,6 +609,11 @@ class Stack:
             # ones may not, so do as DockerSpawner would.
             remove_quietly(server)
             done.append(f"stopped {server.name}")
+        if self.swarm_node_id() is not None:
+            # A service has no "stopped": removing it stops the server, as a container's
+            # auto-remove does. The person's volume stays on its node.
+            for name in remove_user_services(self.client, self.names):
+                done.append(f"stopped {name}")
         for gate in self.containers(ROLE_DOCKER_GATE):
             if gate.status in ("running", "paused", "restarting"):
                 self._stop(gate)

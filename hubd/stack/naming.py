@@ -37,6 +37,12 @@ class StackNames:
         return f"{self.stack}-unet-"
 
     @property
+    def user_swarm_network_prefix(self) -> str:
+        # On a Swarm: one attachable overlay per person, under its own prefix so that a bridge
+        # network of a server still running from before the Swarm is never mistaken for one.
+        return f"{self.stack}-snet-"
+
+    @property
     def user_network_members(self) -> list[str]:
         """The stack's containers that join every person's network: whatever must reach
         people's servers (the proxy, the hub's spawn checks) or be reached by them (the hub's

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hubd.config import MIN_PASSWORD_CHARS, Config
-from hubd.stack.hardening import default_mem_limit, user_host_config
+from hubd.config import MIN_PASSWORD_CHARS, Config, image_node_labels
+from hubd.stack.hardening import (
+    USER_CAP_DROP,
+    USER_PIDS_LIMIT,
+    default_mem_limit,
+    user_host_config,
+)
 from hubd.stack.naming import (
     LABEL_USER,
     ROLE_USER_DATA,
@@ -14,6 +19,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.swarm.homes import HOME_LABEL_PREFIX, NODE_LABEL_PREFIX
 from hubd.timing import Timing
 
 HUB_DATA_DIR = "/srv/jupyterhub/data"
@@ -28,6 +34,8 @@ HUB_PORT = 8081
 PROXY_API_PORT = 8001
 SHARED_FOLDER_TARGET = "/home/jovyan/shared"
 ALLOWED_FAILED_LOGINS = 5
+# The Swarm generic resource a GPU image reserves (what NVIDIA's docs have nodes advertise).
+GPU_RESOURCE_KIND = "NVIDIA-GPU"
 
 
 def hub_settings(
@@ -36,10 +44,13 @@ def hub_settings(
     timing: Timing | None = None,
     user_images: Mapping[str, str] | None = None,
     engine_memory_bytes: int | None = None,
+    swarm_node_id: str | None = None,
 ) -> dict[str, Any]:
     """The hub's settings. `user_images` maps the config's image names to the pinned image
     ids, so DockerSpawner starts exactly the pinned version even after a tag moved.
-    `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit."""
+    `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit.
+    `swarm_node_id` (the engine's own node, when it is a Swarm manager) turns people's
+    servers into Swarm services (hub_image/hubd_swarm.py)."""
     timing = timing or Timing()
     pinned = dict(user_images or {})
     allowed: list[str] | dict[str, str] = list(config.allowed_images)
@@ -78,4 +89,38 @@ def hub_settings(
         "allowed_failed_logins": ALLOWED_FAILED_LOGINS,
         "lockout_seconds": timing.hub_login_lockout_s,
         "spawn_timeout": timing.hub_spawn_timeout_s,
+        "swarm": swarm_settings(config, names, timing, pinned, swarm_node_id)
+        if swarm_node_id
+        else None,
+    }
+
+
+def swarm_settings(
+    config: Config,
+    names: StackNames,
+    timing: Timing,
+    pinned: Mapping[str, str],
+    manager_node_id: str,
+) -> dict[str, Any]:
+    """What hub_image/hubd_swarm.py needs: where people live, and what each image needs."""
+
+    def both(ref: str) -> list[str]:
+        # The spawner sees the pinned id when there is one, the name otherwise.
+        return list(dict.fromkeys([ref, pinned.get(ref, ref)]))
+
+    image_labels = {
+        key: NODE_LABEL_PREFIX + label
+        for image, label in image_node_labels(config.image_nodes).items()
+        for key in both(image)
+    }
+    return {
+        "manager_node_id": manager_node_id,
+        "home_label_prefix": f"{HOME_LABEL_PREFIX}{names.stack}.",
+        "network_prefix": names.user_swarm_network_prefix,
+        "image_node_labels": image_labels,
+        "gpu_images": sorted({key for image in config.gpu_images for key in both(image)}),
+        "gpu_resource_kind": GPU_RESOURCE_KIND,
+        "pids_limit": USER_PIDS_LIMIT,
+        "cap_drop": list(USER_CAP_DROP),
+        "poll_s": timing.swarm_task_poll_s,
     }

@@ -12,7 +12,12 @@ capabilities) and passes on only what DockerSpawner does for hubd's users:
 - inspect, start, stop, kill, wait for, read the logs of and remove such containers;
 - inspect and pull the configured images; inspect and create the stack's user volumes;
 - inspect and create people's networks, and connect the stack's own members (the hub) to them;
-- the engine's version and ping.
+- the engine's version and ping;
+- on a Swarm (after `hubd node add`): create a service for a person's server under the same
+  rules (its name, labels, image, mounts, capabilities and PID limit; one task, no published
+  ports, only that person's own overlay network), inspect, list the tasks of and remove such
+  services, read the nodes (where people's files are), and create people's attachable overlay
+  networks.
 
 Everything else (exec, attach, archives, other containers, images, volumes, networks, builds,
 swarm, plugins, the system) gets 403 with a message that says why. Requests are read and
@@ -68,6 +73,17 @@ _HOST_CONFIG_KEYS = {
     "ReadonlyRootfs", "IpcMode", "PidMode", "UTSMode", "UsernsMode", "CgroupnsMode",
 }  # fmt: skip
 _PRIVATE_NAMESPACE = {"", "private", "none", "shareable"}
+# The same for a service (Swarm): its spec, its task template and the task's container.
+_SERVICE_KEYS = {"Name", "Labels", "TaskTemplate", "Mode", "EndpointSpec"}
+_TASK_KEYS = {
+    "ContainerSpec", "Resources", "RestartPolicy", "Placement", "Networks", "LogDriver",
+    "ForceUpdate", "Runtime",
+}  # fmt: skip
+_CONTAINER_SPEC_KEYS = {
+    "Image", "Labels", "Command", "Args", "Hostname", "Env", "Dir", "User", "Mounts",
+    "StopGracePeriod", "StopSignal", "TTY", "OpenStdin", "ReadOnly", "Init", "CapabilityDrop",
+    "Healthcheck",
+}  # fmt: skip
 
 
 class Refused(Exception):
@@ -90,6 +106,8 @@ class Policy:
     pids_limit: int
     security_opt: frozenset[str]
     cap_drop: frozenset[str]
+    swarm: bool = False
+    swarm_network_prefix: str = ""
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
@@ -109,6 +127,8 @@ class Policy:
             pids_limit=int(data["pids_limit"]),
             security_opt=frozenset(data["security_opt"]),
             cap_drop=frozenset(data["cap_drop"]),
+            swarm=bool(data.get("swarm")),
+            swarm_network_prefix=str(data.get("swarm_network_prefix") or ""),
         )
 
     def owns(self, labels: dict[str, str] | None) -> bool:
@@ -179,6 +199,8 @@ class Judge:
             return self._check_network_create(request.body)
         if parts[:1] == ["networks"] and parts[2:] == ["connect"] and method == "POST":
             return self._check_network_connect(parts[1], request.body)
+        if self.policy.swarm and self._check_swarm(method, parts, request):
+            return
         raise Refused(f"{method} {request.path} is not something hubd's spawner does")
 
     # -- containers
@@ -273,19 +295,31 @@ class Judge:
         if (body.get("Driver") or "local") != "local" or not _empty(body.get("DriverOpts")):
             raise Refused("user volumes use the local driver without options")
 
+    def _network_prefixes(self) -> tuple[str, ...]:
+        p = self.policy
+        if p.swarm:
+            return (p.user_network_prefix, p.swarm_network_prefix)
+        return (p.user_network_prefix,)
+
     def _check_network_name(self, name: str) -> None:
-        if not name.startswith(self.policy.user_network_prefix):
+        if not any(name.startswith(prefix) for prefix in self._network_prefixes()):
             raise Refused(f"network {name!r} is not a person's network of this hub")
 
     def _check_network_create(self, body: Any) -> None:
         if not isinstance(body, dict):
             raise Refused("a network needs a JSON body")
-        self._check_network_name(str(body.get("Name") or ""))
+        name = str(body.get("Name") or "")
+        self._check_network_name(name)
+        overlay = self.policy.swarm and name.startswith(self.policy.swarm_network_prefix)
         allowed = ("Name", "Driver", "Labels", "CheckDuplicate", "Internal")
+        allowed += ("Attachable",) if overlay else ()
         for key, value in body.items():
             if key not in allowed and not _empty(value):
                 raise Refused(f"{key} is not allowed for a person's network")
-        if (body.get("Driver") or "bridge") != "bridge":
+        if overlay:
+            if body.get("Driver") != "overlay" or body.get("Attachable") is not True:
+                raise Refused("people's networks on a Swarm are attachable overlays")
+        elif (body.get("Driver") or "bridge") != "bridge":
             raise Refused("people's networks use the bridge driver")
         if (body.get("Labels") or {}).get(self.policy.stack_label) != self.policy.stack:
             raise Refused("a person's network must carry this stack's label")
@@ -297,6 +331,109 @@ class Judge:
         endpoint = body.get("EndpointConfig") or {}
         if any(not _empty(value) for value in endpoint.values()):
             raise Refused("endpoint settings are not allowed")
+
+    # -- a Swarm: services, their tasks, the nodes
+
+    def _check_swarm(self, method: str, parts: list[str], request: Request) -> bool:
+        """True when a Swarm request is let through; raises when it is refused; False when
+        it is not a Swarm request the gate knows."""
+        if method == "GET" and parts[:1] == ["nodes"] and len(parts) <= 2:
+            return True  # where people's files are; no tokens or secrets in there
+        if parts == ["services", "create"] and method == "POST":
+            self._check_service_create(request.body)
+            return True
+        if parts[:1] == ["services"] and len(parts) == 2 and method in ("GET", "DELETE"):
+            self._check_service(parts[1])
+            return True
+        if parts == ["tasks"] and method == "GET":
+            self._check_task_filter(request.query)
+            return True
+        return False
+
+    def _check_service(self, ident: str) -> None:
+        found = self.inspect(f"/services/{quote(ident, safe='')}")
+        if found is None:
+            return  # the engine answers 404 itself
+        if not self.policy.owns((found.get("Spec") or {}).get("Labels")):
+            raise Refused(f"service {ident!r} is not one of this hub's users' servers")
+
+    def _check_task_filter(self, query: dict[str, list[str]]) -> None:
+        # A task carries its service's whole spec, environment (API tokens) included: only
+        # the tasks of this hub's people's services may be listed.
+        try:
+            filters = json.loads((query.get("filters") or ["{}"])[0])
+        except ValueError:
+            raise Refused("tasks are listed by their service") from None
+        services = filters.get("service") if isinstance(filters, dict) else None
+        if isinstance(services, dict):
+            services = [name for name, wanted in services.items() if wanted]
+        if not services or not isinstance(services, list):
+            raise Refused("tasks are listed by their service")
+        for service in services:
+            if not str(service).startswith(self.policy.container_prefix + "-"):
+                raise Refused(f"service {service!r} is not one of this hub's users' servers")
+            self._check_service(str(service))
+
+    def _check_service_create(self, body: Any) -> None:
+        p = self.policy
+        if not isinstance(body, dict):
+            raise Refused("a service needs a JSON body")
+        name = str(body.get("Name") or "")
+        if not name.startswith(p.container_prefix + "-"):
+            raise Refused(f"service names must start with {p.container_prefix}-")
+        _only(body, _SERVICE_KEYS, "a user's service")
+        if not p.owns(body.get("Labels")):
+            raise Refused("a user's server must carry this stack's user-server labels")
+        # docker-py writes the mode in lower case; the engine reads either.
+        mode = {str(k).lower(): v for k, v in (body.get("Mode") or {}).items()}
+        replicas = (mode.get("replicated") or {}).get("Replicas", 1)
+        if set(mode) - {"replicated"} or replicas not in (0, 1):
+            raise Refused("a user's server is one replicated task")
+        endpoint = body.get("EndpointSpec") or {}
+        if endpoint.get("Ports") or set(endpoint) - {"Mode", "Ports"}:
+            raise Refused("a user's server publishes no ports")
+        task = body.get("TaskTemplate") or {}
+        _only(task, _TASK_KEYS, "a user's task")
+        if not _empty(task.get("Runtime")) and task.get("Runtime") != "container":
+            raise Refused("a user's task runs a container")
+        spec = task.get("ContainerSpec") or {}
+        _only(spec, _CONTAINER_SPEC_KEYS, "a user's container")
+        self._check_image(spec.get("Image"))
+        if not p.owns(spec.get("Labels")):
+            raise Refused("a user's server must carry this stack's user-server labels")
+        if not p.cap_drop <= set(spec.get("CapabilityDrop") or []):
+            raise Refused(f"users' servers drop the capabilities {sorted(p.cap_drop)}")
+        limits = (task.get("Resources") or {}).get("Limits") or {}
+        if not 0 < (limits.get("Pids") or 0) <= p.pids_limit:
+            raise Refused(f"users' servers need a PID limit of at most {p.pids_limit}")
+        own_network = p.swarm_network_prefix + name[len(p.container_prefix) + 1 :]
+        attachments = task.get("Networks") or []
+        for attachment in attachments:
+            _only(attachment, {"Target"}, "a user's network attachment")
+        if [attachment.get("Target") for attachment in attachments] != [own_network]:
+            raise Refused(f"this server joins only its own network {own_network}")
+        for mount in spec.get("Mounts") or []:
+            self._check_service_mount(mount)
+
+    def _check_service_mount(self, mount: dict[str, Any]) -> None:
+        kind = mount.get("Type")
+        source = str(mount.get("Source") or "")
+        if kind not in ("volume", "bind") or (kind == "bind") != source.startswith("/"):
+            raise Refused(f"mount {source!r} of type {kind!r} is not allowed")
+        options = mount.get("VolumeOptions") or {}
+        if set(options) - {"Labels"} or not _empty(mount.get("BindOptions")):
+            raise Refused("mount options other than a volume's labels are not allowed")
+        self._check_mount(source, bool(mount.get("ReadOnly")))
+        # The node's engine creates the volume from these labels: hubd finds it by them.
+        labels = options.get("Labels") or {}
+        if kind == "volume" and labels.get(self.policy.stack_label) != self.policy.stack:
+            raise Refused("a user volume must carry this stack's label")
+
+
+def _only(body: dict[str, Any], allowed: set[str], what: str) -> None:
+    for key, value in body.items():
+        if key not in allowed and not _empty(value):
+            raise Refused(f"{key} is not allowed for {what}")
 
 
 # ---------------------------------------------------------------------------- the server

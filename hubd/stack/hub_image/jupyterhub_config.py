@@ -73,6 +73,15 @@ if settings["mem_limit"]:
     c.DockerSpawner.mem_limit = settings["mem_limit"]
 if settings["cpu_limit"]:
     c.DockerSpawner.cpu_limit = settings["cpu_limit"]
+# -- on a Swarm of the lab's machines (after `hubd node add`): people's servers are Swarm
+# services, each on the node that holds the person's volume (hubd_swarm.py).
+swarm = settings.get("swarm")
+if swarm:
+    c.JupyterHub.spawner_class = "hubd_swarm.HubdSwarmSpawner"
+    c.HubdSwarmSpawner.swarm = swarm
+    c.HubdSwarmSpawner.volume_labels = settings["user_volume_labels"]
+    c.HubdSwarmSpawner.container_labels = settings["user_container_labels"]
+    c.HubdSwarmSpawner.user_label = settings["user_label"]
 c.Spawner.default_url = "/lab"
 c.Spawner.start_timeout = settings["spawn_timeout"]
 c.Spawner.http_timeout = settings["spawn_timeout"]
@@ -90,13 +99,20 @@ async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
 
 async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
     """Put the person's server on a network of its own that only the hub (and whatever else
-    must reach people's servers) joins: one person's container cannot reach another's."""
-    name = settings["user_network_prefix"] + spawner.escaped_name
+    must reach people's servers) joins: one person's container cannot reach another's. On a
+    Swarm it is an attachable overlay, which the hub and the proxy (plain containers on the
+    manager) join and the person's service, on whichever node, is attached to."""
+    if swarm:
+        name = swarm["network_prefix"] + spawner.escaped_name
+        kind = {"driver": "overlay", "attachable": True}
+    else:
+        name = settings["user_network_prefix"] + spawner.escaped_name
+        kind = {"driver": "bridge"}
     try:
         network = await spawner.docker("inspect_network", name)
     except Exception:
         labels = {**settings["user_network_labels"], settings["user_label"]: spawner.user.name}
-        await spawner.docker("create_network", name, driver="bridge", labels=labels)
+        await spawner.docker("create_network", name, labels=labels, **kind)
         network = await spawner.docker("inspect_network", name)
     joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
     for member in settings["user_network_members"]:
@@ -106,7 +122,10 @@ async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
 
 
 async def _prepare_spawn(spawner):  # type: ignore[no-untyped-def]
-    await _create_labelled_volume(spawner)
+    if not swarm:
+        # On a Swarm the volume is made by the engine of the node the server runs on (a
+        # labelled `type=volume` mount, hubd_swarm.py): this engine's would be the wrong one.
+        await _create_labelled_volume(spawner)
     await _join_own_network(spawner)
 
 

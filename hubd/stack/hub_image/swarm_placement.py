@@ -1,0 +1,92 @@
+"""Where a person's server runs on a Swarm: pure rules, standard library only.
+
+Runs inside the hub (hubd_swarm.py asks the engine, these decide); hubd's unit tests load this
+same file. Volumes are node-local, so a person's server runs on the one node that holds their
+files (their home, a node label hubd sets: hubd/stack/swarm/homes.py); everything here follows
+from that. Messages are written for the person on the spawn page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Swarm task states after which the task will never run (docker/swarmkit api/types.proto).
+ENDED_TASK_STATES = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
+
+
+class PlacementRefused(Exception):
+    """The server cannot start now; the message is for the person who asked."""
+
+
+def node_name(node: dict[str, Any]) -> str:
+    return str((node.get("Description") or {}).get("Hostname") or node.get("ID", "")[:12])
+
+
+def node_labels(node: dict[str, Any]) -> dict[str, str]:
+    return dict((node.get("Spec") or {}).get("Labels") or {})
+
+
+def home_node(nodes: list[dict[str, Any]], username: str, swarm: dict[str, Any]) -> dict[str, Any]:
+    """The node holding `username`'s files: the one with their home label, else the manager
+    (every volume made before the Swarm existed is there)."""
+    key = swarm["home_label_prefix"] + username
+    for node in nodes:
+        if node_labels(node).get(key) == "true":
+            return node
+    for node in nodes:
+        if node.get("ID") == swarm["manager_node_id"]:
+            return node
+    raise PlacementRefused(
+        "The machine that holds your files is no longer part of this hub. "
+        "Please tell the hub's owner."
+    )
+
+
+def check_home(node: dict[str, Any], username: str, image: str, swarm: dict[str, Any]) -> None:
+    """Refuse at once (instead of waiting for the start timeout) when the server cannot run
+    on its home node now."""
+    name = node_name(node)
+    if ((node.get("Status") or {}).get("State") or "unknown") != "ready":
+        raise PlacementRefused(
+            f"Your files are on {name}, which is not reachable right now. "
+            f"Your server can start again when {name} is back."
+        )
+    if ((node.get("Spec") or {}).get("Availability") or "active") != "active":
+        raise PlacementRefused(
+            f"Your files are on {name}, which is paused for maintenance. "
+            f"Your server can start again when the hub's owner brings {name} back."
+        )
+    label = swarm["image_node_labels"].get(image)
+    if label and node_labels(node).get(label) != "true":
+        wanted = label.rsplit(".", 1)[-1]
+        raise PlacementRefused(
+            f"This image runs only on machines labelled '{wanted}', and your files are on "
+            f"{name}. The hub's owner can move them: hubd user move {username} --to NODE."
+        )
+
+
+def constraints(node: dict[str, Any]) -> list[str]:
+    return [f"node.id=={node['ID']}"]
+
+
+def generic_resources(image: str, swarm: dict[str, Any]) -> dict[str, int] | None:
+    """A GPU image reserves one GPU, so Swarm puts it only where one is free."""
+    if image in swarm["gpu_images"]:
+        return {swarm["gpu_resource_kind"]: 1}
+    return None
+
+
+def task_problem(task: dict[str, Any], node: dict[str, Any] | None) -> str | None:
+    """Why a starting task will never run, or None while it may still."""
+    status = task.get("Status") or {}
+    state = str(status.get("State") or "").lower()
+    if state in ENDED_TASK_STATES:
+        why = status.get("Err") or status.get("Message") or state
+        return f"Your server could not start on {node_name(node or {})}: {why}"
+    if node is not None and ((node.get("Status") or {}).get("State") or "") == "down":
+        name = node_name(node)
+        return (
+            f"Your files are on {name}, which went away while your server was starting. "
+            f"Your server can start again when {name} is back."
+        )
+    return None

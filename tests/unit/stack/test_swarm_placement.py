@@ -1,0 +1,121 @@
+"""Where a person's server runs on a Swarm (hub_image/swarm_placement.py, run inside the hub)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from hubd.config import Config
+from hubd.stack.images import hub_context_dir
+from hubd.stack.naming import StackNames
+from hubd.stack.settings import hub_settings
+from hubd.stack.swarm.homes import home_label, node_label
+
+
+def _load() -> ModuleType:
+    path = hub_context_dir() / "swarm_placement.py"
+    spec = importlib.util.spec_from_file_location("swarm_placement", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["swarm_placement"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+placement = _load()
+NAMES = StackNames("home")
+CONFIG = Config(
+    user_image="lab:1",
+    allowed_images=["lab:1", "lab-gpu:1"],
+    image_nodes=["lab-gpu:1=gpu"],
+    gpu_images=["lab-gpu:1"],
+)
+SWARM: dict[str, Any] = hub_settings(
+    CONFIG, NAMES, user_images={"lab-gpu:1": "sha256:gpu"}, swarm_node_id="m1"
+)["swarm"]
+
+
+def node(ident: str, host: str, state: str = "ready", avail: str = "active", **labels: str) -> Any:
+    return {
+        "ID": ident,
+        "Description": {"Hostname": host},
+        "Status": {"State": state},
+        "Spec": {"Availability": avail, "Labels": labels},
+    }
+
+
+MANAGER = node("m1", "desk")
+WORKER = node("w2", "gpubox", **{home_label(NAMES, "ann"): "true", node_label("gpu"): "true"})
+
+
+def test_a_person_lives_where_their_label_is_else_on_the_manager() -> None:
+    assert placement.home_node([MANAGER, WORKER], "ann", SWARM) is WORKER
+    assert placement.home_node([MANAGER, WORKER], "bo", SWARM) is MANAGER
+    assert placement.constraints(WORKER) == ["node.id==w2"]
+    # Another stack's label on the same Swarm is not this stack's person.
+    other = node("w3", "x", **{home_label(StackNames("other"), "bo"): "true"})
+    assert placement.home_node([MANAGER, other], "bo", SWARM) is MANAGER
+    with pytest.raises(placement.PlacementRefused, match="no longer part of this hub"):
+        placement.home_node([WORKER], "bo", SWARM)
+
+
+@pytest.mark.parametrize(
+    "home, image, message",
+    [
+        (node("w2", "gpubox", state="down"), "lab:1", "gpubox, which is not reachable"),
+        (node("w2", "gpubox", state="unknown"), "lab:1", "start again when gpubox is back"),
+        (node("w2", "gpubox", avail="drain"), "lab:1", "paused for maintenance"),
+        (MANAGER, "sha256:gpu", "labelled 'gpu'.*hubd user move ann --to NODE"),
+        (MANAGER, "lab-gpu:1", "labelled 'gpu'"),
+        (WORKER, "sha256:gpu", None),
+        (MANAGER, "lab:1", None),
+    ],
+)
+def test_a_server_that_cannot_run_now_is_told_at_once(
+    home: Any, image: str, message: str | None
+) -> None:
+    if message is None:
+        placement.check_home(home, "ann", image, SWARM)
+        return
+    with pytest.raises(placement.PlacementRefused, match=message):
+        placement.check_home(home, "ann", image, SWARM)
+
+
+def test_gpu_images_reserve_one_gpu_by_name_and_by_pinned_id() -> None:
+    assert placement.generic_resources("lab-gpu:1", SWARM) == {"NVIDIA-GPU": 1}
+    assert placement.generic_resources("sha256:gpu", SWARM) == {"NVIDIA-GPU": 1}
+    assert placement.generic_resources("lab:1", SWARM) is None
+
+
+@pytest.mark.parametrize(
+    "task, home, message",
+    [
+        ({"Status": {"State": "pending"}}, WORKER, None),
+        ({"Status": {"State": "running"}}, WORKER, None),
+        ({"Status": {"State": "rejected", "Err": "invalid mount config"}}, WORKER, "invalid mount"),
+        ({"Status": {"State": "failed", "Err": "exit 1"}}, WORKER, "on gpubox: exit 1"),
+        ({"Status": {"State": "pending"}}, node("w2", "gpubox", state="down"), "went away"),
+    ],
+)
+def test_a_task_that_will_never_run_ends_the_start(
+    task: dict[str, Any], home: Any, message: str | None
+) -> None:
+    problem = placement.task_problem(task, home)
+    if message is None:
+        assert problem is None
+    else:
+        assert problem is not None and re.search(message, problem)
+
+
+def test_a_one_machine_hub_has_no_swarm_settings() -> None:
+    assert hub_settings(CONFIG, NAMES)["swarm"] is None
+    assert SWARM["manager_node_id"] == "m1"
+    assert SWARM["image_node_labels"] == {
+        "lab-gpu:1": "io.hubd.node.gpu",
+        "sha256:gpu": "io.hubd.node.gpu",
+    }
