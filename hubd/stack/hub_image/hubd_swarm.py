@@ -9,8 +9,8 @@ dockerspawner's SwarmSpawner, mended where it fails hubd's lab Swarm:
   needs is said at once on the spawn page instead of after the start timeout;
 - a task the Swarm rejects or that fails ends the start at once with the engine's reason;
 - the endpoint is `dnsrr`: one task per person needs no virtual IP (and none exists on hosts
-  without IPVS); the hub and the proxy reach the server by its service name on the person's
-  own overlay network;
+  without IPVS); the hub and the proxy reach the server at its task's address on the person's
+  own overlay network (the service name can resolve to a task that has gone);
 - hardening as for containers where services have it: no capabilities, a PID limit, memory
   and CPU limits (Engine 20.10 services have no no-new-privileges; the gate checks the rest).
 """
@@ -29,9 +29,20 @@ from swarm_placement import (
     generic_resources,
     home_node,
     node_name,
+    task_address,
     task_problem,
 )
 from traitlets import Dict, Unicode
+
+
+class ServerCannotStart(RuntimeError):
+    """Why a person's server cannot start, in words for them: JupyterHub shows an exception's
+    `jupyterhub_message` on the spawn page and on the "not running" page after a failed start
+    (a plain exception's text appears only in the progress stream)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.jupyterhub_message = message
 
 
 class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
@@ -59,12 +70,11 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
         return home_node(nodes, self.user.name, self.swarm)
 
     async def create_object(self) -> Any:
-        node = await self._home()
         try:
+            node = await self._home()
             check_home(node, self.user.name, self.image, self.swarm)
         except PlacementRefused as refused:
-            # The message is what the person reads on the spawn page.
-            raise RuntimeError(str(refused)) from None
+            raise ServerCannotStart(str(refused)) from None
         labels = {**self.container_labels, self.user_label: self.user.name}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         self.extra_container_spec = {
@@ -100,8 +110,18 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
             node = await self._node(task.get("NodeID") or getattr(self, "_home_id", ""))
             problem = task_problem(task, node)
             if problem:
-                raise RuntimeError(problem)
+                raise ServerCannotStart(problem)
             await asyncio.sleep(self.swarm["poll_s"])
+
+    async def get_ip_and_port(self) -> tuple[str, int]:
+        task = await self.get_task()
+        address = task_address(task or {}, self.network_name)
+        if address is None:
+            raise ServerCannotStart(
+                f"Your server started but has no address on {self.network_name}; "
+                "please try again, and tell the hub's owner if this repeats."
+            )
+        return address, int(self.port)
 
     async def poll(self) -> Any:
         """A server whose node went away counts as stopped: the Swarm still lists its task as

@@ -76,6 +76,22 @@ def generic_resources(image: str, swarm: dict[str, Any]) -> dict[str, int] | Non
     return None
 
 
+def task_address(task: dict[str, Any], network_name: str) -> str | None:
+    """The task's own IP on `network_name`, without its prefix length.
+
+    The hub and the proxy reach a person's server by this address, not by the service's name:
+    Docker's DNS can keep answering with the address of a task that has gone (seen after a
+    person moved to another node), and then the new server looks unreachable until the start
+    timeout."""
+    for attachment in task.get("NetworksAttachments") or []:
+        network = attachment.get("Network") or {}
+        if (network.get("Spec") or {}).get("Name") != network_name:
+            continue
+        for address in attachment.get("Addresses") or []:
+            return str(address).split("/", 1)[0]
+    return None
+
+
 def task_problem(task: dict[str, Any], node: dict[str, Any] | None) -> str | None:
     """Why a starting task will never run, or None while it may still."""
     status = task.get("Status") or {}

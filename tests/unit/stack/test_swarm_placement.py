@@ -112,6 +112,18 @@ def test_a_task_that_will_never_run_ends_the_start(
         assert problem is not None and re.search(message, problem)
 
 
+def test_the_server_is_reached_at_its_task_address_on_the_persons_network() -> None:
+    task = {
+        "NetworksAttachments": [
+            {"Network": {"Spec": {"Name": "ingress"}}, "Addresses": ["10.0.0.9/24"]},
+            {"Network": {"Spec": {"Name": "hubd-snet-ada"}}, "Addresses": ["10.0.7.3/24"]},
+        ]
+    }
+    assert placement.task_address(task, "hubd-snet-ada") == "10.0.7.3"
+    assert placement.task_address(task, "hubd-snet-bob") is None
+    assert placement.task_address({}, "hubd-snet-ada") is None
+
+
 def test_a_one_machine_hub_has_no_swarm_settings() -> None:
     assert hub_settings(CONFIG, NAMES)["swarm"] is None
     assert SWARM["manager_node_id"] == "m1"
