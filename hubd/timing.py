@@ -91,6 +91,11 @@ class Timing:
     # On a Swarm, how often the hub's spawner looks at a starting server's task (and at its
     # node): a rejected task or a node that went away is then reported at once.
     swarm_task_poll_s: float = 1.0
+    # When a Swarm node comes back, hubd starts again the servers that were running there when
+    # it went away; it keeps asking the hub for this long (the hub may still be noticing that
+    # the old server is gone), looking at most this often.
+    lost_server_restart_window_s: float = 600.0
+    node_watch_interval_s: float = 5.0
     # The docker gate (stack/docker_gate.py): how long `up` waits for it to listen, how often
     # it looks, and how long the gate waits for one engine call of its own (an inspect).
     gate_ready_deadline_s: float = 15.0

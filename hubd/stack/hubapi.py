@@ -83,6 +83,11 @@ class HubAPI:
         response = self._call("POST", f"/hubd/accounts/{name}/unlock")
         return bool(response.json().get("was_locked"))
 
+    def start_server(self, name: str) -> bool:
+        """Ask the hub to start someone's server; False when it will not now (it still counts
+        one as running or starting: 400)."""
+        return self._call("POST", f"/users/{name}/server", ok=(201, 202, 400)).status_code != 400
+
     def stop_server(self, name: str) -> None:
         """Ask the hub to stop someone's server (it may answer before the server is down)."""
         self._call("DELETE", f"/users/{name}/server")

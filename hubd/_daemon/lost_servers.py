@@ -1,0 +1,62 @@
+"""Servers lost with a Swarm node start again when the node is back.
+
+A node that goes away (switched off, cable out, its engine stopped) takes the servers running
+there with it; their people's files stay on it, so nothing can start elsewhere. The hub only
+sees the server stop. This remembers who was running on each node when it was last seen
+ready, and once it is ready again says whom to start: the person finds their JupyterLab back
+where they left it (files intact; kernels restart, as after any stop).
+
+Pure bookkeeping: the daemon feeds it one sighting of the nodes per pass and asks the hub to
+start the servers it names (`observe` -> `started`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class NodeSighting(NamedTuple):
+    ready: bool
+    # People whose server is running on the node now.
+    running: frozenset[str]
+
+
+@dataclass
+class LostServers:
+    # How long to keep trying after the node is back (seconds): the hub may take a poll
+    # interval to notice that the old server is gone before it accepts a new start.
+    window_s: float
+    _last_running: dict[str, frozenset[str]] = field(default_factory=dict)
+    _down: dict[str, frozenset[str]] = field(default_factory=dict)
+    _waiting: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, nodes: Mapping[str, NodeSighting], now_s: float) -> list[str]:
+        """The people whose server to start now, given this pass's nodes."""
+        running_anywhere: set[str] = set()
+        for node_id, seen in nodes.items():
+            running_anywhere |= seen.running
+            if not seen.ready:
+                # Remember who was there when it was last seen ready (once per absence).
+                self._down.setdefault(node_id, self._last_running.get(node_id, frozenset()))
+                continue
+            for person in self._down.pop(node_id, frozenset()):
+                self._waiting[person] = now_s + self.window_s
+            self._last_running[node_id] = seen.running
+        for gone in set(self._last_running) - set(nodes):
+            # A node removed from the Swarm takes nobody's server back.
+            self._last_running.pop(gone, None)
+            self._down.pop(gone, None)
+        for person in list(self._waiting):
+            if person in running_anywhere or self._waiting[person] < now_s:
+                del self._waiting[person]
+        return sorted(self._waiting)
+
+    def started(self, person: str) -> None:
+        """The hub accepted the start: nothing more to do for them."""
+        self._waiting.pop(person, None)
+
+    def lost(self) -> dict[str, frozenset[str]]:
+        """node id -> people whose server went away with it (for status and the tray)."""
+        return {node: people for node, people in self._down.items() if people}
