@@ -76,6 +76,7 @@ from hubd.stack.settings import (
     hub_settings,
 )
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
+from hubd.stack.swarm.images import node_image_refs
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
@@ -358,6 +359,9 @@ class Stack:
         self, image: str, user_images: dict[str, str] | None = None, upgrade_db: bool = False
     ) -> tuple[Container, str]:
         """Make the hub container match the spec and run. Returns (container, what was done)."""
+        swarm = self.swarm_node_id() is not None
+        if swarm and user_images:
+            user_images = node_image_refs(self.client, user_images)
         # The gate first: the hub reaches Docker only through it, and it must know the images
         # this hub may start (`up`, `hubd upgrade` and its rollback all come through here).
         _, gate_action = ensure_gate(
@@ -368,7 +372,7 @@ class Stack:
             docker_socket_path(),
             self.timing,
             user_images,
-            swarm=self.swarm_node_id() is not None,
+            swarm=swarm,
         )
         if gate_action != "unchanged":
             self.reporter.step(f"{gate_action} container {gate_container_name(self.names)}")
