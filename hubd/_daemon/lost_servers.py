@@ -6,8 +6,12 @@ sees the server stop. This remembers who was running on each node when it was la
 ready, and once it is ready again says whom to start: the person finds their JupyterLab back
 where they left it (files intact; kernels restart, as after any stop).
 
-Pure bookkeeping: the daemon feeds it one sighting of the nodes per pass and asks the hub to
-start the servers it names (`observe` -> `started`).
+When the node goes away, its servers are stopped in the hub at once: the hub would notice
+only at its next poll (30 s), and meanwhile the person's browser gets proxy errors instead of
+the spawn page's "Your files are on node2, which is not reachable right now".
+
+Pure bookkeeping: the daemon feeds it one sighting of the nodes per pass, asks the hub to stop
+and start the servers it names, and reports each accepted start (`observe` -> `started`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ class NodeSighting(NamedTuple):
     running: frozenset[str]
 
 
+class Actions(NamedTuple):
+    stop: list[str]  # their node just went away: stop the server in the hub
+    start: list[str]  # their node is back: start the server again
+
+
 @dataclass
 class LostServers:
     # How long to keep trying after the node is back (seconds): the hub may take a poll
@@ -32,14 +41,17 @@ class LostServers:
     _down: dict[str, frozenset[str]] = field(default_factory=dict)
     _waiting: dict[str, float] = field(default_factory=dict)
 
-    def observe(self, nodes: Mapping[str, NodeSighting], now_s: float) -> list[str]:
-        """The people whose server to start now, given this pass's nodes."""
+    def observe(self, nodes: Mapping[str, NodeSighting], now_s: float) -> Actions:
+        """Whose server to stop and whose to start now, given this pass's nodes."""
         running_anywhere: set[str] = set()
+        stop: set[str] = set()
         for node_id, seen in nodes.items():
             running_anywhere |= seen.running
             if not seen.ready:
-                # Remember who was there when it was last seen ready (once per absence).
-                self._down.setdefault(node_id, self._last_running.get(node_id, frozenset()))
+                if node_id not in self._down:
+                    # Who was there when it was last seen ready (once per absence).
+                    self._down[node_id] = self._last_running.get(node_id, frozenset())
+                    stop |= self._down[node_id]
                 continue
             for person in self._down.pop(node_id, frozenset()):
                 self._waiting[person] = now_s + self.window_s
@@ -51,7 +63,7 @@ class LostServers:
         for person in list(self._waiting):
             if person in running_anywhere or self._waiting[person] < now_s:
                 del self._waiting[person]
-        return sorted(self._waiting)
+        return Actions(stop=sorted(stop), start=sorted(self._waiting))
 
     def started(self, person: str) -> None:
         """The hub accepted the start: nothing more to do for them."""
