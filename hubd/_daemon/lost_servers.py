@@ -46,13 +46,15 @@ class LostServers:
         running_anywhere: set[str] = set()
         stop: set[str] = set()
         for node_id, seen in nodes.items():
-            running_anywhere |= seen.running
             if not seen.ready:
                 if node_id not in self._down:
                     # Who was there when it was last seen ready (once per absence).
                     self._down[node_id] = self._last_running.get(node_id, frozenset())
                     stop |= self._down[node_id]
                 continue
+            # The Swarm keeps listing tasks on a node it cannot hear from as running: only a
+            # ready node's count.
+            running_anywhere |= seen.running
             for person in self._down.pop(node_id, frozenset()):
                 self._waiting[person] = now_s + self.window_s
             self._last_running[node_id] = seen.running

@@ -83,10 +83,17 @@ class HubAPI:
         response = self._call("POST", f"/hubd/accounts/{name}/unlock")
         return bool(response.json().get("was_locked"))
 
-    def start_server(self, name: str) -> bool:
-        """Ask the hub to start someone's server; False when it will not now (it still counts
-        one as running or starting: 400)."""
-        return self._call("POST", f"/users/{name}/server", ok=(201, 202, 400)).status_code != 400
+    def start_server(self, name: str, options: dict[str, Any] | None = None) -> bool:
+        """Ask the hub to start someone's server with the options they picked (the image);
+        False when it will not now (it still counts one as running or starting: 400)."""
+        response = self._call("POST", f"/users/{name}/server", options or {}, ok=(201, 202, 400))
+        return response.status_code != 400
+
+    def server_options(self, name: str) -> dict[str, Any]:
+        """What the person picked when they started their running server (the spawn form)."""
+        user = self.get_user(name) or {}
+        server = (user.get("servers") or {}).get("") or {}
+        return dict(server.get("user_options") or {})
 
     def stop_server(self, name: str) -> None:
         """Ask the hub to stop someone's server (it may answer before the server is down)."""

@@ -4,8 +4,10 @@ run code in a kernel over its websocket as the notebook page does."""
 from __future__ import annotations
 
 import base64
+import html
 import json
 import queue
+import re
 import threading
 import time
 import uuid
@@ -57,6 +59,60 @@ def open_lab(session: requests.Session, base_url: str, username: str) -> request
         if time.monotonic() > deadline:
             raise AssertionError(f"JupyterLab for {username} did not come up: {response.url}")
         time.sleep(0.5)
+
+
+def spawn_with_image(session: requests.Session, base_url: str, username: str, image: str) -> str:
+    """Pick `image` on the spawn form (config `allowed_images`) and submit it, as a browser
+    does. Returns what the page then says when the start was refused at once (the form comes
+    back with the hub's message), else ""."""
+    response = session.post(
+        f"{base_url}/hub/spawn/{username}",
+        data={"image": image, "_xsrf": session.cookies.get("_xsrf", path="/hub/") or ""},
+        timeout=120,
+    )
+    if f"/user/{username}/" in response.url or "/spawn-pending/" in response.url:
+        return ""
+    return page_text(response.text)
+
+
+def spawn_refusal(session: requests.Session, base_url: str, username: str) -> str:
+    """Try to start the server without a form (no `allowed_images`) and return the refusal
+    the spawn page shows, or "" if the server started."""
+    response = session.get(f"{base_url}/hub/spawn", timeout=120)
+    if response.status_code == 200 and f"/user/{username}/" in response.url:
+        return ""
+    return page_text(response.text)
+
+
+def page_text(page: str) -> str:
+    """An HTML page's text, tags dropped and entities decoded, spaces folded."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+def stop_server(session: requests.Session, base_url: str, username: str) -> None:
+    """Stop one's own server, as the hub's home page button does."""
+    response = session.delete(
+        f"{base_url}/hub/api/users/{username}/server",
+        headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/") or ""},
+        timeout=120,
+    )
+    assert response.status_code in (202, 204), (response.status_code, response.text)
+    deadline = time.monotonic() + SPAWN_DEADLINE_S
+    while server_running(session, base_url, username):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{username}'s server did not stop")
+        time.sleep(0.5)
+
+
+def server_running(session: requests.Session, base_url: str, username: str) -> bool:
+    """Whether the hub counts the person's server as running (or starting)."""
+    response = session.get(
+        f"{base_url}/hub/api/users/{username}",
+        headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/") or ""},
+        timeout=30,
+    )
+    assert response.status_code == 200, (response.status_code, response.text)
+    return bool(response.json().get("servers"))
 
 
 def _xsrf_headers(session: requests.Session, username: str) -> dict[str, str]:

@@ -21,6 +21,14 @@ def test_servers_running_on_a_node_that_went_away_start_when_it_is_back() -> Non
     # Still down a while later, with the Swarm by then listing nobody there: the same people.
     assert lost.observe(sight(n1=(UP, {"bob"}), n2=(DOWN, set())), 10) == ([], [])
     assert lost.observe(sight(n1=(UP, {"bob"}), n2=(UP, set())), 60).start == ["ada", "cy"]
+
+
+def test_tasks_a_down_node_still_lists_as_running_do_not_count() -> None:
+    lost = LostServers(window_s=600)
+    lost.observe(sight(n2=(UP, {"ada"})), 0)
+    lost.observe(sight(n2=(DOWN, {"ada"})), 1)
+    assert lost.observe(sight(n2=(UP, set())), 2).start == ["ada"]
+    assert lost.observe(sight(n2=(DOWN, {"ada"})), 3).start == ["ada"]
     assert lost.lost() == {}
 
 
