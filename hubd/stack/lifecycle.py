@@ -76,6 +76,7 @@ from hubd.stack.settings import (
     hub_settings,
 )
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
+from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
@@ -339,6 +340,11 @@ class Stack:
         """This engine's node when it is a Swarm manager (`hubd node add` made it one): then
         people's servers are Swarm services. Asked each time, as `node add` changes it."""
         return local_node_id(self.client) if swarm_manager(self.client) else None
+
+    @property
+    def nodes(self) -> Nodes:
+        """The machines of the hub's Swarm (`hubd node`)."""
+        return Nodes(self.client, self.names, self.timing)
 
     def find_hub(self) -> Container | None:
         try:
@@ -680,6 +686,7 @@ class Stack:
             ),
             local_url=self.local_url,
             servers=self.user_servers(),
+            nodes=self.nodes.views(),
         )
 
 
