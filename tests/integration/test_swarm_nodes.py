@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from docker.errors import APIError, NotFound
 
 from hubd._tray.notices import NoticeTracker
 from hubd._tray.state import fetch_snapshot
@@ -24,7 +25,7 @@ from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.naming import ROLE_USER_SERVER
 from hubd.stack.settings import SETTINGS_DIR
 from hubd.stack.swarm.homes import clear_home, home_label, node_label
-from tests.integration.daemon_proc import DaemonProc, wait_for
+from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv
 from tests.integration.swarm_lab import LabNode, SwarmLab
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.integration
 PASSWORD = "harbor-violet-anchor"
 # The lab's: node2 shows a stopped engine as down within a few heartbeats.
 HEARTBEAT_NS = 2 * 10**9
+EXTRA_IF = "hubdt-extra"
 
 
 def _in_swarm(node: LabNode) -> str:
@@ -83,6 +85,16 @@ def _form_again(lab: SwarmLab) -> None:
     lab.node2.wait_status("ready", 60)
 
 
+def _swarm_settings(hub: Hub) -> dict[str, object] | None:
+    """The `swarm` part of the settings in the hub container there is now."""
+    try:
+        container = hub.lab.node1.client().containers.get(hub.env.names.hub_container)
+        settings = json.loads(read_file(container, f"{SETTINGS_DIR}/settings.json") or "{}")
+    except (NotFound, APIError, ValueError):
+        return None  # between the old container and the new one
+    return settings.get("swarm") or None
+
+
 class Hub:
     def __init__(self, lab: SwarmLab, env: StackEnv, daemon: DaemonProc) -> None:
         self.lab, self.env, self.daemon = lab, env, daemon
@@ -103,7 +115,10 @@ def hub(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tmp = tmp_path_factory.mktemp("nodes")
     _take_apart(swarm_lab)
     env = swarm_lab.hubd_env(tmp)
-    daemon = DaemonProc(env, tmp / "daemon.log")
+    # A long periodic pass: the switch to the Swarm after `node add` must not wait for it.
+    timing = FAST_TIMING.replace("reconcile_interval_s=5", "reconcile_interval_s=300")
+    assert timing != FAST_TIMING
+    daemon = DaemonProc(env, tmp / "daemon.log", timing=timing)
     try:
         daemon.start()
         daemon.wait_state("running", 300)
@@ -141,11 +156,26 @@ def test_one_machine_says_so_and_node_add_refuses_while_a_server_runs_as_a_conta
         server.remove(force=True)
 
 
-def test_node_add_prints_a_join_command_that_really_joins_node2_and_the_hub_follows(
+def test_node_add_asks_which_address_then_its_join_command_really_joins_node2(
     hub: Hub,
 ) -> None:
-    began = time.monotonic()
-    added = hub.env.hubd("node", "add")
+    # A second address on node1 (Ethernet and Wi-Fi, say): the engine cannot choose one.
+    # A dummy interface with a documentation address: it leads nowhere.
+    hub.lab.node1.host.ip("link", "add", EXTRA_IF, "type", "dummy")
+    try:
+        hub.lab.node1.host.ip("addr", "add", "198.51.100.1/32", "dev", EXTRA_IF)
+        hub.lab.node1.host.ip("link", "set", EXTRA_IF, "up")
+        refused = hub.env.hubd("node", "add", check=False)
+        assert refused.returncode != 0 and refused.stdout == ""
+        assert refused.stderr == (
+            "hubd: this machine has several addresses "
+            f"({hub.lab.node1.ip} on eth0, 198.51.100.1 on {EXTRA_IF}): say which one the "
+            "other machines reach it on, with --advertise-addr ADDR\n"
+        ) or refused.stderr.startswith("hubd: this machine has several addresses"), refused.stderr
+        began = time.monotonic()
+        added = hub.env.hubd("node", "add", "--advertise-addr", hub.lab.node1.ip)
+    finally:
+        hub.lab.node1.host.ip("link", "del", EXTRA_IF)
     command = added.stdout.strip()
     assert command.startswith("docker swarm join --token SWMTKN-")
     assert command.endswith(f" {hub.lab.node1.ip}:2377"), command
@@ -154,12 +184,11 @@ def test_node_add_prints_a_join_command_that_really_joins_node2_and_the_hub_foll
     manager.swarm.update(dispatcher_heartbeat_period=HEARTBEAT_NS)
     hub.lab.node1.node_id = str(manager.info()["Swarm"]["NodeID"])
     _join(hub.lab, hub.lab.node2, command)
-    # The daemon brings the stack up again at once: the hub's settings and the gate's policy
-    # now say Swarm.
+    # The daemon brings the stack up again at once (not at its next periodic pass): the
+    # hub's settings and the gate's policy now say Swarm.
+    wait_for(lambda: _swarm_settings(hub) is not None, 60, "a hub with Swarm settings")
     status = hub.daemon.wait_state("running", 120, where=lambda s: len(s.nodes) == 2)
-    hub_container = manager.containers.get(hub.env.names.hub_container)
-    settings = json.loads(read_file(hub_container, f"{SETTINGS_DIR}/settings.json") or "{}")
-    assert settings["swarm"]["manager_node_id"] == hub.lab.node1.node_id
+    assert (_swarm_settings(hub) or {})["manager_node_id"] == hub.lab.node1.node_id
     gate = manager.containers.get(gate_container_name(hub.env.names))
     policy_line = next(e for e in gate.attrs["Config"]["Env"] if e.startswith("HUBD_GATE_POLICY="))
     assert json.loads(policy_line.split("=", 1)[1])["swarm"] is True
