@@ -79,7 +79,7 @@ from hubd.stack.swarm.homes import local_node_id, swarm_manager
 from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
-from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
+from hubd.status import HubContainer, NodeView, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -686,8 +686,17 @@ class Stack:
             ),
             local_url=self.local_url,
             servers=self.user_servers(),
-            nodes=self.nodes.views(),
+            nodes=self._node_views(),
         )
+
+    def _node_views(self) -> tuple[NodeView, ...]:
+        """The Swarm's machines; none when the manager cannot list them right now (the
+        rest of the status still answers)."""
+        try:
+            return self.nodes.views()
+        except APIError as exc:
+            log.debug("status: could not list the Swarm's nodes: %s", exc)
+            return ()
 
 
 __all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]
