@@ -1,0 +1,217 @@
+"""The 2-node Swarm lab itself (swarm_lab.py): what the Swarm tests of issue 17 rely on."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from docker.types import EndpointSpec
+
+from tests.images.build import TestImages
+from tests.integration.daemon_proc import DaemonProc
+from tests.integration.netns import wait_until
+from tests.integration.swarm_lab import GPU_RESOURCE, LabNode, SwarmLab
+
+pytestmark = pytest.mark.integration
+
+TAG = f"hubdlab{os.getpid()}"
+
+
+@pytest.fixture(autouse=True)
+def clean_lab(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test here leaves the shared lab as it found it."""
+    yield
+    if "swarm_lab" in request.fixturenames:
+        lab: SwarmLab = request.getfixturevalue("swarm_lab")
+        lab.reset()
+
+
+def running_task(lab: SwarmLab, service_id: str) -> dict:
+    """The service's running task, once there is one."""
+    found: list[dict] = []
+
+    def running() -> bool:
+        tasks = lab.manager_client().api.tasks(filters={"service": service_id})
+        found[:] = [t for t in tasks if t["Status"]["State"] == "running"]
+        return bool(found)
+
+    wait_until(running, 60, interval=0.2)
+    return found[0]
+
+
+def test_two_nodes_ready_with_their_own_identities(
+    swarm_lab: SwarmLab, docker_client: docker.DockerClient
+) -> None:
+    nodes = {node.id: node.attrs for node in swarm_lab.manager_client().nodes.list()}
+    assert set(nodes) == {swarm_lab.node1.node_id, swarm_lab.node2.node_id}
+    assert swarm_lab.node1.node_id != swarm_lab.node2.node_id
+    for lab_node in swarm_lab.nodes:
+        attrs = nodes[lab_node.node_id]
+        assert attrs["Status"]["State"] == "ready"
+        assert attrs["Status"]["Addr"] == lab_node.ip
+        assert attrs["Description"]["Hostname"] == lab_node.name
+        assert lab_node.client().info()["Name"] == lab_node.name
+    assert nodes[swarm_lab.node1.node_id]["Spec"]["Role"] == "manager"
+    assert nodes[swarm_lab.node2.node_id]["Spec"]["Role"] == "worker"
+    # The GPU stand-in is advertised by node2 only.
+    generic = nodes[swarm_lab.node2.node_id]["Description"]["Resources"].get("GenericResources")
+    kind, value = GPU_RESOURCE.split("=")
+    assert generic == [{"NamedResourceSpec": {"Kind": kind, "Value": value}}]
+    assert not nodes[swarm_lab.node1.node_id]["Description"]["Resources"].get("GenericResources")
+    # The main engine is no part of it.
+    main_swarm = docker_client.info()["Swarm"]
+    assert main_swarm.get("NodeID", "") not in nodes
+    assert main_swarm.get("LocalNodeState") != "active" or main_swarm.get("Cluster", {}).get(
+        "ID"
+    ) != swarm_lab.manager_client().swarm.attrs.get("ID")
+
+
+def test_pinned_dnsrr_service_on_node2_is_reached_from_node1_over_an_overlay(
+    swarm_lab: SwarmLab, test_images: TestImages
+) -> None:
+    manager = swarm_lab.manager_client()
+    network = manager.networks.create(f"{TAG}-ovl", driver="overlay", attachable=True)
+    started = time.monotonic()
+    service = manager.services.create(
+        test_images.user,
+        name=f"{TAG}-web",
+        command=["python3", "-m", "http.server", "8000"],
+        constraints=[f"node.id=={swarm_lab.node2.node_id}"],
+        endpoint_spec=EndpointSpec(mode="dnsrr"),
+        networks=[network.id],
+    )
+    task = running_task(swarm_lab, service.id)
+    took = time.monotonic() - started
+    assert task["NodeID"] == swarm_lab.node2.node_id
+    # Its container runs on node2's engine, from the image loaded there (nothing pulled).
+    containers = swarm_lab.node2.client().containers.list(
+        filters={"label": f"com.docker.swarm.service.id={service.id}"}
+    )
+    assert len(containers) == 1
+    assert containers[0].image.id == swarm_lab.node2.client().images.get(test_images.user).id
+    address = next(
+        a["Addresses"][0].split("/")[0]
+        for a in task["NetworksAttachments"]
+        if a["Network"]["ID"] == network.id
+    )
+    # A container on node1 on the same overlay finds the task by DNS and reaches it.
+    probe = (
+        "import socket, sys, time, urllib.request\n"
+        f"assert socket.gethostbyname('tasks.{TAG}-web') == '{address}'\n"
+        "for attempt in range(50):\n"
+        "    try:\n"
+        f"        urllib.request.urlopen('http://{address}:8000/', timeout=2).read()\n"
+        "        sys.exit(0)\n"
+        "    except OSError:\n"
+        "        time.sleep(0.2)\n"
+        "sys.exit('not reached')\n"
+    )
+    output = swarm_lab.node1.client().containers.run(
+        test_images.user,
+        ["python3", "-c", probe],
+        name=f"{TAG}-probe",
+        network=network.name,
+        stderr=True,
+    )
+    assert output == b""
+    print(f"pinned service running on node2 in {took:.1f} s")
+
+
+def test_node2_stopped_shows_down_and_comes_back_ready(swarm_lab: SwarmLab) -> None:
+    node2 = swarm_lab.node2
+    node2.stop_engine()
+    assert not node2.engine_running()
+    down = node2.wait_status("down", 60)
+    started = time.monotonic()
+    node2.start_engine()
+    assert node2.status() == "ready"
+    ready = time.monotonic() - started
+    assert node2.client().info()["Swarm"]["NodeID"] == node2.node_id
+    print(f"node2 down after {down:.1f} s, ready again {ready:.1f} s after its start")
+
+
+def test_hubd_runs_its_stack_on_node1_in_swarm_mode(swarm_lab: SwarmLab, tmp_path: Path) -> None:
+    env = swarm_lab.hubd_env(tmp_path)
+    assert env.base_url == f"http://{swarm_lab.node1.ip}:{env.config.port}"
+    daemon = DaemonProc(env, tmp_path / "daemon.log").start()
+    try:
+        daemon.wait_state("running", 300)
+        assert requests.get(f"{env.base_url}/hub/health", timeout=5).status_code == 200
+        node1 = swarm_lab.node1.client()
+        for name in (env.names.hub_container, env.names.proxy_container):
+            assert node1.containers.get(name).status == "running"
+        # Swarm mode: the stack's engine is the manager (hubd/stack/lifecycle.py).
+        assert env.stack().swarm_node_id() == swarm_lab.node1.node_id
+        assert not swarm_lab.node2.client().containers.list()
+    finally:
+        daemon.stop()
+
+
+def tiny_image(node: LabNode) -> str:
+    """An image of the host's `sleep` and its libc (no test image needed: a bare lab)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in (
+            "/usr/bin/sleep",
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/ld-linux-x86-64.so.2",
+        ):
+            info = tar.gettarinfo(os.path.realpath(path), arcname=path.lstrip("/"))
+            with open(os.path.realpath(path), "rb") as file:
+                tar.addfile(info, file)
+    ref = f"{TAG}/tiny:1"
+    repository, tag = ref.split(":")
+    node.client().api.import_image_from_data(
+        buffer.getvalue(), repository=repository, tag=tag, changes=['CMD ["/usr/bin/sleep", "600"]']
+    )
+    return ref
+
+
+def test_close_leaves_nothing_behind(
+    docker_client: docker.DockerClient, test_images: TestImages
+) -> None:
+    lab = SwarmLab(docker_client, test_images, load_images=False)
+    try:
+        assert lab.net is not None
+        tag, workdir, root_port = lab.net.tag, lab.workdir, lab.root_port
+        cgroups = [node.cgroup_parent for node in lab.nodes]
+        pids = [node.pid() for node in lab.nodes]
+        for node in lab.nodes:
+            tiny_image(node)
+        container = lab.node1.client().containers.run(f"{TAG}/tiny:1", detach=True)
+        service = lab.manager_client().services.create(
+            f"{TAG}/tiny:1",
+            constraints=[f"node.id=={lab.node2.node_id}"],
+            endpoint_spec=EndpointSpec(mode="dnsrr"),
+        )
+        running_task(lab, service.id)
+        container.reload()
+        pids.append(container.attrs["State"]["Pid"])
+    finally:
+        lab.close()
+    assert not any(line.startswith(tag) for line in _lines(["ip", "netns", "list"]))
+    assert subprocess.run(["ip", "link", "show", root_port], capture_output=True).returncode != 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _mentions(p, str(workdir))]
+    assert str(workdir) not in Path("/proc/self/mountinfo").read_text()
+    assert not workdir.exists()
+    assert not [c for c in cgroups if list(Path("/sys/fs/cgroup").glob(f"*/{c}"))]
+
+
+def _lines(argv: list[str]) -> list[str]:
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def _mentions(proc: Path, text: str) -> bool:
+    try:
+        return text.encode() in (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
