@@ -169,10 +169,10 @@ def _remove(args: argparse.Namespace) -> int:
     result = _nodes(args).remove_node(args.node)
     print(f"removed {result['node']} from the hub's machines")
     if result.get("was_up"):
+        # The engine of a node removed while up still believes it is in the Swarm.
         print(
-            f"(its engine leaves the Swarm by itself; `docker swarm leave` on {result['node']} "
-            "tidies up if it still says it is part of one)",
-            file=sys.stderr,
+            f"on {result['node']}, run `docker swarm leave` so that its engine forgets this "
+            "Swarm (`hubd node add` prints how it joins again)"
         )
     return 0
 

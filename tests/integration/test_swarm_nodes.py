@@ -160,18 +160,19 @@ def test_node_add_asks_which_address_then_its_join_command_really_joins_node2(
     hub: Hub,
 ) -> None:
     # A second address on node1 (Ethernet and Wi-Fi, say): the engine cannot choose one.
-    # A dummy interface with a documentation address: it leads nowhere.
-    hub.lab.node1.host.ip("link", "add", EXTRA_IF, "type", "dummy")
+    # A veth pair inside node1 with a documentation address: it leads nowhere.
+    hub.lab.node1.host.ip("link", "add", EXTRA_IF, "type", "veth", "peer", "name", EXTRA_IF + "-p")
     try:
         hub.lab.node1.host.ip("addr", "add", "198.51.100.1/32", "dev", EXTRA_IF)
-        hub.lab.node1.host.ip("link", "set", EXTRA_IF, "up")
+        for ifname in (EXTRA_IF, EXTRA_IF + "-p"):
+            hub.lab.node1.host.ip("link", "set", ifname, "up")
         refused = hub.env.hubd("node", "add", check=False)
         assert refused.returncode != 0 and refused.stdout == ""
         assert refused.stderr == (
             "hubd: this machine has several addresses "
             f"({hub.lab.node1.ip} on eth0, 198.51.100.1 on {EXTRA_IF}): say which one the "
             "other machines reach it on, with --advertise-addr ADDR\n"
-        ) or refused.stderr.startswith("hubd: this machine has several addresses"), refused.stderr
+        )
         began = time.monotonic()
         added = hub.env.hubd("node", "add", "--advertise-addr", hub.lab.node1.ip)
     finally:
@@ -269,7 +270,12 @@ def test_node_remove_refuses_while_someone_lives_there_and_removes_it_otherwise(
     began = time.monotonic()
     removed = hub.env.hubd("node", "remove", "node2")
     print(f"node remove of a ready node: {time.monotonic() - began:.1f} s")
-    assert removed.stdout == "removed node2 from the hub's machines\n"
+    assert removed.stdout.startswith("removed node2 from the hub's machines\n")
+    # node2's engine still believes it is in the Swarm (measured: still so 10 s later), so
+    # the owner is told to run this there; it then can join again another day.
+    assert "on node2, run `docker swarm leave`" in removed.stdout
+    hub.lab.node2.docker("swarm", "leave")
+    assert _in_swarm(hub.lab.node2) == "inactive"
     assert [n["hostname"] for n in hub.nodes()] == ["node1"]
     wait_for(lambda: hub.daemon.status().nodes[-1].hostname == "node1", 30, "the status")
     missing = hub.env.hubd("node", "label", "node2", "gpu", check=False)

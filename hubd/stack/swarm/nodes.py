@@ -173,8 +173,8 @@ class Nodes:
         node.reload()
         down = (node.attrs.get("Status") or {}).get("State") != "ready"
         try:
-            # The engine removes a node that is down as it is; one still up only by force.
-            # Its engine then leaves by itself once it hears it was removed.
+            # The engine removes a node that is down as it is; one still up only by force
+            # (its engine then still believes it is in the Swarm: the CLI says to leave).
             node.remove(force=not down)
         except NotFound:
             pass  # gone meanwhile: removed enough

@@ -92,7 +92,11 @@ def test_label_remove_and_their_refusals(daemon: tuple[FakeDaemon, Path]) -> Non
     assert refused.stderr == "hubd: bob has their files on gpubox\n"
     fake.nodes[1]["homes"] = []
     removed = hubd("node", "remove", "gpubox", runtime=runtime)
-    assert removed.stdout == "removed gpubox from the hub's machines\n"
+    assert removed.stdout == (
+        "removed gpubox from the hub's machines\n"
+        "on gpubox, run `docker swarm leave` so that its engine forgets this Swarm "
+        "(`hubd node add` prints how it joins again)\n"
+    )
     assert [n["hostname"] for n in fake.nodes] == ["hubhost"]
 
 
