@@ -552,8 +552,10 @@ class DaemonBackend:
     def list_users(self) -> list[dict[str, Any]]:
         return Accounts(self._stack()).list_users()
 
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
-        return Accounts(self._stack()).add_user(name, password, admin)
+    def add_user(
+        self, name: str, password: str, admin: bool, node: str | None = None
+    ) -> dict[str, Any]:
+        return Accounts(self._stack()).add_user(name, password, admin, node=node)
 
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         return Accounts(self._stack()).remove_user(name, delete_data)
@@ -590,6 +592,26 @@ class DaemonBackend:
 
     def backup(self, target: str | None) -> dict[str, Any]:
         return self.daemon.backups.run_now(self.daemon.config, target)
+
+    # -- the machines of the hub's Swarm (`hubd node`)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return [node.to_json() for node in self._stack().nodes.views()]
+
+    def add_node(self, advertise_addr: str | None) -> dict[str, Any]:
+        result = self._stack().nodes.add(advertise_addr)
+        if result.created:
+            # The hub's settings and the gate's policy follow the engine's new Swarm role:
+            # the loop brings the stack up again now, not at its next periodic pass.
+            self.supervisor.up_requested.set()
+            self.daemon.wake.set()
+        return dict(result.to_json())
+
+    def remove_node(self, node: str) -> dict[str, Any]:
+        return dict(self._stack().nodes.remove(node))
+
+    def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]:
+        return dict(self._stack().nodes.label(node, label, remove))
 
 
 def _log_to_file(paths: Paths) -> None:

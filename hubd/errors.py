@@ -57,6 +57,12 @@ class UserAccountError(HubdError):
     exit_code = os.EX_DATAERR
 
 
+class NodeError(HubdError):
+    """A `hubd node` operation was refused: an unknown node, one that people live on, ..."""
+
+    exit_code = os.EX_DATAERR
+
+
 class DaemonUnreachable(HubdError):
     """The control socket of `hubd run` is not there or not answering."""
 

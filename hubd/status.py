@@ -130,6 +130,38 @@ class UserServer(Record):
 
 
 @dataclasses.dataclass(frozen=True)
+class NodeResource(Record):
+    """A Swarm generic resource a node's engine advertises, e.g. 2 of kind NVIDIA-GPU."""
+
+    kind: str = ""
+    count: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeView(Record):
+    """One machine of the hub's Swarm (`hubd node list`), as hubd/stack/swarm/nodes.py sees
+    it from the manager."""
+
+    id: str = ""
+    hostname: str = ""
+    role: str = ""  # manager | worker
+    state: str = ""  # Swarm's word: ready, down, unknown, disconnected
+    availability: str = ""  # active | pause | drain
+    address: str = ""
+    cpus: float = 0.0
+    memory_bytes: int = 0
+    resources: tuple[NodeResource, ...] = ()
+    labels: tuple[str, ...] = ()  # the owner's labels (`hubd node label`), without the prefix
+    homes: tuple[str, ...] = ()  # the people whose files live there
+    running: tuple[str, ...] = ()  # the people whose server runs there now
+    this_machine: bool = False  # hubd's own engine: the manager, where the hub runs
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+
+@dataclasses.dataclass(frozen=True)
 class StackView(Record):
     """What `Stack.describe()` sees on the engine."""
 
@@ -137,6 +169,8 @@ class StackView(Record):
     proxy: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     local_url: str = ""
+    # The machines of the hub's Swarm; empty on one machine (no Swarm).
+    nodes: tuple[NodeView, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,6 +228,8 @@ class Status(Record):
     backup: BackupStatus = BackupStatus()
     image_problems: tuple[str, ...] = ()
     engine: EngineView = EngineView()
+    # The machines people's servers run on (`hubd node`); empty on one machine.
+    nodes: tuple[NodeView, ...] = ()
 
     @classmethod
     def compose(
@@ -223,6 +259,7 @@ class Status(Record):
             backup=backup or BackupStatus(),
             image_problems=supervision.image_problems,
             engine=supervision.engine,
+            nodes=stack.nodes if stack else (),
         )
 
     @property

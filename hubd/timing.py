@@ -96,6 +96,10 @@ class Timing:
     # the old server is gone), looking at most this often.
     lost_server_restart_window_s: float = 600.0
     node_watch_interval_s: float = 5.0
+    # `hubd node remove`: the node is drained first; this long at most for its tasks to leave
+    # (a person's server gets its stop timeout), looked at this often.
+    node_drain_deadline_s: float = 60.0
+    node_drain_poll_s: float = 0.5
     # The docker gate (stack/docker_gate.py): how long `up` waits for it to listen, how often
     # it looks, and how long the gate waits for one engine call of its own (an inspect).
     gate_ready_deadline_s: float = 15.0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hubd.control import ControlServer
-from hubd.errors import BackupError, DockerUnavailable, UserAccountError
+from hubd.errors import BackupError, DockerUnavailable, NodeError, UserAccountError
 from hubd.status import Status, Supervision
 
 URL = "http://jupyter.local:8000/"
@@ -40,6 +40,8 @@ class FakeDaemon:
             "running": False,
         }
         self.backup_error: str | None = None
+        # The machines of the hub's Swarm, as `GET /nodes` lists them; empty: one machine.
+        self.nodes: list[dict[str, Any]] = []
 
     @property
     def add_user_calls(self) -> list[str]:
@@ -65,6 +67,7 @@ class FakeDaemon:
                 "version": "0.1.0",
                 "update": self.update,
                 "backup": self.backup_status,
+                "nodes": self.nodes,
             }
         )
 
@@ -91,8 +94,10 @@ class FakeDaemon:
             raise DockerUnavailable("the hub is not running")
         return list(self.users.values())
 
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
-        self.calls.append(f"add_user {name}")
+    def add_user(
+        self, name: str, password: str, admin: bool, node: str | None = None
+    ) -> dict[str, Any]:
+        self.calls.append(f"add_user {name}" + (f" node={node}" if node else ""))
         if not name.isalnum() or name != name.lower():
             raise UserAccountError(
                 f"username {name!r} is not allowed: use lowercase letters and digits"
@@ -125,6 +130,70 @@ class FakeDaemon:
             raise BackupError(self.backup_error)
         self.backup_status = {**self.backup_status, "age_s": 1.0, "last_error": None}
         return {"snapshot": "abcd1234", "target": self.backup_status["target"], "users": []}
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return list(self.nodes)
+
+    def _node(self, name: str) -> dict[str, Any]:
+        for node in self.nodes:
+            if name in (node["hostname"], node["id"]):
+                return node
+        raise NodeError(f"no node {name!r}")
+
+    def add_node(self, advertise_addr: str | None) -> dict[str, Any]:
+        self.calls.append(f"add_node {advertise_addr}")
+        created = not self.nodes
+        if created:
+            self.nodes = two_machines()[:1]
+        address = advertise_addr or "192.0.2.5"
+        command = f"docker swarm join --token SWMTKN-1-fake {address}:2377"
+        return {"join_command": command, "address": address, "created": created}
+
+    def remove_node(self, node: str) -> dict[str, Any]:
+        found = self._node(node)
+        if found.get("homes"):
+            raise NodeError(f"{', '.join(found['homes'])} has their files on {node}")
+        self.nodes.remove(found)
+        return {"node": found["hostname"], "id": found["id"], "was_up": True}
+
+    def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]:
+        found = self._node(node)
+        labels = set(found.get("labels", []))
+        changed = (label in labels) == remove
+        labels = labels - {label} if remove else labels | {label}
+        found["labels"] = sorted(labels)
+        return {"node": found["hostname"], "labels": found["labels"], "changed": changed}
+
+    def set_node_state(self, hostname: str, state: str) -> None:
+        """A machine goes down or comes back, as the Swarm would report it."""
+        for node in self.nodes:
+            if node["hostname"] == hostname:
+                node["state"] = state
+
+
+def two_machines() -> list[dict[str, Any]]:
+    """The hub's machine and a second one where bob lives, both ready."""
+    return [
+        {
+            "id": "m" * 25,
+            "hostname": "hubhost",
+            "role": "manager",
+            "state": "ready",
+            "availability": "active",
+            "this_machine": True,
+            "running": ["alice"],
+        },
+        {
+            "id": "w" * 25,
+            "hostname": "gpubox",
+            "role": "worker",
+            "state": "ready",
+            "availability": "active",
+            "resources": [{"kind": "NVIDIA-GPU", "count": 2}],
+            "labels": ["gpu"],
+            "homes": ["bob"],
+        },
+    ]
 
 
 @contextmanager

@@ -51,6 +51,9 @@ ENGINE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_UNSEEN = object()
+
+
 class DesiredState:
     """What the owner asked for, kept on disk so a reboot returns to it.
 
@@ -184,6 +187,12 @@ class Supervisor:
         self.proxy_hung = threading.Event()
         self.engine_lost = threading.Event()
         self.restart_requested = threading.Event()
+        # Set by a control request that changed what the hub's settings depend on (`hubd node
+        # add` made the engine a Swarm manager): the next pass brings the stack up again.
+        self.up_requested = threading.Event()
+        # The engine's Swarm node when the hub was last seen running (None: no Swarm), so a
+        # change made behind hubd's back (`docker swarm init` or `leave` by hand) is followed.
+        self.swarm_node: str | object | None = _UNSEEN
         self.on_engine_connected: Callable[[docker.DockerClient], None] = lambda _c: None
 
     # ------------------------------------------------------------------ inputs
@@ -231,6 +240,9 @@ class Supervisor:
             if self.client is None and not self._connect():
                 return
             assert self.stack is not None
+            if self.up_requested.is_set():
+                self.up_requested.clear()
+                self.needs_up = True
             try:
                 if self.desired.value == HubState.STOPPED:
                     self._keep_stopped(self.stack)
@@ -338,6 +350,8 @@ class Supervisor:
             self._restart(stack, "the hub stopped answering /hub/health")
         elif hub.running and self.starting is not None:
             self._check_start(stack, self.starting)
+        elif hub.running and self._swarm_changed(stack):
+            self._bring_up(stack)
         elif hub.running:
             if self.healthy_since is None:
                 self._healthy()
@@ -348,6 +362,19 @@ class Supervisor:
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
                 self.proxy_backoff.reset()
+
+    def _swarm_changed(self, stack: Stack) -> bool:
+        """Whether the engine became a Swarm manager or stopped being one since the last
+        look: the hub's settings and the gate's policy follow (an `up` recreates both)."""
+        now = stack.swarm_node_id()
+        before, self.swarm_node = self.swarm_node, now
+        if before is _UNSEEN or before == now:
+            return False
+        log.info(
+            "this engine %s: bringing the stack up again",
+            "is now a Swarm manager" if now else "left the Swarm",
+        )
+        return True
 
     def _keep_proxy(self, stack: Stack) -> bool:
         """Bring back a dead or hung proxy; True when it did (this pass is then done).
@@ -408,6 +435,7 @@ class Supervisor:
             self.recreate_hub = True
             raise
         self.needs_up = self.recreate_hub = False
+        self.swarm_node = _UNSEEN  # up() has just followed the engine's Swarm role
         self.proxy_hung.clear()  # up() has just made sure of the proxy
         self.restart_requested.clear()  # whatever was asked, this start is it
         self._set_image_problems(result.image_problems)

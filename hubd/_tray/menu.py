@@ -104,6 +104,7 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
         # Accounts live in the running hub: the daemon cannot add one while it is down.
         ItemSpec("Add user…", Action.ADD_USER, enabled=running),
         _users_item(snapshot),
+        *_machines_items(snapshot),
         SEPARATOR,
         ItemSpec(snapshot.backup.words, enabled=False),
         ItemSpec(
@@ -160,6 +161,26 @@ def _users_item(snapshot: Snapshot) -> ItemSpec:
         # Informative only; the check mark says whose server runs.
         rows.append(ItemSpec(label, enabled=False, checked=user.server_running))
     return ItemSpec(f"Users ({len(rows)})", children=tuple(rows))
+
+
+def _machines_items(snapshot: Snapshot) -> list[ItemSpec]:
+    """On a hub of several machines (`hubd node`): each one, its state and who lives there.
+    Nothing on one machine."""
+    nodes = snapshot.nodes
+    if not nodes:
+        return []
+    rows = []
+    for node in nodes:
+        active = node.availability in ("", "active")
+        state = node.state if active or not node.ready else "paused for maintenance"
+        label = f"{node.hostname}{' (this machine)' if node.this_machine else ''} — {state}"
+        if node.homes:
+            label += " — home of " + ", ".join(node.homes)
+        # Informative only; the check mark says the machine is there.
+        rows.append(ItemSpec(label, enabled=False, checked=node.ready))
+    down = sum(1 for node in nodes if not node.ready)
+    title = f"Machines ({len(nodes)}{f', {down} down' if down else ''})"
+    return [ItemSpec(title, children=tuple(rows))]
 
 
 def find_item(specs: list[ItemSpec], action: str) -> ItemSpec | None:

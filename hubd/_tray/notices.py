@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hubd._tray.state import Snapshot
-from hubd.status import HubState
+from hubd.status import HubState, NodeView
 from hubd.timing import Timing
 
 _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
@@ -21,7 +21,7 @@ _DOWN_AFTER_CRASH = (HubState.RESTARTING, HubState.FAILING)
 @dataclass(frozen=True)
 class Notice:
     # crash | crash-loop | recovered | docker | daemon-lost | update | upgrade | backup-failed
-    # | backup-overdue
+    # | backup-overdue | node-down | node-back (a machine of the hub's Swarm)
     kind: str
     title: str
     message: str
@@ -88,6 +88,24 @@ def _backup_notices(previous: Snapshot | None, current: Snapshot) -> list[Notice
     return notices
 
 
+def _people(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _node_down(node: NodeView) -> Notice:
+    if node.homes:
+        who = _people(node.homes)
+        after = f"{who} cannot use their server until it is back; everyone else carries on."
+    else:
+        after = "Nobody's files are there; everyone carries on."
+    return Notice("node-down", f"{node.hostname} is unreachable", after)
+
+
+def _node_back(node: NodeView) -> Notice:
+    who = f" {_people(node.homes)} can start their servers again." if node.homes else ""
+    return Notice("node-back", f"{node.hostname} is back", f"The machine is reachable again.{who}")
+
+
 class NoticeTracker:
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, timing: Timing | None = None
@@ -97,12 +115,33 @@ class NoticeTracker:
         self._previous: Snapshot | None = None
         self._problem = False  # a crash or a crash loop was announced and is not over yet
         self._expected_until = 0.0
+        self._nodes_down: set[str] = set()  # ids of machines announced as down
 
     def expect_restart(self) -> None:
         """The tray itself asked for a restart: the coming down-and-up is no crash."""
         self._expected_until = self._clock() + self._expected_restart_window_s
 
     def update(self, current: Snapshot) -> list[Notice]:
+        return self._hub_update(current) + self._node_notices(current)
+
+    def _node_notices(self, current: Snapshot) -> list[Notice]:
+        """A machine of the hub's Swarm that went away, and once it is back. Remembered by
+        id rather than compared with the last poll: a status without nodes (the daemon away
+        for a moment) neither repeats nor ends the episode."""
+        notices = []
+        for node in current.nodes:
+            if node.state == "down" and node.id not in self._nodes_down:
+                self._nodes_down.add(node.id)
+                notices.append(_node_down(node))
+            elif node.ready and node.id in self._nodes_down:
+                self._nodes_down.discard(node.id)
+                notices.append(_node_back(node))
+        if current.nodes:
+            # A machine removed from the hub while down is over too.
+            self._nodes_down &= {node.id for node in current.nodes}
+        return notices
+
+    def _hub_update(self, current: Snapshot) -> list[Notice]:
         previous, self._previous = self._previous, current
         if previous is None:
             return self._first(current)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from hubd.control import ControlClient
 from hubd.errors import HubdError
-from hubd.status import DESIRED_STATES, UNKNOWN, BackupStatus, HubState, Status
+from hubd.status import DESIRED_STATES, UNKNOWN, BackupStatus, HubState, NodeView, Status
 
 # Windows cuts tray tooltips at 127 characters; other hosts are no more generous in practice.
 TOOLTIP_MAX_CHARS = 127
@@ -152,6 +152,11 @@ class Snapshot:
     def live_restore(self) -> bool | None:
         """Whether the engine keeps containers running while it restarts (None: unknown)."""
         return self.status.engine.live_restore if self.status is not None else None
+
+    @property
+    def nodes(self) -> tuple[NodeView, ...]:
+        """The machines of the hub's Swarm; empty on one machine."""
+        return self.status.nodes if self.status is not None else ()
 
     @property
     def update_available(self) -> bool:

@@ -13,6 +13,7 @@ from hubd import __version__
 from hubd.cli import (
     backup_cmd,
     config_cmd,
+    node_cmd,
     service_cmd,
     stack_cmd,
     tray_cmd,
@@ -21,7 +22,16 @@ from hubd.cli import (
 )
 from hubd.errors import HubdError
 
-_COMMAND_GROUPS = (stack_cmd, upgrade_cmd, config_cmd, user_cmd, backup_cmd, service_cmd, tray_cmd)
+_COMMAND_GROUPS = (
+    stack_cmd,
+    upgrade_cmd,
+    config_cmd,
+    user_cmd,
+    node_cmd,
+    backup_cmd,
+    service_cmd,
+    tray_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ import sys
 import time
 
 from hubd.cli.context import Context
+from hubd.cli.node_cmd import node_line
 from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, ImageError, UsageError
 from hubd.stack import Stack
@@ -121,6 +122,8 @@ def _status(args: argparse.Namespace) -> int:
         )
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
+    for index, node in enumerate(status.nodes):
+        print(f"{'machines:' if index == 0 else '':<10}{node_line(node)}")
     print(f"backup:   {_backup_line(status.backup)}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
     update = status.update

@@ -25,6 +25,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="read the password from standard input (one line)",
     )
+    add.add_argument(
+        "--node",
+        metavar="NODE",
+        help="on a hub of several machines: the one that keeps their files and runs their server",
+    )
     add.set_defaults(handler=_add)
     remove = sub.add_parser("remove", help="delete an account (their files stay unless asked)")
     remove.add_argument("name")
@@ -73,8 +78,9 @@ def _read_password(from_stdin: bool) -> str:
 def _add(args: argparse.Namespace) -> int:
     name = check_username(args.name)
     password = _read_password(args.password_stdin)
-    _accounts(args).add_user(name, password, args.admin)
-    print(f"added {'admin ' if args.admin else ''}{name}")
+    result = _accounts(args).add_user(name, password, args.admin, node=args.node)
+    where = f" (their files and server on {result['node']})" if result.get("node") else ""
+    print(f"added {'admin ' if args.admin else ''}{name}{where}")
     return 0
 
 

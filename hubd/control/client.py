@@ -131,10 +131,13 @@ class ControlClient:
     def list_users(self) -> list[dict[str, Any]]:
         return list(self.request("GET", "/users")["users"])
 
-    def add_user(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
-        return dict(
-            self.request("POST", "/users", {"name": name, "password": password, "admin": admin})
-        )
+    def add_user(
+        self, name: str, password: str, admin: bool = False, node: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": name, "password": password, "admin": admin}
+        if node is not None:
+            body["node"] = node
+        return dict(self.request("POST", "/users", body))
 
     def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
 
@@ -163,3 +166,24 @@ class ControlClient:
         # A first backup of big volumes takes a while; the daemon answers when it is done.
         timeout = Timing().backup_request_timeout_s
         return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))
+
+    # -- the machines of the hub's Swarm (`hubd node`)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/nodes")["nodes"])
+
+    def add_node(self, advertise_addr: str | None = None) -> dict[str, Any]:
+        return dict(self.request("POST", "/nodes", {"advertise_addr": advertise_addr}))
+
+    def remove_node(self, node: str) -> dict[str, Any]:
+        # Draining waits for the node's tasks to leave, up to its own deadline.
+        timing = Timing()
+        timeout = self.timeout + timing.node_drain_deadline_s
+        return dict(self.request("DELETE", f"/nodes/{quote(node, safe='')}", {}, timeout=timeout))
+
+    def label_node(self, node: str, label: str, remove: bool = False) -> dict[str, Any]:
+        return dict(
+            self.request(
+                "POST", f"/nodes/{quote(node, safe='')}/labels", {"label": label, "remove": remove}
+            )
+        )

@@ -26,6 +26,7 @@ from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
+    NodeError,
     UsageError,
     UserAccountError,
 )
@@ -45,13 +46,20 @@ class ControlBackend(Protocol):
     def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]: ...
+    def add_user(
+        self, name: str, password: str, admin: bool, node: str | None = None
+    ) -> dict[str, Any]: ...
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
     def unlock_user(self, name: str) -> dict[str, Any]: ...
     def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
     def backup(self, target: str | None) -> dict[str, Any]: ...
+    # The machines of the hub's Swarm (`hubd node`).
+    def list_nodes(self) -> list[dict[str, Any]]: ...
+    def add_node(self, advertise_addr: str | None) -> dict[str, Any]: ...
+    def remove_node(self, node: str) -> dict[str, Any]: ...
+    def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -61,7 +69,7 @@ class BadRequest(Exception):
 
 
 def _status_for(error: HubdError) -> HTTPStatus:
-    if isinstance(error, (UserAccountError, UsageError)):
+    if isinstance(error, (UserAccountError, UsageError, NodeError)):
         return HTTPStatus.BAD_REQUEST
     if isinstance(error, DockerUnavailable):
         return HTTPStatus.SERVICE_UNAVAILABLE
@@ -226,7 +234,10 @@ class _Router:
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},
                 "POST": lambda body, _q: b.add_user(
-                    _text(body, "name"), _text(body, "password"), _flag({}, body, "admin")
+                    _text(body, "name"),
+                    _text(body, "password"),
+                    _flag({}, body, "admin"),
+                    node=_optional_text(body, "node"),
                 ),
             },
             ("upgrade", "plan"): {"POST": lambda body, q: b.upgrade_plan(_flag(q, body, "pull"))},
@@ -244,12 +255,34 @@ class _Router:
                 }
             elif len(parts) == 3 and parts[2] == "unlock":
                 fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
+        fixed.update(_node_routes(b, parts))
         methods = fixed.get(tuple(parts))
         if methods is None:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         if method not in methods:
             raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
         return methods[method]
+
+
+def _node_routes(b: ControlBackend, parts: list[str]) -> dict[tuple[str, ...], dict[str, Route]]:
+    """`/v1/nodes`: the machines of the hub's Swarm (`hubd node`)."""
+    routes: dict[tuple[str, ...], dict[str, Route]] = {
+        ("nodes",): {
+            "GET": lambda _b, _q: {"nodes": b.list_nodes()},
+            "POST": lambda body, _q: b.add_node(_optional_text(body, "advertise_addr")),
+        }
+    }
+    if len(parts) >= 2 and parts[0] == "nodes":
+        node = parts[1]
+        if len(parts) == 2:
+            routes[tuple(parts)] = {"DELETE": lambda _b, _q: b.remove_node(node)}
+        elif len(parts) == 3 and parts[2] == "labels":
+            routes[tuple(parts)] = {
+                "POST": lambda body, _q: b.label_node(
+                    node, _text(body, "label"), _flag({}, body, "remove")
+                )
+            }
+    return routes
 
 
 def _tail(query: dict[str, list[str]]) -> int:

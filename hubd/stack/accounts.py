@@ -13,6 +13,7 @@ from typing import Any
 from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
+from hubd.stack.swarm.homes import set_home
 from hubd.stack.user_networks import remove_user_network
 
 MAX_USERNAME_LENGTH = 32
@@ -71,14 +72,23 @@ class Accounts:
             )
         return sorted(people, key=lambda u: str(u["name"]))
 
-    def add_user(self, name: str, password: str, admin: bool = False) -> dict[str, Any]:
+    def add_user(
+        self, name: str, password: str, admin: bool = False, node: str | None = None
+    ) -> dict[str, Any]:
+        """A new account; with `node` (a Swarm node), their files and server live there."""
         check_username(name)
         check_password(password)
         api = self.stack.hub_api()
         if api.get_user(name) is not None:
             raise UserAccountError(f"user {name!r} already exists")
+        # The node is checked before the account exists, so a refusal leaves nothing behind.
+        home = self.stack.nodes.check_home_for_new_account(node, name) if node else None
         api.create_account(name, password, admin)
-        return {"name": name, "admin": admin}
+        result: dict[str, Any] = {"name": name, "admin": admin}
+        if home is not None:
+            set_home(self.stack.client, self.stack.names, name, home.id)
+            result["node"] = home.hostname
+        return result
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         check_username(name)

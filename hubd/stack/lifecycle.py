@@ -77,9 +77,10 @@ from hubd.stack.settings import (
 )
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
 from hubd.stack.swarm.images import node_image_refs
+from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
-from hubd.status import HubContainer, ProxyContainer, StackView, UserServer
+from hubd.status import HubContainer, NodeView, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
@@ -340,6 +341,11 @@ class Stack:
         """This engine's node when it is a Swarm manager (`hubd node add` made it one): then
         people's servers are Swarm services. Asked each time, as `node add` changes it."""
         return local_node_id(self.client) if swarm_manager(self.client) else None
+
+    @property
+    def nodes(self) -> Nodes:
+        """The machines of the hub's Swarm (`hubd node`)."""
+        return Nodes(self.client, self.names, self.timing)
 
     def find_hub(self) -> Container | None:
         try:
@@ -684,7 +690,17 @@ class Stack:
             ),
             local_url=self.local_url,
             servers=self.user_servers(),
+            nodes=self._node_views(),
         )
+
+    def _node_views(self) -> tuple[NodeView, ...]:
+        """The Swarm's machines; none when the manager cannot list them right now (the
+        rest of the status still answers)."""
+        try:
+            return self.nodes.views()
+        except APIError as exc:
+            log.debug("status: could not list the Swarm's nodes: %s", exc)
+            return ()
 
 
 __all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]

@@ -10,6 +10,8 @@ from hubd.status import (
     HubContainer,
     HubState,
     MdnsView,
+    NodeResource,
+    NodeView,
     ProxyContainer,
     Record,
     StackView,
@@ -43,6 +45,17 @@ def _full() -> Status:
             proxy=ProxyContainer(True, "running", "def", "chp:4"),
             servers=(UserServer("ann", "c-ann", True, "running"),),
             local_url="http://127.0.0.1:8123/",
+            nodes=(
+                NodeView("n1", "lab", "manager", "ready", "active", this_machine=True),
+                NodeView(
+                    "n2",
+                    "gpubox",
+                    "worker",
+                    "down",
+                    resources=(NodeResource("NVIDIA-GPU", 1),),
+                    homes=("ann",),
+                ),
+            ),
         ),
         MdnsView("advertising", "lab-2.local", ("192.0.2.5",), "lab", None),
         "1.2.3",
@@ -55,7 +68,14 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     status = _full()
     data = json.loads(json.dumps(status.to_json()))
     # Earlier keys all stay; new ones are only added (an older tray ignores them).
-    assert set(data) == EARLIER_KEYS | {"update", "backup", "proxy", "image_problems", "engine"}
+    assert set(data) == EARLIER_KEYS | {
+        "update",
+        "backup",
+        "proxy",
+        "image_problems",
+        "engine",
+        "nodes",
+    }
     assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
     assert data["backup"]["age_s"] == 60.0 and data["backup"]["target"] == "/mnt/usb"
     assert data["state"] == "running" and data["hub"]["uptime_s"] == 12.5
@@ -68,6 +88,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
     assert data["servers"] == [
         {"user": "ann", "container": "c-ann", "running": True, "status": "running"}
     ]
+    assert data["nodes"][1]["resources"] == [{"kind": "NVIDIA-GPU", "count": 1}]
     assert Status.from_json(data) == status
 
 

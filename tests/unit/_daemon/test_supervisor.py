@@ -43,6 +43,7 @@ class FakeStack:
         self.image_problems: list[str] = []
         self.local_url = "http://127.0.0.1:8000/"
         self.health_url = self.local_url + "hub/health"
+        self.swarm: str | None = None  # the engine's node when it is a Swarm manager
 
     def hub_state(self) -> HubContainerState:
         return HubContainerState(exists=self.status != "missing", status=self.status)
@@ -87,6 +88,9 @@ class FakeStack:
 
     def user_servers(self) -> tuple[UserServer, ...]:
         return ()
+
+    def swarm_node_id(self) -> str | None:
+        return self.swarm
 
     def hub_api(self) -> Any:
         raise DockerUnavailable("not needed here")
@@ -137,6 +141,36 @@ def test_first_pass_brings_the_stack_up_without_waiting_then_nothing(rig: Any) -
     supervisor.reconcile_once()
     assert stack.calls == ["up"]
     assert supervisor.state == "running" and supervisor.restart_count == 0
+
+
+def test_node_add_through_the_control_api_brings_the_stack_up_at_the_next_pass(
+    rig: Any,
+) -> None:
+    supervisor, stack, _, _ = rig
+    up_and_healthy(supervisor)
+    supervisor.reconcile_once()
+    stack.swarm = "node-1"  # `hubd node add`: the hub's settings follow at the next up
+    supervisor.up_requested.set()
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "up"] and not supervisor.up_requested.is_set()
+    for _ in range(3):
+        supervisor.reconcile_once()
+    assert stack.calls == ["up", "up"] and supervisor.state == "running"
+
+
+def test_a_swarm_made_or_left_by_hand_is_followed_by_a_periodic_pass(rig: Any) -> None:
+    supervisor, stack, _, _ = rig
+    up_and_healthy(supervisor)
+    supervisor.reconcile_once()
+    assert stack.calls == ["up"]
+    stack.swarm = "node-1"  # `docker swarm init` behind hubd's back
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "up"]
+    up_and_healthy(supervisor)
+    supervisor.reconcile_once()
+    stack.swarm = None  # `docker swarm leave --force`
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "up", "up"]
 
 
 def test_a_dead_hub_is_started_at_once(rig: Any) -> None:

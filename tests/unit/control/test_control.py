@@ -12,7 +12,7 @@ import pytest
 
 from hubd.control import ControlClient, ControlServer
 from hubd.control.protocol import MAX_BODY_BYTES
-from hubd.errors import BackupError, DaemonUnreachable, UsageError, UserAccountError
+from hubd.errors import BackupError, DaemonUnreachable, NodeError, UsageError, UserAccountError
 from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
 from tests.as_nobody import as_nobody
@@ -22,6 +22,7 @@ class Backend:
     def __init__(self) -> None:
         self.state = "running"
         self.users: dict[str, dict[str, Any]] = {}
+        self.nodes: dict[str, dict[str, Any]] = {}  # hostname -> node
 
     def status(self) -> Status:
         return Status(state=self.state)
@@ -43,9 +44,13 @@ class Backend:
     def list_users(self) -> list[dict[str, Any]]:
         return list(self.users.values())
 
-    def add_user(self, name: str, password: str, admin: bool) -> dict[str, Any]:
+    def add_user(
+        self, name: str, password: str, admin: bool, node: str | None = None
+    ) -> dict[str, Any]:
         if name in self.users:
             raise UserAccountError(f"user {name!r} already exists")
+        if node is not None:
+            self._node(node)["homes"].append(name)
         self.users[name] = {"name": name, "admin": admin}
         return self.users[name]
 
@@ -69,6 +74,35 @@ class Backend:
         if target == "/unplugged":
             raise BackupError("backup target /unplugged does not exist")
         return {"snapshot": "abcd1234", "target": target or "/default"}
+
+    def _node(self, name: str) -> dict[str, Any]:
+        if name not in self.nodes:
+            raise NodeError(f"no node {name!r}")
+        return self.nodes[name]
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return list(self.nodes.values())
+
+    def add_node(self, advertise_addr: str | None) -> dict[str, Any]:
+        created = not self.nodes
+        self.nodes.setdefault("main", {"hostname": "main", "homes": [], "labels": []})
+        address = advertise_addr or "192.0.2.1"
+        command = f"docker swarm join --token T {address}:2377"
+        return {"join_command": command, "address": address, "created": created}
+
+    def remove_node(self, node: str) -> dict[str, Any]:
+        if self._node(node)["homes"]:
+            raise NodeError(f"people have their files on {node}")
+        del self.nodes[node]
+        return {"node": node}
+
+    def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]:
+        labels = self._node(node)["labels"]
+        if remove:
+            labels.remove(label)
+        else:
+            labels.append(label)
+        return {"node": node, "labels": labels}
 
 
 @pytest.fixture
@@ -105,6 +139,39 @@ def test_operations_round_trip(server: tuple[ControlServer, ControlClient, Backe
     assert client.list_users() == [{"name": "ann", "admin": True}]
     assert client.unlock_user("ann") == {"name": "ann", "was_locked": True}
     assert client.remove_user("ann", delete_data=True)["data_deleted"] is True
+
+
+def test_node_operations_round_trip_and_refusals_keep_their_kind(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    _, client, backend = server
+    assert client.list_nodes() == []
+    added = client.add_node("198.51.100.7")
+    assert added == {
+        "join_command": "docker swarm join --token T 198.51.100.7:2377",
+        "address": "198.51.100.7",
+        "created": True,
+    }
+    assert client.add_node()["created"] is False
+    backend.nodes["node/2"] = {"hostname": "node/2", "homes": [], "labels": []}
+    # A node name travels in the path: quoted by the client, unquoted by the server.
+    assert client.label_node("node/2", "gpu")["labels"] == ["gpu"]
+    assert client.label_node("node/2", "gpu", remove=True)["labels"] == []
+    client.add_user("cy", "pw-pw-pw-pw", node="node/2")
+    assert backend.nodes["node/2"]["homes"] == ["cy"]
+    with pytest.raises(NodeError, match="people have their files on node/2"):
+        client.remove_node("node/2")
+    with pytest.raises(NodeError, match="no node 'gone'"):
+        client.label_node("gone", "gpu")
+    with pytest.raises(UsageError, match="'label' must be a string"):
+        client.request("POST", "/nodes/main/labels", {"label": 3})
+    with pytest.raises(UsageError, match="'node' must be a string"):
+        client.request("POST", "/users", {"name": "x", "password": "pw-pw-pw-pw", "node": 1})
+    with pytest.raises(UsageError, match="GET not allowed"):
+        client.request("GET", "/nodes/main")
+    backend.nodes["node/2"]["homes"].clear()
+    assert client.remove_node("node/2") == {"node": "node/2"}
+    assert [n["hostname"] for n in client.list_nodes()] == ["main"]
 
 
 def test_upgrade_round_trip_and_its_rollback_error_keeps_its_kind(
