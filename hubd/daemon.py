@@ -28,6 +28,7 @@ from docker.errors import DockerException
 from hubd import __version__
 from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
 from hubd._daemon.claim import SupervisorClaim
+from hubd._daemon.node_watch import NodeWatch
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import ENGINE_ERRORS, DesiredState, Supervisor
@@ -161,6 +162,7 @@ class Daemon:
             probe_proxy=self._probe_proxy,
             on_proxy_hung=self._proxy_hung,
         )
+        self.node_watch = NodeWatch(self.timing)
         self.backups = BackupScheduler(
             paths.state_dir,
             config_file,
@@ -298,7 +300,13 @@ class Daemon:
                 self.notifier.ready(self._status_line())
             else:
                 self.notifier.status(self._status_line())
-            timeout = min(self.supervisor.next_wakeup_s(), self.backups.tick(self.config))
+            with self.supervisor.lock:  # not during a move, an upgrade or a pass
+                nodes_next_s = self.node_watch.tick(
+                    self.supervisor.stack, self.supervisor.snapshot().state == HubState.RUNNING
+                )
+            timeout = min(
+                self.supervisor.next_wakeup_s(), self.backups.tick(self.config), nodes_next_s
+            )
             if self.heartbeat.interval_s:
                 timeout = min(timeout, self.heartbeat.interval_s / 2)
             self.wake.wait(timeout)
