@@ -15,6 +15,7 @@ from hubd.errors import UserAccountError
 from hubd.stack import Stack
 from hubd.stack.swarm.homes import set_home
 from hubd.stack.user_networks import remove_user_network
+from hubd.status import NodeView
 
 MAX_USERNAME_LENGTH = 32
 _USERNAME_RE = re.compile(r"^[a-z][a-z0-9]*([._-][a-z0-9]+)*$")
@@ -82,7 +83,13 @@ class Accounts:
         if api.get_user(name) is not None:
             raise UserAccountError(f"user {name!r} already exists")
         # The node is checked before the account exists, so a refusal leaves nothing behind.
-        home = self.stack.nodes.check_home_for_new_account(node, name) if node else None
+        home: NodeView | None
+        if node:
+            home = self.stack.nodes.check_home_for_new_account(node, name)
+        else:
+            home = self.stack.nodes.home_with_room(
+                name, lambda: [str(u.get("name")) for u in api.list_users()]
+            )
         api.create_account(name, password, admin)
         result: dict[str, Any] = {"name": name, "admin": admin}
         if home is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,6 @@ from hubd.stack.swarm.homes import (
     _update_labels,
     local_node_id,
     node_label,
-    set_home,
     swarm_manager,
 )
 from hubd.stack.swarm.placement import (
@@ -33,6 +33,7 @@ from hubd.stack.swarm.placement import (
     node_view,
     removal_problem,
     resolve,
+    roomiest,
 )
 from hubd.stack.swarm.services import current_task, user_services
 from hubd.status import NodeView
@@ -250,11 +251,22 @@ class Nodes:
             )
         return view
 
-    def home_for_new_account(self, wanted: str, username: str) -> NodeView:
-        """Check the node (as above) and make it `username`'s home."""
-        view = self.check_home_for_new_account(wanted, username)
-        set_home(self.client, self.names, username, view.id)
-        return view
+    def home_with_room(
+        self, username: str, accounts: Callable[[], Iterable[str]]
+    ) -> NodeView | None:
+        """A new account's home when the owner names none (placement.roomiest), or None:
+        one machine, or the person's files from an earlier account are somewhere already."""
+        views = self.views()
+        if not views or any(username in v.homes for v in views) or self._local_volume(username):
+            return None
+        manager = next((v.id for v in views if v.this_machine), "")
+        people: dict[str, int] = {}
+        labelled = {person for v in views for person in v.homes}
+        for view in views:
+            people[view.id] = len(view.homes)
+        # People without a home label live on the manager.
+        people[manager] = people.get(manager, 0) + len(set(accounts()) - labelled)
+        return roomiest(views, people)
 
     def _local_volume(self, username: str) -> bool:
         filters = self.names.filters(ROLE_USER_DATA)

@@ -138,6 +138,17 @@ def home_problem(node: NodeView) -> str | None:
     return None
 
 
+def roomiest(views: Sequence[NodeView], people: Mapping[str, int]) -> NodeView | None:
+    """Where a new account lives when the owner names no node ("where there is room"): the
+    ready, active machine with the most memory per person already living there (`people`:
+    node id -> how many), hubd's own machine on a tie. Its files then stay there, so the
+    choice is made once, when the account is made."""
+    usable = [view for view in views if home_problem(view) is None]
+    if not usable:
+        return None
+    return max(usable, key=lambda v: (v.memory_bytes / (1 + people.get(v.id, 0)), v.this_machine))
+
+
 def check_label(label: str) -> str:
     if not _LABEL_RE.fullmatch(label):
         raise NodeError(

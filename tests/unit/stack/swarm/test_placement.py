@@ -15,6 +15,7 @@ from hubd.stack.swarm.placement import (
     node_view,
     removal_problem,
     resolve,
+    roomiest,
 )
 from hubd.status import NodeResource, NodeView, Status
 
@@ -152,6 +153,19 @@ def test_a_new_home_must_be_ready_and_active() -> None:
     assert "a is down" in (home_problem(NodeView(hostname="a", state="down")) or "")
     drained = NodeView(hostname="a", state="ready", availability="drain")
     assert "a is set to drain" in (home_problem(drained) or "")
+
+
+def test_a_new_account_without_a_node_goes_where_there_is_most_memory_per_person() -> None:
+    gib = 1 << 30
+    ready = {"state": "ready", "availability": "active"}
+    hub = NodeView(id="m", memory_bytes=16 * gib, this_machine=True, **ready)
+    box = NodeView(id="w", memory_bytes=32 * gib, **ready)
+    spare = NodeView(id="s", state="down", availability="active", memory_bytes=64 * gib)
+    assert roomiest((hub, box, spare), {"m": 1, "w": 1}) == box
+    assert roomiest((hub, box, spare), {"m": 1, "w": 3}) == hub
+    # A tie goes to hubd's own machine; nowhere usable: no choice.
+    assert roomiest((hub, NodeView(id="w", memory_bytes=16 * gib, **ready)), {}) == hub
+    assert roomiest((spare,), {}) is None
 
 
 @pytest.mark.parametrize("label", ["gpu", "big-ram", "x_1", "a" * 64])
