@@ -52,6 +52,7 @@ class ControlBackend(Protocol):
     def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
     def backup(self, target: str | None) -> dict[str, Any]: ...
+    def move_user(self, name: str, to: str, stop_server: bool, dry_run: bool) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -244,12 +245,24 @@ class _Router:
                 }
             elif len(parts) == 3 and parts[2] == "unlock":
                 fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
+            elif len(parts) == 3 and parts[2] == "move":
+                fixed[tuple(parts)] = {"POST": lambda body, _q: _move_user(b, name, body)}
         methods = fixed.get(tuple(parts))
         if methods is None:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         if method not in methods:
             raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
         return methods[method]
+
+
+def _move_user(backend: ControlBackend, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /users/NAME/move {"to": NODE, "stop_server": bool, "dry_run": bool}."""
+    return backend.move_user(
+        name,
+        _text(body, "to"),
+        _flag({}, body, "stop_server"),
+        _flag({}, body, "dry_run"),
+    )
 
 
 def _tail(query: dict[str, list[str]]) -> int:
