@@ -14,7 +14,6 @@ stopped, and a server started meanwhile aborts the move.
 from __future__ import annotations
 
 import logging
-import string
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +32,7 @@ from hubd.stack.swarm.move_helper import (
     SENDER_CAPS,
     MoveHelpers,
     Outcome,
+    escaped_username,
 )
 from hubd.stack.swarm.noderef import node_hostname, resolve_node
 
@@ -138,14 +138,6 @@ def compare_manifests(sent: list[list[object]], received: list[list[object]]) ->
             differ = [name for name, x, y in zip(what, a[1:], b[1:], strict=False) if x != y]
             return f"{path!r} differs on the target ({', '.join(differ)})"
     return None
-
-
-def escaped_username(name: str) -> str:
-    """DockerSpawner's escaped name (its `_escape`): what its volume names are made of."""
-    safe = set(string.ascii_lowercase + string.digits)
-    return "".join(
-        ch if ch in safe else "".join(f"-{byte:02x}" for byte in ch.encode()) for ch in name
-    )
 
 
 class Mover:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import string
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,8 +101,8 @@ class MoveHelpers:
         return self.names.labels(role, **{LABEL_USER: self.user})
 
     def _name(self, kind: str) -> str:
-        # Service and network names allow [a-zA-Z0-9-_.]; usernames are [a-z0-9._-].
-        return f"{self.names.stack}-move-{kind}-{self.user}"
+        # A service's name must be a DNS name component: no dots.
+        return f"{self.names.stack}-move-{kind}-{escaped_username(self.user)}"
 
     @property
     def network(self) -> str:
@@ -118,9 +119,12 @@ class MoveHelpers:
         )
 
     def create_network(self) -> None:
-        self.client.networks.create(
-            self.network, driver="overlay", labels=self._labels(ROLE_MOVE_NETWORK)
-        )
+        try:
+            self.client.networks.create(
+                self.network, driver="overlay", labels=self._labels(ROLE_MOVE_NETWORK)
+            )
+        except APIError as exc:
+            raise StackError(f"could not make the move's network: {exc.explanation}") from None
 
     def start(
         self,
@@ -224,6 +228,15 @@ class MoveHelpers:
                         log.warning("move: network %s is still in use; left behind", network.name)
                         break
                     time.sleep(self.timing.move_helper_poll_s)
+
+
+def escaped_username(name: str) -> str:
+    """DockerSpawner's escaped name (its `_escape`): what its volume names are made of, and
+    a valid DNS name component (which a service's name must be)."""
+    safe = set(string.ascii_lowercase + string.digits)
+    return "".join(
+        ch if ch in safe else "".join(f"-{byte:02x}" for byte in ch.encode()) for ch in name
+    )
 
 
 def remove_move_helpers(client: Any, names: StackNames) -> list[str]:
