@@ -20,10 +20,11 @@ from docker.types import EndpointSpec
 
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER
 from hubd.stack.swarm import move_payload
-from hubd.stack.swarm.homes import homes
+from hubd.stack.swarm.homes import clear_home, homes
 from hubd.stack.swarm.move import escaped_username
 from hubd.stack.swarm.move_helper import ROLE_MOVE_HELPER
 from tests.images.build import TestImages
+from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv
 from tests.integration.swarm_lab import LabNode, SwarmLab
 
@@ -116,11 +117,10 @@ def home(moving: StackEnv, swarm_lab: SwarmLab) -> Iterator[str]:
     )
     yield volume
     manager = swarm_lab.manager_client()
-    for node in swarm_lab.nodes:
-        for container in node.client().containers.list(all=True, filters=names.filters()):
-            container.remove(force=True)
-    for service in manager.services.list(filters=names.filters()):
-        service.remove()
+    # Only what a move (or this test) makes: the stack's hub and proxy stay up for the next.
+    for role in (ROLE_MOVE_HELPER, ROLE_USER_SERVER):
+        for service in manager.services.list(filters=names.filters(role)):
+            service.remove()
     for node in swarm_lab.nodes:
         for _ in range(50):
             try:
@@ -130,17 +130,7 @@ def home(moving: StackEnv, swarm_lab: SwarmLab) -> Iterator[str]:
                 break
             except docker.errors.APIError:
                 time.sleep(0.2)
-    _set_home_label(swarm_lab, moving, None)
-
-
-def _set_home_label(lab: SwarmLab, env: StackEnv, node_id: str | None) -> None:
-    from hubd.stack.swarm.homes import clear_home, set_home
-
-    client = lab.manager_client()
-    if node_id is None:
-        clear_home(client, env.names, USER)
-    else:
-        set_home(client, env.names, USER, node_id)
+    clear_home(manager, names, USER)
 
 
 def move(
@@ -210,7 +200,8 @@ def _archive_copy_seconds(lab: SwarmLab, volume: str, image: str) -> float:
 
 def _one_line_refusal(result: subprocess.CompletedProcess[str], expected: str) -> None:
     assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    # Progress lines (logged) may come first; the error is one line of its own.
+    lines = [line for line in result.stderr.splitlines() if line.startswith("hubd: ")]
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
@@ -277,3 +268,29 @@ def test_a_failed_copy_keeps_the_old_volume_and_the_targets_files(
     assert manifest_on(node2, home, moving.config.user_image) == kept
     assert homes(swarm_lab.manager_client(), moving.names) == {}
     assert json.loads(moving.hubd("user", "list", "--json").stdout)[0]["name"] == USER
+
+
+def test_through_the_daemon_and_a_backup_names_who_is_away(
+    moving: StackEnv, home: str, swarm_lab: SwarmLab, tmp_path: Path
+) -> None:
+    """With `hubd run` up, the CLI's move goes through its control API; a backup made while
+    the person lives on node2 says so. (Last here: the daemon's stop takes the stack down.)"""
+    node1, node2 = swarm_lab.node1, swarm_lab.node2
+    before = manifest_on(node1, home, moving.config.user_image)
+    daemon = DaemonProc(moving, tmp_path / "daemon.log").start()
+    try:
+        daemon.wait_state("running", timeout=300)
+        out = move(moving, node2.name).stdout
+        assert "the daemon is moving them" in out and "identical" in out
+        assert manifest_on(node2, home, moving.config.user_image) == before
+        target = tmp_path / "backups"
+        target.mkdir()
+        backup = json.loads(moving.hubd("backup", "--to", str(target), "--json").stdout)
+        assert USER not in backup["users"]
+        assert backup["warning"] == (
+            f"not in this backup: {USER} (on {node2.name}) — move them home or back up that node"
+        )
+        move(moving, node1.name)
+        assert manifest_on(node1, home, moving.config.user_image) == before
+    finally:
+        daemon.stop()

@@ -261,23 +261,39 @@ class Mover:
             helpers.volume_mount(plan.volume, read_only=True),
             SENDER_CAPS,
         )
-        sent = helpers.wait(sender, plan.source.hostname, deadline)
-        if not sent.ok:
-            # The receiver waits for a stream that will not come: it is removed, not awaited.
-            receiver_state = helpers.wait(receiver, plan.target.hostname, time.monotonic())
-            return sent, receiver_state
-        return sent, helpers.wait(receiver, plan.target.hostname, deadline)
+        # Both at once: when one side fails, the other is not waited for (a receiver that
+        # refused would leave the sender retrying to connect for minutes).
+        started = time.monotonic()
+        sent: Outcome | None = None
+        received: Outcome | None = None
+        while sent is None or received is None:
+            if sent is None:
+                sent = helpers.poll(sender, plan.source.hostname, started, deadline)
+            if received is None:
+                received = helpers.poll(receiver, plan.target.hostname, started, deadline)
+            if sent is not None and not sent.ok and received is None:
+                received = Outcome(plan.target.hostname, "cancelled", None)
+            if received is not None and not received.ok and sent is None:
+                sent = Outcome(plan.source.hostname, "cancelled", None)
+            if sent is None or received is None:
+                time.sleep(self.timing.move_helper_poll_s)
+        return sent, received
 
     def _verify(self, plan: MovePlan, sent: Outcome, received: Outcome) -> dict[str, Any]:
-        if not sent.ok:
-            raise StackError(
-                f"reading {plan.user}'s files on {plan.source.hostname} failed: "
-                f"{sent.problem()}; nothing changed"
-            )
         if received.exit_code == move_payload.EXIT_NOT_EMPTY:
             raise StackError(
                 f"node {plan.target.hostname} already has a volume {plan.volume} with files in "
                 "it (left from before?); remove it there, then move again. Nothing changed"
+            )
+        if not received.ok and received.state != "cancelled":
+            raise StackError(
+                f"writing {plan.user}'s files on {plan.target.hostname} failed: "
+                f"{received.problem()}; nothing changed"
+            )
+        if not sent.ok:
+            raise StackError(
+                f"reading {plan.user}'s files on {plan.source.hostname} failed: "
+                f"{sent.problem()}; nothing changed"
             )
         if not received.ok:
             raise StackError(

@@ -79,10 +79,10 @@ class Outcome:
         for line in self.lines:
             if line.startswith("ERROR "):
                 return line[len("ERROR ") :]
-        if self.error:
-            return self.error
         words = [line for line in self.lines if line.strip() and not line.startswith("MANIFEST")]
-        return words[-1].strip() if words else f"{self.state} (exit {self.exit_code})"
+        if words:
+            return words[-1].strip()
+        return self.error or f"{self.state} (exit {self.exit_code})"
 
 
 class MoveHelpers:
@@ -163,22 +163,28 @@ class MoveHelpers:
 
     def wait(self, service: Any, node: str, deadline: float) -> Outcome:
         """Until the helper's task has ended (or it never started, or the deadline passed)."""
-        started_by = time.monotonic() + self.timing.move_helper_start_deadline_s
-        task: dict[str, Any] = {}
+        started = time.monotonic()
         while True:
-            tasks = service.tasks()
-            task = tasks[-1] if tasks else {}
-            status = task.get("Status") or {}
-            state = str(status.get("State") or "new")
-            if state in FINISHED:
-                break
+            outcome = self.poll(service, node, started, deadline)
+            if outcome is not None:
+                return outcome
+            time.sleep(self.timing.move_helper_poll_s)
+
+    def poll(self, service: Any, node: str, started: float, deadline: float) -> Outcome | None:
+        """How the helper ended; None while it still runs (or waits to, not for too long)."""
+        tasks = service.tasks()
+        task = tasks[-1] if tasks else {}
+        status = task.get("Status") or {}
+        state = str(status.get("State") or "new")
+        if state not in FINISHED:
             now = time.monotonic()
             waiting = state in ("new", "pending", "assigned", "accepted", "preparing")
-            if now > deadline or (waiting and now > started_by):
+            if now > deadline or (
+                waiting and now > started + self.timing.move_helper_start_deadline_s
+            ):
                 why = status.get("Err") or status.get("Message") or state
                 return Outcome(node, "timeout", None, [], f"the helper on {node} stalled: {why}")
-            time.sleep(self.timing.move_helper_poll_s)
-        status = task.get("Status") or {}
+            return None
         exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
         return Outcome(
             node,
