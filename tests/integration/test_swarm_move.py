@@ -122,13 +122,16 @@ def home(moving: StackEnv, swarm_lab: SwarmLab) -> Iterator[str]:
         for service in manager.services.list(filters=names.filters(role)):
             service.remove()
     for node in swarm_lab.nodes:
-        for _ in range(50):
+        deadline = time.monotonic() + 60  # until helpers' containers are gone
+        while True:
             try:
                 node.client().volumes.get(volume).remove(force=True)
                 break
             except NotFound:
                 break
             except docker.errors.APIError:
+                if time.monotonic() > deadline:
+                    raise
                 time.sleep(0.2)
     clear_home(manager, names, USER)
 
@@ -266,7 +269,9 @@ def test_a_failed_copy_keeps_the_old_volume_and_the_targets_files(
     _one_line_refusal(result, f"{node2.name} already has a volume")
     assert manifest_on(node1, home, moving.config.user_image) == before
     assert manifest_on(node2, home, moving.config.user_image) == kept
-    assert homes(swarm_lab.manager_client(), moving.names) == {}
+    manager = swarm_lab.manager_client()
+    assert homes(manager, moving.names) == {}
+    assert not manager.services.list(filters=moving.names.filters(ROLE_MOVE_HELPER))
     assert json.loads(moving.hubd("user", "list", "--json").stdout)[0]["name"] == USER
 
 
