@@ -44,6 +44,7 @@ from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter, PullProgress
+from hubd.stack.swarm.move import move_user, plan_move
 from hubd.stack.upgrade import UpgradePlan, Upgrader
 from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
 from hubd.timing import Timing
@@ -620,6 +621,12 @@ class DaemonBackend:
 
     def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]:
         return dict(self._stack().nodes.label(node, label, remove))
+
+    def move_user(self, name: str, to: str, stop_server: bool, dry_run: bool) -> dict[str, Any]:
+        if dry_run:
+            return plan_move(self._stack(), name, to)
+        # With no reconcile pass in between: nothing restarts or rewires mid-move.
+        return self.supervisor.exclusive(lambda stack: move_user(stack, name, to, stop_server))
 
 
 def _log_to_file(paths: Paths) -> None:

@@ -206,6 +206,19 @@ class Timing:
     # gives it 10 s after SIGTERM, a slow disk adds some.
     restore_server_stop_deadline_s: float = 60.0
     restore_server_stop_poll_s: float = 0.5
+    # `hubd user move`: a helper service still pending after this never got a node (image
+    # missing there, node gone); the copy itself may take as long as a first backup; the
+    # person's server gets what a restore gives it to stop.
+    move_helper_start_deadline_s: float = 60.0
+    move_helper_poll_s: float = 0.5
+    move_copy_deadline_s: float = 6 * 3600.0
+    move_server_stop_deadline_s: float = 60.0
+    move_request_timeout_s: float = 6 * 3600.0
+    # Inside the helpers: the sender retries reaching the receiver's task (its DNS name comes
+    # a moment after it starts); either side gives up on a stream silent for this long.
+    move_connect_deadline_s: float = 120.0
+    move_connect_retry_s: float = 0.5
+    move_io_timeout_s: float = 600.0
 
 
 def hang_budget_s(timing: Timing) -> float:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from hubd.errors import BackupError, HubdError
 from hubd.stack import Stack
 from hubd.stack.images import image_present, pull_image
 from hubd.stack.settings import HUB_DATA_DIR
+from hubd.stack.swarm.homes import homes, local_node_id, swarm_manager
+from hubd.stack.swarm.noderef import node_hostname
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,14 @@ class BackupResult:
     seconds: float
     files_new: int = 0
     bytes_added: int = 0
+    # People whose files live on another Swarm node, which this backup cannot read.
+    elsewhere: dict[str, str] = field(default_factory=dict)  # user -> node hostname
+
+    def warning(self) -> str | None:
+        if not self.elsewhere:
+            return None
+        who = ", ".join(f"{user} (on {node})" for user, node in sorted(self.elsewhere.items()))
+        return f"not in this backup: {who} — move them home or back up that node"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +97,8 @@ class BackupResult:
             "seconds": round(self.seconds, 1),
             "files_new": self.files_new,
             "bytes_added": self.bytes_added,
+            "elsewhere": dict(self.elsewhere),
+            "warning": self.warning(),
         }
 
 
@@ -185,6 +197,8 @@ class BackupEngine:
             result.seconds,
             len(result.users),
         )
+        if result.warning():
+            log.warning("backup %s: %s", result.snapshot, result.warning())
         return result
 
     def _backup(self, target: str | None) -> BackupResult:
@@ -242,6 +256,7 @@ class BackupEngine:
             seconds=time.monotonic() - started,
             files_new=int(summary.get("files_new", 0)),
             bytes_added=int(summary.get("data_added", 0)),
+            elsewhere=people_elsewhere(self.stack),
         )
 
     def _forget(self, helper: Helper) -> None:
@@ -284,6 +299,20 @@ class BackupEngine:
             )
         except (ContainerError, ImageNotFound, APIError) as exc:
             raise BackupError(f"copying the hub database failed: {exc}") from None
+
+
+def people_elsewhere(stack: Stack) -> dict[str, str]:
+    """user -> hostname of their home node, for people whose volume is on another Swarm node
+    than hubd's engine (whose volumes are all a backup reads)."""
+    client = stack.client
+    if not swarm_manager(client):
+        return {}
+    here = local_node_id(client)
+    away = {user: node for user, node in homes(client, stack.names).items() if node != here}
+    if not away:
+        return {}
+    hostnames = {node.id: node_hostname(node) for node in client.nodes.list()}
+    return {user: hostnames.get(node, node[:12]) for user, node in away.items()}
 
 
 def _volume_suffix(stack: Stack, volume: str) -> str:

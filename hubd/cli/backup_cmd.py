@@ -66,6 +66,8 @@ def _backup(args: argparse.Namespace) -> int:
         f"backup {result['snapshot']} written to {result['target']} in {result['seconds']} s "
         f"(hub, config, files of: {users})"
     )
+    if result.get("warning"):
+        print(f"warning: {result['warning']}")
     print(
         f"repository password: {password_file(ctx.paths.state_dir)} — keep a copy elsewhere: "
         "without it the backup cannot be read"

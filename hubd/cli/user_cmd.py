@@ -1,4 +1,4 @@
-"""`hubd user add | remove | passwd | unlock | list`: accounts, through the daemon when it runs."""
+"""`hubd user add | remove | passwd | unlock | list | move`: through the daemon when it runs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hubd.cli.context import Context
 from hubd.control import ControlClient
 from hubd.errors import UsageError, UserAccountError
 from hubd.stack.accounts import Accounts, check_password, check_username
+from hubd.stack.swarm.move import move_user, plan_move
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +55,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     listing = sub.add_parser("list", help="who has an account, and whose server runs")
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=_list)
+    register_move(sub)
 
 
 def _accounts(args: argparse.Namespace) -> ControlClient | Accounts:
@@ -138,4 +140,53 @@ def _list(args: argparse.Namespace) -> int:
             f"{user['name']:<20} {'yes' if user['admin'] else 'no':<6} "
             f"{'running' if user['server_running'] else '-':<8} {user['last_activity'] or '-'}"
         )
+    return 0
+
+
+# ---------------------------------------------------------------- hubd user move (Swarm)
+
+
+def register_move(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    move = sub.add_parser(
+        "move", help="move a person's files to another node of the Swarm (their home)"
+    )
+    move.add_argument("name")
+    move.add_argument("--to", required=True, metavar="NODE", help="node hostname or id")
+    move.add_argument(
+        "--yes", action="store_true", help="stop their server if it runs, without asking"
+    )
+    move.set_defaults(handler=_move)
+
+
+def _move(args: argparse.Namespace) -> int:
+    name = check_username(args.name)
+    ctx = Context.from_args(args)
+    daemon = ctx.daemon()
+    plan = (
+        daemon.move_user(name, args.to, dry_run=True)
+        if daemon is not None
+        else plan_move(ctx.stack, name, args.to)
+    )
+    stop = bool(args.yes)
+    if plan["server_running"] and not stop:
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"{name}'s server is running: stop it first, or add --yes to have hubd stop it"
+            )
+        answer = input(f"{name}'s server is running. Stop it and move {name}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing moved")
+            return 1
+        stop = True
+    print(f"moving {name} from {plan['from']} to {plan['to']}:")
+    for step in plan["steps"]:
+        print(f"  {step}")
+    if daemon is not None:
+        print("the daemon is moving them (their files are copied and compared first) ...")
+        result = daemon.move_user(name, args.to, stop_server=stop)
+    else:
+        result = move_user(ctx.stack, name, args.to, stop_server=stop)
+    for line in result["done"]:
+        print(line)
+    print(f"moved {name} to {result['to']} in {result['seconds']} s")
     return 0

@@ -187,3 +187,13 @@ class ControlClient:
                 "POST", f"/nodes/{quote(node, safe='')}/labels", {"label": label, "remove": remove}
             )
         )
+
+    def move_user(
+        self, name: str, to: str, stop_server: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
+        # Copying someone's files between machines takes a while; answered when done.
+        timeout = Timing().move_request_timeout_s
+        body = {"to": to, "stop_server": stop_server, "dry_run": dry_run}
+        return dict(
+            self.request("POST", f"/users/{quote(name, safe='')}/move", body, timeout=timeout)
+        )

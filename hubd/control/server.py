@@ -60,6 +60,7 @@ class ControlBackend(Protocol):
     def add_node(self, advertise_addr: str | None) -> dict[str, Any]: ...
     def remove_node(self, node: str) -> dict[str, Any]: ...
     def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]: ...
+    def move_user(self, name: str, to: str, stop_server: bool, dry_run: bool) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -255,6 +256,8 @@ class _Router:
                 }
             elif len(parts) == 3 and parts[2] == "unlock":
                 fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
+            elif len(parts) == 3 and parts[2] == "move":
+                fixed[tuple(parts)] = {"POST": lambda body, _q: _move_user(b, name, body)}
         fixed.update(_node_routes(b, parts))
         methods = fixed.get(tuple(parts))
         if methods is None:
@@ -283,6 +286,16 @@ def _node_routes(b: ControlBackend, parts: list[str]) -> dict[tuple[str, ...], d
                 )
             }
     return routes
+
+
+def _move_user(backend: ControlBackend, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /users/NAME/move {"to": NODE, "stop_server": bool, "dry_run": bool}."""
+    return backend.move_user(
+        name,
+        _text(body, "to"),
+        _flag({}, body, "stop_server"),
+        _flag({}, body, "dry_run"),
+    )
 
 
 def _tail(query: dict[str, list[str]]) -> int:

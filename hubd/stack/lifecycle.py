@@ -77,6 +77,7 @@ from hubd.stack.settings import (
 )
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
 from hubd.stack.swarm.images import node_image_refs
+from hubd.stack.swarm.move_helper import remove_move_helpers
 from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
@@ -624,6 +625,10 @@ class Stack:
             # auto-remove does. The person's volume stays on its node.
             for name in remove_user_services(self.client, self.names):
                 done.append(f"stopped {name}")
+            # A move cut short (hubd killed mid-copy): its helpers stop too; the person's
+            # home label had not moved, so their old volume is still the one in use.
+            for name in remove_move_helpers(self.client, self.names):
+                done.append(f"removed {name}")
         for gate in self.containers(ROLE_DOCKER_GATE):
             if gate.status in ("running", "paused", "restarting"):
                 self._stop(gate)

@@ -104,6 +104,11 @@ class Backend:
             labels.append(label)
         return {"node": node, "labels": labels}
 
+    def move_user(self, name: str, to: str, stop_server: bool, dry_run: bool) -> dict[str, Any]:
+        if to == "nowhere":
+            raise UsageError("there is no node 'nowhere'; the nodes are: node1 (abc)")
+        return {"user": name, "to": to, "stop_server": stop_server, "dry_run": dry_run}
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[ControlServer, ControlClient, Backend]]:
@@ -183,6 +188,23 @@ def test_upgrade_round_trip_and_its_rollback_error_keeps_its_kind(
         client.upgrade_apply({"why": "the gate"})
     with pytest.raises(UsageError, match="'plan' must be an object"):
         client.request("POST", "/upgrade/apply", {"plan": "x"})
+
+
+def test_move_round_trip_and_its_refusal(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    _, client, _ = server
+    assert client.move_user("ann", "node2", dry_run=True) == {
+        "user": "ann",
+        "to": "node2",
+        "stop_server": False,
+        "dry_run": True,
+    }
+    assert client.move_user("a.b", "node2", stop_server=True)["stop_server"] is True
+    with pytest.raises(UsageError, match="no node 'nowhere'"):
+        client.move_user("ann", "nowhere")
+    with pytest.raises(UsageError, match="'to' must be a string"):
+        client.request("POST", "/users/ann/move", {})
 
 
 def test_backend_errors_keep_their_kind(
