@@ -35,8 +35,10 @@ labels, and starts a stopped node again. Measured here (2 cores, idle machine): 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
+import json
 import os
 import re
 import shutil
@@ -72,6 +74,9 @@ _SUBNET_PREFIX = "198.18"
 _DIR_PREFIX = "hubd-sw"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _lab_numbers = itertools.count(1)
+# Image stores of lab nodes, kept between runs (hard links: no extra space while a lab uses them),
+# beside the labs' own folders: hard links need the same file system.
+IMAGE_CACHE = Path(tempfile.gettempdir()) / "hubd-lab-images"
 
 
 def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
@@ -289,34 +294,19 @@ class SwarmLab:
         return result
 
     def _setup(self) -> None:
-        # The hub image builds (from cache, mostly) on the main engine while the nodes start.
-        built: dict[str, str] = {}
-        errors: list[BaseException] = []
-
-        def build() -> None:
-            try:
-                built["hub"] = self._timed("hub image", self._prebuild_hub_image)
-            except BaseException as exc:
-                errors.append(exc)
-
-        builder = threading.Thread(target=build, daemon=True)
-        if self.load_images:
-            builder.start()
         self._timed("namespaces", self._make_network)
+        if self.load_images:
+            self.hub_image = self._timed("hub image", self._prebuild_hub_image)
+            # node1 runs the stack (hub and gate from the hub image, whose base hubd looks up,
+            # and the proxy); both run people's servers, move helpers (user image), backups.
+            people = [self.images.user, self.images.restic]
+            self.node1.images = [self.images.hub_base, self.hub_image, self.images.proxy, *people]
+            self.node2.images = people
+            self._timed("image cache", self._restore_images)
         self._timed("engines", self._start_engines)
+        if self.load_images:
+            self._timed("image load", self._load_missing_images)
         self._timed("swarm", self._form_swarm)
-        if not self.load_images:
-            return
-        builder.join()
-        if errors:
-            raise errors[0]
-        self.hub_image = built["hub"]
-        # node1 runs the stack (hub and gate from the hub image, whose base hubd looks up, and
-        # the proxy); both nodes run people's servers, move helpers (user image) and backups.
-        people = [self.images.user, self.images.restic]
-        self.node1.images = [self.images.hub_base, self.hub_image, self.images.proxy, *people]
-        self.node2.images = people
-        self._timed("image load", self._load_images)
 
     def _make_network(self) -> None:
         subnet = _free_subnet()
@@ -374,10 +364,37 @@ class SwarmLab:
         )
         return tag
 
-    def _load_images(self) -> None:
-        """`docker save` from the main engine into each node's `docker load`, both at once."""
-        pipelines = []
+    def _image_key(self, node: LabNode) -> str:
+        """Names a node's image store by what is in it (and the engine that wrote it)."""
+        ids = sorted(f"{ref}={self.main.images.get(ref).id}" for ref in node.images)
+        version = str(self.main.version().get("Version", ""))
+        return hashlib.sha256(json.dumps([version, ids]).encode()).hexdigest()[:16]
+
+    def _restore_images(self) -> None:
+        """Hard-link each node's image store from the cache, when it holds one: instant,
+        where a load takes a minute. Safe to share: an engine never writes into a committed
+        layer or a metadata file in place (it writes new files and renames them), and a
+        container's changes go to its own layer."""
+        copies = []
         for node in self.nodes:
+            cached = IMAGE_CACHE / self._image_key(node)
+            if not (cached / "complete").exists():
+                continue
+            os.utime(cached)  # in use: not pruned
+            data = node.dir / "data"
+            data.mkdir(mode=0o711)
+            argv = ["cp", "-al", str(cached / "image"), str(cached / "overlay2"), str(data)]
+            copies.append((data, subprocess.Popen(argv, stderr=subprocess.DEVNULL)))
+        for data, copy in copies:
+            if copy.wait(300):  # e.g. another file system: the images are loaded instead
+                shutil.rmtree(data, ignore_errors=True)
+
+    def _load_missing_images(self) -> None:
+        """`docker save` from the main engine into each node's `docker load` (both at once),
+        where the cache had not put the node's images; then cache its image store."""
+        missing = [node for node in self.nodes if not _has_images(node)]
+        pipelines = []
+        for node in missing:
             err = (self.workdir / f"{node.name}-load.err").open("wb")
             save = subprocess.Popen(
                 ["docker", "save", *node.images], stdout=subprocess.PIPE, stderr=err
@@ -399,6 +416,29 @@ class SwarmLab:
                 problems.append(f"{node.name}: {text}")
         if problems:
             raise AssertionError("loading the test images failed: " + "; ".join(problems))
+        for node in missing:
+            # The engine keeps its layer folder mounted (hard links cannot cross that), and a
+            # stopped engine writes nothing: a restart costs ~2 s, once per new set of images.
+            node.stop_engine()
+            self._cache_images(node)
+            node.start_engine()
+
+    def _cache_images(self, node: LabNode) -> None:
+        """Hard-link the node's freshly loaded image store into the cache (next labs start
+        from it); renamed into place whole, so a concurrent run never sees half of it."""
+        _prune_image_cache()
+        final = IMAGE_CACHE / self._image_key(node)
+        data = node.dir / "data"
+        if final.exists() or str(data) in Path("/proc/self/mountinfo").read_text():
+            return
+        partial = IMAGE_CACHE / f".{final.name}.{os.getpid()}"
+        partial.mkdir(parents=True)
+        _run(["cp", "-al", str(data / "image"), str(data / "overlay2"), str(partial)], timeout=300)
+        (partial / "complete").write_text(" ".join(node.images) + "\n")
+        try:
+            partial.rename(final)
+        except OSError:  # another run was first
+            shutil.rmtree(partial, ignore_errors=True)
 
     def node_names(self) -> list[str]:
         return [node.name for node in self.nodes]
@@ -524,6 +564,30 @@ class SwarmLab:
             self.net = None
         self.nodes = []
         self.timings["close"] = time.monotonic() - start
+
+
+def _has_images(node: LabNode) -> bool:
+    try:
+        for ref in node.images:
+            node.client().images.get(ref)
+    except NotFound:
+        return False
+    return True
+
+
+def _prune_image_cache(max_age_s: float = 3 * 24 * 3600) -> None:
+    """Cached image stores unused for days (older test images), and halves left by runs that
+    died while caching."""
+    if not IMAGE_CACHE.is_dir():
+        return
+    for entry in IMAGE_CACHE.iterdir():
+        match = re.match(r"^\.\w+\.(\d+)$", entry.name)
+        if match:
+            stale = not Path(f"/proc/{match.group(1)}").exists()
+        else:
+            stale = time.time() - entry.stat().st_mtime > max_age_s
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _free_subnet() -> str:
