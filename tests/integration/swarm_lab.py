@@ -69,7 +69,6 @@ PREBUILT_STACK = "hubdswlab"
 GPU_RESOURCE = "NVIDIA-GPU=fake0"
 # Networks every engine has; reset() keeps them.
 BUILTIN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
-HUBD_NODE_LABEL = "io.hubd."
 _SUBNET_PREFIX = "198.18"
 _DIR_PREFIX = "hubd-sw"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -262,7 +261,6 @@ class SwarmLab:
         self.load_images = load_images
         self.number = next(_lab_numbers)  # several labs in one process: tests of the lab
         self.timings: dict[str, float] = {}
-        self._hub_tags: set[str] = set()
         self.hub_image = ""  # the prebuilt hub image, once loaded
         started = time.monotonic()
         remove_stale_labs()
@@ -470,7 +468,6 @@ class SwarmLab:
         client.images.build(
             fileobj=io.BytesIO(f"FROM {self.hub_image}\n".encode()), tag=tag, labels=labels, rm=True
         )
-        self._hub_tags.add(tag)
 
     def reset(self) -> float:
         """Remove what tests made on both nodes; the seconds it took."""
@@ -482,11 +479,13 @@ class SwarmLab:
         for service in manager.services.list():
             with contextlib.suppress(NotFound):
                 service.remove()
-        for node in self.nodes:
-            client = node.client()
-            for container in client.containers.list(all=True):
-                with contextlib.suppress(NotFound):
-                    container.remove(force=True, v=True)
+        # Killed rather than stopped (a task's process may well ignore SIGTERM for its 10 s
+        # grace); then wait until the manager has let go of the tasks, so that no agent starts
+        # one after the second sweep.
+        self._remove_containers()
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: not manager.api.tasks(), 30, interval=0.1)
+        self._remove_containers()
         for secret in manager.secrets.list():
             with contextlib.suppress(NotFound):
                 secret.remove()
@@ -502,18 +501,24 @@ class SwarmLab:
             for image in client.images.list():
                 for tag in image.tags:
                     if tag not in node.images:
-                        with contextlib.suppress(NotFound):
+                        with contextlib.suppress(NotFound, APIError):
                             client.images.remove(tag)
-        self._hub_tags.clear()
+            with contextlib.suppress(APIError):
+                client.images.prune(filters={"dangling": True})
         for node in manager.nodes.list():
             spec = node.attrs["Spec"]
-            labels = spec.get("Labels") or {}
-            kept = {k: v for k, v in labels.items() if not k.startswith(HUBD_NODE_LABEL)}
-            if kept != labels or spec.get("Availability") != "active":
-                node.update({**spec, "Labels": kept, "Availability": "active"})
+            # All labels (hubd's io.hubd.* and any other): the lab itself sets none.
+            if spec.get("Labels") or spec.get("Availability") != "active":
+                node.update({**spec, "Labels": {}, "Availability": "active"})
         elapsed = time.monotonic() - start
         self.timings["last reset"] = elapsed
         return elapsed
+
+    def _remove_containers(self) -> None:
+        for node in self.nodes:
+            for container in node.client().containers.list(all=True):
+                with contextlib.suppress(NotFound, APIError):
+                    container.remove(force=True, v=True)
 
     def _remove_networks(self, timeout: float = 30) -> None:
         """Overlays on the manager, bridges on each node; an overlay stays busy until the
