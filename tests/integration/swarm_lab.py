@@ -67,6 +67,8 @@ from tests.integration.netns import wait_until
 # build cache (one tag per hub context, not per run).
 PREBUILT_STACK = "hubdswlab"
 GPU_RESOURCE = "NVIDIA-GPU=fake0"
+# Swarm heartbeats every 2 s: a stopped node shows "down" within ~6 s, not ~15 s.
+HEARTBEAT_NS = 2 * 10**9
 # Networks every engine has; reset() keeps them.
 BUILTIN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
 _SUBNET_PREFIX = "198.18"
@@ -304,7 +306,7 @@ class SwarmLab:
         self._timed("engines", self._start_engines)
         if self.load_images:
             self._timed("image load", self._load_missing_images)
-        self._timed("swarm", self._form_swarm)
+        self._timed("swarm", self.ensure_swarm)
 
     def _make_network(self) -> None:
         subnet = _free_subnet()
@@ -335,26 +337,55 @@ class SwarmLab:
         if errors:
             raise errors[0]
 
-    def _form_swarm(self) -> None:
-        manager = self.manager_client()
-        manager.swarm.init(
-            advertise_addr=self.node1.ip,
-            listen_addr=f"{self.node1.ip}:2377",
-            # Heartbeats every 2 s: a stopped node shows "down" within ~6 s, not ~15 s.
-            dispatcher_heartbeat_period=2 * 10**9,
-        )
-        manager.swarm.reload()
-        token = manager.swarm.attrs["JoinTokens"]["Worker"]
-        self.node2.client().swarm.join(
-            remote_addrs=[f"{self.node1.ip}:2377"],
-            join_token=token,
-            advertise_addr=self.node2.ip,
-            listen_addr=f"{self.node2.ip}:2377",
-        )
+    def ensure_swarm(self) -> None:
+        """node1 the manager and node2 a Ready worker, however a test left them (engines
+        stopped, Swarm left or taken apart, node removed, another Swarm made by `hubd node
+        add`); nodes left over from before are removed from the list. Node IDs may change.
+        Cheap when all is well (setup and `reset()` call it)."""
         for node in self.nodes:
-            node.node_id = str(node.client().info()["Swarm"]["NodeID"])
+            if not node.engine_running():
+                node.start_engine()
+        manager = self.manager_client()
+        if not _swarm_info(self.node1).get("ControlAvailable"):
+            if _swarm_info(self.node1).get("LocalNodeState") != "inactive":
+                manager.swarm.leave(force=True)
+            manager.swarm.init(
+                advertise_addr=self.node1.ip,
+                listen_addr=f"{self.node1.ip}:2377",
+                dispatcher_heartbeat_period=HEARTBEAT_NS,
+            )
+        manager.swarm.reload()
+        if manager.swarm.attrs["Spec"]["Dispatcher"].get("HeartbeatPeriod") != HEARTBEAT_NS:
+            manager.swarm.update(dispatcher_heartbeat_period=HEARTBEAT_NS)
+            manager.swarm.reload()
+        self.node1.node_id = str(_swarm_info(self.node1)["NodeID"])
+        members = {node.id for node in manager.nodes.list()}
+        worker = _swarm_info(self.node2)
+        if worker.get("NodeID") not in members or worker.get("LocalNodeState") != "active":
+            if worker.get("LocalNodeState") != "inactive":
+                self.node2.client().swarm.leave(force=True)
+            self.node2.client().swarm.join(
+                remote_addrs=[f"{self.node1.ip}:2377"],
+                join_token=manager.swarm.attrs["JoinTokens"]["Worker"],
+                advertise_addr=self.node2.ip,
+                listen_addr=f"{self.node2.ip}:2377",
+            )
+        self.node2.node_id = str(_swarm_info(self.node2)["NodeID"])
+        ours = {node.node_id for node in self.nodes}
+        for member in manager.nodes.list():
+            if member.id not in ours:
+                with contextlib.suppress(NotFound, APIError):
+                    member.remove(force=True)
         for node in self.nodes:
             node.wait_status("ready", 60)
+
+    def take_apart(self) -> None:
+        """Both engines out of the Swarm (a one-machine hub on node1, as before `hubd node
+        add`); `ensure_swarm()` or `reset()` forms it again."""
+        for node in (self.node2, self.node1):
+            if _swarm_info(node).get("LocalNodeState") != "inactive":
+                node.client().swarm.leave(force=True)
+            node.node_id = ""
 
     def _prebuild_hub_image(self) -> str:
         tag, _ = ensure_hub_image(
@@ -472,9 +503,7 @@ class SwarmLab:
     def reset(self) -> float:
         """Remove what tests made on both nodes; the seconds it took."""
         start = time.monotonic()
-        for node in self.nodes:
-            if not node.engine_running():
-                node.start_engine()
+        self.ensure_swarm()
         manager = self.manager_client()
         for service in manager.services.list():
             with contextlib.suppress(NotFound):
@@ -569,6 +598,10 @@ class SwarmLab:
             self.net = None
         self.nodes = []
         self.timings["close"] = time.monotonic() - start
+
+
+def _swarm_info(node: LabNode) -> dict[str, Any]:
+    return dict(node.client().info().get("Swarm") or {})
 
 
 def _has_images(node: LabNode) -> bool:

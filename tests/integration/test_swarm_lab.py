@@ -206,6 +206,22 @@ def test_reset_removes_what_tests_made(swarm_lab: SwarmLab, test_images: TestIma
     print(f"reset took {seconds:.1f} s")
 
 
+def test_reset_forms_the_swarm_again(swarm_lab: SwarmLab) -> None:
+    """After a test took the Swarm apart, or removed node2 behind its engine's back."""
+
+    def members() -> dict[str, str]:
+        nodes = swarm_lab.manager_client().nodes.list()
+        return {n.id: n.attrs["Status"]["State"] for n in nodes}
+
+    swarm_lab.take_apart()
+    assert swarm_lab.node1.client().info()["Swarm"]["LocalNodeState"] == "inactive"
+    swarm_lab.reset()
+    assert members() == {swarm_lab.node1.node_id: "ready", swarm_lab.node2.node_id: "ready"}
+    swarm_lab.manager_client().nodes.get(swarm_lab.node2.node_id).remove(force=True)
+    swarm_lab.reset()
+    assert members() == {swarm_lab.node1.node_id: "ready", swarm_lab.node2.node_id: "ready"}
+
+
 def test_hubd_runs_its_stack_on_node1_in_swarm_mode(swarm_lab: SwarmLab, tmp_path: Path) -> None:
     env = swarm_lab.hubd_env(tmp_path)
     assert env.base_url == f"http://{swarm_lab.node1.ip}:{env.config.port}"
