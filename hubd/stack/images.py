@@ -15,13 +15,6 @@ from hubd.errors import ImageError
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB_IMAGE, StackNames
 from hubd.stack.progress import Reporter
 
-HUB_CONTEXT_FILES = (
-    "Dockerfile",
-    "constraints.txt",
-    "hubd_hub.py",
-    "jupyterhub_config.py",
-    "docker_gate.py",
-)
 # On hubd's hub image: the base image it was built on, by name and by id.
 LABEL_BASE_REF = "io.hubd.hub-base"
 LABEL_BASE_ID = "io.hubd.hub-base-id"
@@ -32,12 +25,22 @@ def hub_context_dir() -> Path:
     return Path(str(importlib.resources.files("hubd.stack") / "hub_image"))
 
 
+def hub_context_files(context: Path) -> list[str]:
+    """Every file of the build context (all of it goes into the image or its build), so that
+    any change to one makes another image; Python's byte-code caches are not hubd's."""
+    return sorted(
+        path.name
+        for path in context.iterdir()
+        if path.is_file() and not path.name.startswith(".") and path.suffix != ".pyc"
+    )
+
+
 def hub_image_hash(base_image_id: str, context: Path | None = None) -> str:
     """A hash of what the hub image is made of: the base image *id* (a moved tag is another
     base) and hubd's build context (a new hubd release is another image)."""
     context = context or hub_context_dir()
     digest = hashlib.sha256(base_image_id.encode())
-    for name in HUB_CONTEXT_FILES:
+    for name in hub_context_files(context):
         digest.update(name.encode() + b"\0" + (context / name).read_bytes())
     return digest.hexdigest()[:12]
 
