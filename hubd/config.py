@@ -216,8 +216,8 @@ class Config:
     )
     gpu_images: list[str] = _key(
         [],
-        "On a Swarm: images whose servers reserve one GPU (the Swarm generic resource "
-        "NVIDIA-GPU that the node's engine advertises).",
+        "On a Swarm: images whose servers use the GPUs of their node; they start only on a "
+        "node whose engine advertises the generic resource NVIDIA-GPU.",
         _check_images,
     )
     hub_base_image: str = _key(

@@ -11,6 +11,9 @@ dockerspawner's SwarmSpawner, mended where it fails hubd's lab Swarm:
 - the endpoint is `dnsrr`: one task per person needs no virtual IP (and none exists on hosts
   without IPVS); the hub and the proxy reach the server at its task's address on the person's
   own overlay network (the service name can resolve to a task that has gone);
+- GPUs: a GPU image (config `gpu_images`) starts only on a node whose engine advertises one,
+  and gets the variables by which the NVIDIA runtime exposes that node's GPUs; no Swarm
+  reservation (swarm_placement.gpu_environment says why);
 - hardening as for containers where services have it: no capabilities, a PID limit, memory
   and CPU limits (Engine 20.10 services have no no-new-privileges; the gate checks the rest).
 """
@@ -26,23 +29,32 @@ from swarm_placement import (
     PlacementRefused,
     check_home,
     constraints,
-    generic_resources,
+    gpu_environment,
     home_node,
     node_name,
     task_address,
     task_problem,
 )
+from tornado import web
 from traitlets import Dict, Unicode
 
+try:
+    from jupyterhub.spawner import SpawnException
+except ImportError:  # JupyterHub before 6
+    SpawnException = None
 
-class ServerCannotStart(RuntimeError):
-    """Why a person's server cannot start, in words for them: JupyterHub shows an exception's
-    `jupyterhub_message` on the spawn page and on the "not running" page after a failed start
-    (a plain exception's text appears only in the progress stream)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.jupyterhub_message = message
+def cannot_start(message: str) -> Exception:
+    """Why a person's server cannot start now, in words for them. JupyterHub passes an HTTP
+    error through to the spawn page (anything else becomes "Unhandled error starting
+    server"), shows its `jupyterhub_message` there and in the progress stream, and logs a
+    SpawnException (JupyterHub 6) as a refusal, without a traceback."""
+    if SpawnException is not None:
+        error = SpawnException(message, reason="placement", status_code=503)
+    else:
+        error = web.HTTPError(503, "%s", message)
+    setattr(error, "jupyterhub_message", message)  # noqa: B010 (not an attribute it declares)
+    return error
 
 
 class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
@@ -74,7 +86,7 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
             node = await self._home()
             check_home(node, self.user.name, self.image, self.swarm)
         except PlacementRefused as refused:
-            raise ServerCannotStart(str(refused)) from None
+            raise cannot_start(str(refused)) from None
         labels = {**self.container_labels, self.user_label: self.user.name}
         self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
         self.extra_container_spec = {
@@ -83,13 +95,13 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
             "cap_drop": list(self.swarm["cap_drop"]),
         }
         self.extra_placement_spec = {"constraints": constraints(node)}
-        self.extra_resources_spec = {
-            "generic_resources": generic_resources(self.image, self.swarm),
-        }
         self.extra_endpoint_spec = {"mode": "dnsrr"}
         self.extra_task_spec = {"restart_policy": {"Condition": "none"}}
         self._home_id = node["ID"]
         return await super().create_object()
+
+    def get_env(self) -> dict[str, str]:
+        return {**super().get_env(), **gpu_environment(self.image, self.swarm)}
 
     async def docker(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if method == "create_service":
@@ -110,14 +122,14 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
             node = await self._node(task.get("NodeID") or getattr(self, "_home_id", ""))
             problem = task_problem(task, node)
             if problem:
-                raise ServerCannotStart(problem)
+                raise cannot_start(problem)
             await asyncio.sleep(self.swarm["poll_s"])
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         task = await self.get_task()
         address = task_address(task or {}, self.network_name)
         if address is None:
-            raise ServerCannotStart(
+            raise cannot_start(
                 f"Your server started but has no address on {self.network_name}; "
                 "please try again, and tell the hub's owner if this repeats."
             )

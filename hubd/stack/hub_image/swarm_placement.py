@@ -63,17 +63,39 @@ def check_home(node: dict[str, Any], username: str, image: str, swarm: dict[str,
             f"This image runs only on machines labelled '{wanted}', and your files are on "
             f"{name}. The hub's owner can move them: hubd user move {username} --to NODE."
         )
+    if image in swarm["gpu_images"] and not has_gpu(node, swarm):
+        raise PlacementRefused(
+            f"This image needs a GPU, and your files are on {name}, which has none. The "
+            f"hub's owner can move them: hubd user move {username} --to NODE."
+        )
 
 
 def constraints(node: dict[str, Any]) -> list[str]:
     return [f"node.id=={node['ID']}"]
 
 
-def generic_resources(image: str, swarm: dict[str, Any]) -> dict[str, int] | None:
-    """A GPU image reserves one GPU, so Swarm puts it only where one is free."""
+def has_gpu(node: dict[str, Any], swarm: dict[str, Any]) -> bool:
+    """Whether the node's engine advertises a GPU (`node-generic-resources` in its
+    daemon.json), as Swarm lists it in the node's description."""
+    resources = ((node.get("Description") or {}).get("Resources") or {}).get("GenericResources")
+    for resource in resources or []:
+        for spec in resource.values():
+            if isinstance(spec, dict) and spec.get("Kind") == swarm["gpu_resource_kind"]:
+                return True
+    return False
+
+
+def gpu_environment(image: str, swarm: dict[str, Any]) -> dict[str, str]:
+    """What a GPU image's server gets so that the NVIDIA container runtime (the GPU node's
+    default runtime) exposes the node's GPUs to it.
+
+    Not a Swarm reservation of the generic resource: Swarm's constraint enforcer rejects a
+    running task that holds one at the next update of its node (any label change), as its
+    check is inverted (moby/swarmkit, constraint_enforcer.go, `HasResource`). So the GPUs of
+    a node are shared by the GPU servers on it."""
     if image in swarm["gpu_images"]:
-        return {swarm["gpu_resource_kind"]: 1}
-    return None
+        return {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+    return {}
 
 
 def task_address(task: dict[str, Any], network_name: str) -> str | None:

@@ -51,6 +51,16 @@ def node(ident: str, host: str, state: str = "ready", avail: str = "active", **l
 
 MANAGER = node("m1", "desk")
 WORKER = node("w2", "gpubox", **{home_label(NAMES, "ann"): "true", node_label("gpu"): "true"})
+# What Swarm lists for an engine with `node-generic-resources: ["NVIDIA-GPU=GPU-1a2b"]`.
+GPU_WORKER = {
+    **WORKER,
+    "Description": {
+        "Hostname": "gpubox",
+        "Resources": {
+            "GenericResources": [{"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": "GPU-1a2b"}}]
+        },
+    },
+}
 
 
 def test_a_person_lives_where_their_label_is_else_on_the_manager() -> None:
@@ -72,7 +82,7 @@ def test_a_person_lives_where_their_label_is_else_on_the_manager() -> None:
         (node("w2", "gpubox", avail="drain"), "lab:1", "paused for maintenance"),
         (MANAGER, "sha256:gpu", "labelled 'gpu'.*hubd user move ann --to NODE"),
         (MANAGER, "lab-gpu:1", "labelled 'gpu'"),
-        (WORKER, "sha256:gpu", None),
+        (GPU_WORKER, "sha256:gpu", None),
         (MANAGER, "lab:1", None),
     ],
 )
@@ -86,10 +96,19 @@ def test_a_server_that_cannot_run_now_is_told_at_once(
         placement.check_home(home, "ann", image, SWARM)
 
 
-def test_gpu_images_reserve_one_gpu_by_name_and_by_pinned_id() -> None:
-    assert placement.generic_resources("lab-gpu:1", SWARM) == {"NVIDIA-GPU": 1}
-    assert placement.generic_resources("sha256:gpu", SWARM) == {"NVIDIA-GPU": 1}
-    assert placement.generic_resources("lab:1", SWARM) is None
+def test_gpu_images_see_the_nodes_gpus_by_name_and_by_pinned_id() -> None:
+    wanted = {"NVIDIA_VISIBLE_DEVICES": "all", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+    assert placement.gpu_environment("lab-gpu:1", SWARM) == wanted
+    assert placement.gpu_environment("sha256:gpu", SWARM) == wanted
+    assert placement.gpu_environment("lab:1", SWARM) == {}
+
+
+def test_a_gpu_image_is_refused_at_once_on_a_node_without_a_gpu() -> None:
+    swarm = {**SWARM, "image_node_labels": {}}
+    with pytest.raises(placement.PlacementRefused, match=r"needs a GPU.*on gpubox, which has"):
+        placement.check_home(WORKER, "ann", "lab-gpu:1", swarm)
+    placement.check_home(GPU_WORKER, "ann", "lab-gpu:1", swarm)
+    placement.check_home(WORKER, "ann", "lab:1", swarm)
 
 
 @pytest.mark.parametrize(
