@@ -75,6 +75,7 @@ _SUBNET_PREFIX = "198.18"
 _DIR_PREFIX = "hubd-sw"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _lab_numbers = itertools.count(1)
+_TASK_ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 # Image stores of lab nodes, kept between runs (hard links: no extra space while a lab uses them),
 # beside the labs' own folders: hard links need the same file system.
 IMAGE_CACHE = Path(tempfile.gettempdir()) / "hubd-lab-images"
@@ -505,15 +506,23 @@ class SwarmLab:
         start = time.monotonic()
         self.ensure_swarm()
         manager = self.manager_client()
+        # Containers killed first (a task's process may well ignore SIGTERM for its 10 s
+        # grace), then the services, before their restart delay (5 s) replaces a task; then
+        # wait until the agents have seen every task end (the manager deletes them a few
+        # seconds later), so that no container appears after the second sweep.
+        self._remove_containers()
         for service in manager.services.list():
             with contextlib.suppress(NotFound):
                 service.remove()
-        # Killed rather than stopped (a task's process may well ignore SIGTERM for its 10 s
-        # grace); then wait until the manager has let go of the tasks, so that no agent starts
-        # one after the second sweep.
-        self._remove_containers()
+
+        def tasks_ended() -> bool:
+            # Not network attachments (a container on an attachable overlay): no service,
+            # no container of their own; they go with their container, some seconds later.
+            tasks = [t for t in manager.api.tasks() if t.get("ServiceID")]
+            return all(t["Status"]["State"] in _TASK_ENDED for t in tasks)
+
         with contextlib.suppress(AssertionError):
-            wait_until(lambda: not manager.api.tasks(), 30, interval=0.1)
+            wait_until(tasks_ended, 30, interval=0.1)
         self._remove_containers()
         for secret in manager.secrets.list():
             with contextlib.suppress(NotFound):
