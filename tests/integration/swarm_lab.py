@@ -8,28 +8,38 @@ data root, exec root, pid file, socket, cgroup parent, no default bridge, and a 
 engine advertises the generic resource `NVIDIA-GPU=fake0` (a GPU for placement, none for real).
 The test process stays in the root namespace and reaches the nodes over a veth on the LAN's
 private subnet (198.18.N.0/24, RFC 2544: never routed; the nodes have no route beyond it).
+Names carry the pid (namespaces `hubd-t<pid>-s<n>-node1`, folders /tmp/hubd-sw<pid>-*), and a
+new lab first removes what labs of dead processes left (engines, containers, mounts, cgroups).
 
-The hubd test images (hub base, user, proxy, restic) and a hub image built once on the main
-engine are loaded into both nodes at setup (`docker save | docker load`): nodes cannot pull or
-reach PyPI, so hubd never builds there; `hubd_env` gives each stack its hub image by tag.
+Images: nodes cannot pull or reach PyPI. node1 gets the hub base, a hub image built once on the
+main engine (`hubd_env` tags it for each stack, so hubd never builds there), the proxy, user and
+restic images; node2 the user and restic images. They come from `docker save | docker load`
+the first time, and from a cache of the nodes' image stores (hard links, /tmp/hubd-lab-images,
+keyed by image ids) after that.
 
 This kernel has no IPVS: use `EndpointSpec(mode="dnsrr")`, never VIPs or the ingress mesh.
 
-Usage (fixtures `swarm_lab` (module) and `swarm_lab_session` (session), one lab per session):
+Usage (fixtures `swarm_lab` (module scope, reset after the module) on `swarm_lab_session`):
 
-    def test_x(swarm_lab: SwarmLab, tmp_path: Path) -> None:
+    def test_x(swarm_lab: SwarmLab, tmp_path: Path, test_images: TestImages) -> None:
         node1, node2 = swarm_lab.node1, swarm_lab.node2
-        node1.client().services.create(image, constraints=[f"node.id=={node2.node_id}"],
-                                       endpoint_spec=EndpointSpec(mode="dnsrr"), ...)
-        env = swarm_lab.hubd_env(tmp_path, idle_timeout=0)  # a StackEnv on node1
-        daemon = DaemonProc(env, tmp_path / "hubd.log").start()  # runs in node1's namespace
+        swarm_lab.manager_client().services.create(
+            test_images.user, constraints=[f"node.id=={node2.node_id}"],
+            endpoint_spec=EndpointSpec(mode="dnsrr"), networks=[an_attachable_overlay])
+        env = swarm_lab.hubd_env(tmp_path)  # a docker_env.StackEnv on node1, Swarm mode
+        daemon = DaemonProc(env, tmp_path / "hubd.log").start()  # in node1's namespace
         requests.get(env.base_url + "/hub/health")  # http://<node1 ip>:<port>
         node2.stop_engine(); node2.wait_status("down"); node2.start_engine()  # Ready again
 
-`reset()` (after each module, or call it yourself) removes what tests made on both nodes:
-services, containers, volumes, networks, secrets, configs, image tags and `io.hubd.*` node
-labels, and starts a stopped node again. Measured here (2 cores, idle machine): setup ~SETUP s
-(of which the image load ~LOAD s), reset ~RESET s, close ~CLOSE s.
+`reset()` removes what tests made on both nodes (services, containers, volumes, networks,
+secrets, configs, image tags, node labels, drain), starts stopped engines and forms the Swarm
+again if a test took it apart (`ensure_swarm()`; node IDs may then change).
+
+Measured here (2 cores shared with other jobs, load 4-10): setup 4-14 s from the image cache
+(the hard links 2-11 s), 47-146 s the first time (`docker save` of 1.4 GB alone ~16 s, the loads
+in parallel 46-130 s); reset 0.5-1.3 s (up to ~4 s with a drained node); close 5-20 s (deleting
+the data). A stopped node2 shows "down" after 2-3.5 s (killed: 4-7 s), is Ready 0.4-2.4 s after
+its start; a pinned service runs in 1.5-3.3 s.
 """
 
 from __future__ import annotations
@@ -720,7 +730,7 @@ def remove_stale_labs() -> None:
     engines, containers, mounts, cgroups and data; netns.Lab removes their namespaces."""
     stale: dict[str, list[str]] = {}
     for cgroup in _CGROUP_ROOT.glob(f"*/{netns.PREFIX}*-s*-node*"):
-        match = re.match(rf"^{netns.PREFIX}(\d+)-s\d+-node\d+$", cgroup.name)
+        match = re.match(rf"^{netns.PREFIX}(\d+)-s\w*-node\d+$", cgroup.name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
             stale.setdefault(match.group(1), []).append(cgroup.name)
     for workdir in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
