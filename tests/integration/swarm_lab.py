@@ -727,7 +727,7 @@ def _unmount_under(path: Path) -> None:
 
 def remove_stale_labs() -> None:
     """Remove what labs of earlier runs left when their process died (a killed pytest):
-    engines, containers, mounts, cgroups and data; netns.Lab removes their namespaces."""
+    engines, containers, mounts, cgroups, data, veths and namespaces."""
     stale: dict[str, list[str]] = {}
     for cgroup in _CGROUP_ROOT.glob(f"*/{netns.PREFIX}*-s*-node*"):
         match = re.match(rf"^{netns.PREFIX}(\d+)-s\w*-node\d+$", cgroup.name)
@@ -739,6 +739,11 @@ def remove_stale_labs() -> None:
             _teardown(workdir, sorted(set(stale.pop(match.group(1), []))))
     for pid, cgroups in stale.items():  # their directory already gone
         _teardown(Path(tempfile.gettempdir()) / f"{_DIR_PREFIX}{pid}-gone", sorted(set(cgroups)))
+    # Their root ends of the LAN (SwarmLab.root_port), then their namespaces.
+    for name in re.findall(r"^\d+: (hs(\d+)x\d+)@", _run(["ip", "-o", "link"]), re.M):
+        if not Path(f"/proc/{name[1]}").exists():
+            _run(["ip", "link", "del", name[0]], check=False)
+    netns.remove_stale_namespaces()
 
 
 @contextlib.contextmanager
