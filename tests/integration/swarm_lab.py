@@ -8,28 +8,39 @@ data root, exec root, pid file, socket, cgroup parent, no default bridge, and a 
 engine advertises the generic resource `NVIDIA-GPU=fake0` (a GPU for placement, none for real).
 The test process stays in the root namespace and reaches the nodes over a veth on the LAN's
 private subnet (198.18.N.0/24, RFC 2544: never routed; the nodes have no route beyond it).
+Names carry the pid (namespaces `hubd-t<pid>-s<n>-node1`, folders /tmp/hubd-sw<pid>-*), and a
+new lab first removes what labs of dead processes left (engines, containers, mounts, cgroups).
 
-The hubd test images (hub base, user, proxy, restic) and a hub image built once on the main
-engine are loaded into both nodes at setup (`docker save | docker load`): nodes cannot pull or
-reach PyPI, so hubd never builds there; `hubd_env` gives each stack its hub image by tag.
+Images: nodes cannot pull or reach PyPI. node1 gets the hub base, a hub image built once on the
+main engine (`hubd_env` tags it for each stack, so hubd never builds there), the proxy, user and
+restic images; node2 the user and restic images. They come from `docker save | docker load`
+the first time, and from a cache of the nodes' image stores (hard links, /tmp/hubd-lab-images,
+keyed by image ids) after that; the hub image, which changes with every edit of hubd's hub
+files, is not in the key: a new one alone loads in ~7 s on top of its cached base.
 
 This kernel has no IPVS: use `EndpointSpec(mode="dnsrr")`, never VIPs or the ingress mesh.
 
-Usage (fixtures `swarm_lab` (module) and `swarm_lab_session` (session), one lab per session):
+Usage (fixtures `swarm_lab` (module scope, reset after the module) on `swarm_lab_session`):
 
-    def test_x(swarm_lab: SwarmLab, tmp_path: Path) -> None:
+    def test_x(swarm_lab: SwarmLab, tmp_path: Path, test_images: TestImages) -> None:
         node1, node2 = swarm_lab.node1, swarm_lab.node2
-        node1.client().services.create(image, constraints=[f"node.id=={node2.node_id}"],
-                                       endpoint_spec=EndpointSpec(mode="dnsrr"), ...)
-        env = swarm_lab.hubd_env(tmp_path, idle_timeout=0)  # a StackEnv on node1
-        daemon = DaemonProc(env, tmp_path / "hubd.log").start()  # runs in node1's namespace
+        swarm_lab.manager_client().services.create(
+            test_images.user, constraints=[f"node.id=={node2.node_id}"],
+            endpoint_spec=EndpointSpec(mode="dnsrr"), networks=[an_attachable_overlay])
+        env = swarm_lab.hubd_env(tmp_path)  # a docker_env.StackEnv on node1, Swarm mode
+        daemon = DaemonProc(env, tmp_path / "hubd.log").start()  # in node1's namespace
         requests.get(env.base_url + "/hub/health")  # http://<node1 ip>:<port>
         node2.stop_engine(); node2.wait_status("down"); node2.start_engine()  # Ready again
 
-`reset()` (after each module, or call it yourself) removes what tests made on both nodes:
-services, containers, volumes, networks, secrets, configs, image tags and `io.hubd.*` node
-labels, and starts a stopped node again. Measured here (2 cores, idle machine): setup ~SETUP s
-(of which the image load ~LOAD s), reset ~RESET s, close ~CLOSE s.
+`reset()` removes what tests made on both nodes (services, containers, volumes, networks,
+secrets, configs, image tags, node labels, drain), starts stopped engines and forms the Swarm
+again if a test took it apart (`ensure_swarm()`; node IDs may then change).
+
+Measured here (2 cores shared with other jobs, load 4-10): setup 4-14 s from the image cache
+(the hard links 2-11 s), 47-146 s the first time (`docker save` of 1.4 GB alone ~16 s, the loads
+in parallel 46-130 s); reset 0.5-1.3 s (up to ~4 s with a drained node); close 5-20 s (deleting
+the data). A stopped node2 shows "down" after 2-3.5 s (killed: 4-7 s), is Ready 0.4-2.4 s after
+its start; a pinned service runs in 1.5-3.3 s.
 """
 
 from __future__ import annotations
@@ -75,6 +86,7 @@ _SUBNET_PREFIX = "198.18"
 _DIR_PREFIX = "hubd-sw"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _lab_numbers = itertools.count(1)
+_TASK_ENDED = {"complete", "shutdown", "failed", "rejected", "orphaned", "remove"}
 # Image stores of lab nodes, kept between runs (hard links: no extra space while a lab uses them),
 # beside the labs' own folders: hard links need the same file system.
 IMAGE_CACHE = Path(tempfile.gettempdir()) / "hubd-lab-images"
@@ -395,7 +407,10 @@ class SwarmLab:
 
     def _image_key(self, node: LabNode) -> str:
         """Names a node's image store by what is in it (and the engine that wrote it)."""
-        ids = sorted(f"{ref}={self.main.images.get(ref).id}" for ref in node.images)
+        # Not the hub image: it changes with every edit of hubd's hub files, and on top of
+        # its base (cached) it loads in ~7 s where all of node1's images take a minute or two.
+        refs = [ref for ref in node.images if ref != self.hub_image]
+        ids = sorted(f"{ref}={self.main.images.get(ref).id}" for ref in refs)
         version = str(self.main.version().get("Version", ""))
         return hashlib.sha256(json.dumps([version, ids]).encode()).hexdigest()[:16]
 
@@ -421,12 +436,14 @@ class SwarmLab:
     def _load_missing_images(self) -> None:
         """`docker save` from the main engine into each node's `docker load` (both at once),
         where the cache had not put the node's images; then cache its image store."""
-        missing = [node for node in self.nodes if not _has_images(node)]
+        missing = {node.name: _missing_images(node) for node in self.nodes}
         pipelines = []
-        for node in missing:
+        for node in self.nodes:
+            if not missing[node.name]:
+                continue
             err = (self.workdir / f"{node.name}-load.err").open("wb")
             save = subprocess.Popen(
-                ["docker", "save", *node.images], stdout=subprocess.PIPE, stderr=err
+                ["docker", "save", *missing[node.name]], stdout=subprocess.PIPE, stderr=err
             )
             load = subprocess.Popen(
                 ["docker", "-H", node.docker_host, "load", "-q"],
@@ -445,7 +462,9 @@ class SwarmLab:
                 problems.append(f"{node.name}: {text}")
         if problems:
             raise AssertionError("loading the test images failed: " + "; ".join(problems))
-        for node in missing:
+        for node in self.nodes:
+            if (IMAGE_CACHE / self._image_key(node)).exists():
+                continue
             # The engine keeps its layer folder mounted (hard links cannot cross that), and a
             # stopped engine writes nothing: a restart costs ~2 s, once per new set of images.
             node.stop_engine()
@@ -505,15 +524,23 @@ class SwarmLab:
         start = time.monotonic()
         self.ensure_swarm()
         manager = self.manager_client()
+        # Containers killed first (a task's process may well ignore SIGTERM for its 10 s
+        # grace), then the services, before their restart delay (5 s) replaces a task; then
+        # wait until the agents have seen every task end (the manager deletes them a few
+        # seconds later), so that no container appears after the second sweep.
+        self._remove_containers()
         for service in manager.services.list():
             with contextlib.suppress(NotFound):
                 service.remove()
-        # Killed rather than stopped (a task's process may well ignore SIGTERM for its 10 s
-        # grace); then wait until the manager has let go of the tasks, so that no agent starts
-        # one after the second sweep.
-        self._remove_containers()
+
+        def tasks_ended() -> bool:
+            # Not network attachments (a container on an attachable overlay): no service,
+            # no container of their own; they go with their container, some seconds later.
+            tasks = [t for t in manager.api.tasks() if t.get("ServiceID")]
+            return all(t["Status"]["State"] in _TASK_ENDED for t in tasks)
+
         with contextlib.suppress(AssertionError):
-            wait_until(lambda: not manager.api.tasks(), 30, interval=0.1)
+            wait_until(tasks_ended, 30, interval=0.1)
         self._remove_containers()
         for secret in manager.secrets.list():
             with contextlib.suppress(NotFound):
@@ -604,13 +631,14 @@ def _swarm_info(node: LabNode) -> dict[str, Any]:
     return dict(node.client().info().get("Swarm") or {})
 
 
-def _has_images(node: LabNode) -> bool:
-    try:
-        for ref in node.images:
+def _missing_images(node: LabNode) -> list[str]:
+    missing = []
+    for ref in node.images:
+        try:
             node.client().images.get(ref)
-    except NotFound:
-        return False
-    return True
+        except NotFound:
+            missing.append(ref)
+    return missing
 
 
 def _prune_image_cache(max_age_s: float = 3 * 24 * 3600) -> None:
@@ -708,10 +736,10 @@ def _unmount_under(path: Path) -> None:
 
 def remove_stale_labs() -> None:
     """Remove what labs of earlier runs left when their process died (a killed pytest):
-    engines, containers, mounts, cgroups and data; netns.Lab removes their namespaces."""
+    engines, containers, mounts, cgroups, data, veths and namespaces."""
     stale: dict[str, list[str]] = {}
     for cgroup in _CGROUP_ROOT.glob(f"*/{netns.PREFIX}*-s*-node*"):
-        match = re.match(rf"^{netns.PREFIX}(\d+)-s\d+-node\d+$", cgroup.name)
+        match = re.match(rf"^{netns.PREFIX}(\d+)-s\w*-node\d+$", cgroup.name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
             stale.setdefault(match.group(1), []).append(cgroup.name)
     for workdir in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
@@ -720,6 +748,11 @@ def remove_stale_labs() -> None:
             _teardown(workdir, sorted(set(stale.pop(match.group(1), []))))
     for pid, cgroups in stale.items():  # their directory already gone
         _teardown(Path(tempfile.gettempdir()) / f"{_DIR_PREFIX}{pid}-gone", sorted(set(cgroups)))
+    # Their root ends of the LAN (SwarmLab.root_port), then their namespaces.
+    for name in re.findall(r"^\d+: (hs(\d+)x\d+)@", _run(["ip", "-o", "link"]), re.M):
+        if not Path(f"/proc/{name[1]}").exists():
+            _run(["ip", "link", "del", name[0]], check=False)
+    netns.remove_stale_namespaces()
 
 
 @contextlib.contextmanager

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from collections.abc import Iterator
@@ -18,7 +20,13 @@ from docker.types import EndpointSpec, Mount
 from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.netns import wait_until
-from tests.integration.swarm_lab import BUILTIN_NETWORKS, GPU_RESOURCE, LabNode, SwarmLab
+from tests.integration.swarm_lab import (
+    BUILTIN_NETWORKS,
+    GPU_RESOURCE,
+    LabNode,
+    SwarmLab,
+    remove_stale_labs,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -299,3 +307,44 @@ def _mentions(proc: Path, text: str) -> bool:
         return text.encode() in (proc / "cmdline").read_bytes()
     except OSError:
         return False
+
+
+_ABANDONED_LAB = """
+import json, sys, time, docker
+from tests.images.build import ensure_test_images
+from tests.integration.swarm_lab import SwarmLab
+from tests.integration.test_swarm_lab import tiny_image
+main = docker.from_env(timeout=120)
+lab = SwarmLab(main, ensure_test_images(main, log=lambda line: None), load_images=False)
+container = lab.node2.client().containers.run(tiny_image(lab.node2), detach=True)
+container.reload()
+pids = [node.pid() for node in lab.nodes] + [container.attrs["State"]["Pid"]]
+print(json.dumps({"tag": lab.net.tag, "workdir": str(lab.workdir), "port": lab.root_port,
+                  "cgroups": [n.cgroup_parent for n in lab.nodes], "pids": pids}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_lab_whose_process_was_killed_is_removed_by_the_next(tmp_path: Path) -> None:
+    """A pytest killed outright leaves engines, a container, mounts and namespaces: the next
+    lab (remove_stale_labs, which SwarmLab runs first) removes them."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ABANDONED_LAB], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        left = json.loads(proc.stdout.readline())
+    finally:
+        proc.kill()
+        proc.wait()
+    workdir = Path(left["workdir"])
+    assert all(Path(f"/proc/{pid}").exists() for pid in left["pids"])  # it did leave them
+    remove_stale_labs()
+    assert not any(line.startswith(left["tag"]) for line in _lines(["ip", "netns", "list"]))
+    assert subprocess.run(["ip", "link", "show", left["port"]], capture_output=True).returncode
+    # Killed; gone once their new parent (init) has reaped them.
+    wait_until(lambda: not [pid for pid in left["pids"] if Path(f"/proc/{pid}").exists()], 10)
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _mentions(p, str(workdir))]
+    assert str(workdir) not in Path("/proc/self/mountinfo").read_text()
+    assert not workdir.exists()
+    assert not [c for c in left["cgroups"] if list(Path("/sys/fs/cgroup").glob(f"*/{c}"))]
