@@ -590,9 +590,6 @@ class DaemonBackend:
     def unlock_user(self, name: str) -> dict[str, Any]:
         return Accounts(self._stack()).unlock_user(name)
 
-    def backup(self, target: str | None) -> dict[str, Any]:
-        return self.daemon.backups.run_now(self.daemon.config, target)
-
     # -- the machines of the hub's Swarm (`hubd node`)
 
     def list_nodes(self) -> list[dict[str, Any]]:
@@ -612,6 +609,9 @@ class DaemonBackend:
 
     def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]:
         return dict(self._stack().nodes.label(node, label, remove))
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        return self.daemon.backups.run_now(self.daemon.config, target)
 
 
 def _log_to_file(paths: Paths) -> None:

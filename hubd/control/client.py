@@ -148,25 +148,6 @@ class ControlClient:
     def unlock_user(self, name: str) -> dict[str, Any]:
         return dict(self.request("POST", f"/users/{quote(name, safe='')}/unlock", {}))
 
-    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
-        # Pulling and building images can take many minutes: make this client with
-        # Timing.upgrade_request_timeout_s.
-        return dict(self.request("POST", "/upgrade/plan", {"pull": pull}))
-
-    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.request("POST", "/upgrade/apply", {"plan": plan}))
-
-    def set_password(self, name: str, password: str) -> dict[str, Any]:
-
-        return dict(
-            self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
-        )
-
-    def backup(self, target: str | None = None) -> dict[str, Any]:
-        # A first backup of big volumes takes a while; the daemon answers when it is done.
-        timeout = Timing().backup_request_timeout_s
-        return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))
-
     # -- the machines of the hub's Swarm (`hubd node`)
 
     def list_nodes(self) -> list[dict[str, Any]]:
@@ -187,3 +168,22 @@ class ControlClient:
                 "POST", f"/nodes/{quote(node, safe='')}/labels", {"label": label, "remove": remove}
             )
         )
+
+    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
+        # Pulling and building images can take many minutes: make this client with
+        # Timing.upgrade_request_timeout_s.
+        return dict(self.request("POST", "/upgrade/plan", {"pull": pull}))
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.request("POST", "/upgrade/apply", {"plan": plan}))
+
+    def set_password(self, name: str, password: str) -> dict[str, Any]:
+
+        return dict(
+            self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
+        )
+
+    def backup(self, target: str | None = None) -> dict[str, Any]:
+        # A first backup of big volumes takes a while; the daemon answers when it is done.
+        timeout = Timing().backup_request_timeout_s
+        return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))

@@ -52,14 +52,14 @@ class ControlBackend(Protocol):
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]: ...
     def set_password(self, name: str, password: str) -> dict[str, Any]: ...
     def unlock_user(self, name: str) -> dict[str, Any]: ...
-    def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
-    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
-    def backup(self, target: str | None) -> dict[str, Any]: ...
     # The machines of the hub's Swarm (`hubd node`).
     def list_nodes(self) -> list[dict[str, Any]]: ...
     def add_node(self, advertise_addr: str | None) -> dict[str, Any]: ...
     def remove_node(self, node: str) -> dict[str, Any]: ...
     def label_node(self, node: str, label: str, remove: bool) -> dict[str, Any]: ...
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]: ...
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]: ...
+    def backup(self, target: str | None) -> dict[str, Any]: ...
 
 
 class BadRequest(Exception):
@@ -243,6 +243,7 @@ class _Router:
             ("upgrade", "plan"): {"POST": lambda body, q: b.upgrade_plan(_flag(q, body, "pull"))},
             ("upgrade", "apply"): {"POST": lambda body, _q: b.upgrade_apply(_object(body, "plan"))},
         }
+        fixed.update(_node_routes(b, parts))
         if len(parts) >= 2 and parts[0] == "users":
             name = parts[1]
             if len(parts) == 2:
@@ -255,13 +256,20 @@ class _Router:
                 }
             elif len(parts) == 3 and parts[2] == "unlock":
                 fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
-        fixed.update(_node_routes(b, parts))
         methods = fixed.get(tuple(parts))
         if methods is None:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         if method not in methods:
             raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
         return methods[method]
+
+
+def _tail(query: dict[str, list[str]]) -> int:
+    try:
+        tail = int(query.get("tail", ["200"])[0])
+    except ValueError:
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "tail must be a number") from None
+    return max(1, min(tail, 10_000))
 
 
 def _node_routes(b: ControlBackend, parts: list[str]) -> dict[tuple[str, ...], dict[str, Route]]:
@@ -283,14 +291,6 @@ def _node_routes(b: ControlBackend, parts: list[str]) -> dict[tuple[str, ...], d
                 )
             }
     return routes
-
-
-def _tail(query: dict[str, list[str]]) -> int:
-    try:
-        tail = int(query.get("tail", ["200"])[0])
-    except ValueError:
-        raise BadRequest(HTTPStatus.BAD_REQUEST, "tail must be a number") from None
-    return max(1, min(tail, 10_000))
 
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):

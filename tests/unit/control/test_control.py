@@ -64,17 +64,6 @@ class Backend:
     def unlock_user(self, name: str) -> dict[str, Any]:
         return {"name": name, "was_locked": name in self.users}
 
-    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
-        return {"up_to_date": True, "pull": pull}
-
-    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
-        raise UpgradeRolledBack(f"the upgrade was rolled back: {plan['why']}")
-
-    def backup(self, target: str | None) -> dict[str, Any]:
-        if target == "/unplugged":
-            raise BackupError("backup target /unplugged does not exist")
-        return {"snapshot": "abcd1234", "target": target or "/default"}
-
     def _node(self, name: str) -> dict[str, Any]:
         if name not in self.nodes:
             raise NodeError(f"no node {name!r}")
@@ -103,6 +92,17 @@ class Backend:
         else:
             labels.append(label)
         return {"node": node, "labels": labels}
+
+    def upgrade_plan(self, pull: bool) -> dict[str, Any]:
+        return {"up_to_date": True, "pull": pull}
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        raise UpgradeRolledBack(f"the upgrade was rolled back: {plan['why']}")
+
+    def backup(self, target: str | None) -> dict[str, Any]:
+        if target == "/unplugged":
+            raise BackupError("backup target /unplugged does not exist")
+        return {"snapshot": "abcd1234", "target": target or "/default"}
 
 
 @pytest.fixture
