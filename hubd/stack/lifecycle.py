@@ -75,8 +75,8 @@ from hubd.stack.settings import (
     SETTINGS_DIR,
     hub_settings,
 )
+from hubd.stack.swarm import nodes as swarm_nodes
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
-from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
 from hubd.status import HubContainer, NodeView, ProxyContainer, StackView, UserServer
@@ -342,9 +342,9 @@ class Stack:
         return local_node_id(self.client) if swarm_manager(self.client) else None
 
     @property
-    def nodes(self) -> Nodes:
+    def nodes(self) -> swarm_nodes.Nodes:
         """The machines of the hub's Swarm (`hubd node`)."""
-        return Nodes(self.client, self.names, self.timing)
+        return swarm_nodes.Nodes(self.client, self.names, self.timing)
 
     def find_hub(self) -> Container | None:
         try:
