@@ -35,8 +35,10 @@ labels, and starts a stopped node again. Measured here (2 cores, idle machine): 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import itertools
+import json
 import os
 import re
 import shutil
@@ -65,13 +67,17 @@ from tests.integration.netns import wait_until
 # build cache (one tag per hub context, not per run).
 PREBUILT_STACK = "hubdswlab"
 GPU_RESOURCE = "NVIDIA-GPU=fake0"
+# Swarm heartbeats every 2 s: a stopped node shows "down" within ~6 s, not ~15 s.
+HEARTBEAT_NS = 2 * 10**9
 # Networks every engine has; reset() keeps them.
 BUILTIN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}
-HUBD_NODE_LABEL = "io.hubd."
 _SUBNET_PREFIX = "198.18"
 _DIR_PREFIX = "hubd-sw"
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _lab_numbers = itertools.count(1)
+# Image stores of lab nodes, kept between runs (hard links: no extra space while a lab uses them),
+# beside the labs' own folders: hard links need the same file system.
+IMAGE_CACHE = Path(tempfile.gettempdir()) / "hubd-lab-images"
 
 
 def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
@@ -257,7 +263,6 @@ class SwarmLab:
         self.load_images = load_images
         self.number = next(_lab_numbers)  # several labs in one process: tests of the lab
         self.timings: dict[str, float] = {}
-        self._hub_tags: set[str] = set()
         self.hub_image = ""  # the prebuilt hub image, once loaded
         started = time.monotonic()
         remove_stale_labs()
@@ -289,34 +294,19 @@ class SwarmLab:
         return result
 
     def _setup(self) -> None:
-        # The hub image builds (from cache, mostly) on the main engine while the nodes start.
-        built: dict[str, str] = {}
-        errors: list[BaseException] = []
-
-        def build() -> None:
-            try:
-                built["hub"] = self._timed("hub image", self._prebuild_hub_image)
-            except BaseException as exc:
-                errors.append(exc)
-
-        builder = threading.Thread(target=build, daemon=True)
-        if self.load_images:
-            builder.start()
         self._timed("namespaces", self._make_network)
+        if self.load_images:
+            self.hub_image = self._timed("hub image", self._prebuild_hub_image)
+            # node1 runs the stack (hub and gate from the hub image, whose base hubd looks up,
+            # and the proxy); both run people's servers, move helpers (user image), backups.
+            people = [self.images.user, self.images.restic]
+            self.node1.images = [self.images.hub_base, self.hub_image, self.images.proxy, *people]
+            self.node2.images = people
+            self._timed("image cache", self._restore_images)
         self._timed("engines", self._start_engines)
-        self._timed("swarm", self._form_swarm)
-        if not self.load_images:
-            return
-        builder.join()
-        if errors:
-            raise errors[0]
-        self.hub_image = built["hub"]
-        # node1 runs the stack (hub and gate from the hub image, whose base hubd looks up, and
-        # the proxy); both nodes run people's servers, move helpers (user image) and backups.
-        people = [self.images.user, self.images.restic]
-        self.node1.images = [self.images.hub_base, self.hub_image, self.images.proxy, *people]
-        self.node2.images = people
-        self._timed("image load", self._load_images)
+        if self.load_images:
+            self._timed("image load", self._load_missing_images)
+        self._timed("swarm", self.ensure_swarm)
 
     def _make_network(self) -> None:
         subnet = _free_subnet()
@@ -347,26 +337,55 @@ class SwarmLab:
         if errors:
             raise errors[0]
 
-    def _form_swarm(self) -> None:
-        manager = self.manager_client()
-        manager.swarm.init(
-            advertise_addr=self.node1.ip,
-            listen_addr=f"{self.node1.ip}:2377",
-            # Heartbeats every 2 s: a stopped node shows "down" within ~6 s, not ~15 s.
-            dispatcher_heartbeat_period=2 * 10**9,
-        )
-        manager.swarm.reload()
-        token = manager.swarm.attrs["JoinTokens"]["Worker"]
-        self.node2.client().swarm.join(
-            remote_addrs=[f"{self.node1.ip}:2377"],
-            join_token=token,
-            advertise_addr=self.node2.ip,
-            listen_addr=f"{self.node2.ip}:2377",
-        )
+    def ensure_swarm(self) -> None:
+        """node1 the manager and node2 a Ready worker, however a test left them (engines
+        stopped, Swarm left or taken apart, node removed, another Swarm made by `hubd node
+        add`); nodes left over from before are removed from the list. Node IDs may change.
+        Cheap when all is well (setup and `reset()` call it)."""
         for node in self.nodes:
-            node.node_id = str(node.client().info()["Swarm"]["NodeID"])
+            if not node.engine_running():
+                node.start_engine()
+        manager = self.manager_client()
+        if not _swarm_info(self.node1).get("ControlAvailable"):
+            if _swarm_info(self.node1).get("LocalNodeState") != "inactive":
+                manager.swarm.leave(force=True)
+            manager.swarm.init(
+                advertise_addr=self.node1.ip,
+                listen_addr=f"{self.node1.ip}:2377",
+                dispatcher_heartbeat_period=HEARTBEAT_NS,
+            )
+        manager.swarm.reload()
+        if manager.swarm.attrs["Spec"]["Dispatcher"].get("HeartbeatPeriod") != HEARTBEAT_NS:
+            manager.swarm.update(dispatcher_heartbeat_period=HEARTBEAT_NS)
+            manager.swarm.reload()
+        self.node1.node_id = str(_swarm_info(self.node1)["NodeID"])
+        members = {node.id for node in manager.nodes.list()}
+        worker = _swarm_info(self.node2)
+        if worker.get("NodeID") not in members or worker.get("LocalNodeState") != "active":
+            if worker.get("LocalNodeState") != "inactive":
+                self.node2.client().swarm.leave(force=True)
+            self.node2.client().swarm.join(
+                remote_addrs=[f"{self.node1.ip}:2377"],
+                join_token=manager.swarm.attrs["JoinTokens"]["Worker"],
+                advertise_addr=self.node2.ip,
+                listen_addr=f"{self.node2.ip}:2377",
+            )
+        self.node2.node_id = str(_swarm_info(self.node2)["NodeID"])
+        ours = {node.node_id for node in self.nodes}
+        for member in manager.nodes.list():
+            if member.id not in ours:
+                with contextlib.suppress(NotFound, APIError):
+                    member.remove(force=True)
         for node in self.nodes:
             node.wait_status("ready", 60)
+
+    def take_apart(self) -> None:
+        """Both engines out of the Swarm (a one-machine hub on node1, as before `hubd node
+        add`); `ensure_swarm()` or `reset()` forms it again."""
+        for node in (self.node2, self.node1):
+            if _swarm_info(node).get("LocalNodeState") != "inactive":
+                node.client().swarm.leave(force=True)
+            node.node_id = ""
 
     def _prebuild_hub_image(self) -> str:
         tag, _ = ensure_hub_image(
@@ -374,10 +393,37 @@ class SwarmLab:
         )
         return tag
 
-    def _load_images(self) -> None:
-        """`docker save` from the main engine into each node's `docker load`, both at once."""
-        pipelines = []
+    def _image_key(self, node: LabNode) -> str:
+        """Names a node's image store by what is in it (and the engine that wrote it)."""
+        ids = sorted(f"{ref}={self.main.images.get(ref).id}" for ref in node.images)
+        version = str(self.main.version().get("Version", ""))
+        return hashlib.sha256(json.dumps([version, ids]).encode()).hexdigest()[:16]
+
+    def _restore_images(self) -> None:
+        """Hard-link each node's image store from the cache, when it holds one: instant,
+        where a load takes a minute. Safe to share: an engine never writes into a committed
+        layer or a metadata file in place (it writes new files and renames them), and a
+        container's changes go to its own layer."""
+        copies = []
         for node in self.nodes:
+            cached = IMAGE_CACHE / self._image_key(node)
+            if not (cached / "complete").exists():
+                continue
+            os.utime(cached)  # in use: not pruned
+            data = node.dir / "data"
+            data.mkdir(mode=0o711)
+            argv = ["cp", "-al", str(cached / "image"), str(cached / "overlay2"), str(data)]
+            copies.append((data, subprocess.Popen(argv, stderr=subprocess.DEVNULL)))
+        for data, copy in copies:
+            if copy.wait(300):  # e.g. another file system: the images are loaded instead
+                shutil.rmtree(data, ignore_errors=True)
+
+    def _load_missing_images(self) -> None:
+        """`docker save` from the main engine into each node's `docker load` (both at once),
+        where the cache had not put the node's images; then cache its image store."""
+        missing = [node for node in self.nodes if not _has_images(node)]
+        pipelines = []
+        for node in missing:
             err = (self.workdir / f"{node.name}-load.err").open("wb")
             save = subprocess.Popen(
                 ["docker", "save", *node.images], stdout=subprocess.PIPE, stderr=err
@@ -399,6 +445,29 @@ class SwarmLab:
                 problems.append(f"{node.name}: {text}")
         if problems:
             raise AssertionError("loading the test images failed: " + "; ".join(problems))
+        for node in missing:
+            # The engine keeps its layer folder mounted (hard links cannot cross that), and a
+            # stopped engine writes nothing: a restart costs ~2 s, once per new set of images.
+            node.stop_engine()
+            self._cache_images(node)
+            node.start_engine()
+
+    def _cache_images(self, node: LabNode) -> None:
+        """Hard-link the node's freshly loaded image store into the cache (next labs start
+        from it); renamed into place whole, so a concurrent run never sees half of it."""
+        _prune_image_cache()
+        final = IMAGE_CACHE / self._image_key(node)
+        data = node.dir / "data"
+        if final.exists() or str(data) in Path("/proc/self/mountinfo").read_text():
+            return
+        partial = IMAGE_CACHE / f".{final.name}.{os.getpid()}"
+        partial.mkdir(parents=True)
+        _run(["cp", "-al", str(data / "image"), str(data / "overlay2"), str(partial)], timeout=300)
+        (partial / "complete").write_text(" ".join(node.images) + "\n")
+        try:
+            partial.rename(final)
+        except OSError:  # another run was first
+            shutil.rmtree(partial, ignore_errors=True)
 
     def node_names(self) -> list[str]:
         return [node.name for node in self.nodes]
@@ -430,23 +499,22 @@ class SwarmLab:
         client.images.build(
             fileobj=io.BytesIO(f"FROM {self.hub_image}\n".encode()), tag=tag, labels=labels, rm=True
         )
-        self._hub_tags.add(tag)
 
     def reset(self) -> float:
         """Remove what tests made on both nodes; the seconds it took."""
         start = time.monotonic()
-        for node in self.nodes:
-            if not node.engine_running():
-                node.start_engine()
+        self.ensure_swarm()
         manager = self.manager_client()
         for service in manager.services.list():
             with contextlib.suppress(NotFound):
                 service.remove()
-        for node in self.nodes:
-            client = node.client()
-            for container in client.containers.list(all=True):
-                with contextlib.suppress(NotFound):
-                    container.remove(force=True, v=True)
+        # Killed rather than stopped (a task's process may well ignore SIGTERM for its 10 s
+        # grace); then wait until the manager has let go of the tasks, so that no agent starts
+        # one after the second sweep.
+        self._remove_containers()
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: not manager.api.tasks(), 30, interval=0.1)
+        self._remove_containers()
         for secret in manager.secrets.list():
             with contextlib.suppress(NotFound):
                 secret.remove()
@@ -462,18 +530,24 @@ class SwarmLab:
             for image in client.images.list():
                 for tag in image.tags:
                     if tag not in node.images:
-                        with contextlib.suppress(NotFound):
+                        with contextlib.suppress(NotFound, APIError):
                             client.images.remove(tag)
-        self._hub_tags.clear()
+            with contextlib.suppress(APIError):
+                client.images.prune(filters={"dangling": True})
         for node in manager.nodes.list():
             spec = node.attrs["Spec"]
-            labels = spec.get("Labels") or {}
-            kept = {k: v for k, v in labels.items() if not k.startswith(HUBD_NODE_LABEL)}
-            if kept != labels or spec.get("Availability") != "active":
-                node.update({**spec, "Labels": kept, "Availability": "active"})
+            # All labels (hubd's io.hubd.* and any other): the lab itself sets none.
+            if spec.get("Labels") or spec.get("Availability") != "active":
+                node.update({**spec, "Labels": {}, "Availability": "active"})
         elapsed = time.monotonic() - start
         self.timings["last reset"] = elapsed
         return elapsed
+
+    def _remove_containers(self) -> None:
+        for node in self.nodes:
+            for container in node.client().containers.list(all=True):
+                with contextlib.suppress(NotFound, APIError):
+                    container.remove(force=True, v=True)
 
     def _remove_networks(self, timeout: float = 30) -> None:
         """Overlays on the manager, bridges on each node; an overlay stays busy until the
@@ -524,6 +598,34 @@ class SwarmLab:
             self.net = None
         self.nodes = []
         self.timings["close"] = time.monotonic() - start
+
+
+def _swarm_info(node: LabNode) -> dict[str, Any]:
+    return dict(node.client().info().get("Swarm") or {})
+
+
+def _has_images(node: LabNode) -> bool:
+    try:
+        for ref in node.images:
+            node.client().images.get(ref)
+    except NotFound:
+        return False
+    return True
+
+
+def _prune_image_cache(max_age_s: float = 3 * 24 * 3600) -> None:
+    """Cached image stores unused for days (older test images), and halves left by runs that
+    died while caching."""
+    if not IMAGE_CACHE.is_dir():
+        return
+    for entry in IMAGE_CACHE.iterdir():
+        match = re.match(r"^\.\w+\.(\d+)$", entry.name)
+        if match:
+            stale = not Path(f"/proc/{match.group(1)}").exists()
+        else:
+            stale = time.time() - entry.stat().st_mtime > max_age_s
+        if stale:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _free_subnet() -> str:

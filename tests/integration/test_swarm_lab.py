@@ -13,12 +13,12 @@ from pathlib import Path
 import docker
 import pytest
 import requests
-from docker.types import EndpointSpec
+from docker.types import EndpointSpec, Mount
 
 from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.netns import wait_until
-from tests.integration.swarm_lab import GPU_RESOURCE, LabNode, SwarmLab
+from tests.integration.swarm_lab import BUILTIN_NETWORKS, GPU_RESOURCE, LabNode, SwarmLab
 
 pytestmark = pytest.mark.integration
 
@@ -50,6 +50,7 @@ def running_task(lab: SwarmLab, service_id: str) -> dict:
 def test_two_nodes_ready_with_their_own_identities(
     swarm_lab: SwarmLab, docker_client: docker.DockerClient
 ) -> None:
+    print("lab setup:", {step: round(s, 1) for step, s in swarm_lab.timings.items()})
     nodes = {node.id: node.attrs for node in swarm_lab.manager_client().nodes.list()}
     assert set(nodes) == {swarm_lab.node1.node_id, swarm_lab.node2.node_id}
     assert swarm_lab.node1.node_id != swarm_lab.node2.node_id
@@ -136,6 +137,89 @@ def test_node2_stopped_shows_down_and_comes_back_ready(swarm_lab: SwarmLab) -> N
     ready = time.monotonic() - started
     assert node2.client().info()["Swarm"]["NodeID"] == node2.node_id
     print(f"node2 down after {down:.1f} s, ready again {ready:.1f} s after its start")
+
+
+def test_node2_killed_comes_back_and_runs_its_service_again(
+    swarm_lab: SwarmLab, test_images: TestImages
+) -> None:
+    """A node that loses power: engine killed (its containers keep running meanwhile)."""
+    node2 = swarm_lab.node2
+    service = swarm_lab.manager_client().services.create(
+        test_images.user,
+        name=f"{TAG}-pinned",
+        command=["sleep", "600"],
+        constraints=[f"node.id=={node2.node_id}"],
+        endpoint_spec=EndpointSpec(mode="dnsrr"),
+    )
+    first = running_task(swarm_lab, service.id)
+    node2.stop_engine(kill=True)
+    down = node2.wait_status("down", 60)
+    node2.start_engine()
+    again = running_task(swarm_lab, service.id)
+    assert again["NodeID"] == node2.node_id
+    print(f"killed node2 down after {down:.1f} s; task {first['ID'][:8]} -> {again['ID'][:8]}")
+
+
+def test_reset_removes_what_tests_made(swarm_lab: SwarmLab, test_images: TestImages) -> None:
+    node1, node2 = swarm_lab.node1, swarm_lab.node2
+    manager = swarm_lab.manager_client()
+    overlay = manager.networks.create(f"{TAG}-rnet", driver="overlay", attachable=True)
+    service = manager.services.create(
+        test_images.user,
+        name=f"{TAG}-rsvc",
+        command=["sleep", "600"],
+        constraints=[f"node.id=={node2.node_id}"],
+        endpoint_spec=EndpointSpec(mode="dnsrr"),
+        networks=[overlay.id],
+        mounts=[Mount("/data", f"{TAG}-svol", type="volume")],
+    )
+    running_task(swarm_lab, service.id)
+    node1.client().containers.run(
+        test_images.user,
+        ["sleep", "600"],
+        detach=True,
+        network=overlay.name,
+        volumes={f"{TAG}-cvol": {"bind": "/data", "mode": "rw"}},
+    )
+    node2.client().networks.create(f"{TAG}-bridge")
+    manager.secrets.create(name=f"{TAG}-secret", data=b"x")
+    node1.client().images.get(test_images.user).tag(f"{TAG}/extra", "1")
+    node = manager.nodes.get(node2.node_id)
+    node.update(
+        {**node.attrs["Spec"], "Labels": {"io.hubd.home.s.u": "true"}, "Availability": "drain"}
+    )
+
+    seconds = swarm_lab.reset()
+
+    assert not manager.services.list()
+    assert not manager.secrets.list()
+    for lab_node in swarm_lab.nodes:
+        client = lab_node.client()
+        assert not client.containers.list(all=True)
+        assert not client.volumes.list()
+        assert {n.name for n in client.networks.list()} <= BUILTIN_NETWORKS
+        tags = {tag for image in client.images.list() for tag in image.tags}
+        assert tags == set(lab_node.images)
+    for attrs in (n.attrs for n in manager.nodes.list()):
+        assert not attrs["Spec"].get("Labels")
+        assert attrs["Spec"]["Availability"] == "active"
+    print(f"reset took {seconds:.1f} s")
+
+
+def test_reset_forms_the_swarm_again(swarm_lab: SwarmLab) -> None:
+    """After a test took the Swarm apart, or removed node2 behind its engine's back."""
+
+    def members() -> dict[str, str]:
+        nodes = swarm_lab.manager_client().nodes.list()
+        return {n.id: n.attrs["Status"]["State"] for n in nodes}
+
+    swarm_lab.take_apart()
+    assert swarm_lab.node1.client().info()["Swarm"]["LocalNodeState"] == "inactive"
+    swarm_lab.reset()
+    assert members() == {swarm_lab.node1.node_id: "ready", swarm_lab.node2.node_id: "ready"}
+    swarm_lab.manager_client().nodes.get(swarm_lab.node2.node_id).remove(force=True)
+    swarm_lab.reset()
+    assert members() == {swarm_lab.node1.node_id: "ready", swarm_lab.node2.node_id: "ready"}
 
 
 def test_hubd_runs_its_stack_on_node1_in_swarm_mode(swarm_lab: SwarmLab, tmp_path: Path) -> None:
