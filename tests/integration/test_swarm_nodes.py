@@ -27,13 +27,11 @@ from hubd.stack.settings import SETTINGS_DIR
 from hubd.stack.swarm.homes import clear_home, home_label, node_label
 from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv
-from tests.integration.swarm_lab import LabNode, SwarmLab
+from tests.integration.swarm_lab import HEARTBEAT_NS, LabNode, SwarmLab
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "harbor-violet-anchor"
-# The lab's: node2 shows a stopped engine as down within a few heartbeats.
-HEARTBEAT_NS = 2 * 10**9
 EXTRA_IF = "hubdt-extra"
 
 
@@ -41,48 +39,13 @@ def _in_swarm(node: LabNode) -> str:
     return str((node.client().info().get("Swarm") or {}).get("LocalNodeState") or "")
 
 
-def _take_apart(lab: SwarmLab) -> None:
-    """Both engines out of the lab's Swarm: a one-machine hub on node1."""
-    for node in (lab.node2, lab.node1):
-        if _in_swarm(node) != "inactive":
-            node.client().swarm.leave(force=True)
-        node.node_id = ""
-
-
-def _join(lab: SwarmLab, node: LabNode, command: str) -> None:
-    """Run a printed `docker swarm join …` against `node`'s engine."""
+def _join(node: LabNode, command: str) -> None:
+    """Run a printed `docker swarm join …` against `node`'s engine, as its owner would."""
     argv = command.split()
     assert argv[:3] == ["docker", "swarm", "join"], command
     node.docker(*argv[1:])
     node.node_id = str(node.client().info()["Swarm"]["NodeID"])
     node.wait_status("ready", 60)
-
-
-def _form_again(lab: SwarmLab) -> None:
-    """The lab as the other modules expect it: node1 the manager, node2 a ready worker."""
-    for node in lab.nodes:
-        if not node.engine_running():
-            node.start_engine()
-    manager = lab.node1.client()
-    if not (manager.info().get("Swarm") or {}).get("ControlAvailable"):
-        if _in_swarm(lab.node1) != "inactive":
-            manager.swarm.leave(force=True)
-        manager.swarm.init(advertise_addr=lab.node1.ip, listen_addr=f"{lab.node1.ip}:2377")
-    manager.swarm.update(dispatcher_heartbeat_period=HEARTBEAT_NS)
-    lab.node1.node_id = str(manager.info()["Swarm"]["NodeID"])
-    members = {node.id for node in manager.nodes.list()}
-    worker_id = str((lab.node2.client().info().get("Swarm") or {}).get("NodeID") or "")
-    if worker_id not in members or _in_swarm(lab.node2) != "active":
-        if _in_swarm(lab.node2) != "inactive":
-            lab.node2.client().swarm.leave(force=True)
-        manager.swarm.reload()
-        token = manager.swarm.attrs["JoinTokens"]["Worker"]
-        _join(lab, lab.node2, f"docker swarm join --token {token} {lab.node1.ip}:2377")
-    lab.node2.node_id = str(lab.node2.client().info()["Swarm"]["NodeID"])
-    for node in manager.nodes.list():
-        if node.attrs["Status"]["State"] == "down":
-            node.remove(force=True)  # a removed node2's old entry
-    lab.node2.wait_status("ready", 60)
 
 
 def _swarm_settings(hub: Hub) -> dict[str, object] | None:
@@ -113,7 +76,7 @@ class Hub:
 @pytest.fixture(scope="module")
 def hub(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tmp = tmp_path_factory.mktemp("nodes")
-    _take_apart(swarm_lab)
+    swarm_lab.take_apart()
     env = swarm_lab.hubd_env(tmp)
     # A long periodic pass: the switch to the Swarm after `node add` must not wait for it.
     timing = FAST_TIMING.replace("reconcile_interval_s=5", "reconcile_interval_s=300")
@@ -126,7 +89,7 @@ def hub(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     finally:
         daemon.stop()
         env.hubd("down", check=False)
-        _form_again(swarm_lab)
+        swarm_lab.ensure_swarm()
 
 
 def test_one_machine_says_so_and_node_add_refuses_while_a_server_runs_as_a_container(
@@ -184,7 +147,7 @@ def test_node_add_asks_which_address_then_its_join_command_really_joins_node2(
     manager = hub.lab.node1.client()
     manager.swarm.update(dispatcher_heartbeat_period=HEARTBEAT_NS)
     hub.lab.node1.node_id = str(manager.info()["Swarm"]["NodeID"])
-    _join(hub.lab, hub.lab.node2, command)
+    _join(hub.lab.node2, command)
     # The daemon brings the stack up again at once (not at its next periodic pass): the
     # hub's settings and the gate's policy now say Swarm.
     wait_for(lambda: _swarm_settings(hub) is not None, 60, "a hub with Swarm settings")
