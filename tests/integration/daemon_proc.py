@@ -52,6 +52,7 @@ class DaemonProc:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [
+                *self.env.command_prefix,
                 sys.executable,
                 "-m",
                 "hubd",

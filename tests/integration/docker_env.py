@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pytest
 from hubd.config import Config
 from hubd.stack import Stack
 from hubd.stack.naming import StackNames
+from hubd.stack.proxy import proxy_public_url
 from hubd.timing import Timing
 from tests.images.build import TestImages, ensure_test_images
 
@@ -59,6 +60,9 @@ class StackEnv:
     config_file: Path
     env: dict[str, str]
     client: docker.DockerClient
+    # Put before every hubd command (`hubd()`, DaemonProc), e.g. nsenter into a Swarm lab
+    # node's network namespace (tests/integration/swarm_lab.py).
+    command_prefix: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> StackNames:
@@ -66,7 +70,8 @@ class StackEnv:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.port}"
+        """Where the proxy answers: as hubd itself reaches it (127.0.0.1 for 0.0.0.0)."""
+        return proxy_public_url(self.config).rstrip("/")
 
     def stack(self, timing: Timing | None = None) -> Stack:
         return Stack(self.client, self.config, timing=timing)
@@ -76,7 +81,15 @@ class StackEnv:
     ) -> subprocess.CompletedProcess[str]:
         """Run the real `hubd` command line against this stack."""
         result = subprocess.run(
-            [sys.executable, "-m", "hubd", "--config", str(self.config_file), *args],
+            [
+                *self.command_prefix,
+                sys.executable,
+                "-m",
+                "hubd",
+                "--config",
+                str(self.config_file),
+                *args,
+            ],
             env=self.env,
             input=input,
             capture_output=True,

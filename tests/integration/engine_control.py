@@ -15,6 +15,9 @@ import docker
 from tests.integration.daemon_proc import wait_for
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
+# The main engine's pid file (dockerd's default). Not `pidof dockerd`: the Swarm lab runs more
+# engines (tests/integration/swarm_lab.py), and a fault test must never hit one of those.
+DOCKERD_PIDFILE = Path("/var/run/docker.pid")
 
 
 def _engine_up() -> bool:
@@ -28,8 +31,16 @@ def _engine_up() -> bool:
 
 
 def _dockerd_pid() -> int | None:
-    out = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
-    return int(out[0]) if out else None
+    """The main engine's pid, while it runs (dockerd removes its pid file when it exits)."""
+    try:
+        pid = int(DOCKERD_PIDFILE.read_text().strip())
+        # /proc/PID/stat: "PID (comm) STATE ..."; a zombie (an engine this process started
+        # and has not reaped yet) has exited.
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    comm, state = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2]
+    return pid if comm == "dockerd" and state != "Z" else None
 
 
 @contextlib.contextmanager

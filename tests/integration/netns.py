@@ -177,7 +177,9 @@ class Process:
 class Host:
     """One namespace on the lab's LAN."""
 
-    def __init__(self, lab: Lab, short: str, ipv4: str, ipv6: str | None) -> None:
+    def __init__(
+        self, lab: Lab, short: str, ipv4: str, ipv6: str | None, holder: bool = True
+    ) -> None:
         self.lab = lab
         self.short = short
         self.netns = f"{lab.tag}-{short}"
@@ -229,7 +231,10 @@ class Host:
         if ipv6:
             self.ip("addr", "add", f"{ipv6}/64", "dev", "eth0", "nodad")
         self.ip("route", "add", "224.0.0.0/4", "dev", "eth0")
-        self._start_holder()
+        # Without a holder, commands join only the network namespace (see `command`).
+        self.holder: Process | None = None
+        if holder:
+            self._start_holder()
 
     def add_port(self, ifname: str, ipv4: str | None, ipv6: str | None, up: bool = True) -> None:
         """Another interface on the same LAN (a second network card: Wi-Fi next to Ethernet)."""
@@ -306,6 +311,8 @@ class Host:
         return _run(["ip", "-n", self.netns, *args])
 
     def command(self, argv: Sequence[str]) -> list[str]:
+        if self.holder is None:
+            return ["nsenter", f"--net=/run/netns/{self.netns}", "--", *argv]
         return ["nsenter", f"--target={self.holder.popen.pid}", "--mount", "--net", "--", *argv]
 
     def run(
@@ -409,14 +416,45 @@ class Lab:
             self.close()
             raise
 
-    def add_host(self, short: str, ipv4: str, ipv6: str | None = None) -> Host:
+    def add_host(self, short: str, ipv4: str, ipv6: str | None = None, holder: bool = True) -> Host:
+        """A host on the LAN; `holder=False` for one that needs no private /run or nsswitch
+        (its commands then join only its network namespace, no mount namespace of its own:
+        a long-lived `dockerd` must not keep copies of the main engine's mounts)."""
         try:
-            host = Host(self, short, ipv4, ipv6)
+            host = Host(self, short, ipv4, ipv6, holder)
         except BaseException:
             self.close()
             raise
         self.hosts[short] = host
         return host
+
+    def add_root_port(self, ifname: str, ipv4: str) -> None:
+        """Plug the root namespace (where the tests run) into the LAN: a veth `ifname` with
+        `ipv4` (CIDR), whose peer sits in the switch. The route covers the LAN's subnet only,
+        and deleting the switch namespace removes the pair."""
+        try:
+            _run(
+                [
+                    "ip",
+                    "link",
+                    "add",
+                    ifname,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    "p-root",
+                    "netns",
+                    self.switch,
+                ]
+            )
+            _run(["ip", "-n", self.switch, "link", "set", "p-root", "master", "br0", "up"])
+            _run(["ip", "addr", "add", ipv4, "dev", ifname])
+            _run(["ip", "link", "set", ifname, "up"])
+        except BaseException:
+            _run(["ip", "link", "del", ifname], check=False)
+            self.close()
+            raise
 
     def close(self) -> None:
         for process in reversed(self.processes):
