@@ -87,7 +87,7 @@ def manifest_on(node: LabNode, volume: str, image: str) -> list[list[object]] | 
 def moving(
     swarm_lab: SwarmLab, test_images: TestImages, tmp_path_factory: Any
 ) -> Iterator[StackEnv]:
-    env = swarm_lab.hubd_env(tmp_path_factory.mktemp("move"))
+    env = swarm_lab.hubd_env(tmp_path_factory.mktemp("move"), backup_image=test_images.restic)
     try:
         env.hubd("up", timeout=900)
         env.hubd("user", "add", "--password-stdin", "--", USER, input=PASSWORD + "\n")

@@ -124,9 +124,15 @@ def send(root: str, host: str, port: int) -> None:
                 raise
             time.sleep(_seconds(ENV_CONNECT_RETRY))
     # Nested, not parenthesized: this runs on the image's Python, which may be older.
-    with connection, connection.makefile("wb") as stream:  # noqa: SIM117
-        with tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as archive:
-            archive.add(root, arcname=".", recursive=True)
+    with connection:
+        with connection.makefile("wb") as stream:  # noqa: SIM117
+            with tarfile.open(fileobj=stream, mode="w|", format=tarfile.GNU_FORMAT) as archive:
+                archive.add(root, arcname=".", recursive=True)
+        # Not done until the receiver has read it all and hung up: data still in this
+        # socket's buffer dies with the container if it exits first.
+        connection.shutdown(socket.SHUT_WR)
+        while connection.recv(1 << 16):
+            pass
 
 
 def receive(root: str, port: int) -> None:
@@ -145,9 +151,13 @@ def receive(root: str, port: int) -> None:
         # Python 3.14 defaults to the 'data' filter, which drops some mode bits; the stream
         # is hubd's own, from the person's own volume.
         options["filter"] = "fully_trusted"
-    with connection, connection.makefile("rb") as stream:  # noqa: SIM117
+    with connection, connection.makefile("rb") as stream:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             archive.extractall(root, **options)  # type: ignore[arg-type]
+        # The archive's padding, up to the sender's end: closing with unread data would
+        # reset the connection, which the sender takes as a failure.
+        while stream.read(1 << 16):
+            pass
     report(root)
 
 
