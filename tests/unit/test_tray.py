@@ -428,14 +428,27 @@ def test_open_is_the_default_action_and_opens_the_advertised_address(tray: Harne
 def test_stop_start_restart_call_the_daemon_and_the_menu_follows(
     tray: Harness, daemon: FakeDaemon
 ) -> None:
+    # One delivery sets the menu, then the title: wait for the title too.
     tray.click("Stop")
-    tray.wait(lambda: tray.labels_enabled().get("Start"), "Start to be enabled")
+    tray.wait(
+        lambda: (
+            tray.labels_enabled().get("Start")
+            and tray.icon.title.startswith("JupyterHub is stopped")
+        ),
+        "Start to be enabled",
+    )
     assert daemon.calls == ["stop"]
     assert tray.labels_enabled()["Stop"] is False
     assert tray.icon.title.startswith("JupyterHub is stopped")
 
     tray.click("Start")
-    tray.wait(lambda: tray.labels_enabled().get("Stop"), "Stop to be enabled")
+    tray.wait(
+        lambda: (
+            tray.labels_enabled().get("Stop")
+            and tray.icon.title.startswith("JupyterHub is starting")
+        ),
+        "Stop to be enabled",
+    )
     assert daemon.calls == ["stop", "start"]
     assert tray.icon.title.startswith("JupyterHub is starting")
 
