@@ -216,7 +216,7 @@ def test_refusals_leave_everything_as_it_was(
     manager = swarm_lab.manager_client()
     before = manifest_on(node1, home, moving.config.user_image)
 
-    _one_line_refusal(move(moving, "node9", check=False), "there is no node 'node9'")
+    _one_line_refusal(move(moving, "node9", check=False), "hubd: no node 'node9'; the nodes are:")
     _one_line_refusal(move(moving, node1.name, check=False), f"already lives on {node1.name}")
     result = moving.hubd("user", "move", "nobody", "--to", "node2", check=False)
     _one_line_refusal(result, "there is no user 'nobody'")

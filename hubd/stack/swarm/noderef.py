@@ -1,10 +1,12 @@
-"""A node as the owner names it on the command line: its hostname, its id or a unique prefix."""
+"""A Swarm node object as the owner names it on the command line (placement.resolve's rules:
+its hostname, its id or a unique prefix), for code that acts on the node itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hubd.errors import UsageError
+from hubd.stack.swarm.placement import resolve
+from hubd.status import NodeView
 
 
 def node_hostname(node: Any) -> str:
@@ -12,16 +14,7 @@ def node_hostname(node: Any) -> str:
 
 
 def resolve_node(client: Any, ref: str) -> Any:
-    """The Swarm node `ref` names (hostname, full id or unique id prefix); else one clear line
-    listing the nodes there are."""
-    nodes = list(client.nodes.list())
-    exact = [n for n in nodes if n.id == ref or node_hostname(n) == ref]
-    if len(exact) == 1:
-        return exact[0]
-    matches = exact or [n for n in nodes if ref and n.id.startswith(ref)]
-    if len(matches) == 1:
-        return matches[0]
-    known = ", ".join(sorted(f"{node_hostname(n)} ({n.id[:12]})" for n in nodes)) or "none"
-    if matches:
-        raise UsageError(f"{ref!r} names more than one node; say which: {known}")
-    raise UsageError(f"there is no node {ref!r}; the nodes are: {known}")
+    """The node `ref` names; else one clear line listing the nodes there are."""
+    nodes = {node.id: node for node in client.nodes.list()}
+    views = [NodeView(id=ident, hostname=node_hostname(node)) for ident, node in nodes.items()]
+    return nodes[resolve(views, ref).id]

@@ -1,6 +1,6 @@
 import pytest
 
-from hubd.errors import UsageError
+from hubd.errors import NodeError
 from hubd.stack.swarm.noderef import resolve_node
 from tests.swarm_fakes import FakeNode, FakeSwarmClient
 
@@ -28,10 +28,10 @@ def test_hostname_id_or_unique_prefix(ref: str, expected: str) -> None:
 def test_unknown_and_ambiguous_list_the_nodes() -> None:
     client = FakeSwarmClient(NODES[:2], "abc111aaaa")
     with pytest.raises(
-        UsageError, match=r"no node 'node9'; the nodes are: node1 \(abc111aaaa\), node2"
+        NodeError, match=r"no node 'node9'; the nodes are: node1 \(abc111aaaa\), node2"
     ):
         resolve_node(client, "node9")
-    with pytest.raises(UsageError, match="more than one node"):
+    with pytest.raises(NodeError, match="'abc' names 2 nodes"):
         resolve_node(client, "abc")
-    with pytest.raises(UsageError, match="no node ''"):
+    with pytest.raises(NodeError, match="no node ''"):
         resolve_node(client, "")
