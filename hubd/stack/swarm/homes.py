@@ -8,11 +8,12 @@ manager, where every volume made before the Swarm existed is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from docker.errors import APIError
 
-from hubd.errors import StackError
+from hubd.errors import NodeError
 from hubd.stack.naming import StackNames
 
 HOME_LABEL_PREFIX = "io.hubd.home."
@@ -58,34 +59,41 @@ def set_home(client: Any, names: StackNames, username: str, node_id: str) -> Non
     """Make `node_id` the one home of `username` (the label moves off any other node)."""
     key = home_label(names, username)
     target = client.nodes.get(node_id)
-    _update_labels(target, add={key: "true"})
+    update_labels(target, add={key: "true"})
     for node in client.nodes.list():
         if node.id != target.id and key in (node.attrs.get("Spec", {}).get("Labels") or {}):
-            _update_labels(node, remove=(key,))
+            update_labels(node, remove=(key,))
 
 
 def clear_home(client: Any, names: StackNames, username: str) -> None:
     key = home_label(names, username)
     for node in client.nodes.list():
         if key in (node.attrs.get("Spec", {}).get("Labels") or {}):
-            _update_labels(node, remove=(key,))
+            update_labels(node, remove=(key,))
 
 
-def _update_labels(
+def update_labels(
     node: Any, add: dict[str, str] | None = None, remove: tuple[str, ...] = ()
 ) -> None:
-    """Change a node's labels; a concurrent change (version mismatch) is retried once."""
+    """Change a node's labels."""
+
+    def edit(spec: dict[str, Any]) -> dict[str, Any]:
+        labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k not in remove}
+        return {**spec, "Labels": {**labels, **(add or {})}}
+
+    update_spec(node, edit)
+
+
+def update_spec(node: Any, edit: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    """Change a node's spec (its labels, its availability) from its newest version; a
+    concurrent change (version mismatch) is retried once."""
     for attempt in range(2):
         node.reload()
-        spec = dict(node.attrs["Spec"])
-        labels = {k: v for k, v in (spec.get("Labels") or {}).items() if k not in remove}
-        labels.update(add or {})
-        spec["Labels"] = labels
         try:
-            node.update(spec)
+            node.update(edit(dict(node.attrs["Spec"])))
             return
         except APIError as exc:
             if attempt or "update out of sequence" not in str(exc):
-                raise StackError(
-                    f"could not change the labels of node {node.id[:12]}: {exc}"
-                ) from exc
+                raise NodeError(
+                    f"could not change node {node.id[:12]}: {exc.explanation or exc}"
+                ) from None

@@ -20,10 +20,11 @@ from hubd.errors import NodeError
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
 from hubd.stack.swarm.homes import (
     HOME_LABEL_PREFIX,
-    _update_labels,
     local_node_id,
     node_label,
     swarm_manager,
+    update_labels,
+    update_spec,
 )
 from hubd.stack.swarm.placement import (
     advertise_problem,
@@ -169,7 +170,7 @@ class Nodes:
         node = self.client.nodes.get(view.id)
         if view.ready:
             if view.availability != "drain":
-                _update_spec(node, {"Availability": "drain"})
+                update_spec(node, lambda spec: {**spec, "Availability": "drain"})
             self._wait_tasks_gone(view)
         node.reload()
         down = (node.attrs.get("Status") or {}).get("State") != "ready"
@@ -217,9 +218,9 @@ class Nodes:
             key = node_label(label)
             node = self.client.nodes.get(view.id)
             if remove:
-                _update_labels(node, remove=(key,))
+                update_labels(node, remove=(key,))
             else:
-                _update_labels(node, add={key: "true"})
+                update_labels(node, add={key: "true"})
             changed = True
         labels = sorted(set(view.labels) - {label}) if remove else sorted({*view.labels, label})
         return {"node": view.hostname, "id": view.id, "labels": labels, "changed": changed}
@@ -272,18 +273,3 @@ class Nodes:
         filters = self.names.filters(ROLE_USER_DATA)
         filters["label"].append(f"{LABEL_USER}={username}")
         return bool(self.client.volumes.list(filters=filters))
-
-
-def _update_spec(node: Any, change: dict[str, Any]) -> None:
-    """Change a node's spec (its availability); a concurrent change is retried once."""
-    for attempt in range(2):
-        node.reload()
-        spec = {**node.attrs["Spec"], **change}
-        try:
-            node.update(spec)
-            return
-        except APIError as exc:
-            if attempt or "update out of sequence" not in str(exc):
-                raise NodeError(
-                    f"could not change node {node.id[:12]}: {exc.explanation or exc}"
-                ) from None
