@@ -13,7 +13,7 @@ from typing import Any
 from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
-from hubd.stack.swarm.homes import set_home
+from hubd.stack.swarm.homes import home_of, local_node_id, set_home, swarm_manager
 from hubd.stack.user_networks import remove_user_network
 from hubd.status import NodeView
 
@@ -118,6 +118,8 @@ class Accounts:
         api = self.stack.hub_api()
         if api.get_user(name) is None:
             raise UserAccountError(f"there is no user {name!r}")
+        if delete_data:
+            self._refuse_files_elsewhere(name)
         # The hub stops the user's server before it deletes the user.
         api.delete_user(name)
         remove_user_network(self.stack.client, self.stack.names, name)
@@ -127,6 +129,23 @@ class Accounts:
             self.stack.client.volumes.get(volume).remove(force=True)
             deleted = True
         return {"name": name, "volume": volume, "data_deleted": deleted}
+
+    def _refuse_files_elsewhere(self, name: str) -> None:
+        """On a Swarm, someone's files may be on another machine, whose engine hubd cannot
+        reach to delete them: refused before anything is deleted, with what to do."""
+        client = self.stack.client
+        if not swarm_manager(client):
+            return
+        home = home_of(client, self.stack.names, name)
+        if home == local_node_id(client):
+            return
+        node = client.nodes.get(home)
+        where = (node.attrs.get("Description") or {}).get("Hostname") or home[:12]
+        here = (client.info().get("Name")) or "this machine"
+        raise UserAccountError(
+            f"{name}'s files are on {where}, where hubd cannot delete them: move them here "
+            f"first (hubd user move {name} --to {here}), or remove {name} without --delete-data"
+        )
 
     def has_admin(self) -> bool:
         return any(user["admin"] for user in self.list_users())

@@ -236,3 +236,8 @@ def test_the_gpu_image_runs_only_on_the_gpu_node(hub: Hub, people: dict[str, Swa
         assert carl.kernel_kept_state()
     finally:
         carl.close()
+    # carl's files are on node2, which hubd cannot reach to delete them: refused, kept.
+    refused = hub.env.hubd("user", "remove", "carl", "--delete-data", "--yes", check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith("hubd: carl's files are on node2, where hubd cannot delete")
+    assert "carl" in hub.env.hubd("user", "list").stdout
