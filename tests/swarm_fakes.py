@@ -18,6 +18,7 @@ class FakeNode:
     @property
     def attrs(self) -> dict[str, Any]:
         return {
+            "ID": self.id,  # as the engine's node listing has it
             "Description": {"Hostname": self.hostname},
             "Spec": {"Labels": dict(self.labels), "Availability": self.availability},
             "Status": {"State": self.state},

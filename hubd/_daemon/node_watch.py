@@ -48,6 +48,9 @@ class NodeWatch:
         actions = self.lost.observe(
             {v.id: NodeSighting(v.ready, frozenset(v.running)) for v in views}, now
         )
+        # Options of people no longer waiting for their node (started, or given up on) go.
+        waiting = set(actions.start).union(*self.lost.lost().values())
+        self._options = {p: o for p, o in self._options.items() if p in waiting}
         if not (actions.stop or actions.start):
             return
         api = stack.hub_api()

@@ -36,8 +36,7 @@ from hubd.errors import BackupError, HubdError
 from hubd.stack import Stack
 from hubd.stack.images import image_present, pull_image
 from hubd.stack.settings import HUB_DATA_DIR
-from hubd.stack.swarm.homes import homes, local_node_id, swarm_manager
-from hubd.stack.swarm.noderef import node_hostname
+from hubd.stack.swarm.homes import homes_elsewhere
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +255,7 @@ class BackupEngine:
             seconds=time.monotonic() - started,
             files_new=int(summary.get("files_new", 0)),
             bytes_added=int(summary.get("data_added", 0)),
-            elsewhere=people_elsewhere(self.stack),
+            elsewhere=homes_elsewhere(self.stack.client, self.stack.names),
         )
 
     def _forget(self, helper: Helper) -> None:
@@ -299,20 +298,6 @@ class BackupEngine:
             )
         except (ContainerError, ImageNotFound, APIError) as exc:
             raise BackupError(f"copying the hub database failed: {exc}") from None
-
-
-def people_elsewhere(stack: Stack) -> dict[str, str]:
-    """user -> hostname of their home node, for people whose volume is on another Swarm node
-    than hubd's engine (whose volumes are all a backup reads)."""
-    client = stack.client
-    if not swarm_manager(client):
-        return {}
-    here = local_node_id(client)
-    away = {user: node for user, node in homes(client, stack.names).items() if node != here}
-    if not away:
-        return {}
-    hostnames = {node.id: node_hostname(node) for node in client.nodes.list()}
-    return {user: hostnames.get(node, node[:12]) for user, node in away.items()}
 
 
 def _volume_suffix(stack: Stack, volume: str) -> str:

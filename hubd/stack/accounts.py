@@ -13,7 +13,7 @@ from typing import Any
 from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
-from hubd.stack.swarm.homes import home_of, local_node_id, set_home, swarm_manager
+from hubd.stack.swarm.homes import homes_elsewhere, set_home
 from hubd.stack.user_networks import remove_user_network
 from hubd.status import NodeView
 
@@ -133,15 +133,10 @@ class Accounts:
     def _refuse_files_elsewhere(self, name: str) -> None:
         """On a Swarm, someone's files may be on another machine, whose engine hubd cannot
         reach to delete them: refused before anything is deleted, with what to do."""
-        client = self.stack.client
-        if not swarm_manager(client):
+        where = homes_elsewhere(self.stack.client, self.stack.names).get(name)
+        if where is None:
             return
-        home = home_of(client, self.stack.names, name)
-        if home == local_node_id(client):
-            return
-        node = client.nodes.get(home)
-        where = (node.attrs.get("Description") or {}).get("Hostname") or home[:12]
-        here = (client.info().get("Name")) or "this machine"
+        here = self.stack.client.info().get("Name") or "this machine"
         raise UserAccountError(
             f"{name}'s files are on {where}, where hubd cannot delete them: move them here "
             f"first (hubd user move {name} --to {here}), or remove {name} without --delete-data"

@@ -8,7 +8,7 @@ manager, where every volume made before the Swarm existed is.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from docker.errors import APIError
@@ -41,13 +41,34 @@ def local_node_id(client: Any) -> str:
 
 def homes(client: Any, names: StackNames) -> dict[str, str]:
     """username -> id of their home node, for everyone who has a home label."""
+    return homes_in([node.attrs for node in client.nodes.list()], names)
+
+
+def homes_in(nodes: Iterable[dict[str, Any]], names: StackNames) -> dict[str, str]:
+    """The same, from a listing of nodes (their attributes) already made."""
     prefix = f"{HOME_LABEL_PREFIX}{names.stack}."
     found: dict[str, str] = {}
-    for node in client.nodes.list():
-        for key, value in (node.attrs.get("Spec", {}).get("Labels") or {}).items():
+    for attrs in nodes:
+        for key, value in ((attrs.get("Spec") or {}).get("Labels") or {}).items():
             if key.startswith(prefix) and value == "true":
-                found[key[len(prefix) :]] = node.id
+                found[key[len(prefix) :]] = str(attrs.get("ID") or "")
     return found
+
+
+def homes_elsewhere(client: Any, names: StackNames) -> dict[str, str]:
+    """username -> hostname of their home node, for people whose files are on another node
+    than hubd's engine (which cannot reach them: backups and deletions say so)."""
+    if not swarm_manager(client):
+        return {}
+    here = local_node_id(client)
+    nodes = list(client.nodes.list())
+    hostnames = {node.id: node_hostname(node) for node in nodes}
+    found = homes_in([node.attrs for node in nodes], names)
+    return {user: hostnames.get(node, node[:12]) for user, node in found.items() if node != here}
+
+
+def node_hostname(node: Any) -> str:
+    return str(((node.attrs.get("Description") or {}).get("Hostname")) or node.id[:12])
 
 
 def home_of(client: Any, names: StackNames, username: str) -> str:

@@ -24,7 +24,14 @@ from hubd.errors import StackError, UsageError, UserAccountError
 from hubd.stack import Stack
 from hubd.stack.accounts import check_username
 from hubd.stack.swarm import move_payload
-from hubd.stack.swarm.homes import clear_home, home_of, local_node_id, set_home, swarm_manager
+from hubd.stack.swarm.homes import (
+    clear_home,
+    home_of,
+    local_node_id,
+    node_hostname,
+    set_home,
+    swarm_manager,
+)
 from hubd.stack.swarm.move_helper import (
     MOUNT_POINT,
     PORT,
@@ -34,7 +41,7 @@ from hubd.stack.swarm.move_helper import (
     Outcome,
     escaped_username,
 )
-from hubd.stack.swarm.noderef import node_hostname, resolve_node
+from hubd.stack.swarm.noderef import resolve_node
 
 log = logging.getLogger(__name__)
 

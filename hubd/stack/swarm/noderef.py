@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hubd.stack.swarm.homes import node_hostname
 from hubd.stack.swarm.placement import resolve
 from hubd.status import NodeView
-
-
-def node_hostname(node: Any) -> str:
-    return str(((node.attrs.get("Description") or {}).get("Hostname")) or node.id[:12])
 
 
 def resolve_node(client: Any, ref: str) -> Any:

@@ -19,7 +19,7 @@ from docker.errors import APIError, NotFound
 from hubd.errors import NodeError
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER, StackNames
 from hubd.stack.swarm.homes import (
-    HOME_LABEL_PREFIX,
+    homes_in,
     local_node_id,
     node_label,
     swarm_manager,
@@ -36,7 +36,7 @@ from hubd.stack.swarm.placement import (
     resolve,
     roomiest,
 )
-from hubd.stack.swarm.services import current_task, user_services
+from hubd.stack.swarm.services import current_task, service_user, user_services
 from hubd.status import NodeView
 from hubd.timing import Timing
 
@@ -72,23 +72,13 @@ class Nodes:
             return ()
         nodes = [node.attrs for node in self.client.nodes.list()]
         local = local_node_id(self.client)
-        homes = self._homes(nodes)
+        homes = homes_in(nodes, self.names)
         running = self._running()
         views = [node_view(attrs, homes, running, local) for attrs in nodes]
         return tuple(sorted(views, key=lambda v: (not v.this_machine, v.hostname, v.id)))
 
     def find(self, wanted: str) -> NodeView:
         return resolve(self.views(), wanted)
-
-    def _homes(self, nodes: list[dict[str, Any]]) -> dict[str, str]:
-        """username -> node id, from the home labels (homes.py) of an already made listing."""
-        prefix = f"{HOME_LABEL_PREFIX}{self.names.stack}."
-        found: dict[str, str] = {}
-        for attrs in nodes:
-            for key, value in ((attrs.get("Spec") or {}).get("Labels") or {}).items():
-                if key.startswith(prefix) and value == "true":
-                    found[key[len(prefix) :]] = str(attrs.get("ID") or "")
-        return found
 
     def _running(self) -> dict[str, str]:
         """username -> the node where their server's task runs now."""
@@ -99,8 +89,7 @@ class Nodes:
             except NotFound:  # removed meanwhile: the server stopped
                 continue
             if task and (task.get("Status") or {}).get("State") == "running":
-                labels = (service.attrs.get("Spec") or {}).get("Labels") or {}
-                running[labels.get(LABEL_USER, service.name)] = str(task.get("NodeID") or "")
+                running[service_user(service)] = str(task.get("NodeID") or "")
         return running
 
     # ------------------------------------------------------------------ add

@@ -24,12 +24,17 @@ def current_task(service: Any) -> dict[str, Any] | None:
     return ordered[-1] if ordered else None
 
 
+def service_user(service: Any) -> str:
+    """Whose server the service is (the label the hub's spawner gives it)."""
+    labels = (service.attrs.get("Spec") or {}).get("Labels") or {}
+    return str(labels.get(LABEL_USER, service.name))
+
+
 def user_server(service: Any) -> UserServer:
     task = current_task(service) or {}
     state = str((task.get("Status") or {}).get("State") or "pending")
-    labels = (service.attrs.get("Spec") or {}).get("Labels") or {}
     return UserServer(
-        user=labels.get(LABEL_USER, service.name),
+        user=service_user(service),
         container=service.name,
         running=state == "running",
         status=state,

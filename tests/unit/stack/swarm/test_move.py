@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
-from hubd.backup.engine import BackupResult, people_elsewhere
+from hubd.backup.engine import BackupResult
 from hubd.stack.naming import StackNames
 from hubd.stack.swarm import move_payload
-from hubd.stack.swarm.homes import home_label
+from hubd.stack.swarm.homes import home_label, homes_elsewhere
 from hubd.stack.swarm.move import (
     NodeFacts,
     compare_manifests,
@@ -116,7 +114,7 @@ def test_a_backup_names_people_whose_files_are_on_other_nodes() -> None:
         ],
         local="m1",
     )
-    away = people_elsewhere(SimpleNamespace(client=client, names=names))  # type: ignore[arg-type]
+    away = homes_elsewhere(client, names)
     assert away == {"ann": "node2"}
     result = BackupResult("s", "/t", ["cy"], 1.0, elsewhere=away)
     assert result.warning() == (
