@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
 from hubd.paths import Paths, default_mode, resolve_paths
 
@@ -14,11 +15,13 @@ if TYPE_CHECKING:
     from hubd.tray import TrayPlace
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
         "tray",
-        help="show the tray icon: the hub's state, open it, start/stop, add users",
-        description="Show hubd's tray icon. Quitting the tray leaves the hub running.",
+        description="Show hubd's tray icon: the hub's state, open it in the browser, start "
+        "and stop it, add people. Quitting the tray leaves the hub running.",
+        example="hubd tray &",
     )
     parser.add_argument(
         "--socket",

@@ -128,6 +128,20 @@ class ControlClient:
     def logs(self, tail: int = 200) -> list[str]:
         return list(self.request("GET", f"/logs?tail={tail}")["lines"])
 
+    def daemon_logs(self, tail: int = 200) -> list[str]:
+        """The daemon's own log (its log file), for people who may use the socket."""
+        return list(self.request("GET", f"/logs/daemon?tail={tail}")["lines"])
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        """Read the config file again and apply it, as SIGHUP does; answered once applied.
+        `config_file` is the file the caller changed: the daemon refuses if it reads another."""
+        return dict(self.request("POST", "/config/reload", {"config_file": config_file}))
+
+    def progress(self, since: int = 0) -> dict[str, Any]:
+        """{"next": N, "lines": [...]}: the daemon's progress lines (pulls, builds, starts)
+        numbered from `since` on; ask again with `since=next`."""
+        return dict(self.request("GET", f"/progress?since={since}"))
+
     def list_users(self) -> list[dict[str, Any]]:
         return list(self.request("GET", "/users")["users"])
 

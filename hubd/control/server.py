@@ -45,6 +45,9 @@ class ControlBackend(Protocol):
     def stop(self) -> Supervision: ...
     def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
+    def daemon_logs(self, tail: int) -> list[str]: ...
+    def reload_config(self, config_file: str) -> dict[str, Any]: ...
+    def progress(self, since: int) -> dict[str, Any]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
     def add_user(
         self, name: str, password: str, admin: bool, node: str | None = None
@@ -231,6 +234,11 @@ class _Router:
             ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
             ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
             ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
+            ("logs", "daemon"): {"GET": lambda _b, q: {"lines": b.daemon_logs(_tail(q))}},
+            ("config", "reload"): {
+                "POST": lambda body, _q: b.reload_config(_text(body, "config_file"))
+            },
+            ("progress",): {"GET": lambda _b, q: b.progress(_since(q))},
             ("backup",): {"POST": lambda body, _q: b.backup(_optional_text(body, "target"))},
             ("users",): {
                 "GET": lambda _b, _q: {"users": b.list_users()},
@@ -304,6 +312,13 @@ def _tail(query: dict[str, list[str]]) -> int:
     except ValueError:
         raise BadRequest(HTTPStatus.BAD_REQUEST, "tail must be a number") from None
     return max(1, min(tail, 10_000))
+
+
+def _since(query: dict[str, list[str]]) -> int:
+    try:
+        return max(0, int(query.get("since", ["0"])[0]))
+    except ValueError:
+        raise BadRequest(HTTPStatus.BAD_REQUEST, "since must be a number") from None
 
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
