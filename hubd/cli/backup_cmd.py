@@ -6,9 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context

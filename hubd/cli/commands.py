@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class CommandInfo:
-    module: str  # under hubd.cli; it has `register(commands)` adding this command (and siblings)
-    summary: str
+    """One row of the table. (A plain class: `dataclasses` costs `inspect`, ~10 ms to import,
+    on every `hubd --version`.)"""
+
+    __slots__ = ("module", "summary")
+
+    def __init__(self, module: str, summary: str) -> None:
+        self.module = module  # under hubd.cli; its `register(commands)` adds this command
+        self.summary = summary
 
 
 COMMANDS: dict[str, CommandInfo] = {

@@ -9,17 +9,17 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hubd.config import Config, load_config
-from hubd.control.client import ControlClient
 from hubd.paths import Paths, default_mode, resolve_paths
-from hubd.timing import Timing, timing_from_env
 
 if TYPE_CHECKING:
     # Loaded when a command first needs them: the Docker SDK and rich take ~0.3 s to import.
     import docker
 
+    from hubd.config import Config
+    from hubd.control.client import ControlClient
     from hubd.stack import Stack
     from hubd.stack.progress import Reporter
+    from hubd.timing import Timing
 
 
 @dataclass
@@ -42,10 +42,14 @@ class Context:
 
     @cached_property
     def config(self) -> Config:
+        from hubd.config import load_config
+
         return load_config(self.config_file)
 
     @cached_property
     def timing(self) -> Timing:
+        from hubd.timing import timing_from_env
+
         return timing_from_env()
 
     @cached_property
@@ -77,6 +81,8 @@ class Context:
         """The running daemon's client, or None when no daemon answers. A person without a
         daemon of their own reaches the system service (whose socket `control_group` opens
         to them). `daemon_paths` then says where that daemon keeps its things (its log)."""
+        from hubd.control.client import ControlClient
+
         for paths in self._daemon_places():
             client = ControlClient(paths.control_socket, self.timing.control_client_timeout_s)
             if client.is_available():

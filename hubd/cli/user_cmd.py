@@ -6,7 +6,6 @@ import argparse
 import getpass
 import json
 import sys
-
 from typing import TYPE_CHECKING
 
 from hubd.cli.commands import Subcommands, add_action, add_command
