@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from hubd import __version__
-from hubd.cli.commands import chosen_command, register_commands
+from hubd.cli.commands import Subcommands, chosen_command, register_commands
 from hubd.cli.parser import HubdParser
 from hubd.errors import HubdError, UsageError, from_foreign
 
@@ -42,7 +42,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log debug messages; tracebacks of bugs"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=HubdParser)
+    commands: Subcommands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=HubdParser
+    )
     chosen = chosen_command(argv) if argv is not None else None
     register_commands(commands, chosen, everything=argv is None)
     return parser

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 
 class CommandInfo:
@@ -60,7 +61,10 @@ COMMANDS: dict[str, CommandInfo] = {
     "man": CommandInfo("meta_cmd", "print hubd's manual page (roff), made from this parser"),
 }
 
-Subcommands = argparse._SubParsersAction  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+else:  # not subscriptable at run time; only annotations use it
+    Subcommands = argparse._SubParsersAction
 
 
 def add_command(

@@ -13,12 +13,12 @@ from hubd.errors import UserAccountError
 from hubd.stack import Stack
 from hubd.stack.swarm.homes import homes_elsewhere, set_home
 from hubd.stack.user_networks import remove_user_network
-from hubd.stack.usernames import (  # noqa: F401  (re-exported: the checks lived here)
-    MAX_USERNAME_LENGTH,
-    check_password,
-    check_username,
-    username_problem,
-)
+
+# The checks lived here; they are re-exported for their callers.
+from hubd.stack.usernames import MAX_USERNAME_LENGTH as MAX_USERNAME_LENGTH
+from hubd.stack.usernames import check_password as check_password
+from hubd.stack.usernames import check_username as check_username
+from hubd.stack.usernames import username_problem as username_problem
 from hubd.status import NodeView
 
 
