@@ -16,12 +16,16 @@ def render(parser: argparse.ArgumentParser) -> str:
     sections: list[dict[str, Any]] = [
         {
             "heading": "Exit status",
-            "content": "\n".join(f"{code}  {name}: {text}" for code, name, text in EXIT_CODES),
+            "content": "\n".join(
+                f".TP\n\\fB{code}\\fR ({name})\n{_roff(text)}" for code, name, text in EXIT_CODES
+            ),
         },
         {
             "heading": "Files",
-            "content": "The config file: `hubd config path`. hubd's log: `hubd status` names "
-            "it. Shell completion: `hubd completion bash|zsh|fish`.",
+            "content": _roff(
+                "The config file: `hubd config path`. hubd's log: `hubd status` names it. "
+                "Shell completion: `hubd completion bash|zsh|fish`."
+            ),
         },
     ]
     parser._manpage = sections  # type: ignore[attr-defined]
@@ -30,3 +34,11 @@ def render(parser: argparse.ArgumentParser) -> str:
     page.manual = "hubd manual"
     page.description = "JupyterHub at home, run and looked after on Docker"
     return str(page)
+
+
+def _roff(text: str) -> str:
+    """Plain text safe in roff: backslashes and hyphens escaped, no line starting a request."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    return "\n".join(
+        "\\&" + line if line.startswith((".", "'")) else line for line in text.splitlines()
+    )
