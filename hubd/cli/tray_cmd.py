@@ -48,7 +48,7 @@ def place_finder(context: Context, socket: str | None) -> Callable[[], TrayPlace
 
     def find() -> TrayPlace:
         for paths in candidates:
-            if paths.control_socket.exists():
+            if _exists(paths.control_socket):
                 return TrayPlace(paths.control_socket, paths.log_file)
         return TrayPlace(candidates[0].control_socket, candidates[0].log_file)
 
@@ -60,3 +60,12 @@ def _tray(args: argparse.Namespace) -> int:
 
     context = Context.from_args(args)
     return run_tray(place_finder(context, args.socket), context.timing)
+
+
+def _exists(path: Path) -> bool:
+    """Whether the socket is there; a folder closed to this account (root's /run/hubd without
+    control_group) counts as not there, not as a crash."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
