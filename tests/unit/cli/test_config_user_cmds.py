@@ -101,7 +101,7 @@ def test_a_short_password_asks_again_on_a_terminal(
 
     answers = iter(["short", "long-enough-1", "long-enough-2", "long-enough-1", "long-enough-1"])
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr(user_cmd.getpass, "getpass", lambda prompt: next(answers))
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(answers))
     assert user_cmd._read_password(from_stdin=False) == "long-enough-1"
     err = capsys.readouterr().err
     assert "at least 8 characters; try again" in err and "differ; try again" in err
@@ -113,11 +113,15 @@ def test_a_short_password_asks_again_on_a_terminal(
 def test_docker_access_is_checked_before_the_password(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_daemon: None
 ) -> None:
-    from hubd.cli import user_cmd
 
     asked: list[str] = []
+
+    def getpass(prompt: str) -> str:
+        asked.append(prompt)
+        return "long-enough-1"
+
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
-    monkeypatch.setattr(user_cmd.getpass, "getpass", lambda prompt: asked.append(prompt) or "")
+    monkeypatch.setattr("getpass.getpass", getpass)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
     monkeypatch.setenv("HUBD_CONFIG", str(tmp_path / "c.toml"))
     assert main(["user", "add", "amy"]) == os.EX_UNAVAILABLE
