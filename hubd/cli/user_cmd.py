@@ -104,6 +104,12 @@ def _accounts(args: argparse.Namespace) -> ControlClient | Accounts:
     return Accounts(ctx.stack)
 
 
+def _can_ask_password(from_stdin: bool) -> None:
+    """Before Docker is asked anything: a password can be had at all."""
+    if not from_stdin and not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: use --password-stdin")
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -127,6 +133,7 @@ def _read_password(from_stdin: bool) -> str:
 
 def _add(args: argparse.Namespace) -> int:
     name = check_username(args.name)
+    _can_ask_password(args.password_stdin)
     accounts = _accounts(args)
     password = _read_password(args.password_stdin)
     result = accounts.add_user(name, password, args.admin, node=args.node)
@@ -137,6 +144,7 @@ def _add(args: argparse.Namespace) -> int:
 
 def _passwd(args: argparse.Namespace) -> int:
     name = check_username(args.name)
+    _can_ask_password(args.password_stdin)
     accounts = _accounts(args)
     password = _read_password(args.password_stdin)
     accounts.set_password(name, password)
