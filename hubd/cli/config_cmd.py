@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from hubd.cli.commands import Subcommands, add_action, add_command
@@ -60,6 +59,8 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import json
+
     from hubd.config import render_toml
 
     config = Context.from_args(args).config
@@ -70,6 +71,8 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
+    import json
+
     from hubd.cli.config_file import set_key
     from hubd.config import parse_setting
 
