@@ -11,6 +11,7 @@ icon, and actions run one at a time in the order clicked.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubd._tray.backends import load_backend
 from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
-from hubd._tray.icons import draw_icon
+from hubd._tray.icons import app_icon_svg, draw_icon
 from hubd._tray.launcher import Launcher, open_with_desktop
 from hubd._tray.menu import (
     Action,
@@ -72,6 +73,19 @@ class TrayPlace:
 
     socket: Path
     log_file: Path | None = None
+
+
+def app_icon_png(size_px: int) -> bytes:
+    """hubd's application icon (the running hub's face) as a PNG of SIZE_PX, for the desktop's
+    application menu (`hubd service install` puts it into the hicolor icon theme)."""
+    buffer = io.BytesIO()
+    draw_icon(TrayState.RUNNING, size_px).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def app_icon_scalable() -> bytes:
+    """The same icon as SVG."""
+    return app_icon_svg().encode()
 
 
 def how_to_start_text(reason: str | None) -> str:
