@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from hubd._tray.backends import load_backend
 from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
+from hubd._tray.desktop import Desktop, SystemDesktop
 from hubd._tray.icons import app_icon_svg, draw_icon
 from hubd._tray.launcher import Launcher, open_with_desktop
 from hubd._tray.menu import (
@@ -35,6 +36,7 @@ from hubd._tray.menu import (
     build_menu,
     default_action,
     find_item,
+    split_action,
     to_pystray,
     without_windows,
 )
@@ -64,6 +66,11 @@ _VERBS = {
     Action.HOW_TO_START: "show how to start hubd",
     Action.UPGRADE: "upgrade JupyterHub",
     Action.BACKUP: "back up",
+    Action.COPY_ADDRESS: "copy the address",
+    Action.START_DAEMON: "start hubd",
+    Action.START_AT_LOGIN: "change the start at login",
+    Action.UNLOCK: "unlock the account",
+    Action.NEW_PASSWORD: "set a new password",
 }
 
 
@@ -130,6 +137,7 @@ class TrayApp:
         notify_fallback: Callable[[str, str], None] = notify_send,
         timing: Timing | None = None,
         windows_available: bool = True,
+        desktop: Desktop | None = None,
     ) -> None:
         self._timing = timing = timing or Timing()
         self._locate = locate
@@ -137,6 +145,7 @@ class TrayApp:
         self._open_url = open_url
         self._open_path = open_path
         self._launcher = launcher or Launcher(timing=timing)
+        self._desktop = desktop or SystemDesktop(self._launcher, timing, windows_available)
         self._notify_fallback = notify_fallback
         self._lock = threading.Lock()
         self._tracker = NoticeTracker(timing=timing)
@@ -178,7 +187,7 @@ class TrayApp:
             return self._specs
 
     def _menu_for(self, snapshot: Snapshot) -> list[ItemSpec]:
-        specs = build_menu(snapshot)
+        specs = build_menu(snapshot, self._desktop.facts(daemon_reachable=snapshot.reachable))
         if self._windows_available:
             return specs
         return without_windows(specs, snapshot.log_file_readable)
@@ -300,6 +309,14 @@ class TrayApp:
             "popup", "hubd._tray.windows.popup", args, stdin_text=specs, on_exit=chosen
         )
 
+    def _menu_changed(self) -> None:
+        """The menu after a change outside the daemon's status (start at login)."""
+        with self._lock:
+            self._specs = self._menu_for(self._snapshot)
+        with self._icon_lock:
+            if not self._stopping:
+                self.icon.update_menu()
+
     def _perform(self, action: str) -> None:
         with self._lock:
             spec = find_item(self._specs, action)
@@ -311,10 +328,10 @@ class TrayApp:
         try:
             self._dispatch(action, snapshot)
         except HubdError as exc:
-            self.notify(f"Could not {_VERBS.get(action, action)}", str(exc))
+            self.notify(f"Could not {_verb(action)}", str(exc))
         except Exception as exc:
             log.exception("tray: %s failed", action)
-            self.notify(f"Could not {_VERBS.get(action, action)}", f"Unexpected error: {exc}")
+            self.notify(f"Could not {_verb(action)}", f"Unexpected error: {exc}")
 
     def _dispatch(self, action: str, snapshot: Snapshot) -> None:
         client = ControlClient(self._place.socket, self._timing.tray_action_timeout_s)
@@ -351,8 +368,45 @@ class TrayApp:
                 "hubd._tray.windows.text",
                 ["--title", "How to start hubd", "--text", how_to_start_text(snapshot.error)],
             )
+        elif action == Action.COPY_ADDRESS and url:
+            how = self._desktop.copy(url)
+            self.notify("Address copied", f"{url} is on the clipboard ({how}).")
+        elif action == Action.START_DAEMON:
+            self.notify("Starting hubd", self._desktop.start_daemon())
+            self._poller.poke()
+        elif action == Action.START_AT_LOGIN:
+            spec = find_item(self.current_menu(), action)
+            on = not (spec is not None and spec.checked)  # a click flips it
+            log.info("tray: %s", self._desktop.set_start_at_login(on))
+            self._menu_changed()
         elif action == Action.QUIT:
             self.quit()
+        else:
+            self._dispatch_user(action, client)
+
+    def _dispatch_user(self, action: str, client: ControlClient) -> None:
+        """Unlock:NAME and password:NAME from the Users menu."""
+        kind, name = split_action(action)
+        if name is None:
+            return
+        if kind == Action.UNLOCK:
+            result = client.unlock_user(name)
+            if result.get("was_locked"):
+                self.notify(f"{name} is unlocked", f"{name} can sign in again now.")
+            else:
+                self.notify(f"{name} was not locked", f"{name} can sign in (no lockout).")
+        elif kind == Action.NEW_PASSWORD:
+            self._launcher.window(
+                "password",
+                "hubd._tray.windows.dialog",
+                ["--socket", str(self._place.socket), "--password-for", name],
+                on_exit=self._password_closed,
+            )
+
+    def _password_closed(self, code: int, out: str) -> None:
+        if code == 0 and out.strip():
+            name = out.strip()
+            self.notify("Password changed", f"{name} signs in with the new password now.")
 
     def _upgrade(self) -> None:
         """The same health-gated upgrade as `hubd upgrade`, on the images the daemon's check
@@ -403,6 +457,12 @@ class TrayApp:
                 "hubd._tray.windows.text",
                 ["--title", "hubd log", "--logs-socket", str(self._place.socket)],
             )
+
+
+def _verb(action: str) -> str:
+    kind, name = split_action(action)
+    verb = _VERBS.get(kind, kind)
+    return f"{verb} of {name}" if name else verb
 
 
 def _quit_on_signals(app: TrayApp) -> None:
