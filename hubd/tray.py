@@ -261,6 +261,11 @@ class TrayApp:
         with self._icon_lock:
             self.icon.stop()
 
+    def quit_at_start(self) -> None:
+        """Quit asked for before `run`: the loop stops as soon as it is up (in `_setup`)."""
+        with self._icon_lock:
+            self._stopping = True
+
     def close(self) -> None:
         with self._icon_lock:
             self._stopping = True
@@ -465,23 +470,37 @@ def _verb(action: str) -> str:
     return f"{verb} of {name}" if name else verb
 
 
-def _quit_on_signals(app: TrayApp) -> None:
-    # A signal handler runs on the main thread, inside pystray's loop: stopping the icon from
-    # there could wait on that same loop, so a helper thread does it.
-    def handler(_signum: int, _frame: object) -> None:
-        threading.Thread(target=app.quit, name="hubd-tray-quit", daemon=True).start()
+class _QuitOnSignals:
+    """SIGINT and SIGTERM quit the tray cleanly (exit 0), also while it is still starting:
+    loading a GTK backend takes seconds, and a logout can come meanwhile."""
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, handler)
+    def __init__(self) -> None:
+        self.app: TrayApp | None = None
+        self.requested = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handler)
+
+    def _handler(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+        if self.app is not None:
+            # A signal handler runs on the main thread, inside pystray's loop: stopping the
+            # icon from there could wait on that same loop, so a helper thread does it.
+            threading.Thread(target=self.app.quit, name="hubd-tray-quit", daemon=True).start()
+
+    def watch(self, app: TrayApp) -> None:
+        self.app = app
+        if self.requested:
+            app.quit_at_start()
 
 
 def run_tray(locate: Callable[[], TrayPlace], timing: Timing) -> int:
+    signals = _QuitOnSignals() if threading.current_thread() is threading.main_thread() else None
     pystray, icon_factory = load_backend(timing)
     windows_available = tk_available()
     if not windows_available:
         log.warning("%s", TK_MISSING_HINT)
     app = TrayApp(locate, pystray, icon_factory, timing=timing, windows_available=windows_available)
-    if threading.current_thread() is threading.main_thread():
-        _quit_on_signals(app)
+    if signals is not None:
+        signals.watch(app)
     app.run()
     return 0

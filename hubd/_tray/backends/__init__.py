@@ -6,7 +6,8 @@
   Also on desktops whose panels show nothing else (GNOME, KDE, Wayland sessions...), even
   before their panel is up: the icon then appears as soon as it is.
 - **Linux otherwise**: pystray's choice (AppIndicator or GTK when PyGObject is there, else
-  plain X11); on plain X11, hubd's mended icon of `hubd._tray.backends.xorg`.
+  plain X11); on plain X11, hubd's mended icon of `hubd._tray.backends.xorg`; AppIndicator
+  and GTK with `hubd._tray.backends.gtk`'s notifier that never ends the tray.
 - **macOS, Windows**: pystray's own backends.
 
 `PYSTRAY_BACKEND` (`xorg`, `gtk`, `appindicator`...) forces one of pystray's, and
@@ -116,6 +117,10 @@ def icon_class(pystray: Any, timing: Timing, *, sni: bool = False) -> Any:
         from hubd._tray.backends.sni import sni_icon_class
 
         return sni_icon_class(BaseIcon, pystray.Menu.SEPARATOR, host_wait_s)
+    from hubd._tray.backends.gtk import is_gtk_family, mended_gtk_icon
+
+    if is_gtk_family(pystray.Icon):
+        return mended_gtk_icon(pystray.Icon)
     if not is_xorg(pystray):
         return pystray.Icon
     from hubd._tray.backends.xorg import fixed_xorg_icon
