@@ -52,7 +52,7 @@ def locked_message(username: str, seconds_left: int, allowed_failed_logins: int)
     return (
         f"This account is locked after {allowed_failed_logins} failed sign-ins. "
         f"Try again in {wait}, or ask the owner of this hub to unlock it now "
-        f"(`hubd user unlock {username}`, or Unlock under Users in the hubd tray)."
+        f'(with "hubd user unlock {username}", or Unlock under Users in the hubd tray).'
     )
 
 
