@@ -26,8 +26,9 @@ def hub_context_dir() -> Path:
 
 
 def hub_context_files(context: Path) -> list[str]:
-    """Every file of the build context, in its folders too (all of it goes into the image or its build), so that
-    any change to one makes another image; Python's byte-code caches are not hubd's."""
+    """Every file of the build context, in its folders too (all of it goes into the image or
+    its build), so that any change to one makes another image; Python's byte-code caches are
+    not hubd's."""
     return sorted(
         path.relative_to(context).as_posix()
         for path in context.rglob("*")

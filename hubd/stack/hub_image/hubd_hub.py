@@ -19,13 +19,13 @@ from datetime import datetime
 from typing import Any
 
 import bcrypt
+from jinja2 import ChoiceLoader, FileSystemLoader
 from jupyterhub.apihandlers.base import APIHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.escape import url_escape
-from jinja2 import ChoiceLoader, FileSystemLoader
 from tornado.httputil import url_concat
 
 # Held by hubd's service role only (jupyterhub_config.py declares and grants it).

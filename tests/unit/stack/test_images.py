@@ -20,7 +20,9 @@ def test_every_file_the_hub_image_copies_is_in_its_hash(tmp_path: Path) -> None:
     copied = {
         path.relative_to(context).as_posix()
         for name in sources
-        for path in ([context / name] if (context / name).is_file() else (context / name).rglob("*"))
+        for path in (
+            [context / name] if (context / name).is_file() else (context / name).rglob("*")
+        )
         if path.is_file()
     }
     assert "templates/hubd-login.html" in copied
