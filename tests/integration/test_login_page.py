@@ -9,7 +9,6 @@ carry the autocomplete hints password managers use.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,23 +17,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from hubd.stack.settings import ALLOWED_FAILED_LOGINS
-from tests.integration.browser import chromium
+from tests.integration.browser import browser
 from tests.integration.docker_env import StackEnv
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.browser]
+__all__ = ["browser"]  # the fixture, used by name
 
 PASSWORD = "tulip-orbit-candle"
 WRONG = "not-the-password"
 INVALID = "Invalid username or password."
-
-
-@pytest.fixture
-def browser() -> Iterator[webdriver.Chrome]:
-    driver = chromium()
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def try_login(driver: webdriver.Chrome, base_url: str, username: str, password: str) -> str:
