@@ -44,6 +44,10 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _wayland_only() -> bool:
+    return sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+
+
 # Desktops whose panels show only StatusNotifierItems (as XDG_CURRENT_DESKTOP names them).
 # At login the tray may start before the panel (or GNOME's AppIndicator extension) is up: on
 # these it waits for it as a StatusNotifierItem, which registers once a watcher appears.
@@ -93,6 +97,13 @@ def load_pystray(*, sni: bool = False) -> Any:
         raise TrayUnavailable(
             "no graphical session here (DISPLAY is not set): run `hubd tray` from your "
             "desktop session, or let it start at login"
+        )
+    if _wayland_only() and os.environ.get("PYSTRAY_BACKEND") not in ("gtk", "appindicator"):
+        # pystray's X11 backend would fail with Xlib's 'Bad display name ""'.
+        raise TrayUnavailable(
+            "this Wayland session has no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not "
+            "set): on Wayland the tray icon is a StatusNotifierItem on that bus. Run `hubd "
+            "tray` from your desktop session (not through su or ssh), or let it start at login"
         )
     try:
         import pystray

@@ -354,6 +354,28 @@ def test_hubd_tray_without_a_display_says_so_without_a_traceback() -> None:
     assert "no graphical session" in result.stderr
 
 
+def test_hubd_tray_on_wayland_without_a_session_bus_says_so_in_one_line(tmp_path: Path) -> None:
+    # Issue 23: pystray's X11 backend said 'Bad display name ""' here.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "PYSTRAY_BACKEND")
+    }
+    env.update({"WAYLAND_DISPLAY": "wayland-0", "XDG_RUNTIME_DIR": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-m", "hubd", "tray", "--socket", "/nonexistent"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == os.EX_UNAVAILABLE
+    assert "Traceback" not in result.stderr and "Bad display name" not in result.stderr
+    assert "no D-Bus session bus" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_tray_command_finds_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hubd.cli import build_parser
     from hubd.cli.context import Context
