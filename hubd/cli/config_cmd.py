@@ -110,7 +110,18 @@ def _apply(ctx: Context) -> None:
     if daemon is None:
         print("hubd is not running: it applies the change when it starts", file=sys.stderr)
         return
-    result = daemon.reload_config(str(ctx.config_file))
+    from hubd.errors import UsageError
+
+    try:
+        result = daemon.reload_config(str(ctx.config_file))
+    except UsageError as exc:
+        if "no such endpoint" not in str(exc):
+            raise
+        # A daemon from before `reload_config` (not restarted since an update).
+        raise UsageError(
+            "the running hubd is older than this command: send it SIGHUP to apply the change "
+            "(`systemctl reload hubd`), or restart it"
+        ) from None
     for line in result.get("notes", []):
         print(f"  {line}", file=sys.stderr)
     print("the running hubd applied it", file=sys.stderr)

@@ -114,12 +114,17 @@ def _up_through(daemon: ControlClient, ctx: Context) -> Status:
     terminal's reporter: the same as `hubd up` without a daemon shows."""
     from hubd.stack.progress import FeedReplay
 
-    since = int(daemon.progress(since=1 << 62)["next"])  # only what this start brings
+    try:
+        since: int | None = int(daemon.progress(since=1 << 62)["next"])  # this start's only
+    except UsageError:  # a daemon from before `progress` (not restarted since an update)
+        since = None
     daemon.start()
     replay = FeedReplay(ctx.reporter)
 
     def show_progress() -> None:
         nonlocal since
+        if since is None:
+            return
         answer = daemon.progress(since=since)
         for entry in answer["entries"]:
             replay.show(entry)
