@@ -87,7 +87,10 @@ def _run(argv: list[str]) -> int:
         # Bare `hubd` (perhaps with -v or --config): the help, as the answer to "what now?".
         parser.print_help()
         return 0
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version: printed; flushed by main like the rest
+        return int(done.code or 0)
     if getattr(args, "handler", None) is None:
         raise UsageError(f"{args.command}: say what to do (see `hubd {args.command} --help`)")
     _check_config_option(args)
