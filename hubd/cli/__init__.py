@@ -8,15 +8,17 @@ usage errors as 64 like hubd's own, a library's exception hubd did not foresee a
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
 
 from hubd import __version__
 from hubd.cli.commands import Subcommands, chosen_command, register_commands
-from hubd.cli.parser import HubdParser
 from hubd.errors import HubdError, UsageError, from_foreign
+
+TYPE_CHECKING = False  # as in hubd.cli.commands
+if TYPE_CHECKING:
+    import argparse
 
 # Exit codes beyond those of the HubdError classes (docs/exit-codes.md).
 EXIT_BUG = 70  # EX_SOFTWARE: an exception hubd did not foresee
@@ -27,6 +29,8 @@ EXIT_SIGPIPE = 141  # 128 + SIGPIPE: the reader of our output went away
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser. With `argv`, only the command named there is built in full (and only its
     module imported); without, every command (for completion, the man page and tests)."""
+    from hubd.cli.parser import HubdParser  # argparse (and `re`) only when a parser is built
+
     parser = HubdParser(
         prog="hubd",
         description="JupyterHub at home: run it on Docker, keep it up, find it as jupyter.local.",
@@ -82,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
+    if argv == ["--version"]:  # asked by scripts and package checks: answered before argparse
+        print(f"hubd {__version__}")
+        return 0
     parser = build_parser(argv)
     if chosen_command(argv) is None and not {"-h", "--help", "--version"} & set(argv):
         # Bare `hubd` (perhaps with -v or --config): the help, as the answer to "what now?".

@@ -4,15 +4,19 @@ usage errors) and a mistyped choice gets a "did you mean"."""
 from __future__ import annotations
 
 import argparse
-import difflib
 import re
-from typing import Any, NoReturn
 
 from hubd.errors import UsageError
+
+TYPE_CHECKING = False  # as in hubd.cli.commands: typing is not imported to start
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 def suggestion(word: str, choices: Any) -> str:
     """' (did you mean 'status'?)' for a near miss among `choices`, else ''."""
+    import difflib  # only for a mistake: not on every start
+
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
