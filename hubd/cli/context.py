@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,10 +21,12 @@ if TYPE_CHECKING:
     from hubd.timing import Timing
 
 
-@dataclass
 class Context:
-    config_override: str | None = None
-    daemon_paths: Paths | None = None
+    # A plain class, not a dataclass: `dataclasses` imports `inspect`, ~10 ms of every start.
+    def __init__(self, config_override: str | None = None) -> None:
+        self.config_override = config_override
+        # Where the daemon that `daemon()` found keeps its things (its log).
+        self.daemon_paths: Paths | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
