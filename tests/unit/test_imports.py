@@ -30,6 +30,7 @@ KERNEL = {
     "hubd.status",
     "hubd.logsafe",
     "hubd.files",
+    "hubd.codec",
 }
 # The private packages and the one entry module allowed to use each.
 PRIVATE = {"hubd._daemon": "hubd.daemon", "hubd._tray": "hubd.tray", "hubd._mdns": "hubd.mdns"}
