@@ -130,9 +130,9 @@ def hub(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     _gpu_image(swarm_lab)
     env = swarm_lab.hubd_env(
         tmp,
-        allowed_images=[user_image, GPU_IMAGE],
-        gpu_images=[GPU_IMAGE],
-        image_nodes=[f"{GPU_IMAGE}=gpu"],
+        allowed_images=(user_image, GPU_IMAGE),
+        gpu_images=(GPU_IMAGE,),
+        image_nodes=(f"{GPU_IMAGE}=gpu",),
     )
     hub = Hub(swarm_lab, env, tmp)
     try:

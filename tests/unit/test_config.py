@@ -82,7 +82,7 @@ def test_non_config_variables_are_ignored(tmp_path: Path) -> None:
 
 
 def test_rendered_toml_reads_back_the_same(tmp_path: Path) -> None:
-    config = Config(port=9000, mem_limit="1G", allowed_images=["x/y:1"], mdns_ipv6=False)
+    config = Config(port=9000, mem_limit="1G", allowed_images=("x/y:1",), mdns_ipv6=False)
     path = write(tmp_path, render_toml(config))
     assert load_config(path, environ={}) == config
 

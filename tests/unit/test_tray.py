@@ -393,7 +393,7 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
     assert str(server.path) in text  # the reason names the socket it looked for
 
     # The daemon comes back: the tray notices on its own (it polls every 0.05 s here).
-    again = ControlServer(server.path, daemon)
+    again = ControlServer(server.path, daemon, timing=Timing())
     again.start()
     try:
         tray.wait(lambda: tray.icon.title.startswith("JupyterHub is running"), "recovery")

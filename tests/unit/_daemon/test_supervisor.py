@@ -119,7 +119,7 @@ def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
         DesiredState(tmp_path / "desired.json"),
         TIMING,
         connect=connect,
-        reporter=LogReporter(),
+        reporter=LogReporter(Timing()),
         clock=clock,
         make_stack=lambda *a, **k: stack,
     )

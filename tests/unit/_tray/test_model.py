@@ -26,6 +26,7 @@ from hubd._tray.windows.address import qr_png
 from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
 from hubd._tray.windows.text import tail_of_file
 from hubd.status import Status
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -160,7 +161,7 @@ def kinds(tracker: NoticeTracker, *snapshots: Snapshot) -> list[str]:
 
 
 def test_normal_start_and_stop_are_quiet() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert (
         kinds(
             tracker,
@@ -174,7 +175,7 @@ def test_normal_start_and_stop_are_quiet() -> None:
 
 
 def test_crash_then_recovery() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(
         tracker,
         snap("running", restart_count=0),
@@ -185,14 +186,14 @@ def test_crash_then_recovery() -> None:
 
 
 def test_crash_between_two_polls_is_still_told() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("running", restart_count=2), snap("running", restart_count=3)) == [
         "crash"
     ]
 
 
 def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     notices = [
         n
         for s in (
@@ -211,7 +212,9 @@ def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
 
 
 def test_without_restart_count_the_states_tell_a_crash() -> None:
-    assert kinds(NoticeTracker(), snap("running"), snap("restarting"), snap("running")) == [
+    assert kinds(
+        NoticeTracker(timing=Timing()), snap("running"), snap("restarting"), snap("running")
+    ) == [
         "crash",
         "recovered",
     ]
@@ -219,7 +222,7 @@ def test_without_restart_count_the_states_tell_a_crash() -> None:
 
 def test_a_restart_from_the_tray_is_no_crash() -> None:
     clock = Clock()
-    tracker = NoticeTracker(clock)
+    tracker = NoticeTracker(clock, timing=Timing())
     tracker.update(snap("running"))
     tracker.expect_restart()
     assert kinds(tracker, snap("restarting"), snap("running")) == []
@@ -228,7 +231,7 @@ def test_a_restart_from_the_tray_is_no_crash() -> None:
 
 
 def test_failing_at_tray_start_is_told_and_the_daemon_going_away() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("failing"), snap(None), snap(None)) == ["crash-loop", "daemon-lost"]
     assert kinds(tracker, snap("docker-unavailable"), snap("running")) == ["docker", "recovered"]
 

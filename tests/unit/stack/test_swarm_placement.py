@@ -15,6 +15,7 @@ from hubd.stack.images import hub_context_dir
 from hubd.stack.naming import StackNames
 from hubd.stack.settings import hub_settings
 from hubd.stack.swarm.homes import home_label, node_label
+from hubd.timing import Timing
 
 
 def _load() -> ModuleType:
@@ -31,12 +32,12 @@ placement = _load()
 NAMES = StackNames("home")
 CONFIG = Config(
     user_image="lab:1",
-    allowed_images=["lab:1", "lab-gpu:1"],
-    image_nodes=["lab-gpu:1=gpu"],
-    gpu_images=["lab-gpu:1"],
+    allowed_images=("lab:1", "lab-gpu:1"),
+    image_nodes=("lab-gpu:1=gpu",),
+    gpu_images=("lab-gpu:1",),
 )
 SWARM: dict[str, Any] = hub_settings(
-    CONFIG, NAMES, user_images={"lab-gpu:1": "sha256:gpu"}, swarm_node_id="m1"
+    CONFIG, NAMES, Timing(), user_images={"lab-gpu:1": "sha256:gpu"}, swarm_node_id="m1"
 )["swarm"]
 
 
@@ -144,7 +145,7 @@ def test_the_server_is_reached_at_its_task_address_on_the_persons_network() -> N
 
 
 def test_a_one_machine_hub_has_no_swarm_settings() -> None:
-    assert hub_settings(CONFIG, NAMES)["swarm"] is None
+    assert hub_settings(CONFIG, NAMES, Timing())["swarm"] is None
     assert SWARM["manager_node_id"] == "m1"
     assert SWARM["image_node_labels"] == {
         "lab-gpu:1": "io.hubd.node.gpu",
