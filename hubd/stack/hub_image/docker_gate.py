@@ -311,7 +311,7 @@ class Judge:
         name = str(body.get("Name") or "")
         self._check_network_name(name)
         overlay = self.policy.swarm and name.startswith(self.policy.swarm_network_prefix)
-        allowed = ("Name", "Driver", "Labels", "CheckDuplicate", "Internal")
+        allowed: tuple[str, ...] = ("Name", "Driver", "Labels", "CheckDuplicate", "Internal")
         allowed += ("Attachable",) if overlay else ()
         for key, value in body.items():
             if key not in allowed and not _empty(value):

@@ -79,7 +79,7 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
         )
 
 
-class HubdAuthenticator(NativeAuthenticator):
+class HubdAuthenticator(NativeAuthenticator):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Signup is off, so only accounts hubd created can authenticate at all; every such
@@ -109,10 +109,11 @@ class HubdAuthenticator(NativeAuthenticator):
 
 
 def _hash(password: str) -> bytes:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    return hashed
 
 
-class _AccountHandler(APIHandler):
+class _AccountHandler(APIHandler):  # type: ignore[misc]
     async def prepare(self) -> None:
         # Checked per request rather than with `needs_scope`: that decorator insists, when this
         # module is imported, on scopes JupyterHub defines only later (custom scopes come from

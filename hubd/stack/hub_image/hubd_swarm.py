@@ -49,6 +49,7 @@ def cannot_start(message: str) -> Exception:
     error through to the spawn page (anything else becomes "Unhandled error starting
     server"), shows its `jupyterhub_message` there and in the progress stream, and logs a
     SpawnException (JupyterHub 6) as a refusal, without a traceback."""
+    error: Exception
     if SpawnException is not None:
         error = SpawnException(message, reason="placement", status_code=503)
     else:
@@ -79,7 +80,8 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
 
     async def _home(self) -> dict[str, Any]:
         nodes = await self.docker("nodes")
-        return home_node(nodes, self.user.name, self.swarm)
+        home: dict[str, Any] = home_node(nodes, self.user.name, self.swarm)
+        return home
 
     async def create_object(self) -> Any:
         try:
@@ -88,8 +90,8 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
         except PlacementRefused as refused:
             raise cannot_start(str(refused)) from None
         labels = {**self.container_labels, self.user_label: self.user.name}
-        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
-        self.extra_container_spec = {
+        self.extra_create_kwargs: dict[str, Any] = {**self.extra_create_kwargs, "labels": labels}
+        self.extra_container_spec: dict[str, Any] = {
             **self.extra_container_spec,
             "labels": labels,
             "cap_drop": list(self.swarm["cap_drop"]),
