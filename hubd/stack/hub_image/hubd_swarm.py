@@ -32,6 +32,7 @@ from swarm_placement import (
     gpu_environment,
     home_node,
     node_name,
+    node_state,
     task_address,
     task_problem,
 )
@@ -144,7 +145,7 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
         task = await self.get_task()
         if task and str(task["Status"]["State"]).lower() == "running":
             node = await self._node(task.get("NodeID") or "")
-            if node is not None and (node.get("Status") or {}).get("State") == "down":
+            if node is not None and node_state(node) == "down":
                 return f"its node {node_name(node)} is unreachable"
         return await super().poll()
 
