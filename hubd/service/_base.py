@@ -1,7 +1,7 @@
 """Installing hubd's daemon and tray with the machine's service manager (`hubd service`).
 
-This module is the common ground of the two backends, systemd (service_systemd.py) and launchd
-(service_launchd.py): which hubd executable a service runs, reading and filling in the
+This module is the common ground of the two backends, systemd (service/systemd.py) and launchd
+(service/launchd.py): which hubd executable a service runs, reading and filling in the
 templates shipped in packaging/, writing and removing files, and the install / uninstall /
 status flows. Everything acts on a `Target`: a mode (system or user), an optional staging root
 (like DESTDIR: tests and packagers write there and nothing is started) and an injectable

@@ -1,4 +1,4 @@
-"""Issue 17, from the person's side: people's servers on a 2-node Swarm.
+"""From the person's side: people's servers on a 2-node Swarm.
 
 One hub under `hubd run` on node1 (the manager, where the hub and the proxy run), node2 a
 worker with a (made-up) GPU. People log in through the proxy on node1: ada's home is node2,

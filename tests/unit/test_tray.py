@@ -648,7 +648,7 @@ def test_a_failed_backup_is_told_once_and_an_overdue_one_too(
     ]
 
 
-# ---------------------------------------------------------------- issue 23: the new items
+# ------------------------------- unlock, new password, copy address, start at login, start hubd
 
 
 def test_unlock_from_the_users_menu_reaches_the_daemon_and_says_how_it_went(

@@ -1,4 +1,4 @@
-"""Issue 15, opt-in automatic upgrades: the window, the schedule, and what the tray makes of
+"""Opt-in automatic upgrades: the window, the schedule, and what the tray makes of
 an update (menu item, notifications)."""
 
 from __future__ import annotations

@@ -358,7 +358,7 @@ def test_hubd_tray_without_a_display_says_so_without_a_traceback() -> None:
 
 
 def test_hubd_tray_on_wayland_without_a_session_bus_says_so_in_one_line(tmp_path: Path) -> None:
-    # Issue 23: pystray's X11 backend said 'Bad display name ""' here.
+    # pystray's X11 backend (chosen without a display) said 'Bad display name ""' here.
     env = {
         k: v
         for k, v in os.environ.items()

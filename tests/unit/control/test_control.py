@@ -309,7 +309,7 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
 def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_allows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Item 8/9: the CLI of a non-root person falls back to the system service's socket, and
+    """The CLI of a non-root person falls back to the system service's socket, and
     a `control_group` applied by SIGHUP (set_group) opens that socket to them."""
     import grp
 
