@@ -243,7 +243,10 @@ class Struct(Schema):
                 continue  # not given: the engine's default (never a key's odd empty value)
             if spec.schema is None:
                 raise Refused(f"{where}.{key} is not allowed")
-            out[key] = spec.schema.clean(item, f"{where}.{key}")
+            cleaned = spec.schema.clean(item, f"{where}.{key}")
+            if _is_empty(cleaned) and cleaned is not False:
+                continue  # emptied on the way ({"Type": null} is {}): not sent either
+            out[key] = cleaned
         for key, spec in self.fields.items():
             if spec.required and _is_empty(out.get(key)):
                 raise Refused(
