@@ -998,6 +998,9 @@ class GateHandler(BaseHTTPRequestHandler):
         self.raw_requestline = self.rfile.readline(65537)
         if not self.raw_requestline or not self.parse_request():
             return
+        # One request per connection (parse_request sets keep-alive for HTTP/1.1): the
+        # engine's answer, passed on as it is, says "Connection: close".
+        self.close_connection = True
         try:
             self._serve()
         except Refused as refusal:
