@@ -18,6 +18,10 @@ from typing import Any
 
 import bcrypt
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.apihandlers.hub import ShutdownAPIHandler
+from jupyterhub.apihandlers.proxy import ProxyAPIHandler
+from jupyterhub.apihandlers.services import ServiceAPIHandler
+from jupyterhub.apihandlers.users import UserAPIHandler, UserListAPIHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.orm import UserInfo
@@ -93,12 +97,30 @@ class HubdAuthenticator(NativeAuthenticator):
             for path, handler in super().get_handlers(app)
             if path in KEPT_NATIVE_ROUTES
         ]
+        # The authenticator's handlers come before JupyterHub's own: these take the owner's
+        # share of JupyterHub's API away from admins (see docs/admins.md).
         return [
             *native,
             (r"/api/hubd/accounts", AccountsHandler),
             (r"/api/hubd/accounts/([^/]+)/password", PasswordHandler),
             (r"/api/hubd/accounts/([^/]+)/unlock", UnlockHandler),
+            (r"/api/proxy", OwnerProxyHandler),
+            (r"/api/services/([^/]+)", OwnerServiceHandler),
+            (r"/api/users", OwnerUserListHandler),
+            (r"/api/users/([^/]+)", OwnerUserHandler),
+            (r"/api/shutdown", OwnerShutdownHandler),
         ]
+
+    async def authenticate(self, handler: Any, data: dict[str, Any]) -> Any:
+        """NativeAuthenticator's, except that an unknown or locked-out username costs the
+        same bcrypt check as a known one: how long a login takes tells no one which names
+        exist."""
+        username = self.normalize_username(str(data.get("username") or ""))
+        info = self.get_user(username)
+        if info is None or (self.allowed_failed_logins and self.is_blocked(username)):
+            _spend_a_password_check(str(data.get("password") or ""))
+            return None
+        return await super().authenticate(handler, data)
 
     def password_problem(self, password: str) -> str | None:
         if len(password) < self.minimum_password_length:
@@ -110,6 +132,77 @@ class HubdAuthenticator(NativeAuthenticator):
 
 def _hash(password: str) -> bytes:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+
+
+_DECOY: list[bytes] = []
+
+
+def _spend_a_password_check(password: str) -> None:
+    """The work of checking `password` against an account's hash (same bcrypt cost as the
+    accounts' hashes, both from bcrypt.gensalt()), against a hash no password matches."""
+    if not _DECOY:
+        _DECOY.append(_hash("hubd: no such account"))
+    bcrypt.checkpw(password.encode()[:72], _DECOY[0])
+
+
+def _require_hubd(handler: Any) -> None:
+    if ACCOUNTS_SCOPE not in handler.parsed_scopes:
+        raise web.HTTPError(403, f"only hubd's own service (scope {ACCOUNTS_SCOPE}) may do this")
+
+
+class OwnerProxyHandler(ProxyAPIHandler):  # type: ignore[misc]
+    """Repointing the hub's proxy client (PATCH) would hand the proxy's token to whatever
+    address an admin names: hubd's alone. Reading and re-syncing routes stay the admins'."""
+
+    async def patch(self) -> None:
+        _require_hubd(self)
+        await super().patch()
+
+
+class OwnerServiceHandler(ServiceAPIHandler):  # type: ignore[misc]
+    """Services (and their tokens, which outlive any admin) are made and removed by hubd."""
+
+    async def post(self, service_name: str) -> None:
+        _require_hubd(self)
+        await super().post(service_name)
+
+    async def delete(self, service_name: str) -> None:
+        _require_hubd(self)
+        await super().delete(service_name)
+
+
+class OwnerUserListHandler(UserListAPIHandler):  # type: ignore[misc]
+    """Accounts are the owner's: made by hubd (with a password), never by an admin."""
+
+    async def post(self) -> None:
+        _require_hubd(self)
+        await super().post()
+
+
+class OwnerUserHandler(UserAPIHandler):  # type: ignore[misc]
+    """Making, removing and renaming accounts and making or unmaking admins are the owner's."""
+
+    async def post(self, user_name: str) -> None:
+        _require_hubd(self)
+        await super().post(user_name)
+
+    async def delete(self, user_name: str) -> None:
+        _require_hubd(self)
+        await super().delete(user_name)
+
+    async def patch(self, user_name: str) -> None:
+        data = self.get_json_body()
+        if not isinstance(data, dict) or {"admin", "name"} & set(data):
+            _require_hubd(self)
+        await super().patch(user_name)
+
+
+class OwnerShutdownHandler(ShutdownAPIHandler):  # type: ignore[misc]
+    """Stopping the hub (and with it everyone's logins) is the owner's, via hubd."""
+
+    async def post(self) -> None:
+        _require_hubd(self)
+        await super().post()
 
 
 class _AccountHandler(APIHandler):
