@@ -879,22 +879,24 @@ class Judge:
         # A task carries its service's whole spec, environment (API tokens) included: only
         # the tasks of this hub's people's services may be listed.
         filters = parse_json(query.get("filters", "{}").encode())
-        services: Any = filters.get("service") if isinstance(filters, dict) else None
-        if not isinstance(filters, dict) or set(filters) != {"service"}:
-            raise Refused("tasks are listed by their service (and nothing else)")
-        if isinstance(services, dict) and all(v is True for v in services.values()):
-            services = list(services)
-        if not services or not isinstance(services, list):
+        if not isinstance(filters, dict) or not set(filters) <= {"service", "desired-state"}:
+            raise Refused("tasks are listed by their service (and desired state)")
+        wanted = {key: _filter_values(value) for key, value in filters.items()}
+        services = wanted.get("service") or []
+        if not services:
             raise Refused("tasks are listed by their service")
+        states = wanted.get("desired-state") or []
+        if not set(states) <= {"running", "shutdown", "accepted", "ready", "complete"}:
+            raise Refused(f"desired-state {states} is not a task state")
         ids = {}
         for service in services:
-            if (
-                not isinstance(service, str)
-                or self.policy.person(self.policy.container_prefix + "-", service) is None
-            ):
+            if self.policy.person(self.policy.container_prefix + "-", service) is None:
                 raise Refused(f"service {service!r} is not one of this hub's users' servers")
             ids[self._own_service(service)] = True
-        query["filters"] = json.dumps({"service": ids})
+        rebuilt: dict[str, Any] = {"service": ids}
+        if states:
+            rebuilt["desired-state"] = dict.fromkeys(states, True)
+        query["filters"] = json.dumps(rebuilt)
 
     def _check_service_create(
         self, found: dict[str, str], query: dict[str, str], body: dict[str, Any]
@@ -926,6 +928,15 @@ class Judge:
             # The node's engine creates the volume from these labels: hubd finds it by them.
             if mount["Type"] == "volume" and labels.get(p.stack_label) != p.stack:
                 raise Refused("a user volume must carry this stack's label")
+
+
+def _filter_values(value: Any) -> list[str]:
+    """A filter's values in either of the engine's forms: ["a"] or {"a": true}."""
+    if isinstance(value, dict) and all(v is True for v in value.values()):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Refused("a filter is a list of strings")
+    return value
 
 
 def _truthy(value: str) -> bool:
