@@ -603,7 +603,10 @@ _LOGS = {k: _BOOL for k in ("stdout", "stderr", "timestamps", "follow")} | {
     "until": Str(r"[0-9]{1,12}"),
 }
 _REMOVE = {"v": _BOOL, "force": _BOOL, "link": _BOOL}
-_PULL = {"fromImage": Str(r"[^\x00]{1,512}"), "tag": Str(r"[A-Za-z0-9_.-]{1,128}")}
+_PULL = {
+    "fromImage": Str(r"[^\x00@]{1,512}"),
+    "tag": Str(r"[A-Za-z0-9_.-]{1,128}|sha256:[0-9a-f]{64}"),  # docker-py: a digest as tag
+}
 _NETWORK_INSPECT = {"verbose": _BOOL, "scope": Str(choices=("local", "swarm"))}
 _WAIT = {"condition": Str(choices=("not-running", "next-exit", "removed"))}
 
@@ -803,7 +806,7 @@ class Judge:
         image, tag = query.get("fromImage", ""), query.get("tag", "")
         if not image or not tag:
             raise Refused("a pull names the image and its tag")
-        self._allowed_image(image if "@" in image else f"{image}:{tag}")
+        self._allowed_image(f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}")
 
     def _check_volume_name(self, name: str) -> None:
         p = self.policy

@@ -147,11 +147,16 @@ class HubdAuthenticator(NativeAuthenticator):
         self.allow_all = True
 
     async def authenticate(self, handler: Any, data: dict[str, Any]) -> str | None:
-        username = self.normalize_username(data.get("username", ""))
-        if self.allowed_failed_logins and self.get_user(username) is None:
-            # NativeAuthenticator counts failures only for existing accounts, so "locked"
-            # would tell a stranger which names exist: count them for every name.
-            if not self.is_blocked(username):
+        username = self.normalize_username(str(data.get("username") or ""))
+        unknown = self.get_user(username) is None
+        blocked = bool(self.allowed_failed_logins) and self.is_blocked(username)
+        if unknown or blocked:
+            # The same bcrypt work as checking a real password: how long a login takes tells
+            # no one whether the name exists or is locked.
+            _spend_a_password_check(str(data.get("password") or ""))
+            if unknown and self.allowed_failed_logins and not blocked:
+                # NativeAuthenticator counts failures only for existing accounts, so "locked"
+                # would tell a stranger which names exist: count them for every name.
                 self._forget_expired()
                 self.add_login_attempt(username)
             return None
@@ -193,17 +198,6 @@ class HubdAuthenticator(NativeAuthenticator):
             (r"/api/users/([^/]+)", OwnerUserHandler),
             (r"/api/shutdown", OwnerShutdownHandler),
         ]
-
-    async def authenticate(self, handler: Any, data: dict[str, Any]) -> Any:
-        """NativeAuthenticator's, except that an unknown or locked-out username costs the
-        same bcrypt check as a known one: how long a login takes tells no one which names
-        exist."""
-        username = self.normalize_username(str(data.get("username") or ""))
-        info = self.get_user(username)
-        if info is None or (self.allowed_failed_logins and self.is_blocked(username)):
-            _spend_a_password_check(str(data.get("password") or ""))
-            return None
-        return await super().authenticate(handler, data)
 
     def password_problem(self, password: str) -> str | None:
         if len(password) < self.minimum_password_length:
