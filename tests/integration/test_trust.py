@@ -153,22 +153,32 @@ def test_a_removed_admins_tokens_are_gone(hub: StackEnv) -> None:
     assert set(services) <= {"hubd", "idle-culler"}, services
 
 
+def refused_login_seconds(base_url: str, username: str) -> float:
+    """How long the hub takes to refuse a login (the form's POST alone)."""
+    session = requests.Session()
+    session.get(f"{base_url}/hub/login", timeout=30)
+    data = {"username": username, "password": "wrong-wrong-wrong"}
+    data["_xsrf"] = session.cookies["_xsrf"]
+    started = time.perf_counter()
+    response = session.post(f"{base_url}/hub/login", data=data, allow_redirects=False, timeout=60)
+    seconds = time.perf_counter() - started
+    assert response.status_code != 302, response.status_code
+    return seconds
+
+
 def test_a_login_takes_as_long_for_an_unknown_name(hub: StackEnv) -> None:
     """Issue 28: ~590 ms for an existing name, ~15 ms for an unknown one, was an oracle for
-    which names exist. Both now cost one bcrypt check; the fastest of a few tries of each
-    (the least disturbed by a loaded machine) must be comparable."""
+    which names exist. Both now cost one bcrypt check. The fastest of a few tries of each (the
+    least disturbed by a loaded machine) must be comparable: the bounds are wide for load,
+    and still far from the 40-fold gap they catch."""
     add_user(hub, "tim")
     known, unknown = [], []
     for _ in range(3):  # fewer than the lockout's allowed failed logins
-        started = time.perf_counter()
-        assert login_refused(hub.base_url, "tim", "wrong-wrong-wrong")
-        known.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        assert login_refused(hub.base_url, "nobody-by-this-name", "wrong-wrong-wrong")
-        unknown.append(time.perf_counter() - started)
+        known.append(refused_login_seconds(hub.base_url, "tim"))
+        unknown.append(refused_login_seconds(hub.base_url, "nobody-by-this-name"))
     ratio = min(known) / min(unknown)
-    print(f"login: known {min(known) * 1000:.0f} ms, unknown {min(unknown) * 1000:.0f} ms")
-    assert 0.4 < ratio < 2.5, (known, unknown)
+    print(f"login refused: known {min(known) * 1000:.0f} ms, unknown {min(unknown) * 1000:.0f} ms")
+    assert 0.25 < ratio < 4, (known, unknown)
     login(hub.base_url, "tim", PASSWORD)
 
 
