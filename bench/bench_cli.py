@@ -60,12 +60,17 @@ def stub_daemon(runtime_dir: Path) -> Iterator[None]:
     from hubd.config import Config
     from hubd.control.server import ControlServer
     from hubd.status import HubState, Status, Supervision
+    from hubd.timing import Timing
 
     class Backend:
         def status(self) -> Status:
             return Status.compose(Supervision(state=HubState.RUNNING), Config(), None)
 
-    server = ControlServer(runtime_dir / "control.sock", Backend())  # type: ignore[arg-type]
+    server = ControlServer(
+        runtime_dir / "control.sock",
+        Backend(),  # type: ignore[arg-type]
+        timing=Timing(),
+    )
     server.start()
     try:
         yield

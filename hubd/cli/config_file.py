@@ -34,6 +34,8 @@ def _read(path: Path) -> Any:
 
 def set_key(path: Path, key: str, value: Any) -> bool:
     """Write `key = value` into the file at `path` (made if missing); False if already so."""
+    if isinstance(value, tuple):  # the config's lists are tuples; TOML has arrays
+        value = list(value)
     document = _read(path)
     if key in document and document[key] == value:
         return False

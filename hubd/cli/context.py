@@ -85,7 +85,9 @@ class Context:
         from hubd.control.client import ControlClient
 
         for paths in self._daemon_places():
-            client = ControlClient(paths.control_socket, self.timing.control_client_timeout_s)
+            client = ControlClient(
+                paths.control_socket, self.timing.control_client_timeout_s, self.timing
+            )
             if client.is_available():
                 self.daemon_paths = paths
                 return client

@@ -66,10 +66,8 @@ class LogReporter:
     """For `hubd run` and anything without a terminal: plain log lines. With `feed`, every
     step, build line and (throttled) pull progress also goes there as an Entry."""
 
-    def __init__(
-        self, timing: Timing | None = None, feed: Callable[[Entry], None] | None = None
-    ) -> None:
-        self.report_every_s = (timing or Timing()).pull_report_every_s
+    def __init__(self, timing: Timing, feed: Callable[[Entry], None] | None = None) -> None:
+        self.report_every_s = timing.pull_report_every_s
         self.feed = feed or (lambda _entry: None)
 
     def step(self, message: str) -> None:
@@ -216,5 +214,5 @@ class TerminalReporter:
             bars.update(task, completed=total, total=total)
 
 
-def reporter_for_terminal(timing: Timing | None = None) -> Reporter:
+def reporter_for_terminal(timing: Timing) -> Reporter:
     return TerminalReporter() if sys.stderr.isatty() else LogReporter(timing)

@@ -55,6 +55,7 @@ def test_status_through_a_daemon_loads_no_sdk_and_no_stack(tmp_path: Path) -> No
     from hubd.config import Config
     from hubd.control.server import ControlServer
     from hubd.status import HubState, Status, Supervision
+    from hubd.timing import Timing
 
     class Backend:
         def status(self) -> Status:
@@ -62,7 +63,11 @@ def test_status_through_a_daemon_loads_no_sdk_and_no_stack(tmp_path: Path) -> No
 
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    server = ControlServer(runtime / "control.sock", Backend())  # type: ignore[arg-type]
+    server = ControlServer(
+        runtime / "control.sock",
+        Backend(),  # type: ignore[arg-type]
+        timing=Timing(),
+    )
     server.start()
     try:
         env = {"RUNTIME_DIRECTORY": str(runtime), "HUBD_CONFIG": str(tmp_path / "c.toml")}

@@ -17,6 +17,7 @@ from hubd.config import load_config
 from hubd.errors import ConfigError, UserAccountError
 from hubd.stack.progress import FeedReplay, LogReporter, ProgressFeed
 from hubd.stack.usernames import check_username, suggest_username, username_problem
+from hubd.timing import Timing
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_config_set_types_and_unset(tmp_path: Path, no_daemon: None) -> None:
     assert set_key(config, "mdns_enabled", False)
     assert not set_key(config, "mdns_enabled", False)  # already so
     loaded = load_config(config, environ={})
-    assert loaded.allowed_images == ["a/b:1", "c/d:2"] and loaded.mdns_enabled is False
+    assert loaded.allowed_images == ("a/b:1", "c/d:2") and loaded.mdns_enabled is False
     assert unset_key(config, "mdns_enabled") and not unset_key(config, "mdns_enabled")
     assert load_config(config, environ={}).mdns_enabled is True
     with pytest.raises(ConfigError, match="not valid TOML"):
@@ -66,7 +67,7 @@ def test_config_set_from_text_through_the_cli(tmp_path: Path, no_daemon: None) -
     assert main([*base, "set", "cpu_limit", "1.5"]) == 0
     loaded = load_config(config, environ={})
     assert (loaded.allowed_images, loaded.shared_folder_readonly, loaded.cpu_limit) == (
-        ["a/b:1", "c/d:2"],
+        ("a/b:1", "c/d:2"),
         False,
         1.5,
     )
@@ -161,7 +162,7 @@ class Recorder:
 
 def test_the_daemons_progress_is_replayed_as_the_cli_shows_it() -> None:
     feed = ProgressFeed()
-    daemon_side = LogReporter(feed=feed.add)
+    daemon_side = LogReporter(Timing(), feed=feed.add)
     daemon_side.step("building the hub image")
     daemon_side.build_output("Step 1/3 : FROM hub-base\n")
     with daemon_side.pulling("quay.io/jupyter/base-notebook") as pull:
