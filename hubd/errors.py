@@ -19,6 +19,11 @@ class ConfigError(HubdError):
     exit_code = os.EX_CONFIG
 
 
+class EngineAddressError(ConfigError):
+    """DOCKER_HOST, the Docker context or the Docker CLI's config names no engine hubd can use.
+    A config error: a service manager must not retry it (exit 78, as for a bad hubd config)."""
+
+
 class DockerUnavailable(HubdError):
     """Docker is not installed, or the engine is not running or not answering."""
 

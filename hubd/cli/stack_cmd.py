@@ -13,6 +13,7 @@ from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, ImageError, UsageError
 from hubd.stack import Stack
 from hubd.stack.accounts import first_admin_hint
+from hubd.stack.engine import engine_of
 from hubd.status import BackupStatus, EngineView, HubState, Status, Supervision
 from hubd.timing import Timing
 
@@ -103,6 +104,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"url:      {status.url}  (on this machine: {status.local_url})")
     if status.mdns is not None:
         print(f"mdns:     {status.mdns.hostname} ({status.mdns.state})")
+    for index, address in enumerate(_ip_urls(status, ctx)):
+        print(f"{'by IP:' if index == 0 else '':<10}{address}  (where .local names do not resolve)")
     print(f"image:    {status.hub.image or '-'}")
     print(
         f"proxy:    {status.proxy.status}"
@@ -113,6 +116,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"restarts: {status.restart_count}")
     for problem in status.image_problems:
         print(f"problem:  {problem}")
+    if status.engine.endpoint:
+        print(f"docker:   {status.engine.kind or 'Docker'} at {status.engine.endpoint}")
     if status.engine.live_restore is not None:
         print(
             "engine:   live-restore on (servers keep running while Docker restarts)"
@@ -132,6 +137,24 @@ def _status(args: argparse.Namespace) -> int:
     if update is not None and update.last_result:
         print(f"upgrade:  {update.last_result}")
     return 0
+
+
+def _ip_urls(status: Status, ctx: Context) -> list[str]:
+    """The hub's address by IP: the advertised IPv4 addresses, else this machine's LAN ones."""
+    import ipaddress
+
+    from hubd.mdns import lan_ipv4_addresses
+
+    mdns_addresses = status.mdns.addresses if status.mdns else ()
+    advertised = [a for a in mdns_addresses if ipaddress.ip_address(a).version == 4]
+    try:
+        addresses = advertised or lan_ipv4_addresses(ctx.config.mdns_interfaces)
+    except Exception:  # reading interfaces failed: the name is all there is to show
+        return []
+    bind = ctx.config.bind_address
+    if bind not in ("0.0.0.0", "::", ""):
+        addresses = [bind] if bind not in ("127.0.0.1", "::1") else []
+    return [f"http://{address}:{ctx.config.port}/" for address in addresses]
 
 
 def _backup_line(backup: BackupStatus) -> str:
@@ -160,18 +183,20 @@ def _local_status(ctx: Context) -> Status:
     else:
         state, error = HubState.STARTING, "the hub does not answer /hub/health"
     backup = summary(ctx.paths.state_dir, ctx.config, ctx.timing)
-    engine = EngineView(live_restore=_live_restore(ctx.stack))
+    engine = _engine_view(ctx.stack)
     return Status.compose(
         Supervision(state=state, last_error=error, engine=engine), ctx.config, view, backup=backup
     )
 
 
-def _live_restore(stack: Stack) -> bool | None:
+def _engine_view(stack: Stack) -> EngineView:
     """Read from `docker info`; hubd never changes the engine's configuration."""
+    engine = engine_of(stack.client)
     try:
-        return bool(stack.client.info().get("LiveRestoreEnabled"))
+        live: bool | None = bool(stack.client.info().get("LiveRestoreEnabled"))
     except Exception:  # an engine that does not say: unknown
-        return None
+        live = None
+    return EngineView(live_restore=live, kind=engine.kind, endpoint=engine.endpoint.describe())
 
 
 def _duration(seconds: float) -> str:
