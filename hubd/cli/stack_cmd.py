@@ -123,7 +123,7 @@ def _status(args: argparse.Namespace) -> int:
             "engine:   live-restore on (servers keep running while Docker restarts)"
             if status.engine.live_restore
             else "engine:   live-restore off (a Docker restart stops everyone's servers; "
-            "see the README)"
+            "see docs/supervision.md)"
         )
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
