@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import os
 
+# Exit statuses that mean "fix the config (or the command), then start again": a service manager
+# must not retry them. systemd's units list them in RestartPreventExitStatus; under launchd,
+# which has no such key, `hubd run` exits 0 for them (KeepAlive's SuccessfulExit=false then
+# leaves it stopped). tests/unit/service/test_templates.py keeps the units in step.
+FIX_THE_CONFIG_EXIT_CODES = (os.EX_USAGE, os.EX_CONFIG)
+# Set in the launchd plists' EnvironmentVariables: hubd runs as a launchd job.
+SERVICE_MANAGER_ENV = "HUBD_SERVICE_MANAGER"
+
 
 class HubdError(Exception):
     """Something the user can act on; the message is one line that says what to do."""

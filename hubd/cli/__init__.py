@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,7 +21,7 @@ from hubd.cli import (
     upgrade_cmd,
     user_cmd,
 )
-from hubd.errors import HubdError
+from hubd.errors import FIX_THE_CONFIG_EXIT_CODES, SERVICE_MANAGER_ENV, HubdError
 
 _COMMAND_GROUPS = (
     stack_cmd,
@@ -67,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except HubdError as exc:
         print(f"hubd: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _service_exit_code(exc.exit_code)
     except DockerException as exc:
         # Anything the stack code did not foresee still reaches the person as one line.
         print(f"hubd: Docker refused: {_first_line(exc)}", file=sys.stderr)
@@ -75,6 +76,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hubd: interrupted", file=sys.stderr)
         return 130
+
+
+def _service_exit_code(code: int) -> int:
+    """Under launchd a config error exits 0: launchd has no RestartPreventExitStatus, and its
+    KeepAlive (SuccessfulExit=false) would start a hubd with a bad config every 10 s forever."""
+    if os.environ.get(SERVICE_MANAGER_ENV) == "launchd" and code in FIX_THE_CONFIG_EXIT_CODES:
+        print(
+            f"hubd: (exit status {code} reported as 0, so that launchd does not start hubd "
+            "again: fix the above, then `hubd service install` again)",
+            file=sys.stderr,
+        )
+        return 0
+    return code
 
 
 def _first_line(exc: BaseException) -> str:
