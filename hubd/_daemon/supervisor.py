@@ -306,6 +306,8 @@ class Supervisor:
             return False
 
     def _drop_engine(self, reason: str) -> None:
+        if self.engine_endpoint and self.engine_endpoint not in reason:
+            reason = f"{reason} (at {self.engine_endpoint})"  # every engine error names it
         self.engine_lost.clear()
         if self.client is not None:
             self.warn.warn("engine-lost", "%s; reconnecting", reason)

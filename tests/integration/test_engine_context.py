@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,13 @@ def context_engine(
     try:
         lab.add_root_port(root_port, f"{subnet}.1/24")
         host = lab.add_host("e2", f"{subnet}.11", holder=False)
-        node = LabNode(lab, host, [])  # type: ignore[arg-type]  # only its workdir is used
+        engines = lab.workdir / "engines"  # netns.Host has the lab's e2/ folder already
+        engines.mkdir()
+        node = LabNode(
+            types.SimpleNamespace(workdir=engines),  # type: ignore[arg-type]  # only workdir used
+            host,
+            [],
+        )
         # Hub images of the Swarm lab's prebuilt stack: the same content hash as ours.
         hub, _ = ensure_hub_image(
             docker_client, StackNames(PREBUILT_STACK), test_images.hub_base, LogReporter()
