@@ -70,9 +70,13 @@ def _read_password(from_stdin: bool) -> str:
         return check_password(password)
     if not sys.stdin.isatty():
         raise UsageError("no terminal to ask for the password: use --password-stdin")
-    first = getpass.getpass("Password: ")
-    check_password(first)
-    if getpass.getpass("Password again: ") != first:
+    try:
+        first = getpass.getpass("Password: ")
+        check_password(first)
+        again = getpass.getpass("Password again: ")
+    except EOFError:  # the terminal closed (Ctrl-D) before a password was typed
+        raise UsageError("no password typed; nothing changed") from None
+    if again != first:
         raise UserAccountError("the two passwords differ; nothing changed")
     return first
 

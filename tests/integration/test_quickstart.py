@@ -161,7 +161,9 @@ def test_quickstart_as_written(
         for line in after:
             script = f"{prefix} && {line}"
             if line.startswith("hubd user add"):
-                argv = as_user(newcomer, env, f"script -qec {shlex.quote(script)} /dev/null")
+                # Only the line itself on the pty: pipx ensurepath would drain typed input.
+                pty = f"script -qec {shlex.quote(line)} /dev/null"
+                argv = as_user(newcomer, env, f"{prefix} >/dev/null && {pty}")
                 stdin = f"{PASSWORD}\n{PASSWORD}\n"
             else:
                 argv, stdin = as_user(newcomer, env, script), ""
