@@ -11,8 +11,10 @@ advertising on this machine's LAN). This machine has no systemd as PID 1, so the
 from __future__ import annotations
 
 import os
+import pty
 import pwd
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -80,6 +82,37 @@ def copy_checkout(home: Path, uid: int, gid: int) -> Path:
     for path in [target, *target.rglob("*")]:
         os.lchown(path, uid, gid)
     return target
+
+
+def answer_on_a_terminal(
+    argv: list[str], answers: list[tuple[str, str]], timeout: float = 300
+) -> tuple[int, str]:
+    """Run `argv` on a pseudo-terminal, typing each answer after its prompt appears (as a
+    person does: getpass flushes what was typed before it asks)."""
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(argv, stdin=terminal, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    seen, pending = "", list(answers)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096).decode(errors="replace")
+                except OSError:  # the terminal closed: the command ended
+                    break
+                seen += chunk
+            if pending and seen.rstrip().endswith(pending[0][0].rstrip()):
+                os.write(controller, (pending.pop(0)[1] + "\n").encode())
+                seen += "\n"
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(30), seen
+    finally:
+        os.close(controller)
+        if proc.poll() is None:
+            proc.kill()
 
 
 def as_user(name: str, env: dict[str, str], script: str, **kw: object) -> list[str]:
@@ -159,15 +192,13 @@ def test_quickstart_as_written(
         # 3. The rest as written; `hubd user add` asks on a terminal: a pty via script(1).
         outputs = []
         for line in after:
-            script = f"{prefix} && {line}"
+            argv = as_user(newcomer, env, f"{prefix} >/dev/null && {line}")
             if line.startswith("hubd user add"):
-                # Only the line itself on the pty: pipx ensurepath would drain typed input.
-                pty = f"script -qec {shlex.quote(line)} /dev/null"
-                argv = as_user(newcomer, env, f"{prefix} >/dev/null && {pty}")
-                stdin = f"{PASSWORD}\n{PASSWORD}\n"
-            else:
-                argv, stdin = as_user(newcomer, env, script), ""
-            result = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300)
+                prompts = [("Password:", PASSWORD), ("again:", PASSWORD)]
+                code, out = answer_on_a_terminal(argv, prompts)
+                assert code == 0, f"{line}: {out}"
+                continue
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=300)
             assert result.returncode == 0, f"{line}: {result.stdout}\n{result.stderr}"
             outputs.append(result.stdout)
         status = outputs[-1]
