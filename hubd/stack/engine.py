@@ -213,13 +213,19 @@ def engine_of(client: docker.DockerClient) -> Engine:
     engine = _engines.get(client)
     if engine is None:
         endpoint = resolve_endpoint()
-        try:
-            info = client.info()
-        except Exception:  # an engine that does not say: judged by its socket's path
-            info = {}
-        engine = Engine(endpoint, engine_kind(endpoint, info))
+        engine = Engine(endpoint, engine_kind(endpoint, _info(client)))
         _engines[client] = engine
     return engine
+
+
+def _info(client: docker.DockerClient) -> dict[str, Any]:
+    """`docker info`, or nothing from an engine (or stand-in) that does not say: the kind is
+    then judged by the socket's path alone."""
+    try:
+        info = client.info()
+    except (DockerException, requests.exceptions.RequestException, OSError):
+        return {}
+    return info if isinstance(info, dict) else {}
 
 
 def _first_line(exc: BaseException) -> str:
@@ -269,7 +275,7 @@ def connect(timeout: float | None = None, ping_timeout: float | None = None) -> 
     try:
         client = client_for(endpoint, ping_timeout or timeout)
         client.ping()
-        info = client.info()
+        info = _info(client)
         client.api.timeout = int(max(1, timeout))
     except (DockerException, requests.exceptions.RequestException, OSError) as exc:
         if client is not None:
