@@ -31,7 +31,6 @@ from docker.errors import DockerException
 from docker.utils.config import find_config_file
 
 from hubd.errors import DockerPermissionDenied, DockerUnavailable, EngineAddressError
-from hubd.timing import Timing
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 # Inside the VM of Docker Desktop (macOS, Windows and Linux), Colima and OrbStack the engine's
@@ -264,12 +263,10 @@ def client_for(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
     return docker.DockerClient(base_url=endpoint.url, timeout=int(max(1, timeout)))
 
 
-def connect(timeout: float | None = None, ping_timeout: float | None = None) -> docker.DockerClient:
+def connect(timeout: float, ping_timeout: float | None = None) -> docker.DockerClient:
     """A client for the engine, checked with a ping (within `ping_timeout`, so a frozen engine
     is told apart quickly). Image pulls and builds are streamed, so `timeout` bounds single API
     calls, not whole pulls. Bad engine addresses raise EngineAddressError (a config error)."""
-    if timeout is None:
-        timeout = Timing().engine_api_timeout_s
     endpoint = resolve_endpoint()
     client = None
     try:

@@ -22,9 +22,14 @@ DISTRIBUTION = {"PIL": "pillow", "Xlib": "python-xlib", "dbus_fast": "dbus-fast"
 HUB_IMAGE = ROOT / "hubd" / "stack" / "hub_image"
 
 
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503: argparse_manpage = argparse-manpage
+
+
 def declared() -> set[str]:
     return {
-        re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower() for spec in PYPROJECT["dependencies"]
+        normalized(re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0])
+        for spec in PYPROJECT["dependencies"]
     }
 
 
@@ -51,7 +56,7 @@ def test_every_imported_package_is_a_dependency() -> None:
     missing = {
         f"{DISTRIBUTION.get(name, name)} (imported in {path.relative_to(ROOT)})"
         for name, path in third_party_imports().items()
-        if DISTRIBUTION.get(name, name).lower() not in wanted
+        if normalized(DISTRIBUTION.get(name, name)) not in wanted
     }
     assert not missing, f"imported but not declared in pyproject: {sorted(missing)}"
 
