@@ -31,6 +31,7 @@ from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.images import ensure_hub_image, hub_image_tag
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter
+from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import hubclient, netns
 from tests.integration.docker_env import free_port
@@ -75,7 +76,7 @@ def context_engine(
         )
         # Hub images of the Swarm lab's prebuilt stack: the same content hash as ours.
         hub, _ = ensure_hub_image(
-            docker_client, StackNames(PREBUILT_STACK), test_images.hub_base, LogReporter()
+            docker_client, StackNames(PREBUILT_STACK), test_images.hub_base, LogReporter(Timing())
         )
         images = [test_images.hub_base, hub, test_images.proxy, test_images.user]
         node.images = [*images, test_images.restic]  # the lab's node1 set: its cache key

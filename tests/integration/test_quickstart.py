@@ -28,6 +28,7 @@ import pytest
 
 from hubd.config import Config
 from hubd.stack import Stack
+from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import hubclient
 from tests.integration.docker_env import free_port
@@ -221,6 +222,6 @@ def test_quickstart_as_written(
                 hubd_run.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(hubd_run.pid, signal.SIGKILL)
-        Stack(docker_client, Config(stack_name=stack_name)).purge()
+        Stack(docker_client, Config(stack_name=stack_name), timing=Timing()).purge()
         for image in docker_client.images.list(filters={"label": f"io.hubd.stack={stack_name}"}):
             docker_client.images.remove(image.id, force=True)
