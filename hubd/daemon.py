@@ -40,7 +40,7 @@ from hubd.errors import DockerUnavailable, HubdError, UsageError
 from hubd.paths import Paths, log_file_tail
 from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
-from hubd.stack.engine import connect
+from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter, ProgressFeed, PullProgress
@@ -203,7 +203,10 @@ class Daemon:
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
-        old, self._pinger = self._pinger, docker.from_env(timeout=self._ping_timeout())
+        old, self._pinger = (
+            self._pinger,
+            client_for(engine_of(client).endpoint, self._ping_timeout()),
+        )
         if old is not None:
             old.close()
         self.events.names = StackNames(self.supervisor.config.stack_name)
@@ -703,6 +706,9 @@ def _log_to_file(paths: Paths) -> None:
 def run_daemon(paths: Paths, config_file: Path, config: Config, timing: Timing) -> int:
     """Run until SIGTERM/SIGINT. The caller has loaded the config: a bad one fails before
     anything starts."""
+    # A DOCKER_HOST, context or Docker CLI config naming no usable engine is bad input: one
+    # line and exit 78 (no restarts by systemd/launchd), not a daemon retrying forever.
+    resolve_endpoint()
     _log_to_file(paths)
     daemon = Daemon(paths, config_file, config, timing)
     daemon.install_signal_handlers()

@@ -5,6 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
+# Exit statuses that mean "fix the config (or the command), then start again": a service manager
+# must not retry them. systemd's units list them in RestartPreventExitStatus; under launchd,
+# which has no such key, `hubd run` exits 0 for them (KeepAlive's SuccessfulExit=false then
+# leaves it stopped). tests/unit/service/test_templates.py keeps the units in step.
+FIX_THE_CONFIG_EXIT_CODES = (os.EX_USAGE, os.EX_CONFIG)
+# Set in the launchd plists' EnvironmentVariables: hubd runs as a launchd job.
+SERVICE_MANAGER_ENV = "HUBD_SERVICE_MANAGER"
+
 
 class HubdError(Exception):
     """Something the user can act on; the message is one line that says what to do."""
@@ -18,6 +26,11 @@ class UsageError(HubdError):
 
 class ConfigError(HubdError):
     exit_code = os.EX_CONFIG
+
+
+class EngineAddressError(ConfigError):
+    """DOCKER_HOST, the Docker context or the Docker CLI's config names no engine hubd can use.
+    A config error: a service manager must not retry it (exit 78, as for a bad hubd config)."""
 
 
 class DockerUnavailable(HubdError):

@@ -42,7 +42,7 @@ from hubd.errors import ConfigError, HubdError
 from hubd.logsafe import WarnOnce
 from hubd.timing import Timing, timing_from_env
 
-__all__ = ["Advertiser", "AdvertiserStatus", "State", "main"]
+__all__ = ["Advertiser", "AdvertiserStatus", "State", "lan_ipv4_addresses", "main"]
 
 # Named, not __name__: under `python -m hubd.mdns` that would be "__main__".
 log = logging.getLogger("hubd.mdns")
@@ -102,6 +102,15 @@ class Advertiser:
 
     def status(self) -> AdvertiserStatus:
         return self._board.get()
+
+
+def lan_ipv4_addresses(interfaces: Sequence[str] = ()) -> list[str]:
+    """This machine's LAN IPv4 addresses, chosen as for `<name>.local` (no container bridges,
+    VPNs or loopback): the way in for a device where `.local` names do not resolve."""
+    from hubd._mdns.addresses import read_interfaces, select_addresses
+
+    selection = select_addresses(read_interfaces(), interfaces, ipv6=False)
+    return [str(a) for link in selection.links for a in link.announced]
 
 
 # ---------------------------------------------------------------------- runner

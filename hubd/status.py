@@ -82,6 +82,10 @@ class EngineView(Record):
     # Whether containers outlive a restart of dockerd (`live-restore` in daemon.json): with
     # it, people's kernels survive an engine upgrade. None: not known. hubd only reads it.
     live_restore: bool | None = None
+    # Which engine answers ("Docker Engine", "Docker Engine (rootless)", "Docker Desktop",
+    # "Colima", "OrbStack") and where hubd reached it ("unix:///... (Docker context 'x')").
+    kind: str | None = None
+    endpoint: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)

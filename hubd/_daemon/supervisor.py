@@ -34,6 +34,7 @@ from hubd.errors import (
 from hubd.files import atomic_write
 from hubd.logsafe import WarnOnce
 from hubd.stack import Stack
+from hubd.stack.engine import engine_of
 from hubd.stack.progress import Reporter
 from hubd.status import DESIRED_STATES, EngineView, HubState, Supervision
 from hubd.timing import Timing, hang_budget_s
@@ -162,6 +163,8 @@ class Supervisor:
         self.starting: HubStart | None = None
         self.image_problems: list[str] = []
         self.live_restore: bool | None = None
+        self.engine_kind: str | None = None
+        self.engine_endpoint: str | None = None
         self.admin_hint_given = False
 
         # Set by watchers, read and cleared by reconcile_once.
@@ -267,6 +270,7 @@ class Supervisor:
         self.warn.forget()
         self.client, self.stack = client, stack
         self.live_restore = _live_restore(client)
+        self.engine_kind, self.engine_endpoint = _engine_names(client)
         self.needs_up = True
         self.starting = None
         # Deaths and failed starts while the engine was going down were not the hub's doing:
@@ -284,6 +288,8 @@ class Supervisor:
             return False
 
     def _drop_engine(self, reason: str) -> None:
+        if self.engine_endpoint and self.engine_endpoint not in reason:
+            reason = f"{reason} (at {self.engine_endpoint})"  # every engine error names it
         self.engine_lost.clear()
         if self.client is not None:
             self.warn.warn("engine-lost", "%s; reconnecting", reason)
@@ -570,7 +576,11 @@ class Supervisor:
             restart_count=self.restart_count,
             last_error=last_error,
             image_problems=tuple(self.image_problems),
-            engine=EngineView(live_restore=self.live_restore),
+            engine=EngineView(
+                live_restore=self.live_restore,
+                kind=self.engine_kind,
+                endpoint=self.engine_endpoint,
+            ),
         )
 
 
@@ -581,6 +591,15 @@ def _live_restore(client: docker.DockerClient) -> bool | None:
         return bool(client.info().get("LiveRestoreEnabled"))
     except Exception:  # an old or odd engine: unknown, not a reason to fail
         return None
+
+
+def _engine_names(client: docker.DockerClient) -> tuple[str | None, str | None]:
+    """The engine's kind and endpoint, as `hubd status` shows them."""
+    try:
+        engine = engine_of(client)
+    except Exception:  # a test's stand-in client: not known
+        return None, None
+    return engine.kind, engine.endpoint.describe()
 
 
 def _one_line(exc: BaseException) -> str:

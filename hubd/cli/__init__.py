@@ -137,6 +137,21 @@ def _fail(message: str, code: int, as_program: bool) -> int:
     except (BrokenPipeError, ValueError):
         return _stdout_closed(as_program)
     print(f"hubd: {message}", file=sys.stderr)
+    return _service_exit_code(code)
+
+
+def _service_exit_code(code: int) -> int:
+    """Under launchd a config error exits 0: launchd has no RestartPreventExitStatus, and its
+    KeepAlive (SuccessfulExit=false) would start a hubd with a bad config every 10 s forever."""
+    from hubd.errors import FIX_THE_CONFIG_EXIT_CODES, SERVICE_MANAGER_ENV
+
+    if os.environ.get(SERVICE_MANAGER_ENV) == "launchd" and code in FIX_THE_CONFIG_EXIT_CODES:
+        print(
+            f"hubd: (exit status {code} reported as 0, so that launchd does not start hubd "
+            "again: fix the above, then `hubd service install` again)",
+            file=sys.stderr,
+        )
+        return 0
     return code
 
 

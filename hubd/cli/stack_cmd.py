@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     # status` through a running daemon needs neither.
     from hubd.control.client import ControlClient
     from hubd.stack import Stack
+    from hubd.status import EngineView
     from hubd.timing import Timing
 
 
@@ -178,6 +179,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"url:      {status.url}  (on this machine: {status.local_url})")
     if status.mdns is not None:
         print(f"mdns:     {status.mdns.hostname} ({status.mdns.state})")
+    for index, address in enumerate(_ip_urls(status, ctx)):
+        print(f"{'by IP:' if index == 0 else '':<10}{address}  (where .local names do not resolve)")
     print(f"image:    {status.hub.image or '-'}")
     print(
         f"proxy:    {status.proxy.status}"
@@ -188,12 +191,14 @@ def _status(args: argparse.Namespace) -> int:
         print(f"restarts: {status.restart_count}")
     for problem in status.image_problems:
         print(f"problem:  {problem}")
+    if status.engine.endpoint:
+        print(f"docker:   {status.engine.kind or 'Docker'} at {status.engine.endpoint}")
     if status.engine.live_restore is not None:
         print(
             "engine:   live-restore on (servers keep running while Docker restarts)"
             if status.engine.live_restore
             else "engine:   live-restore off (a Docker restart stops everyone's servers; "
-            "see the README)"
+            "see docs/supervision.md)"
         )
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
@@ -228,10 +233,28 @@ def _backup_line(backup: BackupStatus) -> str:
     return text
 
 
+def _ip_urls(status: Status, ctx: Context) -> list[str]:
+    """The hub's address by IP: the advertised IPv4 addresses, else this machine's LAN ones."""
+    import ipaddress
+
+    from hubd.mdns import lan_ipv4_addresses
+
+    mdns_addresses = status.mdns.addresses if status.mdns else ()
+    advertised = [a for a in mdns_addresses if ipaddress.ip_address(a).version == 4]
+    try:
+        addresses = advertised or lan_ipv4_addresses(ctx.config.mdns_interfaces)
+    except Exception:  # reading interfaces failed: the name is all there is to show
+        return []
+    bind = ctx.config.bind_address
+    if bind not in ("0.0.0.0", "::", ""):
+        addresses = [bind] if bind not in ("127.0.0.1", "::1") else []
+    return [f"http://{address}:{ctx.config.port}/" for address in addresses]
+
+
 def _local_status(ctx: Context) -> Status:
     """Status without a daemon: what the engine shows right now, and the backup record."""
     from hubd.backup import summary
-    from hubd.status import EngineView, Supervision
+    from hubd.status import Supervision
 
     view = ctx.stack.describe()
     if view.hub.status != "running":
@@ -241,18 +264,23 @@ def _local_status(ctx: Context) -> Status:
     else:
         state, error = HubState.STARTING, "the hub does not answer /hub/health"
     backup = summary(ctx.paths.state_dir, ctx.config, ctx.timing)
-    engine = EngineView(live_restore=_live_restore(ctx.stack))
+    engine = _engine_view(ctx.stack)
     return Status.compose(
         Supervision(state=state, last_error=error, engine=engine), ctx.config, view, backup=backup
     )
 
 
-def _live_restore(stack: Stack) -> bool | None:
+def _engine_view(stack: Stack) -> EngineView:
     """Read from `docker info`; hubd never changes the engine's configuration."""
+    from hubd.stack.engine import engine_of
+    from hubd.status import EngineView
+
+    engine = engine_of(stack.client)
     try:
-        return bool(stack.client.info().get("LiveRestoreEnabled"))
+        live: bool | None = bool(stack.client.info().get("LiveRestoreEnabled"))
     except Exception:  # an engine that does not say: unknown
-        return None
+        live = None
+    return EngineView(live_restore=live, kind=engine.kind, endpoint=engine.endpoint.describe())
 
 
 def _duration(seconds: float) -> str:

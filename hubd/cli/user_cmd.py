@@ -121,10 +121,13 @@ def _read_password(from_stdin: bool) -> str:
         raise UsageError("no terminal to ask for the password: use --password-stdin")
     problem = ""
     for _ in range(PASSWORD_TRIES):
-        first = getpass.getpass("Password: ")
-        problem = password_problem(first) or ""
-        if not problem and getpass.getpass("Password again: ") != first:
-            problem = "the two passwords differ"
+        try:
+            first = getpass.getpass("Password: ")
+            problem = password_problem(first) or ""
+            if not problem and getpass.getpass("Password again: ") != first:
+                problem = "the two passwords differ"
+        except EOFError:  # the terminal closed (Ctrl-D) before a password was typed
+            raise UsageError("no password typed; nothing changed") from None
         if not problem:
             return first
         print(f"{problem}; try again", file=sys.stderr)

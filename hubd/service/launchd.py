@@ -55,6 +55,15 @@ def fill_plist(value: Any, command: HubdCommand, values: dict[str, str], templat
     return value
 
 
+def per_user_engine(socket: str) -> bool:
+    """Whether the engine behind `socket` runs per user: its socket (after symlinks, e.g.
+    Docker Desktop's /var/run/docker.sock -> ~/.docker/run/docker.sock) is in a home."""
+    real = os.path.realpath(socket)
+    return real.startswith(("/Users/", "/home/")) or any(
+        part in real for part in ("/.docker/", "/.colima/", "/.orbstack/", "/.rd/")
+    )
+
+
 class Launchd(ServiceManager):
     name = "launchd"
 
@@ -163,6 +172,23 @@ class Launchd(ServiceManager):
                 "the system service needs root: run `sudo hubd service ...`, or "
                 "use --user for a service of your own"
             )
+        if installing and self.target.mode == "system":
+            self._check_root_engine()
+
+    def _check_root_engine(self) -> None:
+        """The LaunchDaemon runs as root from boot, before anyone logs in: only for an engine
+        that does too. Docker Desktop, Colima and OrbStack run per user, after their user's
+        login, with their socket under that user's home: they get the per-user LaunchAgent."""
+        from hubd.stack.engine import resolve_endpoint
+
+        socket = resolve_endpoint().socket_path
+        if not per_user_engine(socket):
+            return
+        raise UsageError(
+            f"the Docker engine here ({socket}) runs per user, after its user logs in "
+            "(Docker Desktop, Colima, OrbStack): install hubd as that user's LaunchAgent "
+            "with `hubd service install` (no sudo, no --system)"
+        )
 
     def activate(self, *, changed: bool) -> list[str]:
         lines: list[str] = []

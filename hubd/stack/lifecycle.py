@@ -43,7 +43,7 @@ from hubd.stack.docker_gate import (
     hub_gate_mount,
     start_gate,
 )
-from hubd.stack.engine import docker_socket_path
+from hubd.stack.engine import engine_of
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.images import (
     LABEL_BASE_ID,
@@ -379,7 +379,7 @@ class Stack:
             self.config,
             self.names,
             image,
-            docker_socket_path(),
+            engine_of(self.client).mount_source,
             self.timing,
             user_images,
             swarm=swarm,
