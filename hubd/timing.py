@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hubd.codec import field_types, from_text
 from hubd.errors import ConfigError
 
 
@@ -240,7 +241,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
     raw = environ.get("HUBD_TIMING", "").strip()
     if not raw:
         return Timing()
-    fields = {f.name: f.type for f in dataclasses.fields(Timing)}
+    fields = field_types(Timing)
     overrides: dict[str, float | int] = {}
     for item in raw.split(","):
         name, _, value = item.partition("=")
@@ -248,7 +249,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
         if name not in fields:
             raise ConfigError(f"HUBD_TIMING: unknown name {name!r}")
         try:
-            overrides[name] = int(value) if fields[name] == "int" else float(value)
+            overrides[name] = from_text(fields[name], value)
         except ValueError:
             raise ConfigError(f"HUBD_TIMING: {name} expects a number, got {value!r}") from None
     return dataclasses.replace(Timing(), **overrides)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from hubd._tray.menu import DesktopFacts
 from hubd.control import ControlServer
 from hubd.errors import BackupError, DockerUnavailable, NodeError, UserAccountError
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -224,7 +225,7 @@ def short_temp_dir(prefix: str) -> Iterator[Path]:
 @contextmanager
 def serving(daemon: FakeDaemon, socket: Path) -> Iterator[ControlServer]:
     """`daemon` behind a real ControlServer on `socket`, closed when the block ends."""
-    server = ControlServer(socket, daemon)
+    server = ControlServer(socket, daemon, timing=Timing())
     server.start()
     try:
         yield server

@@ -116,13 +116,13 @@ class Stack:
         config: Config,
         *,
         reporter: Reporter | None = None,
-        timing: Timing | None = None,
+        timing: Timing,
         pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.timing = timing or Timing()
+        self.timing = timing
         self.reporter: Reporter = reporter or LogReporter(self.timing)
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins

@@ -1,4 +1,4 @@
-"""Issue 14: backups while people work, restore after a purge and onto another stack, a killed
+"""Backups while people work, restore after a purge and onto another stack, a killed
 backup, and bad input. One stack (two people, files, a kernel) is shared by the module; the
 tests run in file order, the purge round trip last."""
 

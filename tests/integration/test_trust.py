@@ -1,4 +1,4 @@
-"""Issue 13: trust boundaries, each tried for real from the side that should not get through.
+"""Trust boundaries, each tried for real from the side that should not get through.
 
 One stack for the module: an admin who is not the owner, a person with a running server, and
 hubd's docker gate between the hub and the engine.

@@ -138,7 +138,7 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
         )
 
 
-class HubdAuthenticator(NativeAuthenticator):
+class HubdAuthenticator(NativeAuthenticator):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Signup is off, so only accounts hubd created can authenticate at all; every such
@@ -169,7 +169,8 @@ class HubdAuthenticator(NativeAuthenticator):
         if not self.allowed_failed_logins or not self.is_blocked(username):
             return None
         since = datetime.now() - self.login_attempts[username]["time"]
-        return max(1, self.seconds_before_next_try - int(since.total_seconds()))
+        wait: int = self.seconds_before_next_try
+        return max(1, wait - int(since.total_seconds()))
 
     def _forget_expired(self) -> None:
         if len(self.login_attempts) < MAX_TRACKED_NAMES:
@@ -208,7 +209,8 @@ class HubdAuthenticator(NativeAuthenticator):
 
 
 def _hash(password: str) -> bytes:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    return hashed
 
 
 _DECOY: list[bytes] = []
@@ -282,7 +284,7 @@ class OwnerShutdownHandler(ShutdownAPIHandler):  # type: ignore[misc]
         await super().post()
 
 
-class _AccountHandler(APIHandler):
+class _AccountHandler(APIHandler):  # type: ignore[misc]
     async def prepare(self) -> None:
         # Checked per request rather than with `needs_scope`: that decorator insists, when this
         # module is imported, on scopes JupyterHub defines only later (custom scopes come from

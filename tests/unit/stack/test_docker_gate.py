@@ -31,7 +31,7 @@ def _load_gate() -> ModuleType:
 
 gate = _load_gate()
 NAMES = StackNames("home")
-CONFIG = Config(user_image="lab:1", allowed_images=["lab:2"], shared_folder="/srv/share")
+CONFIG = Config(user_image="lab:1", allowed_images=("lab:2",), shared_folder="/srv/share")
 OURS = {"io.hubd.stack": "home", "io.hubd.role": "user-server"}
 ENGINE: dict[str, Any] = {
     "/containers/home-user-ann/json": {"Id": "a" * 64, "Config": {"Labels": OURS}},
