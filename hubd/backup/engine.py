@@ -37,6 +37,7 @@ from hubd.stack import Stack
 from hubd.stack.images import image_present, pull_image
 from hubd.stack.settings import HUB_DATA_DIR
 from hubd.stack.swarm.homes import homes_elsewhere
+from hubd.stack.volume_trust import check_volume
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +220,13 @@ class BackupEngine:
             # Stale locks of a killed run would block forget/prune; hubd's own lock (held
             # here) says no other hubd run uses this repository now.
             helper.restic(["unlock", "--remove-all"])
+        volumes = self.stack.user_volumes()
+        for volume in (self.stack.names.hub_data_volume, *volumes.values()):
+            # Before any work: a volume that could be a host folder stops the backup at once
+            # (the helper checks again when it mounts them).
+            check_volume(self.stack.client, self.stack.names, volume)
         self.stack.reporter.step("copying the hub database (online, the hub keeps running)")
         self._copy_database()
-        volumes = self.stack.user_volumes()
         users = sorted(name for name in volumes if name)
         mounts = [Mount(self.stack.names.hub_data_volume, HUB_DIR)]
         mounts += [Mount(volumes[user], f"{USERS_DIR}/{user}") for user in users]

@@ -174,6 +174,34 @@ def test_bad_input_is_one_line_and_a_failure(team: Team, tmp_path: Path) -> None
     assert len(no_tty.stderr.strip().splitlines()) == 1, no_tty.stderr
 
 
+def test_a_persons_volume_with_driver_options_is_never_used(team: Team, tmp_path: Path) -> None:
+    """Issue 28: a volume labelled as someone's home but made with driver options (here a
+    bind of a host folder, as a compromised hub once could) is neither backed up nor restored
+    through; the restore's helper (root, deleting) never touches the folder."""
+    hub = team.hub
+    names = hub.names
+    name = names.user_volume("mallory")
+    labels = names.labels(ROLE_USER_DATA, **{LABEL_USER: "mallory"})
+    hub.client.volumes.create(name, labels=labels)
+    hub.hubd("backup")  # mallory's (plain) volume is in this backup
+    hub.client.volumes.get(name).remove()
+    host_folder = tmp_path / "host-folder"
+    host_folder.mkdir()
+    (host_folder / "precious.txt").write_text("keep me")
+    options = {"type": "none", "o": "bind", "device": str(host_folder)}
+    hub.client.volumes.create(name, driver="local", driver_opts=options, labels=labels)
+    try:
+        for args in (["restore", "--user", "mallory", "--yes"], ["backup"]):
+            refused = hub.hubd(*args, check=False)
+            assert refused.returncode != 0, refused.stdout
+            lines = refused.stderr.strip().splitlines()
+            assert len(lines) == 1, lines  # the one line, before any work began
+            assert name in lines[0] and "driver options" in lines[0], lines
+        assert (host_folder / "precious.txt").read_text() == "keep me"
+    finally:
+        hub.client.volumes.get(name).remove(force=True)
+
+
 def test_killed_backup_leaves_the_previous_one_usable(team: Team) -> None:
     hub, client = team.hub, team.hub.client
     volume = hub.stack().user_volumes()["dana"]
@@ -268,30 +296,3 @@ def test_purge_then_restore_everything(team: Team) -> None:
         open_lab(session, hub.base_url, name)
         for file_name, data in files.items():
             assert read_bytes(session, hub.base_url, name, file_name) == data
-
-
-def test_a_persons_volume_with_driver_options_is_never_used(team: Team, tmp_path: Path) -> None:
-    """Issue 28: a volume labelled as someone's home but made with driver options (here a
-    bind of a host folder, as a compromised hub once could) is neither backed up nor restored
-    through; the restore's helper (root, deleting) never touches the folder."""
-    hub = team.hub
-    names = hub.names
-    name = names.user_volume("mallory")
-    labels = names.labels(ROLE_USER_DATA, **{LABEL_USER: "mallory"})
-    hub.client.volumes.create(name, labels=labels)
-    hub.hubd("backup")  # mallory's (plain) volume is in this backup
-    hub.client.volumes.get(name).remove()
-    host_folder = tmp_path / "host-folder"
-    host_folder.mkdir()
-    (host_folder / "precious.txt").write_text("keep me")
-    options = {"type": "none", "o": "bind", "device": str(host_folder)}
-    hub.client.volumes.create(name, driver="local", driver_opts=options, labels=labels)
-    try:
-        for args in (["restore", "--user", "mallory", "--yes"], ["backup"]):
-            refused = hub.hubd(*args, check=False)
-            assert refused.returncode != 0, refused.stdout
-            lines = refused.stderr.strip().splitlines()
-            assert len(lines) == 1 and name in lines[0] and "driver options" in lines[0], lines
-        assert (host_folder / "precious.txt").read_text() == "keep me"
-    finally:
-        hub.client.volumes.get(name).remove(force=True)
