@@ -42,10 +42,18 @@ from hubd.errors import ConfigError, HubdError
 from hubd.logsafe import WarnOnce
 from hubd.timing import Timing, timing_from_env
 
-__all__ = ["Advertiser", "AdvertiserStatus", "State", "main"]
+__all__ = ["Advertiser", "AdvertiserStatus", "State", "lan_addresses", "main"]
 
 # Named, not __name__: under `python -m hubd.mdns` that would be "__main__".
 log = logging.getLogger("hubd.mdns")
+
+
+def lan_addresses(interfaces: Sequence[str] = (), ipv6: bool = True) -> tuple[str, ...]:
+    """The addresses `<name>.local` stands for right now, as the advertiser chooses them (the
+    hub's certificate covers them: hubd/tls)."""
+    from hubd._mdns.addresses import read_interfaces, select_addresses
+
+    return tuple(str(a) for a in select_addresses(read_interfaces(), interfaces, ipv6).addresses)
 
 
 class Advertiser:

@@ -136,7 +136,8 @@ def make_stack_env(
         stack_name=name,
         mdns_enabled=False,
         cull_idle_timeout=0,
-        **overrides,
+        # Plain HTTP unless a test asks for HTTPS (tests/integration/test_https.py).
+        **{"tls": "off", **overrides},
     )
     config_file = tmp_path / "hubd.toml"
     config_file.write_text(_toml(config))
