@@ -103,6 +103,10 @@ def _status(args: argparse.Namespace) -> int:
     print(f"url:      {status.url}  (on this machine: {status.local_url})")
     if status.mdns is not None:
         print(f"mdns:     {status.mdns.hostname} ({status.mdns.state})")
+    if status.fingerprint:
+        # What a new device compares before trusting hubd's root (docs/https.md).
+        print(f"trust:    {status.trust_url} shows new devices how to trust the hub")
+        print(f"root:     SHA-256 {status.fingerprint}")
     print(f"image:    {status.hub.image or '-'}")
     print(
         f"proxy:    {status.proxy.status}"

@@ -770,6 +770,8 @@ class Stack:
             local_url=self.local_url,
             servers=self.user_servers(),
             nodes=self._node_views(),
+            https_port=self.proxy.served.https_port if self.proxy.served else None,
+            fingerprint=self.fingerprint,
         )
 
     def _node_views(self) -> tuple[NodeView, ...]:

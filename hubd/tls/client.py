@@ -16,9 +16,17 @@ from requests.adapters import HTTPAdapter
 
 
 class _PinnedName(HTTPAdapter):
-    def __init__(self, hostname: str) -> None:
+    def __init__(self, hostname: str, root_file: Path | None) -> None:
         self._hostname = hostname
+        self._root_file = root_file
         super().__init__()
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        # Here, not as session.verify: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from
+        # the environment override a session's own CA file (psf/requests#3829).
+        if self._root_file is not None:
+            kwargs["verify"] = str(self._root_file)
+        return super().send(request, **kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["assert_hostname"] = self._hostname
@@ -30,7 +38,5 @@ def session_for(root_file: Path | None, hostname: str) -> requests.Session:
     """A session for URLs on this machine: HTTPS checked against `root_file` for `hostname`;
     without a root (a certificate of one's own, `tls_cert`) the system's trust store."""
     session = requests.Session()
-    if root_file is not None:
-        session.verify = str(root_file)
-    session.mount("https://", _PinnedName(hostname))
+    session.mount("https://", _PinnedName(hostname, root_file))
     return session
