@@ -21,12 +21,14 @@ class _PinnedName(HTTPAdapter):
         self._root_file = root_file
         super().__init__()
 
-    def send(self, request: Any, **kwargs: Any) -> Any:
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         # Here, not as session.verify: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from
         # the environment override a session's own CA file (psf/requests#3829).
         if self._root_file is not None:
             kwargs["verify"] = str(self._root_file)
-        return super().send(request, **kwargs)
+        return super().send(request, *args, **kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["assert_hostname"] = self._hostname
