@@ -73,8 +73,13 @@ class StackEnv:
         """Where the proxy answers: as hubd itself reaches it (127.0.0.1 for 0.0.0.0)."""
         return proxy_public_url(self.config).rstrip("/")
 
+    @property
+    def state_dir(self) -> Path:
+        """hubd's state folder for this stack's commands (its CA: hubd/tls)."""
+        return Path(self.env["STATE_DIRECTORY"])
+
     def stack(self, timing: Timing | None = None) -> Stack:
-        return Stack(self.client, self.config, timing=timing)
+        return Stack(self.client, self.config, timing=timing, state_dir=self.state_dir)
 
     def hubd(
         self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True
@@ -153,7 +158,7 @@ def make_stack_env(
 
 
 def purge_stack(env: StackEnv) -> None:
-    Stack(env.client, env.config).purge()
+    Stack(env.client, env.config, state_dir=env.state_dir).purge()
 
 
 @contextlib.contextmanager
