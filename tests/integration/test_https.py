@@ -7,6 +7,7 @@ import datetime
 import http.client
 import ipaddress
 import plistlib
+import shutil
 import socket
 import ssl
 import stat
@@ -23,6 +24,11 @@ import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from selenium import webdriver
+from selenium.common.exceptions import (
+    ElementNotInteractableException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -148,11 +154,25 @@ def test_without_the_root_a_browser_gets_the_steps_not_a_warning(hub: StackEnv) 
 
 
 def _run_cell(driver: webdriver.Chrome, code: str, expect: str) -> None:
-    cells = driver.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
-    editor = cells[-1]
-    editor.click()
-    editor.send_keys(code)
-    editor.send_keys(Keys.SHIFT, Keys.ENTER)
+    """Type `code` into the notebook's last cell and run it (Shift+Enter), as a person does;
+    wait until `expect` shows in an output."""
+    editor_css = ".jp-Notebook .jp-Cell .jp-InputArea-editor"
+
+    def typed(d: webdriver.Chrome) -> bool:
+        for dialog in d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
+            dialog.click()  # e.g. a kernel choice: take the default
+        editors = d.find_elements(By.CSS_SELECTOR, editor_css)
+        if not editors:
+            return False
+        try:
+            ActionChains(d).move_to_element(editors[-1]).click().send_keys(code).key_down(
+                Keys.SHIFT
+            ).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+        except (ElementNotInteractableException, StaleElementReferenceException):
+            return False
+        return True
+
+    WebDriverWait(driver, WAIT_S).until(typed)
     WebDriverWait(driver, WAIT_S).until(
         lambda d: any(
             expect in o.text for o in d.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output")
@@ -221,6 +241,9 @@ def test_a_person_who_trusts_the_root_works_over_https_through_a_new_leaf(
             lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
         )
         assert driver.execute_script("return window.isSecureContext") is True
+    except Exception:
+        driver.save_screenshot(str(trusting_home / "failed.png"))  # for whoever looks
+        raise
     finally:
         driver.quit()
 
@@ -313,3 +336,25 @@ def test_chromium_refuses_a_leaf_for_example_com_from_hubds_root(
     assert results[HUB_NAME][0] == "served"  # the control: the same root, this hub's name
     title, source = results["example.com"]
     assert title != "served" and "ERR_CERT" in source, title
+
+
+# ---------------------------------------------------------------------- backup and restore
+
+
+def test_a_restored_hub_keeps_the_root_devices_trust(hub: StackEnv, tmp_path: Path) -> None:
+    files = store.files_in(hub.state_dir)
+    trusted = tmp_path / "trusted-root.pem"
+    trusted.write_bytes(files.root_cert.read_bytes())
+    hub.hubd("backup")
+    # The state folder lost (a new machine): hubd makes a root nobody trusts yet.
+    shutil.rmtree(files.folder)
+    hub.hubd("up")
+    assert files.root_cert.read_bytes() != trusted.read_bytes()
+    hub.hubd("restore", "--yes")
+    assert files.root_cert.read_bytes() == trusted.read_bytes()
+    assert stat.S_IMODE(files.root_key.stat().st_mode) == 0o600
+    # A device that trusted the hub before trusts the restored one.
+    context = ssl.create_default_context(cafile=str(trusted))
+    raw = socket.create_connection(("127.0.0.1", hub.config.https_port), timeout=30)
+    with context.wrap_socket(raw, server_hostname=HUB_NAME) as tls:
+        assert tls.version()
