@@ -17,6 +17,7 @@ from hubd.cli import (
     service_cmd,
     stack_cmd,
     tray_cmd,
+    trust_cmd,
     upgrade_cmd,
     user_cmd,
 )
@@ -30,6 +31,7 @@ _COMMAND_GROUPS = (
     node_cmd,
     backup_cmd,
     service_cmd,
+    trust_cmd,
     tray_cmd,
 )
 

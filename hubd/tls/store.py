@@ -57,7 +57,9 @@ def files_in(state_dir: Path) -> Files:
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
     """Write `path` whole, with `mode` from its first byte on."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # Readable folder: `hubd trust` of another account reads the system service's root.crt;
+    # the keys themselves are 0600.
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
