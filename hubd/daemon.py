@@ -428,6 +428,7 @@ class Daemon:
                     on_change=lambda status: log.info(
                         "mDNS: %s as %s", status.state, status.hostname
                     ),
+                    https_port=self._https_port(),
                 )
                 self.advertiser.start()
             except Exception as exc:  # mDNS is a convenience; the hub runs without it
@@ -435,6 +436,12 @@ class Daemon:
                 self.advertiser = None
         elif not want and self.advertiser is not None:
             self._close_advertiser()
+
+    def _https_port(self) -> int | None:
+        """The port the hub answers on over HTTPS (advertised as `_https._tcp`), if it does."""
+        stack = self.supervisor.stack
+        served = stack.proxy.served if stack is not None else None
+        return served.https_port if served is not None else None
 
     def _maybe_refresh_tls(self) -> None:
         """Now and then: a leaf that no longer fits the hub's names and addresses (a new

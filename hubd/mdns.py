@@ -68,7 +68,9 @@ class Advertiser:
         ipv6: bool = True,
         timing: Timing | None = None,
         on_change: Callable[[AdvertiserStatus], None] | None = None,
+        https_port: int | None = None,
     ) -> None:
+        """`https_port`: also a `_https._tcp` service there (the hub over HTTPS)."""
         if check_port(port) is not None:
             raise ConfigError(f"mDNS: port {port} is not a port number")
         timing = timing or Timing()
@@ -78,7 +80,7 @@ class Advertiser:
         self._board = StatusBoard(
             AdvertiserStatus("stopped", names.name, None, (), None, None, port), on_change, warn
         )
-        self._worker = Worker(names, interfaces, ipv6, timing, self._board, warn)
+        self._worker = Worker(names, interfaces, ipv6, timing, self._board, warn, https_port)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False

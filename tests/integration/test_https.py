@@ -4,6 +4,7 @@ Python's ssl), on one stack shared by the module."""
 from __future__ import annotations
 
 import datetime
+import functools
 import http.client
 import ipaddress
 import plistlib
@@ -12,6 +13,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -73,17 +75,31 @@ def http_base(env: StackEnv) -> str:
 
 @pytest.fixture(scope="module")
 def trusting_home(hub: StackEnv, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A HOME whose NSS database (where Chromium on Linux reads trusted roots) holds hubd's
-    root, as `hubd trust install` or a person's "Import" puts it there."""
+    """A HOME whose NSS database (where Chromium on Linux reads trusted roots, whatever its
+    profile) holds hubd's root, put there by `hubd trust install --browsers-only`."""
     home = tmp_path_factory.mktemp("home")
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    subprocess.run(["certutil", "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True)
-    subprocess.run(
-        ["certutil", "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "hubd", "-i", root_file(hub)],
+    done = subprocess.run(
+        [sys.executable, "-m", "hubd", "--config", str(hub.config_file), "trust", "install",
+         "--browsers-only"],
+        env={**hub.env, "HOME": str(home)},
+        capture_output=True,
+        text=True,
         check=True,
-    )
+    )  # fmt: skip
+    assert "trusted      Chromium/Chrome" in done.stdout, done.stdout
     return home
+
+
+def test_trust_status_and_uninstall(hub: StackEnv, tmp_path: Path) -> None:
+    env = {**hub.env, "HOME": str(tmp_path)}
+    command = [sys.executable, "-m", "hubd", "--config", str(hub.config_file), "trust"]
+    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True, check=True)
+    assert "not trusted" in run([*command, "status", "--browsers-only"]).stdout
+    run([*command, "install", "--browsers-only"])
+    listed = run(["certutil", "-L", "-d", f"sql:{tmp_path / '.pki' / 'nssdb'}"]).stdout
+    assert "hubd " in listed and "C,," in listed
+    run([*command, "uninstall", "--browsers-only"])
+    assert "not trusted" in run([*command, "status", "--browsers-only"]).stdout
 
 
 def _browser(home: Path | None, **hosts: str) -> webdriver.Chrome:
