@@ -81,27 +81,36 @@ def prepare(
     https_port: int,
     hostnames: Sequence[str],
     addresses: Sequence[str],
-) -> Served:
-    """The certificate and page files the proxy serves, the leaf made fit first."""
+    make: bool = True,
+) -> Served | None:
+    """The certificate and page files the proxy serves, the leaf made fit first. Without
+    `make` (a command that only looks, e.g. `hubd status`): what is on disk, None if nothing."""
     hub_name = f"{config.mdns_name}.local"
     if config.tls_cert or config.tls_key:
         return _own(config, https_port)
     files = store.files_in(state_dir)
-    root = store.ensure_root(files, config.mdns_name, timing)
-    names = [hub_name, *(h for h in hostnames if ca.permits(root.cert, h))]
-    store.ensure_leaf(files, root, names, addresses, timing)
-    facts = trustpage.PageFacts(root.cert, https_port, hub_name)
+    if make:
+        root = store.ensure_root(files, config.mdns_name, timing)
+        names = [hub_name, *(h for h in hostnames if ca.permits(root.cert, h))]
+        store.ensure_leaf(files, root, names, addresses, timing)
+        root_cert = root.cert
+    else:
+        found = store.load_root(files)
+        if found is None or not files.leaf_cert.is_file() or not files.leaf_key.is_file():
+            return None
+        root_cert = found
+    facts = trustpage.PageFacts(root_cert, https_port, hub_name)
     return Served(
         cert_pem=files.leaf_cert.read_text(),
         key_pem=files.leaf_key.read_text(),
         https_port=https_port,
         hostname=hub_name,
-        root=root.cert,
+        root=root_cert,
         root_file=files.root_cert,
         page={
             "index.html": trustpage.render_page(facts),
             trustpage.ROOT_CRT: files.root_cert.read_text(),
-            trustpage.MOBILECONFIG: trustpage.mobileconfig(root.cert, hub_name).decode(),
+            trustpage.MOBILECONFIG: trustpage.mobileconfig(root_cert, hub_name).decode(),
         },
     )
 

@@ -135,8 +135,9 @@ class Stack:
         # The names mDNS holds right now (the daemon sets them); the leaf covers them.
         self.mdns_hostnames: tuple[str, ...] = ()
         if https.tls_enabled(config):
-            # Known before anything runs, so probes and status speak HTTPS from the start.
-            self.prepare_tls()
+            # What is on disk, so probes and status speak HTTPS from the start; made or
+            # renewed by up() and the daemon's refresh_tls(), never by a command that looks.
+            self.prepare_tls(make=False)
 
     # ------------------------------------------------------------------ addresses
 
@@ -151,7 +152,7 @@ class Stack:
 
     # ------------------------------------------------------------------ HTTPS
 
-    def prepare_tls(self) -> https.Served | None:
+    def prepare_tls(self, make: bool = True) -> https.Served | None:
         """Make the root and a leaf that fits the hub's names and addresses now (or read one's
         own certificate) and have the proxy serve it."""
         if not https.tls_enabled(self.config):
@@ -159,7 +160,9 @@ class Stack:
             return None
         from hubd.mdns import lan_addresses
 
-        addresses = lan_addresses(self.config.mdns_interfaces, self.config.mdns_ipv6)
+        addresses = (
+            lan_addresses(self.config.mdns_interfaces, self.config.mdns_ipv6) if make else ()
+        )
         published = self.proxy.served.https_port if self.proxy.served else None
         port = https.choose_https_port(
             self.config.https_port,
@@ -167,13 +170,18 @@ class Stack:
             self.config.https_port != 0
             or https.port_free(self.config.bind_address, https.HTTPS_PORT_STANDARD),
         )
-        if not self.config.https_port and port != https.HTTPS_PORT_STANDARD and not published:
+        if (
+            make
+            and not self.config.https_port
+            and port != https.HTTPS_PORT_STANDARD
+            and not published
+        ):
             self.reporter.step(
                 f"port {https.HTTPS_PORT_STANDARD} is in use here: HTTPS on port {port} "
                 "(set https_port to choose)"
             )
         served = https.prepare(
-            self.config, self.state_dir, self.timing, port, self.mdns_hostnames, addresses
+            self.config, self.state_dir, self.timing, port, self.mdns_hostnames, addresses, make
         )
         self.proxy.serve(served)
         return served
