@@ -55,7 +55,16 @@ def hub(
     test_images: TestImages,
 ) -> Iterator[StackEnv]:
     folder = tmp_path_factory.mktemp("https")
-    with own_stack(folder, docker_client, test_images, tls="auto", https_port=free_port()) as env:
+    (folder / "usb").mkdir()
+    with own_stack(
+        folder,
+        docker_client,
+        test_images,
+        tls="auto",
+        https_port=free_port(),
+        backup_image=test_images.restic,
+        backup_target=str(folder / "usb"),
+    ) as env:
         env.hubd("up")
         env.hubd("user", "add", "--password-stdin", "--", "ada", input=PASSWORD + "\n")
         yield env
@@ -214,7 +223,11 @@ def test_a_person_who_trusts_the_root_works_over_https_through_a_new_leaf(
         # The plain address sends a trusting device straight on to HTTPS, same path.
         driver.get(f"http://{HUB_NAME}:{hub.config.port}/hub/login")
         WebDriverWait(driver, WAIT_S).until(
-            lambda d: d.current_url.startswith(f"{https_base(hub)}/hub/login")
+            lambda d: (
+                d.current_url.startswith(f"{https_base(hub)}/hub/login")
+                and d.execute_script("return location.protocol") == "https:"
+                and d.find_elements(By.ID, "username_input")
+            )
         )
         assert driver.execute_script("return window.isSecureContext") is True
         assert driver.execute_script("return !!navigator.clipboard") is True
