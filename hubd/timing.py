@@ -149,6 +149,13 @@ class Timing:
     # At start, how long the tray waits for the session bus to say whether a panel shows
     # StatusNotifierItems.
     tray_sni_probe_timeout_s: float = 2.0
+    # "Copy address": how long a clipboard program (xclip, wl-copy, pbcopy) may take to take
+    # the text, and how long the Tk fallback keeps holding it (X11's clipboard lives only as
+    # long as the program that owns it).
+    tray_copy_timeout_s: float = 5.0
+    tray_clipboard_keep_s: float = 600.0
+    # "Start hubd": how long systemctl or launchctl may take to accept the start.
+    tray_start_daemon_timeout_s: float = 30.0
 
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
     # machine's addresses are compared with what is announced. Address changes are also

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from hubd.errors import ServiceManagerError, UsageError
+from hubd.files import atomic_write
 from hubd.paths import APP_NAME, Mode
 from hubd.timing import Timing
 
@@ -235,6 +236,16 @@ class Target:
         value = self.environ.get("XDG_CONFIG_HOME", "")
         return Path(value) if os.path.isabs(value) else self.home() / ".config"
 
+    def data_home(self) -> Path:
+        value = self.environ.get("XDG_DATA_HOME", "")
+        return Path(value) if os.path.isabs(value) else self.home() / ".local" / "share"
+
+    def config_dirs(self) -> list[Path]:
+        """The system-wide XDG config folders, most important first (XDG_CONFIG_DIRS)."""
+        value = self.environ.get("XDG_CONFIG_DIRS", "")
+        dirs = [Path(part) for part in value.split(":") if os.path.isabs(part)]
+        return dirs or [Path("/etc/xdg")]
+
     def on_disk(self, path: Path) -> Path:
         """Where PATH (as the service manager will see it) is written, given the root."""
         if self.root is None:
@@ -261,14 +272,10 @@ class ServiceFile:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.hubd-tmp")
     try:
-        temporary.write_bytes(content)
         # launchd refuses group- or world-writable plists; units follow the same rule.
-        temporary.chmod(0o644)
-        os.replace(temporary, path)
+        atomic_write(path, content, mode=0o644)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise ServiceManagerError(f"cannot write {path}: {exc.strerror}") from None
 
 
@@ -500,6 +507,24 @@ class ServiceManager(ABC):
             except OSError:
                 return
             directory = directory.parent
+
+    # ---- the tray's own switches ("Start at login", "Start hubd")
+
+    def tray_starts_at_login(self) -> bool:
+        """Whether the desktop starts the tray at this user's login."""
+        raise ServiceManagerError(f"{self.name} cannot start the tray at login")
+
+    def set_tray_starts_at_login(self, on: bool, command: HubdCommand) -> str:
+        """Turn the tray's start at login on or off for this user; what was done."""
+        raise ServiceManagerError(f"{self.name} cannot start the tray at login")
+
+    def start_argv(self) -> list[str]:
+        """The command that starts the installed daemon now."""
+        raise ServiceManagerError(f"{self.name} cannot start hubd")
+
+    def start_now(self) -> str:
+        """Start the installed daemon through the service manager; what was done."""
+        return self.change(self.start_argv(), f"started hubd ({self.target.mode} service)")
 
     def status(self, command: HubdCommand | None) -> ServiceStatus:
         self.check_usable(changing=False, installing=False)

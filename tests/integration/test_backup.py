@@ -32,6 +32,7 @@ from tests.integration.hubclient import (
     read_bytes,
     write_bytes,
 )
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +192,7 @@ def test_killed_backup_leaves_the_previous_one_usable(team: Team) -> None:
     )
     helper_name = f"{hub.names.stack}-backup"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + patient(120)
         while not _restic_backup_running(client, helper_name):
             assert time.monotonic() < deadline, "the backup helper never started its backup"
             time.sleep(0.2)

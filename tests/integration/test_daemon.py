@@ -17,6 +17,7 @@ from tests.integration import engine_control
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, open_lab
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -103,6 +104,7 @@ def test_daemon_restart_adopts_the_hub_and_keeps_users_servers(
         again.stop()
 
 
+@pytest.mark.disrupts_engine
 def test_engine_restart_brings_the_stack_back(daemon: DaemonProc, stack_env: StackEnv) -> None:
     engine_control.stop_engine()
     try:
@@ -124,7 +126,7 @@ def test_crash_loop_backs_off_and_says_failing(
         assert status.last_error
         # The pauses between attempts grow: attempts get rarer.
         times = []
-        deadline = time.monotonic() + 25
+        deadline = time.monotonic() + patient(25)
         seen = status.restart_count
         while time.monotonic() < deadline:
             count = proc.status().restart_count

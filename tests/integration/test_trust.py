@@ -23,6 +23,7 @@ from hubd.stack.settings import ALLOWED_FAILED_LOGINS, PROXY_API_PORT
 from tests.images.build import TestImages
 from tests.integration.docker_env import StackEnv, own_stack
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -365,7 +366,7 @@ def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     # A crash (not a stop): Docker's restart policy brings it back.
     restarts = gate.attrs["RestartCount"]
     gate.exec_run(["python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)"])
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patient(30)
     while time.monotonic() < deadline:
         gate.reload()
         if gate.attrs["RestartCount"] > restarts and gate.status == "running":

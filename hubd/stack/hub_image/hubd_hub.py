@@ -14,9 +14,12 @@ nobody gets in without an account the owner created.
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from typing import Any
 
 import bcrypt
+from jinja2 import ChoiceLoader, FileSystemLoader
 from jupyterhub.apihandlers.base import APIHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
@@ -29,6 +32,28 @@ from tornado.httputil import url_concat
 ACCOUNTS_SCOPE = "custom:hubd-accounts"
 # NativeAuthenticator's pages that hubd keeps; every other one is not served at all.
 KEPT_NATIVE_ROUTES = ("/login", "/change-password")
+# hubd's own login page (templates/hubd-login.html): the username kept after a failed try,
+# autocomplete hints for password managers, and the lockout told as it is.
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+LOGIN_TEMPLATE = "hubd-login.html"
+INVALID_LOGIN = "Invalid username or password."
+# Failed sign-ins are counted for names without an account too (see `authenticate`); past
+# this many names, the ones whose lockout is over are forgotten, so strangers trying names
+# cannot make the hub's memory grow without end.
+MAX_TRACKED_NAMES = 10_000
+
+
+def locked_message(username: str, seconds_left: int, allowed_failed_logins: int) -> str:
+    """What the login page says to anyone who signs in as a locked name: the same for every
+    name, whether it has an account or not, and whatever password was given, so the page
+    tells neither which accounts exist nor whether a password was right."""
+    minutes = max(1, -(-seconds_left // 60))
+    wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return (
+        f"This account is locked after {allowed_failed_logins} failed sign-ins. "
+        f"Try again in {wait}, or ask the owner of this hub to unlock it now "
+        f'(with "hubd user unlock {username}", or Unlock under Users in the hubd tray).'
+    )
 
 
 class _NoTimer:
@@ -55,6 +80,36 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
     if not hasattr(NativeLoginHandler, "statsd"):
         statsd = _NoStats()
 
+    _template_dir_added = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # hubd's templates first, as NativeAuthenticator adds its own (handlers.LocalBase).
+        if not LoginHandler._template_dir_added:
+            env = self.settings["jinja2_env"]
+            env.loader = ChoiceLoader([FileSystemLoader([TEMPLATE_DIR]), env.loader])
+            LoginHandler._template_dir_added = True
+
+    async def post(self) -> None:
+        """NativeAuthenticator's login, telling a locked account from a wrong password."""
+        data = {arg: self.get_argument(arg, strip=False) for arg in self.request.arguments}
+        user = await self.login_user(data)
+        if user:
+            self._jupyterhub_user = user
+            self.redirect(self.get_next_url(user))
+            return
+        username = data.get("username", "")
+        auth: HubdAuthenticator = self.authenticator
+        seconds_left = auth.seconds_locked(username)
+        error = (
+            INVALID_LOGIN
+            if seconds_left is None
+            else locked_message(
+                auth.normalize_username(username), seconds_left, auth.allowed_failed_logins
+            )
+        )
+        self.finish(await self._render(login_error=error, username=username))
+
     def _render(
         self,
         login_error: str | None = None,
@@ -63,7 +118,7 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
         **_ignored: Any,
     ) -> Any:
         return self.render_template(
-            "native-login.html",
+            LOGIN_TEMPLATE,
             sync=sync,
             next=url_escape(self.get_argument("next", default="")),
             username=username,
@@ -86,6 +141,34 @@ class HubdAuthenticator(NativeAuthenticator):
         # account may use the hub.
         self.enable_signup = False
         self.allow_all = True
+
+    async def authenticate(self, handler: Any, data: dict[str, Any]) -> str | None:
+        username = self.normalize_username(data.get("username", ""))
+        if self.allowed_failed_logins and self.get_user(username) is None:
+            # NativeAuthenticator counts failures only for existing accounts, so "locked"
+            # would tell a stranger which names exist: count them for every name.
+            if not self.is_blocked(username):
+                self._forget_expired()
+                self.add_login_attempt(username)
+            return None
+        result: str | None = await super().authenticate(handler, data)
+        return result
+
+    def seconds_locked(self, username: str) -> int | None:
+        """How long sign-ins as USERNAME stay refused, None when they are not."""
+        username = self.normalize_username(username)
+        if not self.allowed_failed_logins or not self.is_blocked(username):
+            return None
+        since = datetime.now() - self.login_attempts[username]["time"]
+        return max(1, self.seconds_before_next_try - int(since.total_seconds()))
+
+    def _forget_expired(self) -> None:
+        if len(self.login_attempts) < MAX_TRACKED_NAMES:
+            return
+        now = datetime.now()
+        for name, attempt in list(self.login_attempts.items()):
+            if (now - attempt["time"]).total_seconds() > self.seconds_before_next_try:
+                del self.login_attempts[name]
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
         native = [
