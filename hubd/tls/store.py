@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubd.errors import TlsError
+from hubd.files import atomic_write
 from hubd.timing import Timing
 from hubd.tls import ca, leaf
 
@@ -56,19 +56,11 @@ def files_in(state_dir: Path) -> Files:
 
 
 def write_file(path: Path, data: bytes, mode: int) -> None:
-    """Write `path` whole, with `mode` from its first byte on."""
+    """Write `path` whole (hubd.files.atomic_write: a 0600 temporary file, then a rename)."""
     # Readable folder: `hubd trust` of another account reads the system service's root.crt;
     # the keys themselves are 0600.
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
