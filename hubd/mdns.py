@@ -134,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-ipv6", action="store_true", help="IPv4 addresses only")
     parser.add_argument(
+        "--https-port", type=int, default=None, help="also a _https._tcp service on this port"
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print each status change as a JSON line on stdout"
     )
     parser.add_argument("--debug", action="store_true", help="debug logging")
@@ -170,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ipv6=not args.no_ipv6,
             timing=timing_from_env(),
             on_change=on_change,
+            https_port=args.https_port,
         )
     except HubdError as exc:
         print(f"error: {exc}", file=sys.stderr)

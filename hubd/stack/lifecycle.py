@@ -281,9 +281,11 @@ class Stack:
             changes.append(f"moved the proxy out of {self.names.hub_container}")
         if https.tls_enabled(self.config):
             self.prepare_tls()
+            # Before ensure(): a stopped proxy (after `down`, a restore) starts with the new
+            # certificate, a running one gets it without a restart.
+            if self.proxy.sync_tls():
+                changes.append("gave the proxy a new certificate")
         action = self.proxy.ensure(self.proxy.token(self.find_hub()))
-        if action == "unchanged" and self.proxy.sync_tls():
-            changes.append("gave the proxy a new certificate")
         if action != "unchanged":
             changes.append(f"{action} container {self.names.proxy_container}")
         self.proxy.wait_healthy()

@@ -181,18 +181,23 @@ def test_without_the_root_a_browser_gets_the_steps_not_a_warning(hub: StackEnv) 
 def _run_cell(driver: webdriver.Chrome, code: str, expect: str) -> None:
     """Type `code` into the notebook's last cell and run it (Shift+Enter), as a person does;
     wait until `expect` shows in an output."""
-    editor_css = ".jp-Notebook .jp-Cell .jp-InputArea-editor"
 
     def typed(d: webdriver.Chrome) -> bool:
         for dialog in d.find_elements(By.CSS_SELECTOR, ".jp-Dialog .jp-mod-accept"):
             dialog.click()  # e.g. a kernel choice: take the default
-        editors = d.find_elements(By.CSS_SELECTOR, editor_css)
+        editors = d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")
         if not editors:
             return False
+        editor = editors[-1]
         try:
-            ActionChains(d).move_to_element(editors[-1]).click().send_keys(code).key_down(
-                Keys.SHIFT
-            ).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
+            # Replace whatever an earlier try left, then check the text arrived: a notebook
+            # that is still rendering drops keys.
+            ActionChains(d).click(editor).key_down(Keys.CONTROL).send_keys("a").key_up(
+                Keys.CONTROL
+            ).send_keys(Keys.DELETE).send_keys(code).perform()
+            if code not in editor.text:
+                return False
+            ActionChains(d).key_down(Keys.SHIFT).send_keys(Keys.ENTER).key_up(Keys.SHIFT).perform()
         except (ElementNotInteractableException, StaleElementReferenceException):
             return False
         return True
