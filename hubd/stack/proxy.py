@@ -23,10 +23,14 @@ import hashlib
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
+from urllib.parse import urlsplit
 
 import docker
 import requests
+from cryptography import x509
 from docker.errors import NotFound
 from docker.models.containers import Container
 
@@ -68,6 +72,25 @@ PROXY_ENTRYPOINT = [
     "sh",
 ]
 HEALTH_PATH = "_chp_healthz"
+
+
+def served_certificate(
+    host: str, port: int, name: str, timeout_s: float
+) -> x509.Certificate | None:
+    """The certificate a new TLS connection to `host:port` gets for `name` (unchecked: only
+    to compare), None when none answers."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+    return x509.load_der_x509_certificate(der) if der else None
 
 
 def proxy_public_url(config: Config, served: Served | None = None) -> str:
@@ -277,8 +300,22 @@ class Proxy:
         container.reload()
         if container.status == "running" and have_cert != served.cert_pem:
             container.kill(signal="SIGHUP")
+            self._wait_serving(served)
             self.reporter.step("the proxy serves the new certificate")
         return True
+
+    def _wait_serving(self, served: Served) -> None:
+        """Until a new connection gets the new certificate: the proxy reloads it when the
+        signal arrives, a moment after the kill returns."""
+        wanted = x509.load_pem_x509_certificate(served.cert_pem.encode())
+        host = urlsplit(self.health_url).hostname or "127.0.0.1"
+        deadline = time.monotonic() + self.timing.proxy_ready_deadline_s
+        while time.monotonic() < deadline:
+            timeout_s = self.timing.health_timeout_s
+            if served_certificate(host, served.https_port, served.hostname, timeout_s) == wanted:
+                return
+            time.sleep(self.timing.proxy_ready_poll_s)
+        log.warning("the proxy did not take the new certificate; it will at its next restart")
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")
