@@ -296,8 +296,10 @@ class Stack:
             changes.append(f"{action} container {self.names.hub_container}")
         if wait:
             self.wait_healthy()
+        served = self.proxy.served
         return UpResult(
-            url=self.local_url,
+            # Over HTTPS the name the certificate carries (127.0.0.1 is not in it).
+            url=https.https_url(served.hostname, served.https_port) if served else self.local_url,
             changes=changes,
             hub_container_id=container.id or "",
             hub_action=action,
