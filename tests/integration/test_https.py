@@ -40,12 +40,14 @@ from hubd.tls import ca, leaf, store, trustpage
 from tests.images.build import TestImages
 from tests.integration.browser import chromium, log_in, page_text
 from tests.integration.docker_env import StackEnv, free_port, own_stack
+from tests.patience import patient
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.browser]
 
 PASSWORD = "meadow-copper-violin"
 HUB_NAME = "jupyter.local"
-WAIT_S = 120  # only catches hangs: a cold JupyterLab on a loaded 2-core machine is slow
+# Only catches hangs: a cold JupyterLab on a loaded 2-core machine is slow (tests/patience.py).
+WAIT_S = patient(60)
 
 
 @pytest.fixture(scope="module")
