@@ -66,14 +66,13 @@ class Advertiser:
         *,
         interfaces: Sequence[str] = (),
         ipv6: bool = True,
-        timing: Timing | None = None,
+        timing: Timing,
         on_change: Callable[[AdvertiserStatus], None] | None = None,
         https_port: int | None = None,
     ) -> None:
         """`https_port`: also a `_https._tcp` service there (the hub over HTTPS)."""
         if check_port(port) is not None:
             raise ConfigError(f"mDNS: port {port} is not a port number")
-        timing = timing or Timing()
         warn = WarnOnce(log).warn
         names = Names(name, port, timing, warn)
         self._timing = timing

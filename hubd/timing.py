@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hubd.codec import field_types, from_text
 from hubd.errors import ConfigError
 
 
@@ -115,6 +116,9 @@ class Timing:
     # holds no thread; the CLI's requests give up after the client timeout.
     control_request_read_timeout_s: float = 5.0
     control_client_timeout_s: float = 30.0
+    # `hubd config set` waits this long for the daemon's loop to apply the change (it does so
+    # between two passes; a pass pulling a big image can take longer, and is not waited for).
+    config_reload_wait_s: float = 20.0
 
     # `hubd upgrade`: how long the new hub has to pass its health gate (start, migrate the
     # database, render the login page, log someone in, route to people's servers) before the
@@ -250,7 +254,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
     raw = environ.get("HUBD_TIMING", "").strip()
     if not raw:
         return Timing()
-    fields = {f.name: f.type for f in dataclasses.fields(Timing)}
+    fields = field_types(Timing)
     overrides: dict[str, float | int] = {}
     for item in raw.split(","):
         name, _, value = item.partition("=")
@@ -258,7 +262,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
         if name not in fields:
             raise ConfigError(f"HUBD_TIMING: unknown name {name!r}")
         try:
-            overrides[name] = int(value) if fields[name] == "int" else float(value)
+            overrides[name] = from_text(fields[name], value)
         except ValueError:
             raise ConfigError(f"HUBD_TIMING: {name} expects a number, got {value!r}") from None
     return dataclasses.replace(Timing(), **overrides)  # type: ignore[arg-type]

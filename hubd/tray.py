@@ -135,11 +135,11 @@ class TrayApp:
         open_path: Callable[[Path], bool] = open_with_desktop,
         launcher: Launcher | None = None,
         notify_fallback: Callable[[str, str], None] = notify_send,
-        timing: Timing | None = None,
+        timing: Timing,
         windows_available: bool = True,
         desktop: Desktop | None = None,
     ) -> None:
-        self._timing = timing = timing or Timing()
+        self._timing = timing
         self._locate = locate
         self._windows_available = windows_available
         self._open_url = open_url

@@ -17,6 +17,7 @@ from hubd._tray.menu import DesktopFacts
 from hubd.control import ControlServer
 from hubd.errors import BackupError, DockerUnavailable, NodeError, UserAccountError
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -90,6 +91,15 @@ class FakeDaemon:
 
     def logs(self, tail: int) -> list[str]:
         return [f"line {i}" for i in range(tail)]
+
+    def daemon_logs(self, tail: int) -> list[str]:
+        return [f"hubd line {i}" for i in range(tail)]
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        return {"config_file": config_file, "notes": []}
+
+    def progress(self, since: int) -> dict[str, Any]:
+        return {"next": since, "entries": []}
 
     def list_users(self) -> list[dict[str, Any]]:
         if self.state != "running":
@@ -224,7 +234,7 @@ def short_temp_dir(prefix: str) -> Iterator[Path]:
 @contextmanager
 def serving(daemon: FakeDaemon, socket: Path) -> Iterator[ControlServer]:
     """`daemon` behind a real ControlServer on `socket`, closed when the block ends."""
-    server = ControlServer(socket, daemon)
+    server = ControlServer(socket, daemon, timing=Timing())
     server.start()
     try:
         yield server

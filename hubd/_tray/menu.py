@@ -16,7 +16,7 @@ from hubd.status import HubState
 
 
 class Action:
-    """The ids of what menu items do; `hubd.tray_actions` carries them out."""
+    """The ids of what menu items do; `hubd.tray` carries them out."""
 
     OPEN = "open"
     ADDRESS = "address"

@@ -6,15 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
+from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.cli.context import Context
 from hubd.errors import TlsError
 from hubd.paths import resolve_paths
 from hubd.tls import ca, store, system_trust
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "trust", help="trust the hub's HTTPS certificate on this machine (system and browsers)"
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "trust",
+        description="Put hubd's root certificate into this machine's trust stores, as "
+        "`mkcert -install` does (docs/https.md).",
+        example="hubd trust install\nhubd trust status --browsers-only",
     )
     sub = parser.add_subparsers(dest="trust_command", metavar="ACTION")
     sub.required = True
@@ -23,7 +28,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         ("uninstall", "take it out again"),
         ("status", "say where it is trusted, with its SHA-256 fingerprint"),
     ):
-        action = sub.add_parser(name, help=text)
+        action = add_action(sub, name, text)
         action.add_argument(
             "--browsers-only",
             action="store_true",

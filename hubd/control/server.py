@@ -47,6 +47,9 @@ class ControlBackend(Protocol):
     def stop(self) -> Supervision: ...
     def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
+    def daemon_logs(self, tail: int) -> list[str]: ...
+    def reload_config(self, config_file: str) -> dict[str, Any]: ...
+    def progress(self, since: int) -> dict[str, Any]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
     def add_user(
         self, name: str, password: str, admin: bool, node: str | None = None
@@ -195,6 +198,11 @@ def _decode(field: Field, body: dict[str, Any], query: dict[str, list[str]]) -> 
         except ValueError:
             raise BadRequest(HTTPStatus.BAD_REQUEST, f"{key} must be a number") from None
         return max(1, min(tail, 10_000))
+    if kind is Kind.COUNT:
+        try:
+            return max(0, int(query.get(key, ["0"])[0]))
+        except ValueError:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"{key} must be a number") from None
     if kind is Kind.FLAG:
         if key in body:
             if not isinstance(body[key], bool):
@@ -279,14 +287,15 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         path: Path,
         backend: ControlBackend,
         group: str | None = None,
-        timing: Timing | None = None,
+        *,
+        timing: Timing,
     ) -> None:
         self.path = path
         self.group = group
-        self.timing = timing or Timing()
+        self.timing = timing
         self.router = Router(backend)
         prepare_runtime_dir(path.parent)
-        _remove_stale_socket(path)
+        _remove_stale_socket(path, timing)
         # Create the socket with no access for others from the first instant.
         old_umask = os.umask(0o177 if group is None else 0o117)
         try:
@@ -339,11 +348,11 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self.path.unlink()
 
 
-def _remove_stale_socket(path: Path) -> None:
+def _remove_stale_socket(path: Path, timing: Timing) -> None:
     """Remove a socket file left by a daemon that died; refuse if a live daemon owns it."""
     if not path.exists():
         return
-    if not ControlClient(path).is_available():
+    if not ControlClient(path, timing=timing).is_available():
         path.unlink()
         return
     raise UsageError(f"another hubd daemon is already running (control socket {path})")

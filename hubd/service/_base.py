@@ -1,7 +1,7 @@
 """Installing hubd's daemon and tray with the machine's service manager (`hubd service`).
 
-This module is the common ground of the two backends, systemd (service_systemd.py) and launchd
-(service_launchd.py): which hubd executable a service runs, reading and filling in the
+This module is the common ground of the two backends, systemd (service/systemd.py) and launchd
+(service/launchd.py): which hubd executable a service runs, reading and filling in the
 templates shipped in packaging/, writing and removing files, and the install / uninstall /
 status flows. Everything acts on a `Target`: a mode (system or user), an optional staging root
 (like DESTDIR: tests and packagers write there and nothing is started) and an injectable
@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.files import atomic_write
 from hubd.paths import APP_NAME, Mode
-from hubd.timing import Timing
+from hubd.timing import Timing, timing_from_env
 
 # systemctl stop waits up to the unit's TimeoutStopSec (30 s); leave room beyond it.
 # What a service manager gives a service: no PATH of ours, no virtualenv activation.
@@ -68,11 +68,9 @@ def run_command(
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    timeout_s: float | None = None,
+    timeout_s: float,
 ) -> CommandResult:
     """Run a command and capture its output; a missing program is a result, not an exception."""
-    if timeout_s is None:
-        timeout_s = Timing().service_command_timeout_s
     try:
         done = subprocess.run(
             list(argv),
@@ -216,7 +214,8 @@ class Target:
     # on it, nothing is started or stopped. None: this machine, live.
     root: Path | None = None
     environ: Mapping[str, str] = field(default_factory=_everything_from_os)
-    runner: Runner = run_command
+    # Without one given: the commands' timeout from this process' timing (HUBD_TIMING).
+    runner: Runner = field(default_factory=lambda: command_runner(timing_from_env()))
     dry_run: bool = False
 
     @property

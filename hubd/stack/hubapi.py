@@ -20,12 +20,12 @@ class HubAPI:
         self,
         base_url: str,
         token: str,
-        timing: Timing | None = None,
+        timing: Timing,
         session: requests.Session | None = None,
     ) -> None:
         # A hub that does not answer within this is not going to; the daemon's health probe
         # decides about hangs, this only bounds one call.
-        self.timeout_s = (timing or Timing()).hub_api_timeout_s
+        self.timeout_s = timing.hub_api_timeout_s
         self.base_url = base_url.rstrip("/") + "/hub/api"
         # Over HTTPS: one that checks hubd's certificate (Proxy.new_session), of its own.
         self.session = session or requests.Session()

@@ -79,7 +79,7 @@ class StackEnv:
         return Path(self.env["STATE_DIRECTORY"])
 
     def stack(self, timing: Timing | None = None) -> Stack:
-        return Stack(self.client, self.config, timing=timing, state_dir=self.state_dir)
+        return Stack(self.client, self.config, timing=timing or Timing(), state_dir=self.state_dir)
 
     def hubd(
         self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True
@@ -158,7 +158,7 @@ def make_stack_env(
 
 
 def purge_stack(env: StackEnv) -> None:
-    Stack(env.client, env.config, state_dir=env.state_dir).purge()
+    Stack(env.client, env.config, timing=Timing(), state_dir=env.state_dir).purge()
 
 
 @contextlib.contextmanager

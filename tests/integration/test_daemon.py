@@ -1,4 +1,4 @@
-"""Issue 3: `hubd run` supervising a real hub on the real engine."""
+"""`hubd run` supervising a real hub on the real engine."""
 
 from __future__ import annotations
 

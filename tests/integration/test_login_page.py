@@ -1,4 +1,4 @@
-"""Issue 23: the hub's login page, as a person sees it in a real browser (Chromium).
+"""The hub's login page, as a person sees it in a real browser (Chromium).
 
 After too many wrong passwords the right one must not get "Invalid username or password."
 (people then think their password is wrong): the page says the account is locked, for how

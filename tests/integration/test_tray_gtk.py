@@ -3,7 +3,7 @@ session (Xvfb, a private session bus, xfce4-panel as the StatusNotifierItem host
 no notification service.
 
 pystray's clean-up there raised `GLib.GError` (no `org.freedesktop.Notifications`), so Quit
-and SIGTERM ended with a traceback and exit code 1 (issue 23). Both must end with 0.
+and SIGTERM ended with a traceback and exit code 1. Both must end with 0.
 
 PyGObject does not install with pip on Debian 12; the tests use Debian's `python3-gi` when
 it fits this Python (same version), and are skipped with the command that installs it

@@ -486,7 +486,7 @@ def _save_panel(x: Xvfb, path: Path) -> None:
     image.resize((image.width * 3, image.height * 3), Image.Resampling.LANCZOS).save(path)
 
 
-# ---------------------------------------------------------------- issue 23: the new items
+# ------------------------------- unlock, new password, copy address, start at login, start hubd
 
 
 def _click_path(tray: SniTray, *labels: str) -> None:

@@ -428,7 +428,7 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
     assert str(server.path) in text  # the reason names the socket it looked for
 
     # The daemon comes back: the tray notices on its own (it polls every 0.05 s here).
-    again = ControlServer(server.path, daemon)
+    again = ControlServer(server.path, daemon, timing=Timing())
     again.start()
     try:
         tray.wait(lambda: tray.icon.title.startswith("JupyterHub is running"), "recovery")
@@ -648,7 +648,7 @@ def test_a_failed_backup_is_told_once_and_an_overdue_one_too(
     ]
 
 
-# ---------------------------------------------------------------- issue 23: the new items
+# ------------------------------- unlock, new password, copy address, start at login, start hubd
 
 
 def test_unlock_from_the_users_menu_reaches_the_daemon_and_says_how_it_went(

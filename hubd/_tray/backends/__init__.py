@@ -54,10 +54,9 @@ def _wayland_only() -> bool:
 SNI_ONLY_DESKTOPS = frozenset({"gnome", "kde", "unity", "lxqt", "budgie", "sway", "hyprland"})
 
 
-def wants_sni(environ: Mapping[str, str] | None = None, timing: Timing | None = None) -> bool:
+def wants_sni(environ: Mapping[str, str] | None = None, *, timing: Timing) -> bool:
     """Whether this session shows StatusNotifierItems (or one is asked for)."""
     environ = os.environ if environ is None else environ
-    timing = timing or Timing()
     if not sys.platform.startswith("linux"):
         return False
     forced = environ.get("PYSTRAY_BACKEND")

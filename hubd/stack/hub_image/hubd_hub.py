@@ -21,6 +21,10 @@ from typing import Any
 import bcrypt
 from jinja2 import ChoiceLoader, FileSystemLoader
 from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.apihandlers.hub import ShutdownAPIHandler
+from jupyterhub.apihandlers.proxy import ProxyAPIHandler
+from jupyterhub.apihandlers.services import ServiceAPIHandler
+from jupyterhub.apihandlers.users import UserAPIHandler, UserListAPIHandler
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator.handlers import LoginHandler as NativeLoginHandler
 from nativeauthenticator.orm import UserInfo
@@ -134,7 +138,7 @@ class LoginHandler(NativeLoginHandler):  # type: ignore[misc]
         )
 
 
-class HubdAuthenticator(NativeAuthenticator):
+class HubdAuthenticator(NativeAuthenticator):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Signup is off, so only accounts hubd created can authenticate at all; every such
@@ -143,11 +147,16 @@ class HubdAuthenticator(NativeAuthenticator):
         self.allow_all = True
 
     async def authenticate(self, handler: Any, data: dict[str, Any]) -> str | None:
-        username = self.normalize_username(data.get("username", ""))
-        if self.allowed_failed_logins and self.get_user(username) is None:
-            # NativeAuthenticator counts failures only for existing accounts, so "locked"
-            # would tell a stranger which names exist: count them for every name.
-            if not self.is_blocked(username):
+        username = self.normalize_username(str(data.get("username") or ""))
+        unknown = self.get_user(username) is None
+        blocked = bool(self.allowed_failed_logins) and self.is_blocked(username)
+        if unknown or blocked:
+            # The same bcrypt work as checking a real password: how long a login takes tells
+            # no one whether the name exists or is locked.
+            _spend_a_password_check(str(data.get("password") or ""))
+            if unknown and self.allowed_failed_logins and not blocked:
+                # NativeAuthenticator counts failures only for existing accounts, so "locked"
+                # would tell a stranger which names exist: count them for every name.
                 self._forget_expired()
                 self.add_login_attempt(username)
             return None
@@ -160,7 +169,8 @@ class HubdAuthenticator(NativeAuthenticator):
         if not self.allowed_failed_logins or not self.is_blocked(username):
             return None
         since = datetime.now() - self.login_attempts[username]["time"]
-        return max(1, self.seconds_before_next_try - int(since.total_seconds()))
+        wait: int = self.seconds_before_next_try
+        return max(1, wait - int(since.total_seconds()))
 
     def _forget_expired(self) -> None:
         if len(self.login_attempts) < MAX_TRACKED_NAMES:
@@ -176,11 +186,18 @@ class HubdAuthenticator(NativeAuthenticator):
             for path, handler in super().get_handlers(app)
             if path in KEPT_NATIVE_ROUTES
         ]
+        # The authenticator's handlers come before JupyterHub's own: these take the owner's
+        # share of JupyterHub's API away from admins (see docs/admins.md).
         return [
             *native,
             (r"/api/hubd/accounts", AccountsHandler),
             (r"/api/hubd/accounts/([^/]+)/password", PasswordHandler),
             (r"/api/hubd/accounts/([^/]+)/unlock", UnlockHandler),
+            (r"/api/proxy", OwnerProxyHandler),
+            (r"/api/services/([^/]+)", OwnerServiceHandler),
+            (r"/api/users", OwnerUserListHandler),
+            (r"/api/users/([^/]+)", OwnerUserHandler),
+            (r"/api/shutdown", OwnerShutdownHandler),
         ]
 
     def password_problem(self, password: str) -> str | None:
@@ -192,10 +209,82 @@ class HubdAuthenticator(NativeAuthenticator):
 
 
 def _hash(password: str) -> bytes:
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    hashed: bytes = bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+    return hashed
 
 
-class _AccountHandler(APIHandler):
+_DECOY: list[bytes] = []
+
+
+def _spend_a_password_check(password: str) -> None:
+    """The work of checking `password` against an account's hash (same bcrypt cost as the
+    accounts' hashes, both from bcrypt.gensalt()), against a hash no password matches."""
+    if not _DECOY:
+        _DECOY.append(_hash("hubd: no such account"))
+    bcrypt.checkpw(password.encode()[:72], _DECOY[0])
+
+
+def _require_hubd(handler: Any) -> None:
+    if ACCOUNTS_SCOPE not in handler.parsed_scopes:
+        raise web.HTTPError(403, f"only hubd's own service (scope {ACCOUNTS_SCOPE}) may do this")
+
+
+class OwnerProxyHandler(ProxyAPIHandler):  # type: ignore[misc]
+    """Repointing the hub's proxy client (PATCH) would hand the proxy's token to whatever
+    address an admin names: hubd's alone. Reading and re-syncing routes stay the admins'."""
+
+    async def patch(self) -> None:
+        _require_hubd(self)
+        await super().patch()
+
+
+class OwnerServiceHandler(ServiceAPIHandler):  # type: ignore[misc]
+    """Services (and their tokens, which outlive any admin) are made and removed by hubd."""
+
+    async def post(self, service_name: str) -> None:
+        _require_hubd(self)
+        await super().post(service_name)
+
+    async def delete(self, service_name: str) -> None:
+        _require_hubd(self)
+        await super().delete(service_name)
+
+
+class OwnerUserListHandler(UserListAPIHandler):  # type: ignore[misc]
+    """Accounts are the owner's: made by hubd (with a password), never by an admin."""
+
+    async def post(self) -> None:
+        _require_hubd(self)
+        await super().post()
+
+
+class OwnerUserHandler(UserAPIHandler):  # type: ignore[misc]
+    """Making, removing and renaming accounts and making or unmaking admins are the owner's."""
+
+    async def post(self, user_name: str) -> None:
+        _require_hubd(self)
+        await super().post(user_name)
+
+    async def delete(self, user_name: str) -> None:
+        _require_hubd(self)
+        await super().delete(user_name)
+
+    async def patch(self, user_name: str) -> None:
+        data = self.get_json_body()
+        if not isinstance(data, dict) or {"admin", "name"} & set(data):
+            _require_hubd(self)
+        await super().patch(user_name)
+
+
+class OwnerShutdownHandler(ShutdownAPIHandler):  # type: ignore[misc]
+    """Stopping the hub (and with it everyone's logins) is the owner's, via hubd."""
+
+    async def post(self) -> None:
+        _require_hubd(self)
+        await super().post()
+
+
+class _AccountHandler(APIHandler):  # type: ignore[misc]
     async def prepare(self) -> None:
         # Checked per request rather than with `needs_scope`: that decorator insists, when this
         # module is imported, on scopes JupyterHub defines only later (custom scopes come from

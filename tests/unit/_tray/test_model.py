@@ -30,6 +30,7 @@ from hubd._tray.windows.address import qr_png
 from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
 from hubd._tray.windows.text import tail_of_file
 from hubd.status import Status
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -215,7 +216,7 @@ def kinds(tracker: NoticeTracker, *snapshots: Snapshot) -> list[str]:
 
 
 def test_normal_start_and_stop_are_quiet() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert (
         kinds(
             tracker,
@@ -229,7 +230,7 @@ def test_normal_start_and_stop_are_quiet() -> None:
 
 
 def test_crash_then_recovery() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(
         tracker,
         snap("running", restart_count=0),
@@ -240,14 +241,14 @@ def test_crash_then_recovery() -> None:
 
 
 def test_crash_between_two_polls_is_still_told() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("running", restart_count=2), snap("running", restart_count=3)) == [
         "crash"
     ]
 
 
 def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     notices = [
         n
         for s in (
@@ -266,7 +267,9 @@ def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
 
 
 def test_without_restart_count_the_states_tell_a_crash() -> None:
-    assert kinds(NoticeTracker(), snap("running"), snap("restarting"), snap("running")) == [
+    assert kinds(
+        NoticeTracker(timing=Timing()), snap("running"), snap("restarting"), snap("running")
+    ) == [
         "crash",
         "recovered",
     ]
@@ -274,7 +277,7 @@ def test_without_restart_count_the_states_tell_a_crash() -> None:
 
 def test_a_restart_from_the_tray_is_no_crash() -> None:
     clock = Clock()
-    tracker = NoticeTracker(clock)
+    tracker = NoticeTracker(clock, timing=Timing())
     tracker.update(snap("running"))
     tracker.expect_restart()
     assert kinds(tracker, snap("restarting"), snap("running")) == []
@@ -283,7 +286,7 @@ def test_a_restart_from_the_tray_is_no_crash() -> None:
 
 
 def test_failing_at_tray_start_is_told_and_the_daemon_going_away() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("failing"), snap(None), snap(None)) == ["crash-loop", "daemon-lost"]
     assert kinds(tracker, snap("docker-unavailable"), snap("running")) == ["docker", "recovered"]
 
@@ -355,7 +358,7 @@ def test_hubd_tray_without_a_display_says_so_without_a_traceback() -> None:
 
 
 def test_hubd_tray_on_wayland_without_a_session_bus_says_so_in_one_line(tmp_path: Path) -> None:
-    # Issue 23: pystray's X11 backend said 'Bad display name ""' here.
+    # pystray's X11 backend (chosen without a display) said 'Bad display name ""' here.
     env = {
         k: v
         for k, v in os.environ.items()

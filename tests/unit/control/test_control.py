@@ -15,6 +15,7 @@ from hubd.control.protocol import MAX_BODY_BYTES
 from hubd.errors import BackupError, DaemonUnreachable, NodeError, UsageError, UserAccountError
 from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 from tests.as_nobody import as_nobody
 
 
@@ -40,6 +41,15 @@ class Backend:
 
     def logs(self, tail: int) -> list[str]:
         return [f"line {i}" for i in range(tail)]
+
+    def daemon_logs(self, tail: int) -> list[str]:
+        return [f"hubd line {i}" for i in range(tail)]
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        return {"config_file": config_file, "notes": []}
+
+    def progress(self, since: int) -> dict[str, Any]:
+        return {"next": since + 1, "entries": [{"step": f"entry {since}"}]}
 
     def list_users(self) -> list[dict[str, Any]]:
         return list(self.users.values())
@@ -113,7 +123,7 @@ class Backend:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[ControlServer, ControlClient, Backend]]:
     backend = Backend()
-    server = ControlServer(tmp_path / "run" / "control.sock", backend)
+    server = ControlServer(tmp_path / "run" / "control.sock", backend, timing=Timing())
     server.start()
     try:
         yield server, ControlClient(server.path, timeout=5), backend
@@ -293,11 +303,11 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
     stale.close()  # the file stays, nobody listens: a daemon that died
-    first = ControlServer(path, Backend())
+    first = ControlServer(path, Backend(), timing=Timing())
     first.start()
     try:
         with pytest.raises(UsageError, match="already running"):
-            ControlServer(path, Backend())
+            ControlServer(path, Backend(), timing=Timing())
     finally:
         first.close()
         first.close()  # safe twice
@@ -308,7 +318,7 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
 def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_allows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Item 8/9: the CLI of a non-root person falls back to the system service's socket, and
+    """The CLI of a non-root person falls back to the system service's socket, and
     a `control_group` applied by SIGHUP (set_group) opens that socket to them."""
     import grp
 
@@ -323,7 +333,7 @@ def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_all
     )
     for folder in [tmp_path, *tmp_path.parents]:
         folder.chmod(folder.stat().st_mode | 0o005)
-    server = ControlServer(system.control_socket, Backend())
+    server = ControlServer(system.control_socket, Backend(), timing=Timing())
     server.start()
     system.runtime_dir.chmod(0o755)
     try:
@@ -352,3 +362,17 @@ def test_backup_goes_through_and_its_failure_comes_back_as_a_backup_error(
         client.backup("/unplugged")
     with pytest.raises(UsageError, match="must be a string"):
         client.request("POST", "/backup", {"target": 5})
+
+
+def test_the_cli_operations_of_issue_23(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    """`hubd logs --daemon`, `hubd config set` and `hubd up` through the socket."""
+    _server, client, _backend = server
+    assert client.daemon_logs(3) == ["hubd line 0", "hubd line 1", "hubd line 2"]
+    assert client.reload_config("/etc/hubd.toml") == {
+        "config_file": "/etc/hubd.toml",
+        "notes": [],
+    }
+    assert client.progress(since=7) == {"next": 8, "entries": [{"step": "entry 7"}]}
+    assert "400" in raw_request(_server.path, b"GET /v1/progress?since=x HTTP/1.1\r\n\r\n")

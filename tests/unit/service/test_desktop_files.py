@@ -1,4 +1,4 @@
-"""Issue 23: `hubd service install` puts the tray into the desktop's application menu (a
+"""`hubd service install` puts the tray into the desktop's application menu (a
 freedesktop entry with Icon=hubd and hicolor icons drawn by the tray's own painter) and
 `uninstall` takes all of it away; the tray's "Start at login" and "Start hubd" per service
 manager."""
