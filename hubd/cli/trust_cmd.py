@@ -28,7 +28,7 @@ def register(commands: Subcommands) -> None:
         ("uninstall", "take it out again"),
         ("status", "say where it is trusted, with its SHA-256 fingerprint"),
     ):
-        action = add_action(sub, name, text)
+        action = add_action(sub, name, text, example=f"hubd trust {name} --browsers-only")
         action.add_argument(
             "--browsers-only",
             action="store_true",
