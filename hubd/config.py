@@ -166,6 +166,24 @@ def _check_address(value: str) -> str | None:
 
 
 AUTO_UPGRADE_MODES = ("off", "check", "install")
+TLS_MODES = ("auto", "off")
+
+
+def _check_tls(value: str) -> str | None:
+    return None if value in TLS_MODES else "one of 'auto' (hubd's own CA) or 'off'"
+
+
+def _check_https_port(value: int) -> str | None:
+    return None if value == 0 else check_port(value)
+
+
+def _check_pem_file(value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = os.path.expanduser(value)
+    return None if os.path.isabs(path) and os.path.isfile(path) else "an existing PEM file"
+
+
 _WINDOW_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -199,6 +217,22 @@ class Config:
 
     port: int = _key(8000, "Port on this machine where the hub answers.", check_port)
     bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
+    tls: str = _key(
+        "auto",
+        "HTTPS: 'auto' (a certificate from hubd's own CA, which can vouch for this hub only; "
+        "`port` then serves a page that sends devices on to HTTPS or shows how to trust it) "
+        "or 'off' (plain HTTP on `port`, e.g. behind your own reverse proxy).",
+        _check_tls,
+    )
+    https_port: int = _key(
+        0,
+        "Port where the hub answers over HTTPS (0: 443 where free, else 8443).",
+        _check_https_port,
+    )
+    tls_cert: str | None = _key(
+        None, "Your own certificate (PEM, full chain) instead of hubd's CA.", _check_pem_file
+    )
+    tls_key: str | None = _key(None, "The key of tls_cert (PEM).", _check_pem_file)
     user_image: str = _key(
         "quay.io/jupyter/base-notebook:latest",
         "Image every user's JupyterLab runs in.",

@@ -16,6 +16,7 @@ import logging
 import logging.handlers
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -189,6 +190,7 @@ class Daemon:
         self._pinger: docker.DockerClient | None = None
         self.claim = SupervisorClaim(self.config.stack_name)
         self._closed = False
+        self._tls_next_check = 0.0
 
     # ------------------------------------------------------------------ watchers' callbacks
 
@@ -199,7 +201,7 @@ class Daemon:
 
     def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
         pins = PinStore(self.paths.image_pins_file, config.stack_name)
-        return Stack(client, config, pins=pins, **kwargs)
+        return Stack(client, config, pins=pins, state_dir=self.paths.state_dir, **kwargs)
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
@@ -313,6 +315,7 @@ class Daemon:
                     self.reloaded.notify_all()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
+            self._maybe_refresh_tls()
             self._maybe_auto_upgrade()
             self.heartbeat.beat()
             if first:
@@ -451,6 +454,7 @@ class Daemon:
                     on_change=lambda status: log.info(
                         "mDNS: %s as %s", status.state, status.hostname
                     ),
+                    https_port=self._https_port(),
                 )
                 self.advertiser.start()
             except Exception as exc:  # mDNS is a convenience; the hub runs without it
@@ -458,6 +462,29 @@ class Daemon:
                 self.advertiser = None
         elif not want and self.advertiser is not None:
             self._close_advertiser()
+
+    def _https_port(self) -> int | None:
+        """The port the hub answers on over HTTPS (advertised as `_https._tcp`), if it does."""
+        stack = self.supervisor.stack
+        served = stack.proxy.served if stack is not None else None
+        return served.https_port if served is not None else None
+
+    def _maybe_refresh_tls(self) -> None:
+        """Now and then: a leaf that no longer fits the hub's names and addresses (a new
+        address, an mDNS rename, its end near) is replaced and handed to the running proxy,
+        which keeps every open connection (hubd/stack/proxy_tls.py)."""
+        now = time.monotonic()
+        stack = self.supervisor.stack
+        if stack is None or now < self._tls_next_check:
+            return
+        self._tls_next_check = now + self.timing.tls_check_interval_s
+        mdns = self.advertiser.status() if self.advertiser is not None else None
+        stack.mdns_hostnames = (mdns.hostname,) if mdns is not None and mdns.hostname else ()
+        try:
+            with self.supervisor.lock:
+                stack.refresh_tls()
+        except (HubdError, DockerException, OSError) as exc:
+            self.supervisor.warn.warn("tls", "could not renew the hub's certificate: %s", exc)
 
     def _close_advertiser(self) -> None:
         advertiser, self.advertiser = self.advertiser, None

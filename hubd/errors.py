@@ -107,6 +107,10 @@ class BackupError(HubdError):
     """A backup or restore failed: no target, wrong password, restic refused, ..."""
 
 
+class TlsError(HubdError):
+    """hubd's CA or certificate cannot be made, read or installed (a bad tls_cert, ...)."""
+
+
 def error_class_named(name: str) -> type[HubdError]:
     """The HubdError subclass with this name (for errors that crossed the control socket)."""
     pending: list[type[HubdError]] = [HubdError]

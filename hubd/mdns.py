@@ -42,10 +42,25 @@ from hubd.errors import ConfigError, HubdError
 from hubd.logsafe import WarnOnce
 from hubd.timing import Timing, timing_from_env
 
-__all__ = ["Advertiser", "AdvertiserStatus", "State", "lan_ipv4_addresses", "main"]
+__all__ = [
+    "Advertiser",
+    "AdvertiserStatus",
+    "State",
+    "lan_addresses",
+    "lan_ipv4_addresses",
+    "main",
+]
 
 # Named, not __name__: under `python -m hubd.mdns` that would be "__main__".
 log = logging.getLogger("hubd.mdns")
+
+
+def lan_addresses(interfaces: Sequence[str] = (), ipv6: bool = True) -> tuple[str, ...]:
+    """The addresses `<name>.local` stands for right now, as the advertiser chooses them (the
+    hub's certificate covers them: hubd/tls)."""
+    from hubd._mdns.addresses import read_interfaces, select_addresses
+
+    return tuple(str(a) for a in select_addresses(read_interfaces(), interfaces, ipv6).addresses)
 
 
 class Advertiser:
@@ -60,7 +75,9 @@ class Advertiser:
         ipv6: bool = True,
         timing: Timing,
         on_change: Callable[[AdvertiserStatus], None] | None = None,
+        https_port: int | None = None,
     ) -> None:
+        """`https_port`: also a `_https._tcp` service there (the hub over HTTPS)."""
         if check_port(port) is not None:
             raise ConfigError(f"mDNS: port {port} is not a port number")
         warn = WarnOnce(log).warn
@@ -69,7 +86,7 @@ class Advertiser:
         self._board = StatusBoard(
             AdvertiserStatus("stopped", names.name, None, (), None, None, port), on_change, warn
         )
-        self._worker = Worker(names, interfaces, ipv6, timing, self._board, warn)
+        self._worker = Worker(names, interfaces, ipv6, timing, self._board, warn, https_port)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -107,10 +124,7 @@ class Advertiser:
 def lan_ipv4_addresses(interfaces: Sequence[str] = ()) -> list[str]:
     """This machine's LAN IPv4 addresses, chosen as for `<name>.local` (no container bridges,
     VPNs or loopback): the way in for a device where `.local` names do not resolve."""
-    from hubd._mdns.addresses import read_interfaces, select_addresses
-
-    selection = select_addresses(read_interfaces(), interfaces, ipv6=False)
-    return [str(a) for link in selection.links for a in link.announced]
+    return list(lan_addresses(interfaces, ipv6=False))
 
 
 # ---------------------------------------------------------------------- runner
@@ -131,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="advertise only on this interface (repeatable; default: all LAN)",
     )
     parser.add_argument("--no-ipv6", action="store_true", help="IPv4 addresses only")
+    parser.add_argument(
+        "--https-port", type=int, default=None, help="also a _https._tcp service on this port"
+    )
     parser.add_argument(
         "--json", action="store_true", help="print each status change as a JSON line on stdout"
     )
@@ -168,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ipv6=not args.no_ipv6,
             timing=timing_from_env(),
             on_change=on_change,
+            https_port=args.https_port,
         )
     except HubdError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -175,6 +175,10 @@ class StackView(Record):
     local_url: str = ""
     # The machines of the hub's Swarm; empty on one machine (no Swarm).
     nodes: tuple[NodeView, ...] = ()
+    # HTTPS (docs/https.md): its port (None: plain HTTP) and the SHA-256 fingerprint of
+    # hubd's root ("" with a certificate of one's own).
+    https_port: int | None = None
+    fingerprint: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +238,11 @@ class Status(Record):
     engine: EngineView = EngineView()
     # The machines people's servers run on (`hubd node`); empty on one machine.
     nodes: tuple[NodeView, ...] = ()
+    # HTTPS: the SHA-256 fingerprint of hubd's root, which devices compare before trusting
+    # it, and the plain-HTTP address that sends a new device to the trust page (the tray's
+    # QR code); both "" without hubd's CA.
+    fingerprint: str = ""
+    trust_url: str = ""
 
     @classmethod
     def compose(
@@ -252,7 +261,11 @@ class Status(Record):
             desired=supervision.desired,
             restart_count=supervision.restart_count,
             last_error=supervision.last_error,
-            url=advertised_url(config, mdns.hostname if mdns and mdns.hostname else None),
+            url=advertised_url(
+                config,
+                mdns.hostname if mdns and mdns.hostname else None,
+                stack.https_port if stack else None,
+            ),
             local_url=stack.local_url if stack else f"http://localhost:{config.port}/",
             mdns=mdns,
             hub=stack.hub if stack else HubContainer(),
@@ -264,6 +277,12 @@ class Status(Record):
             image_problems=supervision.image_problems,
             engine=supervision.engine,
             nodes=stack.nodes if stack else (),
+            fingerprint=stack.fingerprint if stack else "",
+            trust_url=(
+                advertised_url(config, mdns.hostname if mdns and mdns.hostname else None)
+                if stack and stack.fingerprint
+                else ""
+            ),
         )
 
     @property
@@ -275,8 +294,16 @@ class Status(Record):
             return None
 
 
-def advertised_url(config: Config, hostname: str | None = None) -> str:
+def advertised_url(
+    config: Config, hostname: str | None = None, https_port: int | None = None
+) -> str:
+    """The address people type: over HTTPS (`https_port`) `https://jupyter.local/` (443) or
+    with its port; else plain HTTP on `port`."""
     host = hostname or (f"{config.mdns_name}.local" if config.mdns_enabled else None)
+    if https_port:
+        # Without mDNS the certificate still names <mdns_name>.local, not localhost.
+        host = host or f"{config.mdns_name}.local"
+        return f"https://{host}/" if https_port == 443 else f"https://{host}:{https_port}/"
     return f"http://{host}:{config.port}/" if host else f"http://localhost:{config.port}/"
 
 

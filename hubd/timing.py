@@ -224,6 +224,16 @@ class Timing:
     move_helper_poll_s: float = 0.5
     move_copy_deadline_s: float = 6 * 3600.0
     move_server_stop_deadline_s: float = 60.0
+
+    # HTTPS (hubd/tls): the root lasts long (every device trusts it once; a new root means
+    # trusting again), the leaf at most 397 days (what browsers accept from public CAs; Apple
+    # refuses more than 825 even under a private root) and is renewed this long before its end,
+    # so a hub that was off for weeks still starts with a valid one.
+    tls_root_valid_days: int = 3652
+    tls_leaf_valid_days: int = 397
+    tls_leaf_renew_before_days: int = 30
+    # How often the daemon asks whether the leaf still fits the hub's names and addresses.
+    tls_check_interval_s: float = 30.0
     move_request_timeout_s: float = 6 * 3600.0
     # Inside the helpers: the sender retries reaching the receiver's task (its DNS name comes
     # a moment after it starts); either side gives up on a stream silent for this long.

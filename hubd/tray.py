@@ -343,10 +343,12 @@ class TrayApp:
         url = snapshot.hub_url
         if action == Action.OPEN and url:
             self._open_url(url)
-        elif action == Action.ADDRESS and url:
-            args = ["--url", url]
+        elif action == Action.ADDRESS and snapshot.phone_url:
+            args = ["--url", snapshot.phone_url]
             for alt in snapshot.address_urls:
                 args += ["--alt", alt]
+            if snapshot.fingerprint:
+                args += ["--fingerprint", snapshot.fingerprint]
             self._launcher.window("address", "hubd._tray.windows.address", args)
         elif action in (Action.START, Action.STOP, Action.RESTART):
             if action == Action.RESTART:

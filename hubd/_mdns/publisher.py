@@ -23,11 +23,18 @@ if TYPE_CHECKING:  # imported for real only when needed: `import hubd.mdns` stay
 log = logging.getLogger("hubd.mdns")
 
 SERVICE_TYPE = "_http._tcp.local."
+# With HTTPS (docs/https.md) the same instance is also a `_https._tcp` service on the HTTPS
+# port; `_http._tcp` stays, pointing at the page that sends devices on to HTTPS.
+HTTPS_SERVICE_TYPE = "_https._tcp.local."
 
 
 class Publisher:
-    def __init__(self, timing: Timing, ipv6: bool, warn: Warn) -> None:
+    def __init__(
+        self, timing: Timing, ipv6: bool, warn: Warn, https_port: int | None = None
+    ) -> None:
         self._timing = timing
+        self._https_port = https_port
+        self._https_info: ServiceInfo | None = None
         self._ipv6 = ipv6
         self._warn = warn
         self._zc: Zeroconf | None = None
@@ -70,6 +77,18 @@ class Publisher:
             server=wire.name_text(claim.host),
             addresses=[address.packed for address in claim.addresses],
         )
+        https_info = None
+        if self._https_port:
+            # The same instance name under the other type: the host name (probed) is what
+            # matters; a rival's identical `_https._tcp` instance is as unlikely as harmless.
+            https_info = ServiceInfo(
+                HTTPS_SERVICE_TYPE,
+                wire.name_text(claim.service).replace(SERVICE_TYPE, HTTPS_SERVICE_TYPE),
+                port=self._https_port,
+                properties=dict(claim.txt),
+                server=wire.name_text(claim.host),
+                addresses=[address.packed for address in claim.addresses],
+            )
         zc = self._zc
         assert zc is not None and zc.loop is not None
 
@@ -77,10 +96,13 @@ class Publisher:
             # The names were probed already; zeroconf's own probe would only cover the service
             # name and cost another second. Its announcements go on in the background.
             await zc.async_register_service(info, cooperating_responders=True)
+            if https_info is not None:
+                await zc.async_register_service(https_info, cooperating_responders=True)
 
         future = asyncio.run_coroutine_threadsafe(register(), zc.loop)
         future.result(self._timing.mdns_zeroconf_call_timeout_s)
         self._info = info
+        self._https_info = https_info
 
     def update(self, selection: Selection, claim: Claim) -> None:
         """New addresses for the published service, on the selection's links."""
@@ -93,9 +115,13 @@ class Publisher:
             # On zeroconf's loop, so no answer is built from a half-updated address list;
             # addresses first, so the re-announce on a new socket carries the new ones.
             info.addresses = [address.packed for address in claim.addresses]
+            if self._https_info is not None:
+                self._https_info.addresses = info.addresses
             if change_interfaces:
                 await zc.async_update_interfaces(wanted)
             await zc.async_update_service(info)
+            if self._https_info is not None:
+                await zc.async_update_service(self._https_info)
 
         future = asyncio.run_coroutine_threadsafe(update(), zc.loop)
         future.result(self._timing.mdns_zeroconf_call_timeout_s)
@@ -114,7 +140,7 @@ class Publisher:
 
     def unregister(self) -> None:
         """Withdraw the service, with zeroconf's goodbyes; best effort."""
-        zc, info = self._zc, self._info
+        zc, info, https_info = self._zc, self._info, self._https_info
         if zc is not None and zc.loop is not None and info is not None:
 
             async def unregister() -> None:
@@ -122,6 +148,8 @@ class Publisher:
                 # unregister_service() returns after the first, and a close() right after
                 # it would drop the other two.
                 await (await zc.async_unregister_service(info))
+                if https_info is not None:
+                    await (await zc.async_unregister_service(https_info))
 
             try:
                 future = asyncio.run_coroutine_threadsafe(unregister(), zc.loop)
@@ -129,6 +157,7 @@ class Publisher:
             except Exception as exc:
                 self._warn(f"unregister-{exc}", f"mDNS: goodbyes not sent: {exc}")
         self._info = None
+        self._https_info = None
 
     def close(self) -> None:
         if self._zc is not None:

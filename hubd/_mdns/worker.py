@@ -48,6 +48,7 @@ class Worker:
         timing: Timing,
         board: StatusBoard,
         warn: Warn,
+        https_port: int | None = None,
     ) -> None:
         self._names = names
         self._interfaces = tuple(interfaces)
@@ -57,7 +58,7 @@ class Worker:
         self._warn = warn
         self._stop = threading.Event()
         self._wakeup = Wakeup()
-        self._publisher = Publisher(timing, ipv6, warn)
+        self._publisher = Publisher(timing, ipv6, warn, https_port)
         self._defender = Defender(timing, warn, self._wakeup.wake)
         self._watcher: ChangeWatcher | None = None
         self._announced: Selection | None = None

@@ -174,13 +174,27 @@ class Snapshot:
         return None
 
     @property
+    def phone_url(self) -> str | None:
+        """The address for a new phone or tablet (the QR code): with hubd's CA the plain-HTTP
+        page, which sends a device that trusts the hub on to HTTPS and shows one that does
+        not how to trust it (docs/https.md); else the hub's address."""
+        if self.status is not None and self.status.trust_url.startswith("http://"):
+            return self.status.trust_url
+        return self.hub_url
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint of hubd's root, to compare on a device ("" without one)."""
+        return self.status.fingerprint if self.status is not None else ""
+
+    @property
     def address_urls(self) -> list[str]:
-        """The hub's address with each advertised IP in place of the name.
+        """The phone address with each advertised IP in place of the name.
 
         Not every phone resolves `.local` names (many Android browsers do not), so the address
         window offers these as a fallback.
         """
-        url = self.hub_url
+        url = self.phone_url
         mdns = self.status.mdns if self.status is not None else None
         if url is None or mdns is None:
             return []

@@ -38,6 +38,7 @@ from hubd.stack.images import image_present, pull_image
 from hubd.stack.settings import HUB_DATA_DIR
 from hubd.stack.swarm.homes import homes_elsewhere
 from hubd.stack.volume_trust import check_volume
+from hubd.tls import store as tls_store
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ USERS_DIR = f"{DATA_ROOT}/users"
 HUBD_DIR = f"{DATA_ROOT}/hubd"
 MANIFEST = f"{HUBD_DIR}/manifest.json"
 CONFIG_COPY = f"{HUBD_DIR}/config.toml"
+# hubd's CA (hubd/tls): a restored hub keeps the root every device already trusts.
+TLS_COPY_DIR = f"{HUBD_DIR}/tls"
+TLS_FILES = ("root.key", "root.crt")
 
 # Run by python3 in the hub's image: SQLite's online backup copies a live database
 # consistently, page by page, while the hub goes on writing.
@@ -240,6 +244,10 @@ class BackupEngine:
         files = {MANIFEST: json.dumps(manifest, indent=2).encode()}
         if self.config_file.is_file():
             files[CONFIG_COPY] = self.config_file.read_bytes()
+        tls_dir = tls_store.files_in(self.state_dir).folder
+        for name in TLS_FILES:
+            if (tls_dir / name).is_file():
+                files[f"{TLS_COPY_DIR}/{name}"] = (tls_dir / name).read_bytes()
         self.stack.reporter.step(f"backing up the hub and {len(users)} people's files to {folder}")
         args = ["backup", "--json", "--host", HOST_NAME, "--tag", TAG]
         for live in ("", "-journal", "-wal", "-shm"):

@@ -21,6 +21,7 @@ from hubd.backup.engine import (
     HUB_DIR,
     MANIFEST,
     TAG,
+    TLS_COPY_DIR,
     USERS_DIR,
     BackupEngine,
     check_target,
@@ -33,6 +34,7 @@ from hubd.stack.images import ensure_hub_image
 from hubd.stack.naming import LABEL_USER, ROLE_HUB_DATA, ROLE_USER_DATA
 from hubd.stack.settings import HUB_DATA_DIR
 from hubd.stack.volume_trust import check_volume
+from hubd.tls import store as tls_store
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +211,24 @@ class Restorer:
                 plan.config_copy_to.parent.mkdir(parents=True, exist_ok=True)
                 plan.config_copy_to.write_text(dumped.output)
                 done.append(f"wrote the backed-up config to {plan.config_copy_to}")
+            if self._restore_root(helper, plan.snapshot):
+                done.append("restored the hub's root certificate: devices that trusted it still do")
         return done
+
+    def _restore_root(self, helper: Helper, snapshot: str) -> bool:
+        """hubd's CA from the backup (backups made before hubd had one have none): a device
+        that trusted the hub before trusts the restored one. The leaf is made anew from it."""
+        texts = {}
+        for name in ("root.key", "root.crt"):
+            dumped = helper.restic(["dump", snapshot, f"{TLS_COPY_DIR}/{name}"])
+            if dumped.exit_code != 0 or "BEGIN" not in dumped.output:
+                return False
+            texts[name] = dumped.output
+        files = tls_store.files_in(self.engine.state_dir)
+        tls_store.write_file(files.root_key, texts["root.key"].encode(), 0o600)
+        tls_store.write_file(files.root_cert, texts["root.crt"].encode(), 0o644)
+        files.leaf_cert.unlink(missing_ok=True)
+        return True
 
     def _forget_servers(self) -> None:
         """The restored database still names the servers that ran at backup time (containers

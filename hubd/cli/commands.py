@@ -56,6 +56,9 @@ COMMANDS: dict[str, CommandInfo] = {
     "service": CommandInfo(
         "service_cmd", "run hubd at boot as a systemd/launchd service: install, uninstall, status"
     ),
+    "trust": CommandInfo(
+        "trust_cmd", "trust the hub's HTTPS certificate on this machine (system and browsers)"
+    ),
     "tray": CommandInfo(
         "tray_cmd", "show the tray icon: the hub's state, open it, start/stop, add users"
     ),

@@ -76,6 +76,7 @@ class Context:
             reporter=self.reporter,
             timing=self.timing,
             pins=PinStore(self.paths.image_pins_file, self.config.stack_name),
+            state_dir=self.paths.state_dir,
         )
 
     def daemon(self) -> ControlClient | None:

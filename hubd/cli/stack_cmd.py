@@ -181,6 +181,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"mdns:     {status.mdns.hostname} ({status.mdns.state})")
     for index, address in enumerate(_ip_urls(status, ctx)):
         print(f"{'by IP:' if index == 0 else '':<10}{address}  (where .local names do not resolve)")
+    if status.fingerprint:
+        # What a new device compares before trusting hubd's root (docs/https.md).
+        print(f"trust:    {status.trust_url} shows new devices how to trust the hub")
+        print(f"root:     SHA-256 {status.fingerprint}")
     print(f"image:    {status.hub.image or '-'}")
     print(
         f"proxy:    {status.proxy.status}"

@@ -83,10 +83,11 @@ def bring_up(
     return action
 
 
-def http_ok(url: str, timeout_s: float) -> bool:
-    """Whether `url` answers 200 within the timeout: the health probe of the hub and the proxy."""
+def http_ok(url: str, timeout_s: float, session: requests.Session | None = None) -> bool:
+    """Whether `url` answers 200 within the timeout: the health probe of the hub and the proxy
+    (over HTTPS with a session that checks hubd's certificate: hubd/tls/client.py)."""
     try:
-        return requests.get(url, timeout=timeout_s).status_code == 200
+        return (session or requests).get(url, timeout=timeout_s).status_code == 200
     except requests.RequestException:
         return False
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -25,6 +26,8 @@ from docker.models.containers import Container
 
 from hubd.config import Config
 from hubd.errors import HubdError, HubUnhealthy, ImageError, PortInUse, StackError
+from hubd.paths import resolve_paths
+from hubd.stack import https
 from hubd.stack.containers import (
     ContainerState,
     bring_up,
@@ -118,6 +121,7 @@ class Stack:
         reporter: Reporter | None = None,
         timing: Timing,
         pins: PinStore | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         self.client = client
         self.config = config
@@ -127,12 +131,84 @@ class Stack:
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins
         self.proxy = Proxy(client, config, self.names, self.reporter, self.timing)
+        # hubd's CA and the leaf live here (hubd/tls/store.py).
+        self.state_dir = state_dir or resolve_paths().state_dir
+        # The names mDNS holds right now (the daemon sets them); the leaf covers them.
+        self.mdns_hostnames: tuple[str, ...] = ()
+        if https.tls_enabled(config):
+            # What is on disk, so probes and status speak HTTPS from the start; made or
+            # renewed by up() and the daemon's refresh_tls(), never by a command that looks.
+            self.prepare_tls(make=False)
 
     # ------------------------------------------------------------------ addresses
 
     @property
     def local_url(self) -> str:
-        return proxy_public_url(self.config)
+        return proxy_public_url(self.config, self.proxy.served)
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint of hubd's root, which devices compare ("" without one)."""
+        return self.proxy.served.fingerprint if self.proxy.served else ""
+
+    # ------------------------------------------------------------------ HTTPS
+
+    def prepare_tls(self, make: bool = True) -> https.Served | None:
+        """Make the root and a leaf that fits the hub's names and addresses now (or read one's
+        own certificate) and have the proxy serve it."""
+        if not https.tls_enabled(self.config):
+            self.proxy.serve(None)
+            return None
+        from hubd.mdns import lan_addresses
+
+        addresses = (
+            lan_addresses(self.config.mdns_interfaces, self.config.mdns_ipv6) if make else ()
+        )
+        published = self.proxy.served.https_port if self.proxy.served else None
+        port = https.choose_https_port(
+            self.config.https_port,
+            published or self._published_https_port(),
+            self.config.https_port != 0
+            or https.port_free(self.config.bind_address, https.HTTPS_PORT_STANDARD),
+        )
+        if (
+            make
+            and not self.config.https_port
+            and port != https.HTTPS_PORT_STANDARD
+            and not published
+        ):
+            self.reporter.step(
+                f"port {https.HTTPS_PORT_STANDARD} is in use here: HTTPS on port {port} "
+                "(set https_port to choose)"
+            )
+        served = https.prepare(
+            self.config, self.state_dir, self.timing, port, self.mdns_hostnames, addresses, make
+        )
+        self.proxy.serve(served)
+        return served
+
+    def refresh_tls(self) -> bool:
+        """The daemon's periodic check: a leaf that no longer fits (an address changed, the
+        mDNS name moved, it expires soon) is replaced and handed to the running proxy without
+        a restart. True when the proxy got a new one."""
+        if not https.tls_enabled(self.config):
+            return False
+        self.prepare_tls()
+        return self.proxy.sync_tls()
+
+    def _published_https_port(self) -> int | None:
+        """The HTTPS port the running proxy publishes already (it holds 443, so 443 is not
+        "free" but ours)."""
+        from hubd.stack.proxy_tls import HTTPS_PORT_IN_PROXY
+
+        container = self.proxy.find()
+        if container is None:
+            return None
+        bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+        for binding in bindings.get(f"{HTTPS_PORT_IN_PROXY}/tcp") or []:
+            with contextlib.suppress(TypeError, ValueError):
+                return int(binding.get("HostPort"))
+        return None
 
     @property
     def health_url(self) -> str:
@@ -204,6 +280,12 @@ class Stack:
             changes.append(f"pulled {self.config.proxy_image}")
         if self._retire_single_container_hub():
             changes.append(f"moved the proxy out of {self.names.hub_container}")
+        if https.tls_enabled(self.config):
+            self.prepare_tls()
+            # Before ensure(): a stopped proxy (after `down`, a restore) starts with the new
+            # certificate, a running one gets it without a restart.
+            if self.proxy.sync_tls():
+                changes.append("gave the proxy a new certificate")
         action = self.proxy.ensure(self.proxy.token(self.find_hub()))
         if action != "unchanged":
             changes.append(f"{action} container {self.names.proxy_container}")
@@ -215,8 +297,10 @@ class Stack:
             changes.append(f"{action} container {self.names.hub_container}")
         if wait:
             self.wait_healthy()
+        served = self.proxy.served
         return UpResult(
-            url=self.local_url,
+            # Over HTTPS the name the certificate carries (127.0.0.1 is not in it).
+            url=https.https_url(served.hostname, served.https_port) if served else self.local_url,
             changes=changes,
             hub_container_id=container.id or "",
             hub_action=action,
@@ -440,7 +524,7 @@ class Stack:
             remove_quietly(container, force=True)
 
     def hub_is_healthy(self, timeout: float | None = None) -> bool:
-        return http_ok(self.health_url, timeout or self.timing.health_timeout_s)
+        return http_ok(self.health_url, timeout or self.timing.health_timeout_s, self.proxy.session)
 
     def wait_healthy(self, deadline_s: float | None = None) -> None:
         deadline = time.monotonic() + (deadline_s or self.timing.hub_ready_deadline_s)
@@ -571,7 +655,9 @@ class Stack:
         container = self.find_hub()
         if container is None or container.status != "running":
             raise StackError("the hub is not running: run `hubd up` first")
-        return HubAPI(self.local_url, self._service_token(container), self.timing)
+        return HubAPI(
+            self.local_url, self._service_token(container), self.timing, self.proxy.new_session()
+        )
 
     def _service_token(self, container: Container) -> str:
         token = read_file(container, SERVICE_TOKEN_PATH)
@@ -699,6 +785,8 @@ class Stack:
             local_url=self.local_url,
             servers=self.user_servers(),
             nodes=self._node_views(),
+            https_port=self.proxy.served.https_port if self.proxy.served else None,
+            fingerprint=self.fingerprint,
         )
 
     def _node_views(self) -> tuple[NodeView, ...]:

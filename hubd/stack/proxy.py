@@ -23,14 +23,20 @@ import hashlib
 import json
 import logging
 import secrets
+import socket
+import ssl
 import time
+from urllib.parse import urlsplit
 
 import docker
+import requests
+from cryptography import x509
 from docker.errors import NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
 from hubd.errors import HubUnhealthy, StackError
+from hubd.stack import proxy_tls
 from hubd.stack.containers import (
     ContainerState,
     container_state,
@@ -40,11 +46,14 @@ from hubd.stack.containers import (
     start_container,
     tar_files,
 )
+from hubd.stack.https import Served, https_url
 from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
 from hubd.stack.progress import Reporter
 from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
 from hubd.stack.user_networks import join_user_networks
 from hubd.timing import Timing
+from hubd.tls import trustpage
+from hubd.tls.client import session_for
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +74,34 @@ PROXY_ENTRYPOINT = [
 HEALTH_PATH = "_chp_healthz"
 
 
-def proxy_public_url(config: Config) -> str:
+def served_certificate(
+    host: str, port: int, name: str, timeout_s: float
+) -> x509.Certificate | None:
+    """The certificate a new TLS connection to `host:port` gets for `name` (unchecked: only
+    to compare), None when none answers."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout_s) as raw,
+            context.wrap_socket(raw, server_hostname=name) as tls,
+        ):
+            der = tls.getpeercert(binary_form=True)
+    except OSError:
+        return None
+    return x509.load_der_x509_certificate(der) if der else None
+
+
+def proxy_public_url(config: Config, served: Served | None = None) -> str:
+    """Where hubd itself reaches the hub: over HTTPS when the proxy serves it."""
     host = config.bind_address
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1"
     elif ":" in host:
         host = f"[{host}]"
+    if served is not None:
+        return https_url(host, served.https_port)
     return f"http://{host}:{config.port}/"
 
 
@@ -90,16 +121,35 @@ class Proxy:
         self.names = names
         self.reporter = reporter
         self.timing = timing
+        # What the proxy serves over HTTPS (Stack.prepare_tls), None for plain HTTP.
+        self.served: Served | None = None
+        self.session = requests.Session()
         self.health_url = proxy_public_url(config) + HEALTH_PATH
+
+    def serve(self, served: Served | None) -> None:
+        """Serve `served` from now on: new containers get it at once, a running one when
+        sync_tls() hands it over."""
+        self.served = served
+        self.health_url = proxy_public_url(self.config, served) + HEALTH_PATH
+        self.session = self.new_session()
+
+    def new_session(self) -> requests.Session:
+        """A session for requests to the hub from this machine (over HTTPS: checking the
+        certificate against hubd's root for the hub's name)."""
+        if self.served is None:
+            return requests.Session()
+        return session_for(self.served.root_file, self.served.hostname)
 
     # ------------------------------------------------------------------ the container
 
     def spec(self) -> tuple[dict[str, object], str]:
         """The proxy container's create arguments and a hash that changes when they do."""
         hub = f"http://{self.names.hub_container}:{HUB_PORT}"
+        served = self.served
+        chp_port = proxy_tls.HTTPS_PORT_IN_PROXY if served else PROXY_PUBLIC_PORT
         command = [
             "--ip=0.0.0.0",
-            f"--port={PROXY_PUBLIC_PORT}",
+            f"--port={chp_port}",
             # The API only on the proxy's stack-network address: the proxy also joins every
             # person's network (to reach their servers), and people must not reach its API.
             # CHP resolves the alias through Docker's DNS when it starts listening.
@@ -110,19 +160,33 @@ class Proxy:
             f"--default-target={hub}",
             f"--error-target={hub}/hub/error",
         ]
-        hashed = {
+        entrypoint = PROXY_ENTRYPOINT
+        ports: dict[str, tuple[str, int]] = {
+            f"{PROXY_PUBLIC_PORT}/tcp": (self.config.bind_address, self.config.port)
+        }
+        if served is not None:
+            # HTTPS from CHP; plain HTTP (`port`) serves the trust page (hubd/stack/proxy_tls.py).
+            command += proxy_tls.chp_arguments()
+            entrypoint = proxy_tls.entrypoint(PROXY_TOKEN_IN_PROXY)
+            ports[f"{proxy_tls.HTTPS_PORT_IN_PROXY}/tcp"] = (
+                self.config.bind_address,
+                served.https_port,
+            )
+        hashed: dict[str, object] = {
             "image": self.config.proxy_image,
             "command": command,
-            "entrypoint": PROXY_ENTRYPOINT,
+            "entrypoint": entrypoint,
             "port": self.config.port,
             "bind_address": self.config.bind_address,
             "api_alias": self.names.proxy_api_alias,
         }
+        if served is not None:
+            hashed["https_port"] = served.https_port
         spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
         create: dict[str, object] = {
             "image": self.config.proxy_image,
             "name": self.names.proxy_container,
-            "entrypoint": PROXY_ENTRYPOINT,
+            "entrypoint": entrypoint,
             "command": command,
             "labels": self.names.labels(ROLE_PROXY, **{LABEL_SPEC: spec_hash}),
             "network": self.names.network,
@@ -130,7 +194,7 @@ class Proxy:
             "networking_config": {
                 self.names.network: {"Aliases": [self.names.proxy_api_alias]},
             },
-            "ports": {f"{PROXY_PUBLIC_PORT}/tcp": (self.config.bind_address, self.config.port)},
+            "ports": ports,
             # Nothing of a previous run may survive into the next: CHP keeps its state in
             # memory, and whatever it writes goes to a fresh tmpfs.
             "tmpfs": {"/tmp": "rw,nosuid,nodev"},
@@ -200,7 +264,58 @@ class Proxy:
             "/",
             tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
         )
+        if self.served is not None:
+            self._put_tls(container, self.served)
         return container
+
+    # ------------------------------------------------------------------ HTTPS
+
+    def _put_tls(self, container: Container, served: Served) -> None:
+        """The certificate (the key readable by CHP's user alone), the wrapper and the page:
+        files in the container, never environment variables."""
+        container.put_archive(
+            "/",
+            tar_files({proxy_tls.KEY_IN_PROXY: served.key_pem}, mode=0o400, owner=PROXY_USER_ID),
+        )
+        public = {
+            proxy_tls.CERT_IN_PROXY: served.cert_pem,
+            proxy_tls.WRAPPER_IN_PROXY: proxy_tls.wrapper_js(
+                trustpage.ROOT_CRT, trustpage.MOBILECONFIG
+            ),
+            **{f"{proxy_tls.PAGE_DIR_IN_PROXY}/{n}": text for n, text in served.page.items()},
+        }
+        container.put_archive("/", tar_files(public, mode=0o444))
+
+    def sync_tls(self) -> bool:
+        """Hand a renewed or re-issued certificate (and the page) to the running proxy without
+        a restart: open connections carry on. True when something changed."""
+        served, container = self.served, self.find()
+        if served is None or container is None:
+            return False
+        have_cert = read_file(container, proxy_tls.CERT_IN_PROXY)
+        have_page = read_file(container, f"{proxy_tls.PAGE_DIR_IN_PROXY}/index.html")
+        if have_cert == served.cert_pem and have_page == served.page.get("index.html", have_page):
+            return False
+        self._put_tls(container, served)
+        container.reload()
+        if container.status == "running" and have_cert != served.cert_pem:
+            container.kill(signal="SIGHUP")
+            self._wait_serving(served)
+            self.reporter.step("the proxy serves the new certificate")
+        return True
+
+    def _wait_serving(self, served: Served) -> None:
+        """Until a new connection gets the new certificate: the proxy reloads it when the
+        signal arrives, a moment after the kill returns."""
+        wanted = x509.load_pem_x509_certificate(served.cert_pem.encode())
+        host = urlsplit(self.health_url).hostname or "127.0.0.1"
+        deadline = time.monotonic() + self.timing.proxy_ready_deadline_s
+        while time.monotonic() < deadline:
+            timeout_s = self.timing.health_timeout_s
+            if served_certificate(host, served.https_port, served.hostname, timeout_s) == wanted:
+                return
+            time.sleep(self.timing.proxy_ready_poll_s)
+        log.warning("the proxy did not take the new certificate; it will at its next restart")
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")
@@ -233,7 +348,7 @@ class Proxy:
     # ------------------------------------------------------------------ health
 
     def is_healthy(self, timeout: float | None = None) -> bool:
-        return http_ok(self.health_url, timeout or self.timing.health_timeout_s)
+        return http_ok(self.health_url, timeout or self.timing.health_timeout_s, self.session)
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + self.timing.proxy_ready_deadline_s

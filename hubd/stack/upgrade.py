@@ -265,7 +265,8 @@ class Upgrader:
         deadline = time.monotonic() + deadline_s
         self.stack.wait_healthy(deadline_s)
         base = self.stack.local_url.rstrip("/")
-        page = requests.get(f"{base}/hub/login", timeout=30)
+        # Over HTTPS: a session that checks hubd's certificate (hubd/tls/client.py).
+        page = self.stack.proxy.new_session().get(f"{base}/hub/login", timeout=30)
         if (
             page.status_code != 200
             or "<form" not in page.text
@@ -280,7 +281,7 @@ class Upgrader:
         probe, password = PROBE_USER_PREFIX + secrets.token_hex(3), secrets.token_urlsafe(18)
         api.create_account(probe, password, admin=False)
         try:
-            session = requests.Session()
+            session = self.stack.proxy.new_session()
             session.get(f"{base}/hub/login", timeout=30)
             response = session.post(
                 f"{base}/hub/login",

@@ -47,10 +47,12 @@ def chromium(
     host_rules: Mapping[str, str] | None = None,
     user_data_dir: Path | None = None,
     extra_args: list[str] | None = None,
+    home: Path | None = None,
 ) -> webdriver.Chrome:
     """A headless Chromium. `host_rules` maps host names to addresses ("jupyter.local" ->
-    "127.0.0.1"); `user_data_dir` is the profile (its `Default/` NSS database is what a
-    root imported with certutil must go into), a fresh one when None."""
+    "127.0.0.1"); `user_data_dir` is the profile, a fresh one when None. Chromium on Linux
+    reads trusted roots from `$HOME/.pki/nssdb` whatever the profile: `home` sets HOME for the
+    driver and the browser (import a root there with certutil, tests/integration/test_https.py)."""
     os.environ["SE_OFFLINE"] = "true"  # selenium must not try to download a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -63,7 +65,9 @@ def chromium(
     options.add_argument(f"--user-data-dir={profile}")
     for flag in extra_args or []:
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    env = {**os.environ, "HOME": str(home)} if home is not None else None
+    service = Service(executable_path=CHROMEDRIVER, env=env)
+    driver = webdriver.Chrome(service=service, options=options)
     if user_data_dir is None:
         # Removed with the browser: the profile is this driver's alone.
         original_quit = driver.quit

@@ -73,8 +73,13 @@ class StackEnv:
         """Where the proxy answers: as hubd itself reaches it (127.0.0.1 for 0.0.0.0)."""
         return proxy_public_url(self.config).rstrip("/")
 
+    @property
+    def state_dir(self) -> Path:
+        """hubd's state folder for this stack's commands (its CA: hubd/tls)."""
+        return Path(self.env["STATE_DIRECTORY"])
+
     def stack(self, timing: Timing | None = None) -> Stack:
-        return Stack(self.client, self.config, timing=timing or Timing())
+        return Stack(self.client, self.config, timing=timing or Timing(), state_dir=self.state_dir)
 
     def hubd(
         self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True
@@ -136,7 +141,8 @@ def make_stack_env(
         stack_name=name,
         mdns_enabled=False,
         cull_idle_timeout=0,
-        **overrides,
+        # Plain HTTP unless a test asks for HTTPS (tests/integration/test_https.py).
+        **{"tls": "off", **overrides},
     )
     config_file = tmp_path / "hubd.toml"
     config_file.write_text(_toml(config))
@@ -152,7 +158,7 @@ def make_stack_env(
 
 
 def purge_stack(env: StackEnv) -> None:
-    Stack(env.client, env.config, timing=Timing()).purge()
+    Stack(env.client, env.config, timing=Timing(), state_dir=env.state_dir).purge()
 
 
 @contextlib.contextmanager

@@ -26,9 +26,12 @@ class LoginRefused(AssertionError):
     pass
 
 
-def login(base_url: str, username: str, password: str) -> requests.Session:
-    """Log in through the hub's login form, as a browser would."""
-    session = requests.Session()
+def login(
+    base_url: str, username: str, password: str, session: requests.Session | None = None
+) -> requests.Session:
+    """Log in through the hub's login form, as a browser would (`session`: e.g. one that
+    checks hubd's certificate, hubd.tls.client.session_for)."""
+    session = session or requests.Session()
     page = session.get(f"{base_url}/hub/login", timeout=30)
     assert page.status_code == 200, page.status_code
     response = session.post(
@@ -199,8 +202,15 @@ class KernelSocket:
     """
 
     def __init__(
-        self, session: requests.Session, base_url: str, username: str, kernel_id: str
+        self,
+        session: requests.Session,
+        base_url: str,
+        username: str,
+        kernel_id: str,
+        sslopt: dict[str, Any] | None = None,
     ) -> None:
+        """`sslopt`: websocket-client's TLS options over HTTPS (hubd's root as `ca_certs`, the
+        hub's name as `server_hostname`: bench/bench_https.py)."""
         self.kernel_id = kernel_id
         self.session_id = uuid.uuid4().hex
         url = base_url.replace("http", "ws", 1)
@@ -212,6 +222,7 @@ class KernelSocket:
                 *[f"{k}: {v}" for k, v in _xsrf_headers(session, username).items()],
             ],
             timeout=30,
+            sslopt=sslopt,
         )
         self.ws.settimeout(None)
         self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -220,9 +231,16 @@ class KernelSocket:
         self._reader.start()
 
     @classmethod
-    def start(cls, session: requests.Session, base_url: str, username: str) -> KernelSocket:
+    def start(
+        cls,
+        session: requests.Session,
+        base_url: str,
+        username: str,
+        sslopt: dict[str, Any] | None = None,
+    ) -> KernelSocket:
         """Start a kernel in the user's server and open its websocket, as a new notebook does."""
-        return cls(session, base_url, username, start_kernel(session, base_url, username))
+        kernel = start_kernel(session, base_url, username)
+        return cls(session, base_url, username, kernel, sslopt)
 
     def _read(self) -> None:
         try:

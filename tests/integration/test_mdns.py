@@ -101,10 +101,8 @@ def hosts(lan: netns.Lab) -> Iterator[tuple[netns.Host, netns.Host, netns.Host]]
             process.stop()
 
 
-def _browse(peer: netns.Host) -> list[list[str]]:
-    done = peer.run(
-        ["avahi-browse", "--resolve", "--parsable", "--terminate", "_http._tcp"], timeout=30
-    )
+def _browse(peer: netns.Host, service: str = "_http._tcp") -> list[list[str]]:
+    done = peer.run(["avahi-browse", "--resolve", "--parsable", "--terminate", service], timeout=30)
     return [line.split(";") for line in done.stdout.splitlines() if line.startswith("=")]
 
 
@@ -129,6 +127,22 @@ def test_peer_resolves_name_and_browses_service(hosts: tuple[netns.Host, ...]) -
         assert entry[7] in (LAN_V4, LAN_V6)
         assert entry[8] == "8000"
         assert entry[9] == '"path=/hub/"'
+    assert runner.stop() == 0
+
+
+def test_the_hub_over_https_is_a_https_service_too(hosts: tuple[netns.Host, ...]) -> None:
+    """docs/https.md: `_https._tcp` on the HTTPS port; `_http._tcp` stays (the trust page)."""
+    adv, peer, _ = hosts
+    runner = Runner(adv, "--name", "jupyter", "--port", "8000", "--https-port", "8443")
+    runner.wait_for(lambda s: s.get("state") == "advertising", 15)
+    found = {
+        service: [s for s in _browse(peer, service) if s[3].startswith("JupyterHub\\032on\\032")]
+        for service in ("_http._tcp", "_https._tcp")
+    }
+    assert found["_http._tcp"] and found["_https._tcp"], found
+    assert {entry[8] for entry in found["_https._tcp"]} == {"8443"}
+    assert {entry[6] for entry in found["_https._tcp"]} == {"jupyter.local"}
+    assert {entry[8] for entry in found["_http._tcp"]} == {"8000"}
     assert runner.stop() == 0
 
 

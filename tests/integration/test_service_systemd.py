@@ -54,10 +54,13 @@ def render_unit(command: HubdCommand, mode: str, folder: Path) -> Path:
         root=folder,
         environ={"HOME": str(folder / "home"), "PATH": "/usr/bin:/bin"},
     )
-    unit, entry = Systemd(target).render(command)
+    # The unit first, then the tray's desktop entries and icons.
+    unit, *others = Systemd(target).render(command)
     path = folder / unit.path.name
     path.write_bytes(unit.content)
-    (folder / entry.path.name).write_bytes(entry.content)
+    for entry in others:
+        if entry.path.suffix == ".desktop":
+            (folder / entry.path.name).write_bytes(entry.content)
     return path
 
 
@@ -165,10 +168,12 @@ def test_system_round_trip_into_a_root(hubd_command: HubdCommand, tmp_path: Path
     files = snapshot(root)
     second = hubd(hubd_command, "service", "install", "--system", "--root", str(root), home=home)
     assert second.returncode == 0
-    assert second.stdout.splitlines() == [
+    (line,) = second.stdout.splitlines()
+    assert line.startswith(
         f"hubd service already installed (systemd, system mode, under {root}): {unit}, "
-        f"{root}/etc/xdg/autostart/hubd-tray.desktop"
-    ]
+        f"{root}/etc/xdg/autostart/hubd-tray.desktop, "
+        f"{root}/usr/local/share/applications/hubd.desktop"
+    ), line
     assert snapshot(root) == files
 
     status = hubd(hubd_command, "service", "status", "--json", "--root", str(root), home=home)

@@ -75,6 +75,8 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
         "image_problems",
         "engine",
         "nodes",
+        "fingerprint",
+        "trust_url",
     }
     assert data["update"]["changes"] == ["hub image: jupyterhub: 5.4.6 -> 6.1.1"]
     assert data["backup"]["age_s"] == 60.0 and data["backup"]["target"] == "/mnt/usb"
@@ -126,3 +128,13 @@ def test_every_record_has_defaults_and_survives_its_own_json() -> None:
     for record in Record.__subclasses__():
         empty = record()
         assert record.from_json(json.loads(json.dumps(empty.to_json()))) == empty
+
+
+def test_https_addresses_in_status() -> None:
+    from hubd.config import Config
+    from hubd.status import advertised_url
+
+    config = Config()
+    assert advertised_url(config, "jupyter.local", 443) == "https://jupyter.local/"
+    assert advertised_url(config, "jupyter-2.local", 8443) == "https://jupyter-2.local:8443/"
+    assert advertised_url(config, "jupyter.local") == "http://jupyter.local:8000/"

@@ -63,6 +63,17 @@ def _build(args: argparse.Namespace) -> int:
             box.state(["readonly"])
             box.grid(row=row, column=0, sticky="ew", pady=1)
 
+    if args.fingerprint:
+        # What the trust page shows too: the person compares before trusting (docs/https.md).
+        ttk.Label(
+            frame,
+            text="The page asks the device to trust this hub once. The certificate's "
+            "SHA-256 fingerprint, to compare:",
+            wraplength=320,
+        ).grid(row=90, column=0, sticky="w", pady=(PAD, 0))
+        fingerprint = ttk.Label(frame, text=args.fingerprint, wraplength=320, font="TkFixedFont")
+        fingerprint.grid(row=91, column=0, sticky="w")
+
     def copy() -> None:
         root.clipboard_clear()
         root.clipboard_append(args.url)
@@ -84,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--url", required=True)
     parser.add_argument("--alt", action="append", default=[], help="another address (text)")
+    parser.add_argument(
+        "--fingerprint", default="", help="SHA-256 of hubd's root, to compare on the device"
+    )
     return window_main(_build, parser, argv)
 
 

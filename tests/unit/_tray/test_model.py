@@ -407,3 +407,17 @@ def test_details_show_image_problems_and_live_restore() -> None:
     quiet = build_menu(snap("running", engine={"live_restore": True}))
     assert [c.label for c in quiet if c.label == "Details"] == ["Details"]
     assert not any(item.label.startswith("Details") for item in build_menu(snap("running")))
+
+
+def test_with_hubds_ca_the_phone_address_is_the_trust_page() -> None:
+    s = snap(
+        "running",
+        url="https://jupyter.local/",
+        trust_url="http://jupyter.local:8000/",
+        fingerprint="AB:CD",
+        mdns={"hostname": "jupyter.local", "addresses": ["192.168.1.5"]},
+    )
+    assert s.hub_url == "https://jupyter.local/"  # "Open" goes to the hub itself
+    assert s.phone_url == "http://jupyter.local:8000/"  # the QR code: trust first
+    assert s.address_urls == ["http://192.168.1.5:8000/"]
+    assert s.fingerprint == "AB:CD"

@@ -1,0 +1,87 @@
+"""`hubd trust install | uninstall | status`: hubd's root in this machine's trust stores."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hubd.cli.commands import Subcommands, add_action, add_command
+from hubd.cli.context import Context
+from hubd.errors import TlsError
+from hubd.paths import resolve_paths
+from hubd.tls import ca, store, system_trust
+
+
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "trust",
+        description="Put hubd's root certificate into this machine's trust stores, as "
+        "`mkcert -install` does (docs/https.md).",
+        example="hubd trust install\nhubd trust status --browsers-only",
+    )
+    sub = parser.add_subparsers(dest="trust_command", metavar="ACTION")
+    sub.required = True
+    for name, text in (
+        ("install", "put hubd's root into the system store and the browsers' databases"),
+        ("uninstall", "take it out again"),
+        ("status", "say where it is trusted, with its SHA-256 fingerprint"),
+    ):
+        action = add_action(sub, name, text, example=f"hubd trust {name} --browsers-only")
+        action.add_argument(
+            "--browsers-only",
+            action="store_true",
+            help="only the browsers' databases of this account (no root needed)",
+        )
+        action.add_argument("--json", action="store_true", help="as JSON")
+        action.set_defaults(handler=_trust, action=name)
+
+
+def root_file(ctx: Context) -> Path:
+    """This hubd's root; the system service's when this account runs none of its own."""
+    own = store.files_in(ctx.paths.state_dir)
+    if own.root_cert.is_file():
+        return own.root_cert
+    system = store.files_in(resolve_paths("system").state_dir)
+    if system.root_cert.is_file():
+        return system.root_cert
+    # Not made yet (no `hubd up` so far): made now, as the first start would.
+    store.ensure_root(own, ctx.config.mdns_name, ctx.timing)
+    return own.root_cert
+
+
+def _trust(args: argparse.Namespace) -> int:
+    ctx = Context.from_args(args)
+    path = root_file(ctx)
+    root = store.load_root(store.Files(path.parent))
+    if root is None:
+        raise TlsError(f"no root certificate at {path}")
+    stores = system_trust.stores(Path.home(), browsers_only=args.browsers_only)
+    missing = system_trust.missing_tools()
+    result = []
+    for one in stores:
+        if args.action == "install" and not one.installed(root, path):
+            one.install(root, path)
+        elif args.action == "uninstall" and one.installed(root, path):
+            one.uninstall(root)
+        result.append(
+            {"store": one.name, "location": one.location, "trusted": one.installed(root, path)}
+        )
+    if args.json:
+        print(
+            json.dumps(
+                {"root": str(path), "fingerprint": ca.fingerprint(root), "stores": result}, indent=2
+            )
+        )
+        return 0
+    print(f"root:   {path}")
+    print(f"SHA-256 {ca.fingerprint(root)}")
+    for item in result:
+        word = "trusted" if item["trusted"] else "not trusted"
+        print(f"  {word:<12} {item['store']} ({item['location']})")
+    if missing:
+        print(missing)
+    if not stores:
+        print("no trust store found on this machine")
+    return 0
