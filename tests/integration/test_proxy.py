@@ -21,22 +21,30 @@ pytestmark = pytest.mark.integration
 PASSWORD = "meadow-copper-violin"
 
 
-def test_only_the_proxy_publishes_the_port_and_its_token_stays_secret(
+def test_only_the_front_publishes_the_port_and_the_token_stays_secret(
     stack_env: StackEnv,
 ) -> None:
     stack_env.hubd("up")
     client, names = stack_env.client, stack_env.names
     proxy = client.containers.get(names.proxy_container)
     hub = client.containers.get(names.hub_container)
+    front = client.containers.get(names.front_container)
     assert proxy.labels["io.hubd.role"] == ROLE_PROXY
     assert proxy.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
-    assert proxy.attrs["HostConfig"]["PortBindings"]
+    assert front.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
+    assert front.attrs["HostConfig"]["PortBindings"]
+    assert not proxy.attrs["HostConfig"]["PortBindings"]
     assert not hub.attrs["HostConfig"]["PortBindings"]
+    # The front: nobody, read-only, no capabilities, on the stack network only.
+    assert front.attrs["Config"]["User"] == "65534:65534"
+    assert front.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert front.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert list(front.attrs["NetworkSettings"]["Networks"]) == [names.network]
 
     token = (read_file(proxy, "/etc/hubd-proxy/token") or "").strip()
     assert len(token) == 64
     assert (read_file(hub, PROXY_TOKEN_FILE) or "").strip() == token
-    for container in (proxy, hub):
+    for container in (proxy, hub, front):
         assert token not in json.dumps(container.attrs), container.name
         assert token not in bytes(container.logs()).decode(errors="replace"), container.name
     mode = hub.exec_run(["stat", "-c", "%a", PROXY_TOKEN_FILE]).output.decode().strip()
