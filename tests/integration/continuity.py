@@ -83,12 +83,16 @@ class FaultResult:
     def longest_s(self) -> float:
         return max((o.longest_s for o in self.outages.values()), default=0.0)
 
+    @property
+    def slowest_s(self) -> float:
+        return max((o.slowest_s for o in self.outages.values()), default=0.0)
+
     def line(self) -> str:
         errors = sorted({e for o in self.outages.values() for e in o.errors})
         return (
             f"{self.fault:<22} failed {self.failed:>4} of "
             f"{sum(o.requests for o in self.outages.values()):>5}, longest outage "
-            f"{self.longest_s:5.2f} s, kernels kept {all(self.kernels_kept.values())}, "
+            f"{self.longest_s:5.2f} s, slowest answer {self.slowest_s:5.2f} s, kernels kept {all(self.kernels_kept.values())}, "
             f"websockets open {all(self.sockets_open.values())}, "
             f"files intact {all(self.files_intact.values())} {errors or ''}"
         )

@@ -1,0 +1,281 @@
+"""Issue 26: a proxy restart must not cost an open notebook 15-27 s.
+
+One stack under `hubd run`; a person logged in with Chromium, a notebook open in JupyterLab
+(a kernel, its websocket), and a second person-like client polling the server (the HTTP probe
+of the continuity tests). Faults: the proxy SIGKILLed (three rounds), a planned proxy
+recreation (a config change: another tag of the proxy image) and an upgrade of the proxy
+image (its tag moved to a new image). After each, a cell is run in the browser: its output
+must appear within the bound, with no dialog and no page reload. Then the front itself is
+killed and frozen: hubd brings it back.
+
+Each round's figures are printed (run with -s to see them).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.images.build import TestImages
+from tests.integration.browser import chromium, log_in
+from tests.integration.continuity import FaultResult, Person, check_people
+from tests.integration.daemon_proc import DaemonProc, wait_for
+from tests.integration.docker_env import StackEnv, derived_image, own_stack
+from tests.integration.hubclient import _xsrf_headers
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.browser]
+
+PASSWORD = "lantern-orchard-pebble"
+NAME = "nora"
+NOTEBOOK = "front.ipynb"
+ROUNDS = 3
+# The issue's bound: a cell run after the fault shows its output within 3 s. Measured on this
+# 2-core machine shared by other test runs: see docs/proxy.md for the figures.
+CELL_BOUND_S = 3.0
+CELL_SOURCE = "n = globals().get('n', 0) + 1\nprint(f'round {n}')"
+
+
+def notebook_json() -> str:
+    cell = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "front-cell",
+        "metadata": {},
+        "outputs": [],
+        "source": CELL_SOURCE,
+    }
+    return json.dumps(
+        {
+            "cells": [cell],
+            "metadata": {
+                "kernelspec": {
+                    "display_name": "Python 3 (ipykernel)",
+                    "language": "python",
+                    "name": "python3",
+                }
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+class Lab:
+    """A person's JupyterLab in Chromium, with the notebook open."""
+
+    def __init__(self, env: StackEnv, person: Person) -> None:
+        self.driver: webdriver.Chrome = chromium()
+        self.runs = 0
+        base = env.base_url
+        response = person.session.put(
+            f"{base}/user/{NAME}/api/contents/{NOTEBOOK}",
+            json={"type": "notebook", "format": "json", "content": json.loads(notebook_json())},
+            headers=_xsrf_headers(person.session, NAME),
+            timeout=30,
+        )
+        assert response.status_code in (200, 201), response.text
+        log_in(self.driver, base, NAME, PASSWORD)
+        self.driver.get(f"{base}/user/{NAME}/lab/tree/{NOTEBOOK}")
+        WebDriverWait(self.driver, 180).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .jp-InputArea")
+        )
+        # The first run waits for the kernel to start.
+        self.run_cell(timeout_s=180)
+        self.driver.execute_script("window.__hubd_same_page = 'yes';")
+
+    def run_cell(self, timeout_s: float) -> float:
+        """Run the cell (Ctrl+Enter) and wait for its new output; seconds it took."""
+        self.runs += 1
+        wanted = f"round {self.runs}"
+        prompt = self.driver.find_element(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt")
+        prompt.click()
+        began = time.monotonic()
+        ActionChains(self.driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(
+            Keys.CONTROL
+        ).perform()
+        WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
+            lambda d: wanted in self.output()
+        )
+        return time.monotonic() - began
+
+    def output(self) -> str:
+        elements = self.driver.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output")
+        return " ".join(e.text for e in elements)
+
+    def dialogs(self) -> list[str]:
+        return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")]
+
+    def same_page(self) -> bool:
+        return bool(self.driver.execute_script("return window.__hubd_same_page === 'yes';"))
+
+    def close(self) -> None:
+        self.driver.quit()
+
+
+class Work:
+    def __init__(self, env: StackEnv, log_dir: Path) -> None:
+        self.env = env
+        self.daemon = DaemonProc(env, log_dir / "daemon.log").start()
+        self.daemon.wait_state("running", 240)
+        env.hubd("user", "add", "--password-stdin", NAME, input=PASSWORD + "\n")
+        self.person = Person(env.base_url, NAME, PASSWORD)
+        self.lab = Lab(env, self.person)
+        self.figures: list[str] = []
+
+    @property
+    def client(self) -> docker.DockerClient:
+        return self.env.client
+
+    def proxy_id(self) -> str:
+        return str(self.client.containers.get(self.env.names.proxy_container).id)
+
+    def fault(self, name: str, act: Callable[[], None]) -> tuple[float, FaultResult]:
+        """Do `act` with the person's server watched; then run the cell in the browser.
+        Returns the seconds from the end of `act` to the cell's output, and the HTTP probe."""
+        with self.person.watch() as watch:
+            act()
+            ended = time.monotonic()
+            try:
+                cell_s = self.lab.run_cell(timeout_s=60)
+            except Exception:
+                cell_s = float("inf")
+            # Watch on a little: a relapse (a route lost later) shows too.
+            wait_for(lambda: time.monotonic() - ended > 2, 10, "the watch")
+        self.person.reconnect()  # the probe's own websocket went through the old proxy
+        result = check_people(name, [self.person], [watch])
+        line = (
+            f"{name:<26} cell output after {cell_s:5.2f} s; {result.line()}; "
+            f"dialogs {self.lab.dialogs()}, same page {self.lab.same_page()}"
+        )
+        print(line)
+        self.figures.append(line)
+        return cell_s, result
+
+    def close(self) -> None:
+        for line in self.figures:
+            print(line)
+        self.lab.close()
+        self.person.close()
+        self.daemon.stop()
+
+
+@pytest.fixture(scope="module")
+def work(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_client: docker.DockerClient,
+    test_images: TestImages,
+) -> Iterator[Work]:
+    tmp = tmp_path_factory.mktemp("front")
+    with own_stack(tmp, docker_client, test_images) as env:
+        work = Work(env, tmp)
+        try:
+            yield work
+        finally:
+            work.close()
+
+
+def assert_unnoticed(work: Work, cell_s: float, result: FaultResult) -> None:
+    assert cell_s <= CELL_BOUND_S, result.line()
+    assert work.lab.dialogs() == []
+    assert work.lab.same_page()
+    assert result.failed == 0, result.line()
+    assert all(result.kernels_kept.values()), result.line()
+    assert all(result.files_intact.values()), result.line()
+
+
+def test_proxy_killed_the_next_cell_runs_at_once(work: Work) -> None:
+    proxy = work.env.names.proxy_container
+
+    def kill() -> None:
+        container = work.client.containers.get(proxy)
+        container.kill("SIGKILL")
+        container.wait(condition="not-running", timeout=30)
+
+    for round_ in range(ROUNDS):
+        before = work.daemon.status().restart_count or 0
+        cell_s, result = work.fault(f"proxy SIGKILL #{round_ + 1}", kill)
+        assert_unnoticed(work, cell_s, result)
+        wait_for(
+            lambda before=before: (work.daemon.status().restart_count or 0) > before
+            and work.daemon.status().state == "running",
+            60,
+            "hubd restarted the proxy",
+        )
+
+
+def test_planned_proxy_recreation_is_unnoticed(work: Work, test_images: TestImages) -> None:
+    """A config change (another tag of the proxy image): the new proxy is made ready beside
+    the old one, then takes its place."""
+    retagged = "hubd-test/proxy-front-retag:1"
+    work.client.images.get(test_images.proxy).tag(retagged)
+    old = work.proxy_id()
+
+    def change() -> None:
+        work.env.write_config(proxy_image=retagged)
+        work.daemon.signal(signal.SIGHUP)
+        wait_for(lambda: work.proxy_id() != old, 120, "the new proxy")
+        wait_for(lambda: work.daemon.status().state == "running", 60, "hubd running")
+
+    cell_s, result = work.fault("planned proxy recreation", change)
+    assert_unnoticed(work, cell_s, result)
+    proxy = work.client.containers.get(work.env.names.proxy_container)
+    assert proxy.attrs["Config"]["Image"] == retagged
+
+
+def test_proxy_image_upgrade_is_unnoticed(work: Work) -> None:
+    """The proxy image's tag moved to a new image (a pull of a newer version): `hubd up`
+    switches to it as to a new configuration."""
+    tag = work.env.config.proxy_image
+    derived_image(work.client, tag, tag, 'LABEL io.hubd.test.upgraded="1"')
+    old = work.proxy_id()
+
+    def upgrade() -> None:
+        work.env.hubd("up")
+        wait_for(lambda: work.proxy_id() != old, 120, "the upgraded proxy")
+        wait_for(lambda: work.daemon.status().state == "running", 60, "hubd running")
+
+    cell_s, result = work.fault("proxy image upgrade", upgrade)
+    assert_unnoticed(work, cell_s, result)
+    proxy = work.client.containers.get(work.env.names.proxy_container)
+    assert proxy.image.labels.get("io.hubd.test.upgraded") == "1"
+
+
+def test_the_front_killed_or_frozen_is_brought_back(work: Work) -> None:
+    front = work.env.names.front_container
+
+    def kill() -> None:
+        container = work.client.containers.get(front)
+        container.kill("SIGKILL")
+        container.wait(condition="not-running", timeout=30)
+
+    def freeze() -> None:
+        work.client.containers.get(front).pause()
+
+    for name, act in (("front SIGKILL", kill), ("front docker pause", freeze)):
+        before = work.daemon.status().restart_count or 0
+        started = work.client.containers.get(front).attrs["State"]["StartedAt"]
+        cell_s, result = work.fault(name, act)
+        # The front holds the port: while it is away connections are refused, and the
+        # browser's websocket waits for JupyterLab's next try. Brought back it must be.
+        wait_for(
+            lambda before=before: (work.daemon.status().restart_count or 0) > before
+            and work.daemon.status().state == "running",
+            60,
+            f"hubd brought the front back after {name}",
+        )
+        container = work.client.containers.get(front)
+        assert container.status == "running"
+        assert container.attrs["State"]["StartedAt"] != started
+        assert cell_s < 60, result.line()
+        assert all(result.kernels_kept.values()), result.line()
