@@ -92,7 +92,8 @@ class FaultResult:
         return (
             f"{self.fault:<22} failed {self.failed:>4} of "
             f"{sum(o.requests for o in self.outages.values()):>5}, longest outage "
-            f"{self.longest_s:5.2f} s, slowest answer {self.slowest_s:5.2f} s, kernels kept {all(self.kernels_kept.values())}, "
+            f"{self.longest_s:5.2f} s, slowest answer {self.slowest_s:5.2f} s, "
+            f"kernels kept {all(self.kernels_kept.values())}, "
             f"websockets open {all(self.sockets_open.values())}, "
             f"files intact {all(self.files_intact.values())} {errors or ''}"
         )
