@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -47,7 +48,7 @@ CELL_SOURCE = "n = globals().get('n', 0) + 1\nprint(f'round {n}')"
 
 
 def notebook_json() -> str:
-    cell = {
+    cell: dict[str, Any] = {
         "cell_type": "code",
         "execution_count": None,
         "id": "front-cell",
@@ -162,6 +163,13 @@ class Work:
         self.figures.append(line)
         return cell_s, result
 
+    def restarted_after(self, before: int) -> Callable[[], bool]:
+        def done() -> bool:
+            status = self.daemon.status()
+            return (status.restart_count or 0) > before and status.state == "running"
+
+        return done
+
     def close(self) -> None:
         for line in self.figures:
             print(line)
@@ -206,12 +214,7 @@ def test_proxy_killed_the_next_cell_runs_at_once(work: Work) -> None:
         before = work.daemon.status().restart_count or 0
         cell_s, result = work.fault(f"proxy SIGKILL #{round_ + 1}", kill)
         assert_unnoticed(work, cell_s, result)
-        wait_for(
-            lambda before=before: (work.daemon.status().restart_count or 0) > before
-            and work.daemon.status().state == "running",
-            60,
-            "hubd restarted the proxy",
-        )
+        wait_for(work.restarted_after(before), 60, "hubd restarted the proxy")
 
 
 def test_planned_proxy_recreation_is_unnoticed(work: Work, test_images: TestImages) -> None:
@@ -268,12 +271,7 @@ def test_the_front_killed_or_frozen_is_brought_back(work: Work) -> None:
         cell_s, result = work.fault(name, act)
         # The front holds the port: while it is away connections are refused, and the
         # browser's websocket waits for JupyterLab's next try. Brought back it must be.
-        wait_for(
-            lambda before=before: (work.daemon.status().restart_count or 0) > before
-            and work.daemon.status().state == "running",
-            60,
-            f"hubd brought the front back after {name}",
-        )
+        wait_for(work.restarted_after(before), 60, f"hubd brought the front back after {name}")
         container = work.client.containers.get(front)
         assert container.status == "running"
         assert container.attrs["State"]["StartedAt"] != started
