@@ -25,8 +25,6 @@ pytestmark = pytest.mark.integration
 PASSWORD = "harbor-violet-anchor"
 PEOPLE = ("alice", "bob")
 REPEATS = 2
-# A proxy restart cuts people off until the hub has re-added their routes.
-PROXY_OUTAGE_MAX_S = 3.0
 
 
 class Work:
@@ -173,7 +171,10 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
         assert work.restarts() == 0  # it adopted the stack, restarted nothing
 
 
-def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
+def test_proxy_killed_no_request_fails(work: Work) -> None:
+    """The front holds the port and waits for the restarted proxy, which comes back with its
+    routing table: requests meanwhile are late (the slowest answer says how late), none
+    fails (issue 26; before the front: 7-9 failed requests and up to 3 s without an answer)."""
     proxy = work.env.names.proxy_container
     for _ in range(REPEATS):
         result = work.fault_until_restarted(
@@ -181,9 +182,10 @@ def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
         )
         for person in work.people:
             person.reconnect()  # as JupyterLab does when its websocket is cut
-        assert result.longest_s <= PROXY_OUTAGE_MAX_S, result.line()
+        assert result.failed == 0, result.line()
         # Kernels run in people's servers, which the proxy's death does not touch; the
-        # websockets went through the proxy and are cut (JupyterLab reconnects them).
+        # websockets went through the proxy and are cut (JupyterLab reconnects them, and
+        # the front holds that try until the proxy is back).
         assert all(p.kernel_kept_state() for p in work.people), result.line()
         assert all(result.files_intact.values()), result.line()
 

@@ -13,115 +13,28 @@ Each round's figures are printed (run with -s to see them).
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
-from selenium import webdriver
-from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.images.build import TestImages
-from tests.integration.browser import chromium, log_in
 from tests.integration.continuity import FaultResult, Person, check_people
 from tests.integration.daemon_proc import DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv, derived_image, own_stack
-from tests.integration.hubclient import _xsrf_headers
+from tests.integration.notebook_lab import Lab
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.browser]
 
 PASSWORD = "lantern-orchard-pebble"
 NAME = "nora"
-NOTEBOOK = "front.ipynb"
 ROUNDS = 3
 # The issue's bound: a cell run after the fault shows its output within 3 s. Measured on this
 # 2-core machine shared by other test runs: see docs/proxy.md for the figures.
 CELL_BOUND_S = 3.0
-CELL_SOURCE = "n = globals().get('n', 0) + 1\nprint(f'round {n}')"
-
-
-def notebook_json() -> str:
-    cell: dict[str, Any] = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "front-cell",
-        "metadata": {},
-        "outputs": [],
-        "source": CELL_SOURCE,
-    }
-    return json.dumps(
-        {
-            "cells": [cell],
-            "metadata": {
-                "kernelspec": {
-                    "display_name": "Python 3 (ipykernel)",
-                    "language": "python",
-                    "name": "python3",
-                }
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
-class Lab:
-    """A person's JupyterLab in Chromium, with the notebook open."""
-
-    def __init__(self, env: StackEnv, person: Person) -> None:
-        self.driver: webdriver.Chrome = chromium()
-        self.runs = 0
-        base = env.base_url
-        response = person.session.put(
-            f"{base}/user/{NAME}/api/contents/{NOTEBOOK}",
-            json={"type": "notebook", "format": "json", "content": json.loads(notebook_json())},
-            headers=_xsrf_headers(person.session, NAME),
-            timeout=30,
-        )
-        assert response.status_code in (200, 201), response.text
-        log_in(self.driver, base, NAME, PASSWORD)
-        self.driver.get(f"{base}/user/{NAME}/lab/tree/{NOTEBOOK}")
-        WebDriverWait(self.driver, 180).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .jp-InputArea")
-        )
-        # The first run waits for the kernel to start.
-        self.run_cell(timeout_s=180)
-        self.driver.execute_script("window.__hubd_same_page = 'yes';")
-
-    def run_cell(self, timeout_s: float) -> float:
-        """Run the cell (Ctrl+Enter) and wait for its new output; seconds it took."""
-        self.runs += 1
-        wanted = f"round {self.runs}"
-        prompt = self.driver.find_element(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt")
-        prompt.click()
-        began = time.monotonic()
-        ActionChains(self.driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(
-            Keys.CONTROL
-        ).perform()
-        WebDriverWait(self.driver, timeout_s, poll_frequency=0.05).until(
-            lambda d: wanted in self.output()
-        )
-        return time.monotonic() - began
-
-    def output(self) -> str:
-        elements = self.driver.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output")
-        return " ".join(e.text for e in elements)
-
-    def dialogs(self) -> list[str]:
-        return [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")]
-
-    def same_page(self) -> bool:
-        return bool(self.driver.execute_script("return window.__hubd_same_page === 'yes';"))
-
-    def close(self) -> None:
-        self.driver.quit()
 
 
 class Work:
@@ -131,7 +44,7 @@ class Work:
         self.daemon.wait_state("running", 240)
         env.hubd("user", "add", "--password-stdin", NAME, input=PASSWORD + "\n")
         self.person = Person(env.base_url, NAME, PASSWORD)
-        self.lab = Lab(env, self.person)
+        self.lab = Lab(env.base_url, NAME, PASSWORD, self.person.session)
         self.figures: list[str] = []
 
     @property
