@@ -90,6 +90,10 @@ class Front:
         self.wait_s = wait_s
         self.retry_s = retry_s
         self.servers: list[asyncio.Server] = []
+        # Strong references: asyncio keeps only weak ones, and Python 3.11's streams drop
+        # theirs to a connection's task when its peer goes, so a task still cleaning up could
+        # be garbage-collected half-way.
+        self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "0.0.0.0") -> None:
         for forward in self.forwards:
@@ -115,6 +119,18 @@ class Front:
     async def serve(
         self, forward: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self._serve(forward, reader, writer)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    async def _serve(
+        self, forward: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
@@ -136,6 +152,7 @@ class Front:
             asyncio.ensure_future(pipe(reader, up_writer)),
             asyncio.ensure_future(pipe(up_reader, writer)),
         ]
+        self.tasks.update(tasks)
         try:
             # A reset on either side ends both; a clean end of one direction waits for the other.
             pending: set[asyncio.Future[None]] = set(tasks)
@@ -149,6 +166,7 @@ class Front:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, OSError):
                     await task
+                self.tasks.discard(task)
             await close(up_writer)
             await close(writer)
 
