@@ -42,10 +42,21 @@ class Work:
         self.env = env
         self.daemon = DaemonProc(env, log_dir / "daemon.log").start()
         self.daemon.wait_state("running", 240)
-        env.hubd("user", "add", "--password-stdin", NAME, input=PASSWORD + "\n")
+        # On a loaded machine the hub may be restarting just then (a slow health probe).
+        wait_for(self._add_person, 300, "the person's account")
         self.person = Person(env.base_url, NAME, PASSWORD)
         self.lab = Lab(env.base_url, NAME, PASSWORD, self.person.session)
         self.figures: list[str] = []
+
+    def _add_person(self) -> bool:
+        if self.env.hubd("user", "list", check=False).stdout.count(NAME):
+            return True
+        added = self.env.hubd(
+            "user", "add", "--password-stdin", NAME, input=PASSWORD + "\n", check=False
+        )
+        if added.returncode != 0:
+            time.sleep(2)
+        return added.returncode == 0
 
     @property
     def client(self) -> docker.DockerClient:
