@@ -24,10 +24,12 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     hub = client.containers.get(names.hub_container)
     image = hub.attrs["Config"]["Image"]
     token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    proxy = client.containers.get(names.proxy_container)
-    proxy.remove(force=True)
-    with contextlib.suppress(docker.errors.NotFound):
-        proxy.wait(condition="removed")
+    # No front nor proxy container: the hub's container publishes the port itself.
+    for name in (names.front_container, names.proxy_container):
+        with contextlib.suppress(docker.errors.NotFound):
+            container = client.containers.get(name)
+            container.remove(force=True)
+            container.wait(condition="removed")
     stack._stop(hub)
     hub.remove()
     create, _ = stack.hub_spec(image)
