@@ -14,7 +14,10 @@ from hubd.stack.settings import PROXY_TOKEN_FILE
 from tests.integration.continuity import Person
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import KernelSocket
-from tests.integration.tutorial_stack import make_single_container_stack
+from tests.integration.tutorial_stack import (
+    make_publishing_proxy_stack,
+    make_single_container_stack,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +111,32 @@ def test_a_single_container_stack_moves_to_the_proxy_layout_keeping_people_at_wo
         socket.close()
     # Once moved, nothing more to do.
     assert "moved the proxy" not in stack_env.hubd("up").stderr
+
+
+def test_a_stack_whose_proxy_published_the_port_moves_to_the_front(stack_env: StackEnv) -> None:
+    """hubd before the front: the proxy published the port. `up` gives the port to the front
+    (a few seconds' gap, this once) and people's servers and kernels stay."""
+    stack_env.hubd("up")
+    stack_env.hubd("user", "add", "--password-stdin", "rosa", input=PASSWORD + "\n")
+    person = Person(stack_env.base_url, "rosa", PASSWORD)
+    person.close()
+    make_publishing_proxy_stack(stack_env)
+    names = stack_env.names
+    assert stack_env.client.containers.get(names.proxy_container).attrs["HostConfig"][
+        "PortBindings"
+    ]
+    assert person.file_intact()  # the old shape works
+
+    moved = stack_env.hubd("up")
+    assert "moved the port from" in moved.stderr, moved.stderr
+    front = stack_env.client.containers.get(names.front_container)
+    proxy = stack_env.client.containers.get(names.proxy_container)
+    assert front.attrs["HostConfig"]["PortBindings"]
+    assert not proxy.attrs["HostConfig"]["PortBindings"]
+    assert person.file_intact()
+    socket = KernelSocket(person.session, stack_env.base_url, "rosa", person.kernel_id)
+    try:
+        assert socket.execute("print(x)").strip() == "42"
+    finally:
+        socket.close()
+    assert "moved the port" not in stack_env.hubd("up").stderr
