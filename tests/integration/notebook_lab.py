@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import TimeoutException, WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -67,7 +67,9 @@ class Lab:
             log_in(self.driver, base_url, name, password)
             self.driver.get(f"{base_url}/user/{name}/lab/tree/{NOTEBOOK}")
             WebDriverWait(self.driver, 180).until(
-                lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .jp-InputArea")
+                lambda d: d.find_elements(
+                    By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .jp-InputArea-editor .cm-content"
+                )
             )
             self._first_run(deadline_s=180)
             self.driver.execute_script("window.__hubd_same_page = 'yes';")
@@ -82,7 +84,7 @@ class Lab:
             try:
                 self.run_cell(timeout_s=10)
                 return
-            except TimeoutException:
+            except (TimeoutException, WebDriverException):
                 match = re.search(r"round (\d+)", self.output())
                 if match:  # an earlier press ran after all
                     self.runs = int(match.group(1))
@@ -95,8 +97,9 @@ class Lab:
         """Run the cell (Ctrl+Enter) and wait for its new output; the seconds it took."""
         self.runs += 1
         wanted = f"round {self.runs}"
-        prompt = self.driver.find_element(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-prompt")
-        prompt.click()
+        # Into the cell's editor (edit mode): Ctrl+Enter runs the cell and stays on it.
+        editor = self.driver.find_element(By.CSS_SELECTOR, ".jp-Cell .jp-InputArea-editor")
+        ActionChains(self.driver).move_to_element(editor).click().perform()
         began = time.monotonic()
         ActionChains(self.driver).key_down(Keys.CONTROL).send_keys(Keys.ENTER).key_up(
             Keys.CONTROL
