@@ -59,9 +59,11 @@ class Person:
         except (AssertionError, requests.RequestException):
             return False
 
-    def watch(self) -> StatusPoller:
-        """Poll this person's server every 50 ms, as a busy JupyterLab does."""
-        return StatusPoller(self.session, self.base_url, self.name)
+    def watch(self, timeout_s: float = 2.0) -> StatusPoller:
+        """Poll this person's server every 50 ms, as a busy JupyterLab does. A request that
+        takes longer than `timeout_s` counts as failed (a browser waits much longer: the
+        proxy faults, where the front holds requests, measure with a long one)."""
+        return StatusPoller(self.session, self.base_url, self.name, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.socket.close()
