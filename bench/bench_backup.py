@@ -1,4 +1,4 @@
-"""Benchmark for backups (issue 14): restic through hubd's helper container against plain `tar`
+"""Benchmark for backups: restic through hubd's helper container against plain `tar`
 of the same volumes through a helper container, in one run.
 
 1. First backup: throughput of restic (encrypted, deduplicated) vs tar (neither), as a ratio.

@@ -1,11 +1,11 @@
-"""Benchmarks for `hubd run` (issue 3), each against a baseline measured in the same run.
+"""Benchmarks for `hubd run`, each against a baseline measured in the same run.
 
 1. Hub SIGKILL -> /hub/health 200: hubd vs Docker's `unless-stopped` policy alone.
 2. Frozen hub (SIGSTOP) -> healthy again: hubd vs Docker alone (which never notices).
 3. Engine restarted -> hub healthy: hubd vs Docker's `unless-stopped` policy alone.
 4. The daemon's idle footprint: RSS and CPU over 60 s.
 
-With `--faults` (issue 12) instead: the supervisor's dead ends, each fault to a healthy hub
+With `--faults` instead: the supervisor's dead ends, each fault to a healthy hub
 (hubd only: Docker's restart policy has no answer to any of them, see the README):
 a hub frozen when hubd starts, a hub whose settings file was deleted, a hub container whose
 network was removed by hand, a first start with an unpullable user image, SIGTERM during a
@@ -305,7 +305,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--idle-seconds", type=float, default=60)
-    parser.add_argument("--faults", action="store_true", help="issue 12's fault rows instead")
+    parser.add_argument("--faults", action="store_true", help="the fault rows instead")
     parser.add_argument(
         "--engine-freeze", action="store_true", help="with --faults: SIGSTOP dockerd"
     )

@@ -12,12 +12,13 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
 
+from hubd.codec import decode, describe, field_types, from_text
 from hubd.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -53,7 +54,7 @@ def _check_image(value: str) -> str | None:
     return "an image reference such as 'quay.io/jupyter/base-notebook:latest'"
 
 
-def _check_images(value: list[str]) -> str | None:
+def _check_images(value: tuple[str, ...]) -> str | None:
     bad = [v for v in value if _check_image(v)]
     return f"a list of image references (bad: {bad[0]!r})" if bad else None
 
@@ -65,12 +66,12 @@ def check_node_label(value: str) -> str | None:
     return "lowercase letters, digits, '-' and '_' (e.g. 'gpu')"
 
 
-def image_node_labels(entries: list[str]) -> dict[str, str]:
+def image_node_labels(entries: Iterable[str]) -> dict[str, str]:
     """`image_nodes` as image -> label."""
     return {image: label for image, _, label in (e.rpartition("=") for e in entries)}
 
 
-def _check_image_nodes(value: list[str]) -> str | None:
+def _check_image_nodes(value: tuple[str, ...]) -> str | None:
     for item in value:
         image, sep, label = item.rpartition("=")
         if not sep or _check_image(image) or check_node_label(label):
@@ -188,14 +189,14 @@ def _check_auto_upgrade(value: str) -> str | None:
 
 
 def _key(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
-    meta = {"help": help, "check": check}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
+    return field(default=default, metadata={"help": help, "check": check})
 
 
 @dataclass(frozen=True)
 class Config:
+    """Every key, its default, help and check. Really frozen: lists are tuples (a list given
+    to the constructor becomes one), so a Config is hashable and nobody appends to it."""
+
     port: int = _key(8000, "Port on this machine where the hub answers.", check_port)
     bind_address: str = _key("0.0.0.0", "Address the hub port listens on.", _check_address)
     user_image: str = _key(
@@ -203,19 +204,19 @@ class Config:
         "Image every user's JupyterLab runs in.",
         _check_image,
     )
-    allowed_images: list[str] = _key(
-        [],
+    allowed_images: tuple[str, ...] = _key(
+        (),
         "If set, users pick one of these images when they start a server.",
         _check_images,
     )
-    image_nodes: list[str] = _key(
-        [],
+    image_nodes: tuple[str, ...] = _key(
+        (),
         "On a Swarm of several machines: 'IMAGE=LABEL' entries; servers from IMAGE run only on "
         "nodes with hubd's label LABEL (`hubd node label NODE LABEL`), e.g. a GPU image.",
         _check_image_nodes,
     )
-    gpu_images: list[str] = _key(
-        [],
+    gpu_images: tuple[str, ...] = _key(
+        (),
         "On a Swarm: images whose servers use the GPUs of their node; they start only on a "
         "node whose engine advertises the generic resource NVIDIA-GPU.",
         _check_images,
@@ -257,7 +258,9 @@ class Config:
     mdns_name: str = _key(
         "jupyter", "mDNS host name: the hub is http://<name>.local:<port>/.", check_dns_label
     )
-    mdns_interfaces: list[str] = _key([], "Network interfaces to advertise on (empty: all LAN).")
+    mdns_interfaces: tuple[str, ...] = _key(
+        (), "Network interfaces to advertise on (empty: all LAN)."
+    )
     mdns_ipv6: bool = _key(True, "Also advertise IPv6 addresses.")
     stop_on_exit: bool = _key(
         False,
@@ -304,6 +307,11 @@ class Config:
         "restic/restic:0.17.3", "Image of the restic helper container.", _check_image
     )
 
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+
     def describe(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -312,54 +320,21 @@ def config_keys() -> dict[str, dataclasses.Field[Any]]:
     return {f.name: f for f in dataclasses.fields(Config)}
 
 
-def _type_name(tp: str) -> str:
-    return {
-        "int": "an integer",
-        "str": "a string",
-        "bool": "true or false",
-        "list[str]": "a list of strings",
-        "str | None": "a string",
-        "float | None": "a number",
-    }.get(tp, tp)
-
-
-def _coerce(key: str, tp: str, value: Any, source: str) -> Any:
-    """Check a TOML value against the field's declared type."""
-    expected = _type_name(tp)
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "str | None": isinstance(value, str),
-        "float | None": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "list[str]": isinstance(value, list) and all(isinstance(v, str) for v in value),
-    }[tp]
+def _coerce(key: str, kind: Any, value: Any, source: str) -> Any:
+    """Check a TOML value against the field's type (a list becomes a tuple)."""
+    ok, decoded = decode(kind, value, strict=True)
     if not ok:
-        raise ConfigError(f"{source}: key '{key}': expected {expected}, got {value!r}")
-    return float(value) if tp == "float | None" else value
+        raise ConfigError(f"{source}: key '{key}': expected {describe(kind)}, got {value!r}")
+    return decoded
 
 
-def _from_env_text(key: str, tp: str, text: str, source: str) -> Any:
+def _from_env_text(key: str, kind: Any, text: str, source: str) -> Any:
     """Turn an environment variable's text into the field's type."""
-    text = text.strip()
     try:
-        if tp == "int":
-            return int(text)
-        if tp == "float | None":
-            return float(text)
-        if tp == "bool":
-            lowered = text.lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError(text)
-        if tp == "list[str]":
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return text
+        return from_text(kind, text)
     except ValueError:
         raise ConfigError(
-            f"{source}: expected {_type_name(tp)} for '{key}', got {text!r}"
+            f"{source}: expected {describe(kind)} for '{key}', got {text.strip()!r}"
         ) from None
 
 
@@ -385,7 +360,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     for key, value in data.items():
         if key not in keys:
             raise ConfigError(f"{path}: unknown key '{key}' (known keys: {', '.join(keys)})")
-        values[key] = _coerce(key, str(keys[key].type), value, str(path))
+        values[key] = _coerce(key, field_types(Config)[key], value, str(path))
     return values
 
 
@@ -398,7 +373,9 @@ def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         key = name[len(ENV_PREFIX) :].lower()
         if key not in keys:
             raise ConfigError(f"environment variable {name}: '{key}' is not a config key")
-        values[key] = _from_env_text(key, str(keys[key].type), text, f"environment variable {name}")
+        values[key] = _from_env_text(
+            key, field_types(Config)[key], text, f"environment variable {name}"
+        )
     return values
 
 
@@ -447,7 +424,7 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     import json
 

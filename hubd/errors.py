@@ -85,6 +85,10 @@ class ServiceManagerError(HubdError):
     exit_code = os.EX_UNAVAILABLE
 
 
+class UntrustedVolume(HubdError):
+    """A volume hubd would mount is not a plain one of this stack (labels, driver options)."""
+
+
 class BackupError(HubdError):
     """A backup or restore failed: no target, wrong password, restic refused, ..."""
 

@@ -58,12 +58,11 @@ class Advertiser:
         *,
         interfaces: Sequence[str] = (),
         ipv6: bool = True,
-        timing: Timing | None = None,
+        timing: Timing,
         on_change: Callable[[AdvertiserStatus], None] | None = None,
     ) -> None:
         if check_port(port) is not None:
             raise ConfigError(f"mDNS: port {port} is not a port number")
-        timing = timing or Timing()
         warn = WarnOnce(log).warn
         names = Names(name, port, timing, warn)
         self._timing = timing

@@ -17,18 +17,18 @@ fill it where the status is composed and read it where it is shown.
 Why dataclasses and not TypedDicts: readers get attributes that are always present and of the
 declared type, so nobody reads the JSON defensively key by key again.
 
-Part of the shared kernel: imports nothing of hubd but the config.
+Part of the shared kernel: imports nothing of hubd but the config and the codec (hubd.codec,
+the one typed decoder, which the config uses too).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-import types
-import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from hubd.codec import decode, field_types
 from hubd.config import Config
 
 
@@ -67,9 +67,9 @@ class Record:
         if not isinstance(data, Mapping):
             return cls()
         kwargs = {}
-        for name, kind in _field_types(cls).items():
+        for name, kind in field_types(cls).items():
             if name in data:
-                ok, value = _decode(kind, data[name])
+                ok, value = decode(kind, data[name])
                 if ok:
                     kwargs[name] = value
         return cls(**kwargs)
@@ -287,45 +287,3 @@ def _encode(value: object) -> Any:
     if isinstance(value, tuple):
         return [_encode(item) for item in value]
     return value
-
-
-_FIELD_TYPES: dict[type, dict[str, Any]] = {}
-
-
-def _field_types(cls: type) -> dict[str, Any]:
-    if cls not in _FIELD_TYPES:
-        hints = typing.get_type_hints(cls)
-        _FIELD_TYPES[cls] = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-    return _FIELD_TYPES[cls]
-
-
-def _decode(kind: Any, value: object) -> tuple[bool, Any]:
-    """(True, the value as `kind`) or (False, None) when it does not fit."""
-    origin = typing.get_origin(kind)
-    if origin is typing.Union or origin is types.UnionType:
-        for option in typing.get_args(kind):
-            ok, decoded = _decode(option, value)
-            if ok:
-                return True, decoded
-        return False, None
-    if origin is tuple:
-        item_kind = typing.get_args(kind)[0]
-        if not isinstance(value, list):
-            return False, None
-        # An odd item is dropped, not the whole list.
-        decoded_items = [_decode(item_kind, item) for item in value]
-        return True, tuple(item for ok, item in decoded_items if ok)
-    if kind is type(None):
-        return value is None, None
-    if isinstance(kind, type) and issubclass(kind, Record):
-        return isinstance(value, Mapping), kind.from_json(value)
-    if kind is bool:
-        return isinstance(value, bool), value
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else None  # type: ignore[arg-type]
-    if kind is str:
-        return isinstance(value, str), value
-    raise TypeError(f"the status codec does not handle {kind!r}")

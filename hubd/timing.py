@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hubd.codec import field_types, from_text
 from hubd.errors import ConfigError
 
 
@@ -161,6 +162,13 @@ class Timing:
     # At start, how long the tray waits for the session bus to say whether a panel shows
     # StatusNotifierItems.
     tray_sni_probe_timeout_s: float = 2.0
+    # "Copy address": how long a clipboard program (xclip, wl-copy, pbcopy) may take to take
+    # the text, and how long the Tk fallback keeps holding it (X11's clipboard lives only as
+    # long as the program that owns it).
+    tray_copy_timeout_s: float = 5.0
+    tray_clipboard_keep_s: float = 600.0
+    # "Start hubd": how long systemctl or launchctl may take to accept the start.
+    tray_start_daemon_timeout_s: float = 30.0
 
     # mDNS: how often the claimed host name is re-checked for a conflict, and how often the
     # machine's addresses are compared with what is announced. Address changes are also
@@ -245,7 +253,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
     raw = environ.get("HUBD_TIMING", "").strip()
     if not raw:
         return Timing()
-    fields = {f.name: f.type for f in dataclasses.fields(Timing)}
+    fields = field_types(Timing)
     overrides: dict[str, float | int] = {}
     for item in raw.split(","):
         name, _, value = item.partition("=")
@@ -253,7 +261,7 @@ def timing_from_env(environ: Mapping[str, str] | None = None) -> Timing:
         if name not in fields:
             raise ConfigError(f"HUBD_TIMING: unknown name {name!r}")
         try:
-            overrides[name] = int(value) if fields[name] == "int" else float(value)
+            overrides[name] = from_text(fields[name], value)
         except ValueError:
             raise ConfigError(f"HUBD_TIMING: {name} expects a number, got {value!r}") from None
     return dataclasses.replace(Timing(), **overrides)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ icon, and actions run one at a time in the order clicked.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -26,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from hubd._tray.backends import load_backend
 from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
-from hubd._tray.icons import draw_icon
+from hubd._tray.desktop import Desktop, SystemDesktop
+from hubd._tray.icons import app_icon_svg, draw_icon
 from hubd._tray.launcher import Launcher, open_with_desktop
 from hubd._tray.menu import (
     Action,
@@ -34,6 +36,7 @@ from hubd._tray.menu import (
     build_menu,
     default_action,
     find_item,
+    split_action,
     to_pystray,
     without_windows,
 )
@@ -63,6 +66,11 @@ _VERBS = {
     Action.HOW_TO_START: "show how to start hubd",
     Action.UPGRADE: "upgrade JupyterHub",
     Action.BACKUP: "back up",
+    Action.COPY_ADDRESS: "copy the address",
+    Action.START_DAEMON: "start hubd",
+    Action.START_AT_LOGIN: "change the start at login",
+    Action.UNLOCK: "unlock the account",
+    Action.NEW_PASSWORD: "set a new password",
 }
 
 
@@ -72,6 +80,19 @@ class TrayPlace:
 
     socket: Path
     log_file: Path | None = None
+
+
+def app_icon_png(size_px: int) -> bytes:
+    """hubd's application icon (the running hub's face) as a PNG of SIZE_PX, for the desktop's
+    application menu (`hubd service install` puts it into the hicolor icon theme)."""
+    buffer = io.BytesIO()
+    draw_icon(TrayState.RUNNING, size_px).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def app_icon_scalable() -> bytes:
+    """The same icon as SVG."""
+    return app_icon_svg().encode()
 
 
 def how_to_start_text(reason: str | None) -> str:
@@ -114,15 +135,17 @@ class TrayApp:
         open_path: Callable[[Path], bool] = open_with_desktop,
         launcher: Launcher | None = None,
         notify_fallback: Callable[[str, str], None] = notify_send,
-        timing: Timing | None = None,
+        timing: Timing,
         windows_available: bool = True,
+        desktop: Desktop | None = None,
     ) -> None:
-        self._timing = timing = timing or Timing()
+        self._timing = timing
         self._locate = locate
         self._windows_available = windows_available
         self._open_url = open_url
         self._open_path = open_path
         self._launcher = launcher or Launcher(timing=timing)
+        self._desktop = desktop or SystemDesktop(self._launcher, timing, windows_available)
         self._notify_fallback = notify_fallback
         self._lock = threading.Lock()
         self._tracker = NoticeTracker(timing=timing)
@@ -164,7 +187,7 @@ class TrayApp:
             return self._specs
 
     def _menu_for(self, snapshot: Snapshot) -> list[ItemSpec]:
-        specs = build_menu(snapshot)
+        specs = build_menu(snapshot, self._desktop.facts(daemon_reachable=snapshot.reachable))
         if self._windows_available:
             return specs
         return without_windows(specs, snapshot.log_file_readable)
@@ -238,6 +261,11 @@ class TrayApp:
         with self._icon_lock:
             self.icon.stop()
 
+    def quit_at_start(self) -> None:
+        """Quit asked for before `run`: the loop stops as soon as it is up (in `_setup`)."""
+        with self._icon_lock:
+            self._stopping = True
+
     def close(self) -> None:
         with self._icon_lock:
             self._stopping = True
@@ -286,6 +314,14 @@ class TrayApp:
             "popup", "hubd._tray.windows.popup", args, stdin_text=specs, on_exit=chosen
         )
 
+    def _menu_changed(self) -> None:
+        """The menu after a change outside the daemon's status (start at login)."""
+        with self._lock:
+            self._specs = self._menu_for(self._snapshot)
+        with self._icon_lock:
+            if not self._stopping:
+                self.icon.update_menu()
+
     def _perform(self, action: str) -> None:
         with self._lock:
             spec = find_item(self._specs, action)
@@ -297,10 +333,10 @@ class TrayApp:
         try:
             self._dispatch(action, snapshot)
         except HubdError as exc:
-            self.notify(f"Could not {_VERBS.get(action, action)}", str(exc))
+            self.notify(f"Could not {_verb(action)}", str(exc))
         except Exception as exc:
             log.exception("tray: %s failed", action)
-            self.notify(f"Could not {_VERBS.get(action, action)}", f"Unexpected error: {exc}")
+            self.notify(f"Could not {_verb(action)}", f"Unexpected error: {exc}")
 
     def _dispatch(self, action: str, snapshot: Snapshot) -> None:
         client = ControlClient(self._place.socket, self._timing.tray_action_timeout_s)
@@ -337,8 +373,45 @@ class TrayApp:
                 "hubd._tray.windows.text",
                 ["--title", "How to start hubd", "--text", how_to_start_text(snapshot.error)],
             )
+        elif action == Action.COPY_ADDRESS and url:
+            how = self._desktop.copy(url)
+            self.notify("Address copied", f"{url} is on the clipboard ({how}).")
+        elif action == Action.START_DAEMON:
+            self.notify("Starting hubd", self._desktop.start_daemon())
+            self._poller.poke()
+        elif action == Action.START_AT_LOGIN:
+            spec = find_item(self.current_menu(), action)
+            on = not (spec is not None and spec.checked)  # a click flips it
+            log.info("tray: %s", self._desktop.set_start_at_login(on))
+            self._menu_changed()
         elif action == Action.QUIT:
             self.quit()
+        else:
+            self._dispatch_user(action, client)
+
+    def _dispatch_user(self, action: str, client: ControlClient) -> None:
+        """Unlock:NAME and password:NAME from the Users menu."""
+        kind, name = split_action(action)
+        if name is None:
+            return
+        if kind == Action.UNLOCK:
+            result = client.unlock_user(name)
+            if result.get("was_locked"):
+                self.notify(f"{name} is unlocked", f"{name} can sign in again now.")
+            else:
+                self.notify(f"{name} was not locked", f"{name} can sign in (no lockout).")
+        elif kind == Action.NEW_PASSWORD:
+            self._launcher.window(
+                "password",
+                "hubd._tray.windows.dialog",
+                ["--socket", str(self._place.socket), "--password-for", name],
+                on_exit=self._password_closed,
+            )
+
+    def _password_closed(self, code: int, out: str) -> None:
+        if code == 0 and out.strip():
+            name = out.strip()
+            self.notify("Password changed", f"{name} signs in with the new password now.")
 
     def _upgrade(self) -> None:
         """The same health-gated upgrade as `hubd upgrade`, on the images the daemon's check
@@ -391,23 +464,43 @@ class TrayApp:
             )
 
 
-def _quit_on_signals(app: TrayApp) -> None:
-    # A signal handler runs on the main thread, inside pystray's loop: stopping the icon from
-    # there could wait on that same loop, so a helper thread does it.
-    def handler(_signum: int, _frame: object) -> None:
-        threading.Thread(target=app.quit, name="hubd-tray-quit", daemon=True).start()
+def _verb(action: str) -> str:
+    kind, name = split_action(action)
+    verb = _VERBS.get(kind, kind)
+    return f"{verb} of {name}" if name else verb
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, handler)
+
+class _QuitOnSignals:
+    """SIGINT and SIGTERM quit the tray cleanly (exit 0), also while it is still starting:
+    loading a GTK backend takes seconds, and a logout can come meanwhile."""
+
+    def __init__(self) -> None:
+        self.app: TrayApp | None = None
+        self.requested = False
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handler)
+
+    def _handler(self, _signum: int, _frame: object) -> None:
+        self.requested = True
+        if self.app is not None:
+            # A signal handler runs on the main thread, inside pystray's loop: stopping the
+            # icon from there could wait on that same loop, so a helper thread does it.
+            threading.Thread(target=self.app.quit, name="hubd-tray-quit", daemon=True).start()
+
+    def watch(self, app: TrayApp) -> None:
+        self.app = app
+        if self.requested:
+            app.quit_at_start()
 
 
 def run_tray(locate: Callable[[], TrayPlace], timing: Timing) -> int:
+    signals = _QuitOnSignals() if threading.current_thread() is threading.main_thread() else None
     pystray, icon_factory = load_backend(timing)
     windows_available = tk_available()
     if not windows_available:
         log.warning("%s", TK_MISSING_HINT)
     app = TrayApp(locate, pystray, icon_factory, timing=timing, windows_available=windows_available)
-    if threading.current_thread() is threading.main_thread():
-        _quit_on_signals(app)
+    if signals is not None:
+        signals.watch(app)
     app.run()
     return 0

@@ -42,6 +42,7 @@ SERVICE_OF_FIXTURE = {
 ENGINE_DISRUPTING = "disrupts_engine"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))

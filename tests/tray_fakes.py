@@ -13,9 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hubd._tray.menu import DesktopFacts
 from hubd.control import ControlServer
 from hubd.errors import BackupError, DockerUnavailable, NodeError, UserAccountError
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -31,6 +33,7 @@ class FakeDaemon:
             for name in users
         }
         self.calls: list[str] = []
+        self.locked: set[str] = set()  # names locked out after failed sign-ins
         self.update: dict[str, Any] | None = None  # the status' `update` field
         self.backup_status: dict[str, Any] = {
             "target": "/media/usb/hub-backup",
@@ -111,7 +114,19 @@ class FakeDaemon:
         raise NotImplementedError
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
-        raise NotImplementedError
+        self.calls.append(f"set_password {name}")
+        if name not in self.users:
+            raise UserAccountError(f"there is no user {name!r}")
+        self.locked.discard(name)
+        return {"name": name}
+
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        self.calls.append(f"unlock_user {name}")
+        if name not in self.users:
+            raise UserAccountError(f"there is no user {name!r}")
+        was_locked = name in self.locked
+        self.locked.discard(name)
+        return {"name": name, "was_locked": was_locked}
 
     def upgrade_plan(self, pull: bool) -> dict[str, Any]:
         self.calls.append(f"upgrade_plan pull={pull}")
@@ -210,7 +225,7 @@ def short_temp_dir(prefix: str) -> Iterator[Path]:
 @contextmanager
 def serving(daemon: FakeDaemon, socket: Path) -> Iterator[ControlServer]:
     """`daemon` behind a real ControlServer on `socket`, closed when the block ends."""
-    server = ControlServer(socket, daemon)
+    server = ControlServer(socket, daemon, timing=Timing())
     server.start()
     try:
         yield server
@@ -225,3 +240,34 @@ def recording_browser(workdir: Path) -> str:
     browser.write_text('#!/bin/sh\nprintf "%s\\n" "$1" >> "$0.log"\n')
     browser.chmod(0o755)
     return f"{browser} %s"
+
+
+class FakeDesktop:
+    """The tray's machine-side actions (hubd._tray.desktop.Desktop), recorded."""
+
+    def __init__(self, *, service_installed: bool = False, starts_at_login: bool = False) -> None:
+        self.service_installed = service_installed
+        self.starts_at_login: bool | None = starts_at_login
+        self.can_copy = True
+        self.copied: list[str] = []
+        self.calls: list[str] = []
+
+    def facts(self, *, daemon_reachable: bool) -> DesktopFacts:
+        return DesktopFacts(
+            service_installed=self.service_installed and not daemon_reachable,
+            starts_at_login=self.starts_at_login,
+            can_copy=self.can_copy,
+        )
+
+    def copy(self, text: str) -> str:
+        self.copied.append(text)
+        return "a fake clipboard"
+
+    def start_daemon(self) -> str:
+        self.calls.append("start_daemon")
+        return "started hubd (user service)"
+
+    def set_start_at_login(self, on: bool) -> str:
+        self.calls.append(f"start_at_login {on}")
+        self.starts_at_login = on
+        return "done"

@@ -82,3 +82,19 @@ def _draw_glyph(draw: ImageDraw.ImageDraw, state: TrayState, unit: float) -> Non
         draw.rounded_rectangle(
             (21 * unit, 21 * unit, 43 * unit, 43 * unit), radius=2 * unit, fill=_WHITE
         )
+
+
+def app_icon_svg() -> str:
+    """hubd's application icon (the running hub's face: the green disc with its check mark) as
+    SVG, on the same 64-unit grid as `draw_icon`, for the desktop's scalable icon theme."""
+    r, g, b = STATE_COLOURS[TrayState.RUNNING]
+    dr, dg, db, _alpha = _darker(STATE_COLOURS[TrayState.RUNNING])
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">\n'
+        "  <title>hubd</title>\n"
+        f'  <circle cx="32" cy="32" r="30" fill="rgb({dr},{dg},{db})"/>\n'
+        f'  <circle cx="32" cy="32" r="27" fill="rgb({r},{g},{b})"/>\n'
+        '  <polyline points="18,33 28,43 46,22" fill="none" stroke="#fff" stroke-width="7"'
+        ' stroke-linecap="round" stroke-linejoin="round"/>\n'
+        "</svg>\n"
+    )

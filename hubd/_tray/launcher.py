@@ -23,9 +23,9 @@ OnExit = Callable[[int, str], None]
 
 
 class Launcher:
-    def __init__(self, python: str = sys.executable, timing: Timing | None = None) -> None:
+    def __init__(self, python: str = sys.executable, *, timing: Timing) -> None:
         self._python = python
-        self._stop_wait_s = (timing or Timing()).tray_window_stop_wait_s
+        self._stop_wait_s = timing.tray_window_stop_wait_s
         self._lock = threading.Lock()
         self._running: dict[str, subprocess.Popen[str]] = {}
         self._closed = False

@@ -16,7 +16,7 @@ from hubd.status import HubState
 
 
 class Action:
-    """The ids of what menu items do; `hubd.tray_actions` carries them out."""
+    """The ids of what menu items do; `hubd.tray` carries them out."""
 
     OPEN = "open"
     ADDRESS = "address"
@@ -28,7 +28,36 @@ class Action:
     BACKUP = "backup"
     HOW_TO_START = "how-to-start"
     UPGRADE = "upgrade"
+    COPY_ADDRESS = "copy-address"
+    START_DAEMON = "start-daemon"
+    START_AT_LOGIN = "start-at-login"
+    # Per person: "unlock:NAME", "password:NAME" (`user_action`, `split_action`).
+    UNLOCK = "unlock"
+    NEW_PASSWORD = "password"
     QUIT = "quit"
+
+
+def user_action(kind: str, name: str) -> str:
+    """The action id of KIND (Action.UNLOCK, Action.NEW_PASSWORD) for the person NAME."""
+    return f"{kind}:{name}"
+
+
+def split_action(action: str) -> tuple[str, str | None]:
+    """An action id as (kind, the person's name or None)."""
+    kind, sep, name = action.partition(":")
+    return (kind, name) if sep else (action, None)
+
+
+@dataclass(frozen=True)
+class DesktopFacts:
+    """What the tray knows about this desktop and machine, beside the daemon's status."""
+
+    # `hubd service install` put a daemon under the service manager: "Start hubd" can start it.
+    service_installed: bool = False
+    # Whether the tray starts at this user's login; None: not something this system does.
+    starts_at_login: bool | None = None
+    # Something can put text on the clipboard (xclip, wl-copy, pbcopy... or Tk).
+    can_copy: bool = True
 
 
 @dataclass(frozen=True)
@@ -71,8 +100,9 @@ SEPARATOR = ItemSpec("----")
 _HUB_STATES_THAT_CAN_RESTART = (HubState.RUNNING, HubState.FAILING)
 
 
-def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
+def build_menu(snapshot: Snapshot, desktop: DesktopFacts | None = None) -> list[ItemSpec]:
     """The menu for this snapshot, top to bottom."""
+    desktop = desktop or DesktopFacts()
     reachable = snapshot.reachable
     running = snapshot.look is TrayState.RUNNING
     url = snapshot.hub_url
@@ -92,6 +122,7 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
             Action.ADDRESS,
             enabled=reachable and url is not None,
         ),
+        *_copy_items(snapshot, desktop),
         SEPARATOR,
         ItemSpec("Start", Action.START, enabled=reachable and not snapshot.wanted),
         ItemSpec("Stop", Action.STOP, enabled=reachable and snapshot.wanted),
@@ -117,9 +148,29 @@ def build_menu(snapshot: Snapshot) -> list[ItemSpec]:
         ItemSpec("Open logs", Action.LOGS, enabled=logs_possible),
     ]
     if not reachable:
-        items.append(ItemSpec("How to start hubd…", Action.HOW_TO_START, default=True))
+        if desktop.service_installed:
+            # Through the service manager that `hubd service install` set up.
+            items.append(ItemSpec("Start hubd", Action.START_DAEMON, default=True))
+        items.append(
+            ItemSpec(
+                "How to start hubd…", Action.HOW_TO_START, default=not desktop.service_installed
+            )
+        )
+    items.append(SEPARATOR)
+    if desktop.starts_at_login is not None:
+        items.append(
+            ItemSpec("Start at login", Action.START_AT_LOGIN, checked=desktop.starts_at_login)
+        )
     items.append(ItemSpec("Quit tray", Action.QUIT))
     return items
+
+
+def _copy_items(snapshot: Snapshot, desktop: DesktopFacts) -> list[ItemSpec]:
+    """The hub's address, to copy for a message or another browser."""
+    url = snapshot.hub_url
+    if not snapshot.reachable or url is None:
+        return []
+    return [ItemSpec(f"Copy address: {url}", Action.COPY_ADDRESS, enabled=desktop.can_copy)]
 
 
 def _details_items(snapshot: Snapshot) -> list[ItemSpec]:
@@ -154,12 +205,19 @@ def _users_item(snapshot: Snapshot) -> ItemSpec:
         )
     if not snapshot.users:
         return ItemSpec("Users", children=(ItemSpec("(no users yet)", enabled=False),))
+    hub_up = snapshot.look is TrayState.RUNNING  # accounts live in the running hub
     rows = []
     for user in snapshot.users:
         label = user.name + (" (admin)" if user.admin else "")
         label += " — server running" if user.server_running else ""
-        # Informative only; the check mark says whose server runs.
-        rows.append(ItemSpec(label, enabled=False, checked=user.server_running))
+        # What the owner can do for someone who cannot sign in: lift a lockout (by a typo or
+        # by a stranger trying passwords), set a new password.
+        actions = (
+            ItemSpec("Unlock", user_action(Action.UNLOCK, user.name), enabled=hub_up),
+            ItemSpec("New password…", user_action(Action.NEW_PASSWORD, user.name), enabled=hub_up),
+        )
+        # The check mark says whose server runs.
+        rows.append(ItemSpec(label, checked=user.server_running, children=actions))
     return ItemSpec(f"Users ({len(rows)})", children=tuple(rows))
 
 
@@ -215,11 +273,14 @@ def to_pystray(
     def convert(spec: ItemSpec) -> Any:
         if spec.is_separator:
             return pystray.Menu.SEPARATOR
+        checked = spec.checked
         if spec.children:
             return pystray.MenuItem(
-                spec.label, pystray.Menu(*map(convert, spec.children)), enabled=spec.enabled
+                spec.label,
+                pystray.Menu(*map(convert, spec.children)),
+                enabled=spec.enabled,
+                checked=None if checked is None else (lambda _item: checked),
             )
-        checked = spec.checked
         return pystray.MenuItem(
             spec.label,
             make_action(spec.action) if spec.action is not None else None,
@@ -236,7 +297,7 @@ def to_pystray(
 
 # What opens one of the Tk helper windows (hubd._tray.windows); "Open logs" opens the log file
 # with the desktop's application when it can, and needs a window only otherwise.
-WINDOW_ACTIONS = (Action.ADDRESS, Action.ADD_USER, Action.HOW_TO_START)
+WINDOW_ACTIONS = (Action.ADDRESS, Action.ADD_USER, Action.HOW_TO_START, Action.NEW_PASSWORD)
 NEEDS_TK = " (needs Tk)"
 
 
@@ -244,7 +305,8 @@ def without_windows(specs: list[ItemSpec], log_file_readable: bool) -> list[Item
     """`specs` with what needs a window greyed out, for a Python without tkinter."""
 
     def grey(spec: ItemSpec) -> ItemSpec:
-        needs_window = spec.action in WINDOW_ACTIONS or (
+        kind = split_action(spec.action)[0] if spec.action is not None else None
+        needs_window = kind in WINDOW_ACTIONS or (
             spec.action == Action.LOGS and not log_file_readable
         )
         if needs_window:

@@ -107,11 +107,9 @@ def _node_back(node: NodeView) -> Notice:
 
 
 class NoticeTracker:
-    def __init__(
-        self, clock: Callable[[], float] = time.monotonic, timing: Timing | None = None
-    ) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, timing: Timing) -> None:
         self._clock = clock
-        self._expected_restart_window_s = (timing or Timing()).tray_expected_restart_window_s
+        self._expected_restart_window_s = timing.tray_expected_restart_window_s
         self._previous: Snapshot | None = None
         self._problem = False  # a crash or a crash loop was announced and is not over yet
         self._expected_until = 0.0

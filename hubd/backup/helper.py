@@ -20,6 +20,7 @@ from docker.errors import APIError, NotFound
 
 from hubd.errors import BackupError
 from hubd.stack.naming import StackNames
+from hubd.stack.volume_trust import check_volume
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,11 @@ class Helper:
         files: Mapping[str, bytes] | None = None,
     ) -> Result:
         self.remove_leftover()
+        for mount in mounts:
+            if not mount.source.startswith("/"):
+                # A helper runs as root and restores delete: never through a volume that
+                # could be a folder of the host (volume_trust.py).
+                check_volume(self.client, self.names, mount.source)
         volumes = {
             REPO_MOUNT: Mount(self.repo_folder, REPO_MOUNT, read_only=False),
             # restic's local cache of the repository's index: without it every backup reads

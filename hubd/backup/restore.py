@@ -32,6 +32,7 @@ from hubd.errors import BackupError, UserAccountError
 from hubd.stack.images import ensure_hub_image
 from hubd.stack.naming import LABEL_USER, ROLE_HUB_DATA, ROLE_USER_DATA
 from hubd.stack.settings import HUB_DATA_DIR
+from hubd.stack.volume_trust import check_volume
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,9 @@ class Restorer:
             )
             if name in running and not plan.stop_hub:
                 plan.stop_servers.append(name)
+        for change in plan.changes:
+            if change.overwrites:
+                check_volume(self.stack.client, names, change.volume)  # before any question
         return plan
 
     def carry_out(self, plan: RestorePlan) -> list[str]:

@@ -69,7 +69,7 @@ class Context:
         daemon of their own reaches the system service (whose socket `control_group` opens
         to them)."""
         for path in self.control_sockets():
-            client = ControlClient(path, self.timing.control_client_timeout_s)
+            client = ControlClient(path, self.timing.control_client_timeout_s, self.timing)
             if client.is_available():
                 return client
         return None

@@ -279,14 +279,15 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         path: Path,
         backend: ControlBackend,
         group: str | None = None,
-        timing: Timing | None = None,
+        *,
+        timing: Timing,
     ) -> None:
         self.path = path
         self.group = group
-        self.timing = timing or Timing()
+        self.timing = timing
         self.router = Router(backend)
         prepare_runtime_dir(path.parent)
-        _remove_stale_socket(path)
+        _remove_stale_socket(path, timing)
         # Create the socket with no access for others from the first instant.
         old_umask = os.umask(0o177 if group is None else 0o117)
         try:
@@ -339,11 +340,11 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             self.path.unlink()
 
 
-def _remove_stale_socket(path: Path) -> None:
+def _remove_stale_socket(path: Path, timing: Timing) -> None:
     """Remove a socket file left by a daemon that died; refuse if a live daemon owns it."""
     if not path.exists():
         return
-    if not ControlClient(path).is_available():
+    if not ControlClient(path, timing=timing).is_available():
         path.unlink()
         return
     raise UsageError(f"another hubd daemon is already running (control socket {path})")

@@ -7,7 +7,7 @@ only place that knows them both, and imports each only when it is picked.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.paths import Mode
@@ -44,8 +44,10 @@ __all__ = [
     "command_runner",
     "fill_placeholders",
     "find_hubd_command",
+    "installed_daemon",
     "installed_modes",
     "is_root",
+    "login_items",
     "manager_name_for",
     "read_template",
     "run_command",
@@ -81,6 +83,30 @@ def service_manager(target: Target, name: str | None = None) -> ServiceManager:
 
         return Launchd(target)
     raise UsageError(f"unknown service manager {name!r} (known: {', '.join(MANAGER_NAMES)})")
+
+
+def installed_daemon(
+    environ: Mapping[str, str] | None = None, name: str | None = None
+) -> ServiceManager | None:
+    """The service manager holding hubd's installed daemon (the user's first), or None: what
+    the tray's "Start hubd" starts."""
+    if name is None and not (sys.platform == "darwin" or sys.platform.startswith("linux")):
+        return None
+    for mode in ("user", "system"):
+        target = Target(mode) if environ is None else Target(mode, environ=environ)
+        manager = service_manager(target, name)
+        if target.on_disk(manager.destinations()[0]).exists():
+            return manager
+    return None
+
+
+def login_items(
+    environ: Mapping[str, str] | None = None, name: str | None = None
+) -> ServiceManager:
+    """The service manager that starts this user's tray at login (the tray's "Start at
+    login"), whether or not `hubd service install` was run."""
+    target = Target("user") if environ is None else Target("user", environ=environ)
+    return service_manager(target, name)
 
 
 def installed_modes(make_target: Callable[[Mode], Target], name: str | None = None) -> list[Mode]:

@@ -1,7 +1,7 @@
 """Installing hubd's daemon and tray with the machine's service manager (`hubd service`).
 
-This module is the common ground of the two backends, systemd (service_systemd.py) and launchd
-(service_launchd.py): which hubd executable a service runs, reading and filling in the
+This module is the common ground of the two backends, systemd (service/systemd.py) and launchd
+(service/launchd.py): which hubd executable a service runs, reading and filling in the
 templates shipped in packaging/, writing and removing files, and the install / uninstall /
 status flows. Everything acts on a `Target`: a mode (system or user), an optional staging root
 (like DESTDIR: tests and packagers write there and nothing is started) and an injectable
@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Protocol
 from hubd.errors import ServiceManagerError, UsageError
 from hubd.files import atomic_write
 from hubd.paths import APP_NAME, Mode
-from hubd.timing import Timing
+from hubd.timing import Timing, timing_from_env
 
 # systemctl stop waits up to the unit's TimeoutStopSec (30 s); leave room beyond it.
 # What a service manager gives a service: no PATH of ours, no virtualenv activation.
@@ -68,11 +68,9 @@ def run_command(
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    timeout_s: float | None = None,
+    timeout_s: float,
 ) -> CommandResult:
     """Run a command and capture its output; a missing program is a result, not an exception."""
-    if timeout_s is None:
-        timeout_s = Timing().service_command_timeout_s
     try:
         done = subprocess.run(
             list(argv),
@@ -216,7 +214,8 @@ class Target:
     # on it, nothing is started or stopped. None: this machine, live.
     root: Path | None = None
     environ: Mapping[str, str] = field(default_factory=_everything_from_os)
-    runner: Runner = run_command
+    # Without one given: the commands' timeout from this process' timing (HUBD_TIMING).
+    runner: Runner = field(default_factory=lambda: command_runner(timing_from_env()))
     dry_run: bool = False
 
     @property
@@ -235,6 +234,16 @@ class Target:
     def config_home(self) -> Path:
         value = self.environ.get("XDG_CONFIG_HOME", "")
         return Path(value) if os.path.isabs(value) else self.home() / ".config"
+
+    def data_home(self) -> Path:
+        value = self.environ.get("XDG_DATA_HOME", "")
+        return Path(value) if os.path.isabs(value) else self.home() / ".local" / "share"
+
+    def config_dirs(self) -> list[Path]:
+        """The system-wide XDG config folders, most important first (XDG_CONFIG_DIRS)."""
+        value = self.environ.get("XDG_CONFIG_DIRS", "")
+        dirs = [Path(part) for part in value.split(":") if os.path.isabs(part)]
+        return dirs or [Path("/etc/xdg")]
 
     def on_disk(self, path: Path) -> Path:
         """Where PATH (as the service manager will see it) is written, given the root."""
@@ -497,6 +506,24 @@ class ServiceManager(ABC):
             except OSError:
                 return
             directory = directory.parent
+
+    # ---- the tray's own switches ("Start at login", "Start hubd")
+
+    def tray_starts_at_login(self) -> bool:
+        """Whether the desktop starts the tray at this user's login."""
+        raise ServiceManagerError(f"{self.name} cannot start the tray at login")
+
+    def set_tray_starts_at_login(self, on: bool, command: HubdCommand) -> str:
+        """Turn the tray's start at login on or off for this user; what was done."""
+        raise ServiceManagerError(f"{self.name} cannot start the tray at login")
+
+    def start_argv(self) -> list[str]:
+        """The command that starts the installed daemon now."""
+        raise ServiceManagerError(f"{self.name} cannot start hubd")
+
+    def start_now(self) -> str:
+        """Start the installed daemon through the service manager; what was done."""
+        return self.change(self.start_argv(), f"started hubd ({self.target.mode} service)")
 
     def status(self, command: HubdCommand | None) -> ServiceStatus:
         self.check_usable(changing=False, installing=False)

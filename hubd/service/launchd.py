@@ -3,6 +3,8 @@
 System mode: /Library/LaunchDaemons/org.hubd.daemon.plist (root, from boot) and
 /Library/LaunchAgents/org.hubd.tray.plist (the tray, in every graphical login).
 User mode: both in ~/Library/LaunchAgents, loaded into the user's gui/UID domain.
+The tray's "Start at login" switches this user's tray LaunchAgent on and off by itself (no
+application bundle: macOS menus list .app bundles, and the LaunchAgent is how it comes back).
 The templates are read and written with plistlib; placeholders are filled in inside strings,
 and a string that is exactly @HUBD_EXEC@ becomes the command's words.
 """
@@ -23,6 +25,8 @@ from hubd.service._base import (
     HubdCommand,
     ServiceFile,
     ServiceManager,
+    _remove_tree,
+    _write_atomically,
     fill_placeholders,
     is_root,
     read_template,
@@ -216,6 +220,47 @@ class Launchd(ServiceManager):
         log_dir.rmdir()
         self.prune_empty_parents(log_dir.parent)
         return [f"removed {log_dir} (empty)"]
+
+    # ---- the tray's "Start at login" and "Start hubd"
+
+    def _user_tray_plist(self) -> Path:
+        return self.target.on_disk(
+            self.target.home() / "Library" / "LaunchAgents" / f"{TRAY_LABEL}.plist"
+        )
+
+    def _system_tray_plist(self) -> Path:
+        return self.target.on_disk(Path("/Library/LaunchAgents") / f"{TRAY_LABEL}.plist")
+
+    def _tray_disabled(self) -> bool:
+        listed = self.run(["launchctl", "print-disabled", f"gui/{os.getuid()}"])
+        marks = re.search(rf'"{re.escape(TRAY_LABEL)}" => (\w+)', listed.stdout)
+        return bool(marks and marks.group(1) in {"disabled", "true"})
+
+    def tray_starts_at_login(self) -> bool:
+        present = self._user_tray_plist().exists() or self._system_tray_plist().exists()
+        return present and not self._tray_disabled()
+
+    def set_tray_starts_at_login(self, on: bool, command: HubdCommand) -> str:
+        user = self._user_tray_plist()
+        domain = f"gui/{os.getuid()}"
+        if on:
+            self.change(["launchctl", "enable", f"{domain}/{TRAY_LABEL}"], "")
+            if not self._system_tray_plist().exists():
+                values = {
+                    "@HUBD_LOG_DIR@": str(self.log_dir()),
+                    "@HUBD_HOME@": str(self.target.home()),
+                }
+                template = f"launchd/LaunchAgents/{TRAY_LABEL}.plist"
+                _write_atomically(user, self._plist(template, command, values))
+            return f"the tray starts at login ({user})"
+        if self._system_tray_plist().exists():
+            # Everyone's LaunchAgent (`sudo hubd service install`): this user opts out.
+            self.change(["launchctl", "disable", f"{domain}/{TRAY_LABEL}"], "")
+        _remove_tree(user)
+        return "the tray no longer starts at login"
+
+    def start_argv(self) -> list[str]:
+        return ["launchctl", "kickstart", f"{self._domain()}/{DAEMON_LABEL}"]
 
     def activity(self) -> Activity:
         present = self.target.on_disk(self.daemon_plist()).exists()

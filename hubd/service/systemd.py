@@ -2,6 +2,9 @@
 
 System mode: /etc/systemd/system/hubd.service and /etc/xdg/autostart/hubd-tray.desktop.
 User mode: ~/.config/systemd/user/hubd.service and ~/.config/autostart/hubd-tray.desktop.
+Both: an entry in the application menu that starts the tray (applications/hubd.desktop) and
+its icon in the hicolor theme, under /usr/local/share (system) or ~/.local/share (user).
+The tray's "Start at login" switches this user's autostart entry on and off by itself.
 With a staging root, `systemctl --root=ROOT` enables the system unit offline; systemctl has no
 `--user --root`, so the user unit is enabled offline (SYSTEMD_OFFLINE=1) with HOME pointing
 into the root.
@@ -25,6 +28,8 @@ from hubd.service._base import (
     ServiceFile,
     ServiceManager,
     Target,
+    _remove_tree,
+    _write_atomically,
     fill_placeholders,
     is_root,
     read_template,
@@ -32,6 +37,10 @@ from hubd.service._base import (
 
 UNIT = "hubd.service"
 AUTOSTART_ENTRY = "hubd-tray.desktop"
+LAUNCHER_ENTRY = "hubd.desktop"
+ICON_NAME = "hubd"  # Icon= in both entries
+# The sizes desktops ask the hicolor theme for (menus 16-48, launchers and docks up to 256).
+ICON_SIZES_PX = (16, 22, 24, 32, 48, 64, 128, 256)
 # sd_booted(3): systemd is PID 1 exactly when this directory exists.
 SYSTEMD_RUN_DIR = Path("/run/systemd/system")
 
@@ -72,6 +81,12 @@ def desktop_command_line(argv: tuple[str, ...]) -> str:
     return " ".join(words)
 
 
+def _hidden(entry: str) -> bool:
+    """Whether a desktop entry is switched off (Hidden=true, or GNOME's own switch)."""
+    lines = {line.strip().replace(" ", "") for line in entry.splitlines()}
+    return "Hidden=true" in lines or "X-GNOME-Autostart-enabled=false" in lines
+
+
 class Systemd(ServiceManager):
     name = "systemd"
 
@@ -91,8 +106,32 @@ class Systemd(ServiceManager):
             return Path("/etc/xdg/autostart")
         return self.target.config_home() / "autostart"
 
+    def share_dir(self) -> Path:
+        # /usr/local: hubd is installed with pip, not by the distribution's package manager.
+        if self.target.mode == "system":
+            return Path("/usr/local/share")
+        return self.target.data_home()
+
+    def launcher_path(self) -> Path:
+        return self.share_dir() / "applications" / LAUNCHER_ENTRY
+
+    def icon_paths(self) -> dict[str, Path]:
+        """Each icon size ("16", ..., "scalable") and where it goes in the hicolor theme."""
+        hicolor = self.share_dir() / "icons" / "hicolor"
+        paths = {
+            str(size): hicolor / f"{size}x{size}" / "apps" / f"{ICON_NAME}.png"
+            for size in ICON_SIZES_PX
+        }
+        paths["scalable"] = hicolor / "scalable" / "apps" / f"{ICON_NAME}.svg"
+        return paths
+
     def destinations(self) -> list[Path]:
-        return [self.unit_dir() / UNIT, self.autostart_dir() / AUTOSTART_ENTRY]
+        return [
+            self.unit_dir() / UNIT,
+            self.autostart_dir() / AUTOSTART_ENTRY,
+            self.launcher_path(),
+            *self.icon_paths().values(),
+        ]
 
     def data_dirs(self) -> list[Path]:
         # The CLI's and the daemon's own idea of the locations (the unit's *Directory=
@@ -117,25 +156,84 @@ class Systemd(ServiceManager):
             },
             unit_template,
         )
-        entry_template = f"systemd/autostart/{AUTOSTART_ENTRY}"
-        entry = fill_placeholders(
-            read_template(entry_template),
-            {
-                "@HUBD_EXEC@": desktop_command_line(command.argv),
-                "@HUBD_PROGRAM@": desktop_string(command.program),
-                "@HUBD_VERSION@": __version__,
-            },
-            entry_template,
-        )
         when = "at boot" if self.target.mode == "system" else "with your user session"
         return [
             ServiceFile(self.unit_dir() / UNIT, unit.encode(), f"the daemon, started {when}"),
             ServiceFile(
                 self.autostart_dir() / AUTOSTART_ENTRY,
-                entry.encode(),
+                self.autostart_entry(command),
                 "the tray, started at each desktop login",
             ),
+            ServiceFile(
+                self.launcher_path(),
+                self._desktop_entry(f"systemd/applications/{LAUNCHER_ENTRY}", command),
+                "the tray in the application menu",
+            ),
+            *self._icons(),
         ]
+
+    def autostart_entry(self, command: HubdCommand) -> bytes:
+        return self._desktop_entry(f"systemd/autostart/{AUTOSTART_ENTRY}", command)
+
+    def _desktop_entry(self, template: str, command: HubdCommand) -> bytes:
+        return fill_placeholders(
+            read_template(template),
+            {
+                "@HUBD_EXEC@": desktop_command_line(command.argv),
+                "@HUBD_PROGRAM@": desktop_string(command.program),
+                "@HUBD_VERSION@": __version__,
+            },
+            template,
+        ).encode()
+
+    def _icons(self) -> list[ServiceFile]:
+        # Drawn by the tray's own painter (Pillow), so the menu shows the icon the panel does.
+        from hubd.tray import app_icon_png, app_icon_scalable
+
+        files = []
+        for size, path in self.icon_paths().items():
+            content = app_icon_scalable() if size == "scalable" else app_icon_png(int(size))
+            files.append(ServiceFile(path, content, f"the icon ({size})"))
+        return files
+
+    # ---- the tray's "Start at login" (this user's autostart entry, service or not)
+
+    def _user_autostart(self) -> Path:
+        return self.target.on_disk(self.target.config_home() / "autostart" / AUTOSTART_ENTRY)
+
+    def _system_autostarts(self) -> list[Path]:
+        return [
+            self.target.on_disk(folder / "autostart" / AUTOSTART_ENTRY)
+            for folder in self.target.config_dirs()
+        ]
+
+    def tray_starts_at_login(self) -> bool:
+        # XDG autostart: the user's entry hides a system one of the same name.
+        user = self._user_autostart()
+        if user.exists():
+            return not _hidden(user.read_text(errors="replace"))
+        return any(
+            path.exists() and not _hidden(path.read_text(errors="replace"))
+            for path in self._system_autostarts()
+        )
+
+    def set_tray_starts_at_login(self, on: bool, command: HubdCommand) -> str:
+        user = self._user_autostart()
+        system_entry = any(path.exists() for path in self._system_autostarts())
+        if on:
+            _write_atomically(user, self.autostart_entry(command))
+            return f"the tray starts at login ({user})"
+        if system_entry:
+            # The system-wide entry (`sudo hubd service install`) is everyone's: this user
+            # opts out with a hidden entry of the same name.
+            _write_atomically(user, self.autostart_entry(command) + b"Hidden=true\n")
+        else:
+            _remove_tree(user)
+        return "the tray no longer starts at login"
+
+    def start_argv(self) -> list[str]:
+        argv, _env = self._systemctl("start", "--no-block", UNIT)
+        return argv
 
     # ---- systemctl
 

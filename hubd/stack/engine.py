@@ -11,7 +11,6 @@ import requests
 from docker.errors import DockerException
 
 from hubd.errors import DockerPermissionDenied, DockerUnavailable
-from hubd.timing import Timing
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 
@@ -47,12 +46,10 @@ def explain_connection_failure(exc: BaseException) -> DockerUnavailable | Docker
     )
 
 
-def connect(timeout: float | None = None, ping_timeout: float | None = None) -> docker.DockerClient:
+def connect(timeout: float, ping_timeout: float | None = None) -> docker.DockerClient:
     """A client for the engine, checked with a ping (within `ping_timeout`, so a frozen engine
     is told apart quickly). Image pulls and builds are streamed, so `timeout` bounds single API
     calls, not whole pulls."""
-    if timeout is None:
-        timeout = Timing().engine_api_timeout_s
     client = None
     try:
         client = docker.from_env(timeout=int(max(1, ping_timeout or timeout)))

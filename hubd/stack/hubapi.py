@@ -16,10 +16,10 @@ PAGINATED = {"Accept": "application/jupyterhub-pagination+json"}
 
 
 class HubAPI:
-    def __init__(self, base_url: str, token: str, timing: Timing | None = None) -> None:
+    def __init__(self, base_url: str, token: str, timing: Timing) -> None:
         # A hub that does not answer within this is not going to; the daemon's health probe
         # decides about hangs, this only bounds one call.
-        self.timeout_s = (timing or Timing()).hub_api_timeout_s
+        self.timeout_s = timing.hub_api_timeout_s
         self.base_url = base_url.rstrip("/") + "/hub/api"
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"token {token}"

@@ -26,12 +26,16 @@ def hub_context_dir() -> Path:
 
 
 def hub_context_files(context: Path) -> list[str]:
-    """Every file of the build context (all of it goes into the image or its build), so that
-    any change to one makes another image; Python's byte-code caches are not hubd's."""
+    """Every file of the build context, in its folders too (all of it goes into the image or
+    its build), so that any change to one makes another image; Python's byte-code caches are
+    not hubd's."""
     return sorted(
-        path.name
-        for path in context.iterdir()
-        if path.is_file() and not path.name.startswith(".") and path.suffix != ".pyc"
+        path.relative_to(context).as_posix()
+        for path in context.rglob("*")
+        if path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(context).parts)
+        and path.suffix != ".pyc"
+        and "__pycache__" not in path.parts
     )
 
 

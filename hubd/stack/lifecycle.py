@@ -83,6 +83,7 @@ from hubd.stack.swarm.move_helper import remove_move_helpers
 from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
 from hubd.stack.user_networks import join_user_networks
+from hubd.stack.volume_trust import check_volume
 from hubd.status import HubContainer, NodeView, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
 
@@ -117,13 +118,13 @@ class Stack:
         config: Config,
         *,
         reporter: Reporter | None = None,
-        timing: Timing | None = None,
+        timing: Timing,
         pins: PinStore | None = None,
     ) -> None:
         self.client = client
         self.config = config
         self.names = StackNames(config.stack_name)
-        self.timing = timing or Timing()
+        self.timing = timing
         self.reporter: Reporter = reporter or LogReporter(self.timing)
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins
@@ -283,6 +284,8 @@ class Stack:
             )
             return True
         self._refuse_foreign("volume", [volume])
+        # The hub runs as root in its container: never on a volume that is a host folder.
+        check_volume(self.client, self.names, volume.name, (ROLE_HUB_DATA,))
         return False
 
     def _refuse_foreign(self, kind: str, objects: list[Any]) -> None:

@@ -57,8 +57,8 @@ class _LayerTotals:
 class LogReporter:
     """For `hubd run` and anything without a terminal: plain log lines."""
 
-    def __init__(self, timing: Timing | None = None) -> None:
-        self.report_every_s = (timing or Timing()).pull_report_every_s
+    def __init__(self, timing: Timing) -> None:
+        self.report_every_s = timing.pull_report_every_s
 
     def step(self, message: str) -> None:
         log.info("%s", message)
@@ -134,5 +134,5 @@ class TerminalReporter:
             bars.update(task, completed=total, total=total)
 
 
-def reporter_for_terminal(timing: Timing | None = None) -> Reporter:
+def reporter_for_terminal(timing: Timing) -> Reporter:
     return TerminalReporter() if sys.stderr.isatty() else LogReporter(timing)

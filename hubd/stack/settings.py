@@ -41,7 +41,7 @@ GPU_RESOURCE_KIND = "NVIDIA-GPU"
 def hub_settings(
     config: Config,
     names: StackNames,
-    timing: Timing | None = None,
+    timing: Timing,
     user_images: Mapping[str, str] | None = None,
     engine_memory_bytes: int | None = None,
     swarm_node_id: str | None = None,
@@ -51,7 +51,6 @@ def hub_settings(
     `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit.
     `swarm_node_id` (the engine's own node, when it is a Swarm manager) turns people's
     servers into Swarm services (hub_image/hubd_swarm.py)."""
-    timing = timing or Timing()
     pinned = dict(user_images or {})
     allowed: list[str] | dict[str, str] = list(config.allowed_images)
     if pinned and allowed:

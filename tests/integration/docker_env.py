@@ -74,7 +74,7 @@ class StackEnv:
         return proxy_public_url(self.config).rstrip("/")
 
     def stack(self, timing: Timing | None = None) -> Stack:
-        return Stack(self.client, self.config, timing=timing)
+        return Stack(self.client, self.config, timing=timing or Timing())
 
     def hubd(
         self, *args: str, input: str | None = None, timeout: float = 600, check: bool = True
@@ -152,7 +152,7 @@ def make_stack_env(
 
 
 def purge_stack(env: StackEnv) -> None:
-    Stack(env.client, env.config).purge()
+    Stack(env.client, env.config, timing=Timing()).purge()
 
 
 @contextlib.contextmanager

@@ -17,7 +17,9 @@ from typing import Any
 import requests
 import websocket
 
-SPAWN_DEADLINE_S = 120.0
+from tests.patience import patient
+
+SPAWN_DEADLINE_S = patient(120.0)
 
 
 class LoginRefused(AssertionError):

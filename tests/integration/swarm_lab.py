@@ -69,6 +69,7 @@ from docker.errors import APIError, NotFound
 from hubd.stack.images import LABEL_BASE_ID, LABEL_BASE_REF, ensure_hub_image, hub_image_tag
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB_IMAGE, StackNames
 from hubd.stack.progress import LogReporter
+from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import netns
 from tests.integration.docker_env import StackEnv, make_stack_env
@@ -401,7 +402,7 @@ class SwarmLab:
 
     def _prebuild_hub_image(self) -> str:
         tag, _ = ensure_hub_image(
-            self.main, StackNames(PREBUILT_STACK), self.images.hub_base, LogReporter()
+            self.main, StackNames(PREBUILT_STACK), self.images.hub_base, LogReporter(Timing())
         )
         return tag
 

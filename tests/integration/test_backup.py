@@ -1,4 +1,4 @@
-"""Issue 14: backups while people work, restore after a purge and onto another stack, a killed
+"""Backups while people work, restore after a purge and onto another stack, a killed
 backup, and bad input. One stack (two people, files, a kernel) is shared by the module; the
 tests run in file order, the purge round trip last."""
 
@@ -22,6 +22,7 @@ import requests
 
 from hubd.backup.helper import Helper
 from hubd.backup.keys import password_file
+from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA
 from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv, own_stack
@@ -32,6 +33,7 @@ from tests.integration.hubclient import (
     read_bytes,
     write_bytes,
 )
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -191,7 +193,7 @@ def test_killed_backup_leaves_the_previous_one_usable(team: Team) -> None:
     )
     helper_name = f"{hub.names.stack}-backup"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + patient(120)
         while not _restic_backup_running(client, helper_name):
             assert time.monotonic() < deadline, "the backup helper never started its backup"
             time.sleep(0.2)
@@ -266,3 +268,30 @@ def test_purge_then_restore_everything(team: Team) -> None:
         open_lab(session, hub.base_url, name)
         for file_name, data in files.items():
             assert read_bytes(session, hub.base_url, name, file_name) == data
+
+
+def test_a_persons_volume_with_driver_options_is_never_used(team: Team, tmp_path: Path) -> None:
+    """Issue 28: a volume labelled as someone's home but made with driver options (here a
+    bind of a host folder, as a compromised hub once could) is neither backed up nor restored
+    through; the restore's helper (root, deleting) never touches the folder."""
+    hub = team.hub
+    names = hub.names
+    name = names.user_volume("mallory")
+    labels = names.labels(ROLE_USER_DATA, **{LABEL_USER: "mallory"})
+    hub.client.volumes.create(name, labels=labels)
+    hub.hubd("backup")  # mallory's (plain) volume is in this backup
+    hub.client.volumes.get(name).remove()
+    host_folder = tmp_path / "host-folder"
+    host_folder.mkdir()
+    (host_folder / "precious.txt").write_text("keep me")
+    options = {"type": "none", "o": "bind", "device": str(host_folder)}
+    hub.client.volumes.create(name, driver="local", driver_opts=options, labels=labels)
+    try:
+        for args in (["restore", "--user", "mallory", "--yes"], ["backup"]):
+            refused = hub.hubd(*args, check=False)
+            assert refused.returncode != 0, refused.stdout
+            lines = refused.stderr.strip().splitlines()
+            assert len(lines) == 1 and name in lines[0] and "driver options" in lines[0], lines
+        assert (host_folder / "precious.txt").read_text() == "keep me"
+    finally:
+        hub.client.volumes.get(name).remove(force=True)

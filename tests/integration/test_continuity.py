@@ -1,4 +1,4 @@
-"""Issue 11: people keep working while the hub (or the proxy, or hubd) fails.
+"""People keep working while the hub (or the proxy, or hubd) fails.
 
 One stack under `hubd run`, two people at work on it (a kernel holding state, an open kernel
 websocket, a saved file), then a series of faults. For each, what those people saw: failed

@@ -1,4 +1,4 @@
-"""Issue 3: `hubd run` supervising a real hub on the real engine."""
+"""`hubd run` supervising a real hub on the real engine."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.integration import engine_control
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, open_lab
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +126,7 @@ def test_crash_loop_backs_off_and_says_failing(
         assert status.last_error
         # The pauses between attempts grow: attempts get rarer.
         times = []
-        deadline = time.monotonic() + 25
+        deadline = time.monotonic() + patient(25)
         seen = status.restart_count
         while time.monotonic() < deadline:
             count = proc.status().restart_count

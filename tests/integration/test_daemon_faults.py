@@ -1,4 +1,4 @@
-"""Issue 12: every fault path of `hubd run` ends with the hub up or a clear reason.
+"""Every fault path of `hubd run` ends with the hub up or a clear reason.
 
 Each fault is produced for real: a hub process stopped with SIGSTOP before or while it
 starts, `dockerd` itself frozen (under the exclusive engine lock: `-k engine`), a pull over a
@@ -90,7 +90,7 @@ def start_daemon_pulling(
     return proc
 
 
-# ---------------------------------------------------------------------- item 1: frozen hub
+# ---------------------------------------------------------------------- a frozen hub
 
 
 def test_a_hub_frozen_when_hubd_starts_is_replaced_within_the_hang_budget(
@@ -127,7 +127,7 @@ def test_a_hub_frozen_while_it_starts_is_killed_without_waiting_for_the_deadline
     assert "the hub is frozen" in proc.log_tail(200)
 
 
-# ---------------------------------------------------------------------- item 2: frozen engine
+# ---------------------------------------------------------------------- a frozen engine
 
 
 ENGINE_FAULT_TIMING = FAST_TIMING + ",engine_call_timeout_s=4"
@@ -277,7 +277,7 @@ def test_stalled_pull_a_second_ctrl_c_exits_at_once(
     assert "second stop signal" in proc.log_tail(20)
 
 
-# ---------------------------------------------------------------------- item 5: broken hub
+# ---------------------------------------------------------------------- a broken hub
 
 
 def test_a_hub_container_broken_by_hand_is_recreated(
@@ -311,7 +311,7 @@ def test_a_hub_container_broken_by_hand_is_recreated(
     assert "Traceback" not in again.log_tail(400)
 
 
-# ---------------------------------------------------------------------- item 6: bad user image
+# ---------------------------------------------------------------------- a bad user image
 
 
 def test_an_unpullable_user_image_does_not_keep_the_hub_down(
@@ -328,7 +328,7 @@ def test_an_unpullable_user_image_does_not_keep_the_hub_down(
     assert "servers with this image cannot start" in proc.log_tail(200)
 
 
-# ---------------------------------------------------------------------- item 8: two supervisors
+# ---------------------------------------------------------------------- two supervisors
 
 
 def test_a_second_supervisor_for_the_same_stack_refuses_in_one_line(
@@ -353,7 +353,7 @@ def test_a_second_supervisor_for_the_same_stack_refuses_in_one_line(
     assert first.status().state == "running" and first.status().restart_count == 0
 
 
-# ---------------------------------------------------------------------- item 2 without a lock
+# -------------------------------------------------------------- a frozen engine, without a lock
 
 
 def test_an_engine_answering_500s_or_nothing_is_survived_and_left_behind(
@@ -390,7 +390,7 @@ def test_an_engine_answering_500s_or_nothing_is_survived_and_left_behind(
         proxy.close()
 
 
-# ---------------------------------------------------------------------- item 9: SIGHUP
+# ---------------------------------------------------------------------- SIGHUP
 
 
 def test_sighup_applies_control_group_and_refuses_a_new_stack_name_in_the_log(

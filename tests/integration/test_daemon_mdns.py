@@ -1,4 +1,4 @@
-"""Issue 4 inside `hubd run`: the daemon advertises while the hub is meant to run, shows the
+"""mDNS inside `hubd run`: the daemon advertises while the hub is meant to run, shows the
 name in use on its control API, and says goodbye when asked to stop.
 
 The daemon runs in the `adv` test host with no Docker engine within reach (a real engine's

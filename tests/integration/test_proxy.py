@@ -1,4 +1,4 @@
-"""Issue 11: configurable-http-proxy in a container of its own, its secret, and the move of a
+"""configurable-http-proxy in a container of its own, its secret, and the move of a
 stack made by an earlier hubd (proxy inside the hub) to this layout."""
 
 from __future__ import annotations

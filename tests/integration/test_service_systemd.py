@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from hubd.errors import UsageError
-from hubd.service import HubdCommand, Target, check_hubd_command, find_hubd_command, run_command
+from hubd.service import HubdCommand, Target, check_hubd_command, command_runner, find_hubd_command
 from hubd.service.systemd import SYSTEMD_RUN_DIR, Systemd
+from hubd.timing import Timing
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,7 +34,7 @@ BARE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 def hubd_command() -> HubdCommand:
     command = find_hubd_command()
     try:
-        check_hubd_command(command, run_command)
+        check_hubd_command(command, command_runner(Timing()))
     except UsageError as exc:
         pytest.skip(f"hubd is not installed in this interpreter: {exc}")
     return command

@@ -1,4 +1,4 @@
-"""Issue 2: the hub stack on a real Docker engine, driven through the real `hubd` CLI."""
+"""The hub stack on a real Docker engine, driven through the real `hubd` CLI."""
 
 from __future__ import annotations
 

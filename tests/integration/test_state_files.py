@@ -1,4 +1,4 @@
-"""Issue 12, item 7: the desired-state file on a disk that is really full (a 4 KiB tmpfs)."""
+"""The desired-state file on a disk that is really full (a 4 KiB tmpfs)."""
 
 from __future__ import annotations
 

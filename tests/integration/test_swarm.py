@@ -1,4 +1,4 @@
-"""Issue 17, from the person's side: people's servers on a 2-node Swarm.
+"""From the person's side: people's servers on a 2-node Swarm.
 
 One hub under `hubd run` on node1 (the manager, where the hub and the proxy run), node2 a
 worker with a (made-up) GPU. People log in through the proxy on node1: ada's home is node2,
@@ -130,9 +130,9 @@ def hub(swarm_lab: SwarmLab, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     _gpu_image(swarm_lab)
     env = swarm_lab.hubd_env(
         tmp,
-        allowed_images=[user_image, GPU_IMAGE],
-        gpu_images=[GPU_IMAGE],
-        image_nodes=[f"{GPU_IMAGE}=gpu"],
+        allowed_images=(user_image, GPU_IMAGE),
+        gpu_images=(GPU_IMAGE,),
+        image_nodes=(f"{GPU_IMAGE}=gpu",),
     )
     hub = Hub(swarm_lab, env, tmp)
     try:

@@ -1,4 +1,4 @@
-"""The 2-node Swarm lab itself (swarm_lab.py): what the Swarm tests of issue 17 rely on."""
+"""The 2-node Swarm lab itself (swarm_lab.py): what the Swarm tests rely on."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv
 from tests.integration.swarm_lab import LabNode, SwarmLab
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +123,7 @@ def home(moving: StackEnv, swarm_lab: SwarmLab) -> Iterator[str]:
         for service in manager.services.list(filters=names.filters(role)):
             service.remove()
     for node in swarm_lab.nodes:
-        deadline = time.monotonic() + 60  # until helpers' containers are gone
+        deadline = time.monotonic() + patient(60)  # until helpers' containers are gone
         while True:
             try:
                 node.client().volumes.get(volume).remove(force=True)

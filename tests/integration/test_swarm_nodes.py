@@ -25,6 +25,7 @@ from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.naming import ROLE_USER_SERVER
 from hubd.stack.settings import SETTINGS_DIR
 from hubd.stack.swarm.homes import clear_home, home_label, node_label
+from hubd.timing import Timing
 from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv
 from tests.integration.swarm_lab import HEARTBEAT_NS, LabNode, SwarmLab
@@ -200,7 +201,7 @@ def test_user_add_with_a_node_sets_the_home_and_labels_come_and_go(hub: Hub) -> 
 
 
 def test_node2_down_shows_in_the_status_and_the_trays_notices_then_back(hub: Hub) -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert tracker.update(fetch_snapshot(hub.daemon.control)) == []
     hub.lab.node2.stop_engine()
     began = time.monotonic()

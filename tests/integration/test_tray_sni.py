@@ -9,6 +9,7 @@ pixels on the screen. The daemon is a real ControlServer in front of a fake of i
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -483,3 +484,105 @@ def _save_panel(x: Xvfb, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     image = x.screenshot().crop((0, 0, 200, PANEL_HEIGHT_PX + 4))
     image.resize((image.width * 3, image.height * 3), Image.Resampling.LANCZOS).save(path)
+
+
+# ------------------------------- unlock, new password, copy address, start at login, start hubd
+
+
+def _click_path(tray: SniTray, *labels: str) -> None:
+    """Click the item at LABELS (a path through submenus), as the panel reports a click."""
+    from dbus_fast import Variant
+
+    items = tray.menu()
+    entry: dict[str, Any] = {}
+    for label in labels:
+        entry = next(item for item in items if item["label"].startswith(label))
+        items = entry["children"]
+    path = tray.prop("Menu")
+    tray.host.call(
+        tray.service, path, MENU, "Event", "isvu", [entry["id"], "clicked", Variant("s", ""), 0]
+    )
+
+
+def test_unlock_new_password_copy_and_start_at_login_from_the_panels_menu(
+    x: Xvfb, bus: SessionBus, sni_tray: SniTray, daemon: FakeDaemon, tmp_path: Path
+) -> None:
+    # Users > alice > Unlock reaches the daemon.
+    daemon.locked.add("alice")
+    alice = sni_tray.item("Users")["children"][0]
+    assert [(c["label"], c["enabled"]) for c in alice["children"]] == [
+        ("Unlock", True),
+        ("New password…", True),
+    ]
+    _click_path(sni_tray, "Users", "alice", "Unlock")
+    wait_until(lambda: "unlock_user alice" in daemon.calls, what="the unlock")
+    assert "alice" not in daemon.locked
+
+    # Users > alice > New password… opens the window for her; it sets the password.
+    _click_path(sni_tray, "Users", "alice", "New password…")
+    window = wait_until(
+        lambda: x.find_windows(name="New password for alice"), timeout_s=15, what="the window"
+    )[0]
+    x.screenshot().save(tmp_path / "tray-new-password.png")
+    x.run("xdotool", "windowfocus", "--sync", str(window))
+    x.run("xdotool", "type", "--delay", "2", "granite-lantern-fox")
+    x.run("xdotool", "key", "Tab")
+    x.run("xdotool", "type", "--delay", "2", "granite-lantern-fox")
+    x.run("xdotool", "key", "Return")
+    wait_until(lambda: "set_password alice" in daemon.calls, what="the new password")
+    wait_until(lambda: not x.find_windows(name="New password for alice"), what="it to close")
+
+    # Copy address: the hub's address on the clipboard (xclip here).
+    _click_path(sni_tray, "Copy address")
+    wait_until(
+        lambda: x.run("xclip", "-o", "-selection", "clipboard", check=False) == URL,
+        what="the address on the clipboard",
+    )
+
+    # Start at login: this user's autostart entry, written and removed; the check follows.
+    entry = bus.config_home / "autostart" / "hubd-tray.desktop"
+    assert not entry.exists() and not sni_tray.item("Start at login")["checked"]
+    _click_path(sni_tray, "Start at login")
+    wait_until(entry.exists, what="the autostart entry")
+    wait_until(lambda: sni_tray.item("Start at login")["checked"], what="the check mark")
+    assert "tray" in entry.read_text() and "Hidden=true" not in entry.read_text()
+    subprocess.run(["desktop-file-validate", str(entry)], check=True)
+    _click_path(sni_tray, "Start at login")
+    wait_until(lambda: not entry.exists(), what="the entry removed")
+    wait_until(lambda: not sni_tray.item("Start at login")["checked"], what="no check mark")
+
+
+def test_start_hubd_through_the_installed_user_service(
+    bus: SessionBus,
+    panel: XfcePanel,
+    host: BusClient,
+    server: ControlServer,
+    daemon: FakeDaemon,
+    workdir: Path,
+) -> None:
+    # `hubd service install --user` left its unit; systemctl is a recorder here (no user
+    # manager in this session): the tray must ask it to start hubd.service, in user mode.
+    unit = bus.config_home / "systemd" / "user" / "hubd.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/bin/true\n")
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    calls = workdir / "systemctl.calls"
+    fake = bin_dir / "systemctl"
+    fake.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake.chmod(0o755)
+    server.close()  # hubd is not running
+    env = {**tray_env(bus.env, workdir), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    stderr = workdir / "tray.stderr"
+    try:
+        with _start_tray(env, server, stderr) as process:
+            tray = SniTray(process, host, stderr)
+            wait_until(tray.find_item, timeout_s=20, what="the tray's item at the watcher")
+            assert tray.item("Start hubd")["enabled"]
+            assert tray.item("How to start hubd")["enabled"]  # still there to read
+            _click_path(tray, "Start hubd")
+            wait_until(calls.exists, what="systemctl to be run")
+            assert "--user start --no-block hubd.service" in calls.read_text().splitlines()
+            _finish(tray)
+    finally:
+        shutil.rmtree(bus.config_home / "systemd", ignore_errors=True)

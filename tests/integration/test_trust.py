@@ -1,4 +1,4 @@
-"""Issue 13: trust boundaries, each tried for real from the side that should not get through.
+"""Trust boundaries, each tried for real from the side that should not get through.
 
 One stack for the module: an admin who is not the owner, a person with a running server, and
 hubd's docker gate between the hub and the engine.
@@ -23,6 +23,7 @@ from hubd.stack.settings import ALLOWED_FAILED_LOGINS, PROXY_API_PORT
 from tests.images.build import TestImages
 from tests.integration.docker_env import StackEnv, own_stack
 from tests.integration.hubclient import login, login_refused, open_lab, read_file, write_file
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -64,10 +65,14 @@ def add_user(hub: StackEnv, name: str, *extra: str) -> None:
 
 def admin_token(hub: StackEnv) -> str:
     """A token the admin makes for themself, as on the hub's token page."""
-    session = login(hub.base_url, "ada", PASSWORD)
+    return user_token(hub, "ada")
+
+
+def user_token(hub: StackEnv, name: str) -> str:
+    session = login(hub.base_url, name, PASSWORD)
     session.get(f"{hub.base_url}/hub/token", timeout=30)
     response = session.post(
-        f"{hub.base_url}/hub/api/users/ada/tokens",
+        f"{hub.base_url}/hub/api/users/{name}/tokens",
         json={"note": "mine"},
         headers={"X-XSRFToken": session.cookies.get("_xsrf", path="/hub/") or ""},
         timeout=30,
@@ -96,6 +101,85 @@ def test_an_admins_own_token_cannot_use_the_account_api(hub: StackEnv) -> None:
         assert "only hubd's own service" in response.json()["message"]
     assert login_refused(hub.base_url, "mallory", NEW_PASSWORD)
     login(hub.base_url, "ada", PASSWORD)
+
+
+def test_an_admin_does_not_get_the_owners_share_of_the_hub(hub: StackEnv) -> None:
+    """Issue 28: repointing the proxy (its token would go to the admin's address), services
+    (their tokens outlive the admin), accounts and admins are hubd's, not an admin's."""
+    headers = {"Authorization": f"token {admin_token(hub)}"}
+    api = f"{hub.base_url}/hub/api"
+    attempts = [
+        ("PATCH", "/proxy", {"api_url": "http://mallory.example:8001", "auth_token": "x"}),
+        ("POST", "/services/mallory", {"url": "http://mallory.example:1"}),
+        ("DELETE", "/services/hubd", None),
+        ("POST", "/users", {"usernames": ["mallory"], "admin": True}),
+        ("POST", "/users/mallory", {"admin": True}),
+        ("PATCH", "/users/bo", {"admin": True}),
+        ("PATCH", "/users/bo", {"name": "mallory"}),
+        ("DELETE", "/users/bo", None),
+        ("POST", "/shutdown", None),
+    ]
+    for method, path, body in attempts:
+        response = requests.request(method, api + path, json=body, headers=headers, timeout=30)
+        assert response.status_code == 403, (method, path, response.status_code, response.text)
+        assert "only hubd's own service" in response.json()["message"]
+    # What stays an admin's: the people and their servers, the proxy's routes (read).
+    assert requests.get(f"{api}/users/bo", headers=headers, timeout=30).status_code == 200
+    assert requests.get(f"{api}/proxy", headers=headers, timeout=30).status_code == 200
+    services = requests.get(f"{api}/services", headers=headers, timeout=30).json()
+    assert "mallory" not in services
+    users = requests.get(f"{api}/users", headers=headers, timeout=30).json()
+    assert {u["name"]: u["admin"] for u in users}.get("bo") is False
+    assert health(hub)
+
+
+def health(hub: StackEnv) -> bool:
+    return bool(requests.get(f"{hub.base_url}/hub/health", timeout=30).status_code == 200)
+
+
+def test_a_removed_admins_tokens_are_gone(hub: StackEnv) -> None:
+    add_user(hub, "ed", "--admin")
+    token = user_token(hub, "ed")
+    headers = {"Authorization": f"token {token}"}
+    api = f"{hub.base_url}/hub/api"
+    assert requests.get(f"{api}/user", headers=headers, timeout=30).status_code == 200
+    hub.hubd("user", "remove", "ed")
+    for path in ("/user", "/users", "/proxy", "/services"):
+        response = requests.get(api + path, headers=headers, timeout=30)
+        assert response.status_code == 403, (path, response.status_code)
+    # No service is anyone's but the config's: none could be made, none outlives anyone.
+    others = {"Authorization": f"token {admin_token(hub)}"}
+    services = requests.get(f"{api}/services", headers=others, timeout=30).json()
+    assert set(services) <= {"hubd", "idle-culler"}, services
+
+
+def refused_login_seconds(base_url: str, username: str) -> float:
+    """How long the hub takes to refuse a login (the form's POST alone)."""
+    session = requests.Session()
+    session.get(f"{base_url}/hub/login", timeout=30)
+    data = {"username": username, "password": "wrong-wrong-wrong"}
+    data["_xsrf"] = session.cookies["_xsrf"]
+    started = time.perf_counter()
+    response = session.post(f"{base_url}/hub/login", data=data, allow_redirects=False, timeout=60)
+    seconds = time.perf_counter() - started
+    assert response.status_code != 302, response.status_code
+    return seconds
+
+
+def test_a_login_takes_as_long_for_an_unknown_name(hub: StackEnv) -> None:
+    """Issue 28: ~590 ms for an existing name, ~15 ms for an unknown one, was an oracle for
+    which names exist. Both now cost one bcrypt check. The fastest of a few tries of each (the
+    least disturbed by a loaded machine) must be comparable: the bounds are wide for load,
+    and still far from the 40-fold gap they catch."""
+    add_user(hub, "tim")
+    known, unknown = [], []
+    for _ in range(3):  # fewer than the lockout's allowed failed logins
+        known.append(refused_login_seconds(hub.base_url, "tim"))
+        unknown.append(refused_login_seconds(hub.base_url, "nobody-by-this-name"))
+    ratio = min(known) / min(unknown)
+    print(f"login refused: known {min(known) * 1000:.0f} ms, unknown {min(unknown) * 1000:.0f} ms")
+    assert 0.25 < ratio < 4, (known, unknown)
+    login(hub.base_url, "tim", PASSWORD)
 
 
 def test_native_pages_hubd_does_not_use_are_gone(hub: StackEnv) -> None:
@@ -365,7 +449,7 @@ def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     # A crash (not a stop): Docker's restart policy brings it back.
     restarts = gate.attrs["RestartCount"]
     gate.exec_run(["python3", "-c", "import os, signal; os.kill(1, signal.SIGTERM)"])
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + patient(30)
     while time.monotonic() < deadline:
         gate.reload()
         if gate.attrs["RestartCount"] > restarts and gate.status == "running":

@@ -1,4 +1,4 @@
-"""Issue 15: upgrades that cannot break the hub, with someone at work during each one.
+"""Upgrades that cannot break the hub, with someone at work during each one.
 
 No registry is reachable here, so a "newer image" is a local tag that moves (as `:latest` does
 when pulled): the config names `<stack>-base:latest`, the tests point it at another stand-in,

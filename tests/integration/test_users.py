@@ -1,4 +1,4 @@
-"""Issue 5: accounts that last, made by the owner with `hubd user`, used on the real login page."""
+"""Accounts that last, made by the owner with `hubd user`, used on the real login page."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import docker
 from hubd.stack.containers import read_file, tar_files
 from hubd.stack.settings import PROXY_TOKEN_FILE, SETTINGS_DIR, hub_settings
 from hubd.stack.user_networks import join_user_networks
+from hubd.timing import Timing
 from tests.integration.docker_env import StackEnv
 
 
@@ -46,7 +47,7 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     ]
     old = client.containers.create(**create)
     join_user_networks(client, names, old)  # people's servers sit on networks of their own
-    settings = json.dumps(hub_settings(env.config, names))
+    settings = json.dumps(hub_settings(env.config, names, Timing()))
     old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
     old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     old.start()

@@ -28,7 +28,7 @@ def test_file_then_environment(tmp_path: Path) -> None:
     )
     assert config.port == 8200
     assert config.mem_limit == "2G"
-    assert config.allowed_images == ["a/b:1", "c/d:2"]
+    assert config.allowed_images == ("a/b:1", "c/d:2")
     assert config.mdns_ipv6 is False
     assert config.cpu_limit == 1.5
 
@@ -82,7 +82,7 @@ def test_non_config_variables_are_ignored(tmp_path: Path) -> None:
 
 
 def test_rendered_toml_reads_back_the_same(tmp_path: Path) -> None:
-    config = Config(port=9000, mem_limit="1G", allowed_images=["x/y:1"], mdns_ipv6=False)
+    config = Config(port=9000, mem_limit="1G", allowed_images=("x/y:1",), mdns_ipv6=False)
     path = write(tmp_path, render_toml(config))
     assert load_config(path, environ={}) == config
 
@@ -90,6 +90,21 @@ def test_rendered_toml_reads_back_the_same(tmp_path: Path) -> None:
 def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         Config().port = 1  # type: ignore[misc]
+    # Its lists too: they are tuples, even when a list was given, so a Config is hashable.
+    config = Config(allowed_images=["a/b:1"])  # type: ignore[arg-type]
+    assert config.allowed_images == ("a/b:1",)
+    assert not hasattr(config.allowed_images, "append")
+    assert hash(config) == hash(Config(allowed_images=("a/b:1",)))
+    assert hash(Config()) == hash(Config())
+
+
+def test_a_list_from_the_environment_is_a_tuple_and_a_bad_list_item_is_refused(
+    tmp_path: Path,
+) -> None:
+    config = load_config(tmp_path / "none.toml", environ={"HUBD_MDNS_INTERFACES": "eth0, wlan0"})
+    assert config.mdns_interfaces == ("eth0", "wlan0")
+    with pytest.raises(ConfigError, match="expected a list of strings, got"):
+        load_config(write(tmp_path, 'mdns_interfaces = ["eth0", 1]'), environ={})
 
 
 @pytest.mark.parametrize(

@@ -19,8 +19,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "hubd"
-# Runs inside the hub container, against JupyterHub; not importable beside hubd.
-NOT_HUBD_CODE = PACKAGE / "stack" / "hub_image"
+# The hub image's files run inside the hub's (and the gate's) container, without hubd. The
+# ones that need JupyterHub (not installed beside hubd) are read here, not imported; the
+# standard-library-only ones are modules like any other (hubd imports swarm_placement).
+HUB_IMAGE = PACKAGE / "stack" / "hub_image"
+NEEDS_JUPYTERHUB = {"hubd_hub.py", "hubd_swarm.py", "jupyterhub_config.py"}
 
 KERNEL = {
     "hubd",
@@ -31,6 +34,7 @@ KERNEL = {
     "hubd.status",
     "hubd.logsafe",
     "hubd.files",
+    "hubd.codec",
 }
 # The private packages and the one entry module allowed to use each.
 PRIVATE = {"hubd._daemon": "hubd.daemon", "hubd._tray": "hubd.tray", "hubd._mdns": "hubd.mdns"}
@@ -47,7 +51,7 @@ def _modules() -> dict[str, Path]:
     return {
         _module_name(path): path
         for path in sorted(PACKAGE.rglob("*.py"))
-        if NOT_HUBD_CODE not in path.parents
+        if not (path.parent == HUB_IMAGE and path.name in NEEDS_JUPYTERHUB)
     }
 
 
@@ -235,6 +239,43 @@ def _violations() -> list[str]:
 
 def test_layer_rules_hold() -> None:
     assert _violations() == []
+
+
+def _hub_image_violations(files: dict[str, str]) -> list[str]:
+    """The hub image's files run without hubd: none imports hubd; the ones hubd imports too
+    (and the gate, whose container has only Python) import only the standard library and
+    each other."""
+    siblings = {Path(name).stem for name in files}
+    found = []
+    for name, text in files.items():
+        for node in ast.walk(ast.parse(text, name)):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                targets = [node.module or ""]
+            else:
+                continue
+            for target in targets:
+                top = target.split(".")[0]
+                where = f"hub_image/{name}:{node.lineno} imports {target}"
+                if top == "hubd":
+                    found.append(f"the hub image's files run without hubd: {where}")
+                elif (
+                    name not in NEEDS_JUPYTERHUB
+                    and top not in sys.stdlib_module_names
+                    and top not in siblings
+                ):
+                    found.append(f"standard library only: {where}")
+    return found
+
+
+def test_hub_image_files_run_without_hubd() -> None:
+    files = {path.name: path.read_text() for path in sorted(HUB_IMAGE.glob("*.py"))}
+    assert set(files) - NEEDS_JUPYTERHUB, "no standard-library-only file found"
+    assert _hub_image_violations(files) == []
+    # The rule can fail.
+    assert _hub_image_violations({"swarm_placement.py": "import docker\n"}) != []
+    assert _hub_image_violations({"hubd_swarm.py": "from hubd.config import Config\n"}) != []
 
 
 @pytest.mark.parametrize(

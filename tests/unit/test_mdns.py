@@ -17,7 +17,7 @@ FAST = Timing(mdns_address_poll_s=0.2, mdns_retry_s=0.2)
 
 
 def test_status_before_start_and_close_twice() -> None:
-    advertiser = Advertiser("Jupyter", 8000)
+    advertiser = Advertiser("Jupyter", 8000, timing=Timing())
     status = advertiser.status()
     assert status == AdvertiserStatus("stopped", "jupyter", None, (), None, None, 8000)
     advertiser.close()
@@ -29,16 +29,16 @@ def test_status_before_start_and_close_twice() -> None:
 @pytest.mark.parametrize("name", ["", "-x", "x-", "ju_pyter", "jupyter.lan", "a" * 64, "jü"])
 def test_bad_names_are_refused(name: str) -> None:
     with pytest.raises(ConfigError):
-        Advertiser(name, 8000)
+        Advertiser(name, 8000, timing=Timing())
 
 
 def test_name_may_carry_dot_local() -> None:
-    assert Advertiser("jupyter.local", 8000).status().requested_name == "jupyter"
+    assert Advertiser("jupyter.local", 8000, timing=Timing()).status().requested_name == "jupyter"
 
 
 def test_bad_port_is_refused() -> None:
     with pytest.raises(ConfigError):
-        Advertiser("jupyter", 0)
+        Advertiser("jupyter", 0, timing=Timing())
 
 
 def test_missing_interface_is_an_error_state_and_close_stops_it(

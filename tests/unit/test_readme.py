@@ -22,6 +22,8 @@ def test_every_config_key_is_documented_with_its_default() -> None:
             assert f"`{str(value).lower()}`" in row
         elif isinstance(value, str):
             assert f'`"{value}"`' in row
+        elif isinstance(value, tuple):  # a list in TOML
+            assert f"`{list(value)}`" in row
         else:
             assert f"`{value}`" in row
 

@@ -62,3 +62,16 @@ def test_no_timing_constant_lives_outside_timing_py() -> None:
             ):
                 found.append(f"{path}:{node.lineno} sleep({ast.unparse(node.args[0])})")
     assert found == []
+
+
+def test_only_timing_py_builds_a_timing() -> None:
+    """A `Timing()` built deep down ignores the caller's (and HUBD_TIMING): it is passed down
+    from where the process starts (`timing_from_env`, the CLI's Context, the daemon)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "timing.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Timing", "timing.Timing"):
+                found.append(f"{path}:{node.lineno}")
+    assert found == []

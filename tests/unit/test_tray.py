@@ -24,7 +24,7 @@ from hubd.control import ControlServer
 from hubd.errors import DockerUnavailable
 from hubd.timing import Timing
 from hubd.tray import TrayApp, TrayPlace, how_to_start_text
-from tests.tray_fakes import URL, FakeDaemon, serving, short_temp_dir
+from tests.tray_fakes import URL, FakeDaemon, FakeDesktop, serving, short_temp_dir
 
 # ---------------------------------------------------------------- fakes
 
@@ -155,12 +155,17 @@ class Harness:
             if label != SEP and not label.startswith(" ")
         }
 
-    def click(self, label: str) -> None:
-        for item in self.icon.menu:
-            if item.text == label:
+    def click(self, label: str, *path: str) -> None:
+        """Click LABEL, or the item at LABEL > PATH... in submenus."""
+        menu = self.icon.menu
+        for step, name in enumerate((label, *path)):
+            item = next((i for i in menu if i.text == name), None)
+            if item is None:
+                raise AssertionError(f"no menu item {name!r}")
+            if step == len(path):
                 item(self.icon)
                 return
-        raise AssertionError(f"no menu item {label!r}")
+            menu = item.submenu
 
     def wait(self, predicate: Callable[[], Any], what: str, timeout_s: float = 5.0) -> Any:
         deadline = time.monotonic() + timeout_s
@@ -172,8 +177,17 @@ class Harness:
 
 
 @pytest.fixture
+def desktop() -> FakeDesktop:
+    return FakeDesktop()
+
+
+@pytest.fixture
 def tray(
-    server: ControlServer, fake_icon_class: Any, pystray: Any, socket_dir: Path
+    server: ControlServer,
+    fake_icon_class: Any,
+    pystray: Any,
+    socket_dir: Path,
+    desktop: FakeDesktop,
 ) -> Iterator[Harness]:
     opened: list[str] = []
     opened_paths: list[Path] = []
@@ -192,6 +206,7 @@ def tray(
         launcher=launcher,  # type: ignore[arg-type]
         notify_fallback=lambda t, m: None,
         timing=Timing(tray_poll_interval_s=0.05),
+        desktop=desktop,
     )
     thread = threading.Thread(target=app.run, name="test-tray", daemon=True)
     thread.start()
@@ -215,6 +230,7 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "JupyterHub is running": False,
         "Open JupyterHub": True,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": False,
         "Stop": True,
         "Restart": True,
@@ -223,12 +239,14 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
     "starting": {
         "JupyterHub is starting": False,
         "Open JupyterHub": False,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": False,
         "Stop": True,
         "Restart": False,
@@ -237,12 +255,14 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
     "restarting": {
         "JupyterHub is restarting": False,
         "Open JupyterHub": False,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": False,
         "Stop": True,
         "Restart": False,
@@ -251,12 +271,14 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
     "failing": {
         "JupyterHub keeps crashing": False,
         "Open JupyterHub": False,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": False,
         "Stop": True,
         "Restart": True,
@@ -265,12 +287,14 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
     "stopped": {
         "JupyterHub is stopped": False,
         "Open JupyterHub": False,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": True,
         "Stop": False,
         "Restart": False,
@@ -279,12 +303,14 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
     "docker-unavailable": {
         "Docker is not running": False,
         "Open JupyterHub": False,
         "Show address for phones and tablets": True,
+        f"Copy address: {URL}": True,
         "Start": False,
         "Stop": True,
         "Restart": False,
@@ -293,6 +319,7 @@ EXPECTED_MENUS: dict[str, dict[str, bool]] = {
         "Last backup: 3 h ago": False,
         "Back up now": True,
         "Open logs": True,
+        "Start at login": True,
         "Quit tray": True,
     },
 }
@@ -326,6 +353,7 @@ def test_the_menu_is_ordered_and_separated(tray: Harness) -> None:
         SEP,
         "Open JupyterHub",
         "Show address for phones and tablets",
+        f"Copy address: {URL}",
         SEP,
         "Start",
         "Stop",
@@ -338,6 +366,8 @@ def test_the_menu_is_ordered_and_separated(tray: Harness) -> None:
         "Back up now",
         SEP,
         "Open logs",
+        SEP,
+        "Start at login",
         "Quit tray",
     ]
 
@@ -347,12 +377,16 @@ def test_users_submenu_shows_who_exists_and_whose_server_runs(
 ) -> None:
     rows = [row for row in tray.menu() if row[0].startswith("  ")]
     assert rows == [
-        ("  alice (admin) — server running", False, True),
-        ("  bob", False, False),
+        ("  alice (admin) — server running", True, True),
+        ("    Unlock", True, None),
+        ("    New password…", True, None),
+        ("  bob", True, False),
+        ("    Unlock", True, None),
+        ("    New password…", True, None),
     ]
     daemon.users["bob"]["server_running"] = True
     tray.app.refresh()
-    assert ("  bob — server running", False, True) in tray.menu()
+    assert ("  bob — server running", True, True) in tray.menu()
     daemon.state = "stopped"
     tray.app.refresh()
     assert [row for row in tray.menu() if row[0].startswith("  ")] == [
@@ -378,6 +412,7 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
         "Back up now": False,
         "Open logs": False,
         "How to start hubd…": True,
+        "Start at login": True,
         "Quit tray": True,
     }
     assert tray.icon.title == "hubd is not running"
@@ -393,7 +428,7 @@ def test_when_the_daemon_is_away_only_how_to_start_and_quit_work(
     assert str(server.path) in text  # the reason names the socket it looked for
 
     # The daemon comes back: the tray notices on its own (it polls every 0.05 s here).
-    again = ControlServer(server.path, daemon)
+    again = ControlServer(server.path, daemon, timing=Timing())
     again.start()
     try:
         tray.wait(lambda: tray.icon.title.startswith("JupyterHub is running"), "recovery")
@@ -611,3 +646,67 @@ def test_a_failed_backup_is_told_once_and_an_overdue_one_too(
             "The last good backup is 50 hours old. Check the backup disk, then use Back up now.",
         )
     ]
+
+
+# ------------------------------- unlock, new password, copy address, start at login, start hubd
+
+
+def test_unlock_from_the_users_menu_reaches_the_daemon_and_says_how_it_went(
+    tray: Harness, daemon: FakeDaemon
+) -> None:
+    daemon.locked.add("bob")
+    tray.click("Users (2)", "bob", "Unlock")
+    tray.wait(lambda: "unlock_user bob" in daemon.calls, "the unlock")
+    tray.wait(lambda: tray.icon.notices, "a notice")
+    assert tray.icon.notices[-1] == ("bob is unlocked", "bob can sign in again now.")
+    tray.click("Users (2)", "bob", "Unlock")
+    tray.wait(lambda: len(tray.icon.notices) == 2, "a second notice")
+    assert tray.icon.notices[-1][0] == "bob was not locked"
+
+
+def test_new_password_opens_the_password_window_for_that_person(
+    tray: Harness, server: ControlServer
+) -> None:
+    tray.click("Users (2)", "alice (admin) — server running", "New password…")
+    kind, module, args, _stdin, on_exit = tray.wait(lambda: tray.launcher.windows, "a window")[-1]
+    assert (kind, module) == ("password", "hubd._tray.windows.dialog")
+    assert args == ["--socket", str(server.path), "--password-for", "alice"]
+    on_exit(0, "alice\n")  # the window set it
+    assert tray.icon.notices[-1][0] == "Password changed"
+
+
+def test_copy_address_puts_the_hub_address_on_the_clipboard(
+    tray: Harness, desktop: FakeDesktop
+) -> None:
+    tray.click(f"Copy address: {URL}")
+    tray.wait(lambda: desktop.copied, "the copy")
+    assert desktop.copied == [URL]
+    tray.wait(lambda: tray.icon.notices, "a notice")
+    assert tray.icon.notices[-1][0] == "Address copied"
+
+
+def test_start_at_login_flips_and_the_check_mark_follows(
+    tray: Harness, desktop: FakeDesktop
+) -> None:
+    def checked() -> bool | None:
+        return next(c for label, _e, c in tray.menu() if label == "Start at login")
+
+    assert checked() is False
+    tray.click("Start at login")
+    tray.wait(lambda: checked() is True, "the check mark")
+    tray.click("Start at login")
+    tray.wait(lambda: checked() is False, "the check mark gone")
+    assert desktop.calls == ["start_at_login True", "start_at_login False"]
+
+
+def test_start_hubd_through_the_service_when_the_daemon_is_away(
+    tray: Harness, server: ControlServer, desktop: FakeDesktop
+) -> None:
+    desktop.service_installed = True
+    server.close()
+    tray.app.refresh()
+    labels = tray.labels_enabled()
+    assert labels["Start hubd"] is True and labels["How to start hubd…"] is True
+    tray.icon()  # a click on the icon (hosts without menus): the default, Start hubd
+    tray.wait(lambda: desktop.calls == ["start_daemon"], "the start")
+    tray.wait(lambda: tray.icon.notices[-1][0] == "Starting hubd", "the notice")

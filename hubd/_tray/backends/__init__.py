@@ -6,7 +6,8 @@
   Also on desktops whose panels show nothing else (GNOME, KDE, Wayland sessions...), even
   before their panel is up: the icon then appears as soon as it is.
 - **Linux otherwise**: pystray's choice (AppIndicator or GTK when PyGObject is there, else
-  plain X11); on plain X11, hubd's mended icon of `hubd._tray.backends.xorg`.
+  plain X11); on plain X11, hubd's mended icon of `hubd._tray.backends.xorg`; AppIndicator
+  and GTK with `hubd._tray.backends.gtk`'s notifier that never ends the tray.
 - **macOS, Windows**: pystray's own backends.
 
 `PYSTRAY_BACKEND` (`xorg`, `gtk`, `appindicator`...) forces one of pystray's, and
@@ -43,16 +44,19 @@ def _has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _wayland_only() -> bool:
+    return sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+
+
 # Desktops whose panels show only StatusNotifierItems (as XDG_CURRENT_DESKTOP names them).
 # At login the tray may start before the panel (or GNOME's AppIndicator extension) is up: on
 # these it waits for it as a StatusNotifierItem, which registers once a watcher appears.
 SNI_ONLY_DESKTOPS = frozenset({"gnome", "kde", "unity", "lxqt", "budgie", "sway", "hyprland"})
 
 
-def wants_sni(environ: Mapping[str, str] | None = None, timing: Timing | None = None) -> bool:
+def wants_sni(environ: Mapping[str, str] | None = None, *, timing: Timing) -> bool:
     """Whether this session shows StatusNotifierItems (or one is asked for)."""
     environ = os.environ if environ is None else environ
-    timing = timing or Timing()
     if not sys.platform.startswith("linux"):
         return False
     forced = environ.get("PYSTRAY_BACKEND")
@@ -93,6 +97,13 @@ def load_pystray(*, sni: bool = False) -> Any:
             "no graphical session here (DISPLAY is not set): run `hubd tray` from your "
             "desktop session, or let it start at login"
         )
+    if _wayland_only() and os.environ.get("PYSTRAY_BACKEND") not in ("gtk", "appindicator"):
+        # pystray's X11 backend would fail with Xlib's 'Bad display name ""'.
+        raise TrayUnavailable(
+            "this Wayland session has no D-Bus session bus (DBUS_SESSION_BUS_ADDRESS is not "
+            "set): on Wayland the tray icon is a StatusNotifierItem on that bus. Run `hubd "
+            "tray` from your desktop session (not through su or ssh), or let it start at login"
+        )
     try:
         import pystray
     except Exception as exc:  # Xlib raises its own errors, not ImportError
@@ -116,6 +127,10 @@ def icon_class(pystray: Any, timing: Timing, *, sni: bool = False) -> Any:
         from hubd._tray.backends.sni import sni_icon_class
 
         return sni_icon_class(BaseIcon, pystray.Menu.SEPARATOR, host_wait_s)
+    from hubd._tray.backends.gtk import is_gtk_family, mended_gtk_icon
+
+    if is_gtk_family(pystray.Icon):
+        return mended_gtk_icon(pystray.Icon)
     if not is_xorg(pystray):
         return pystray.Icon
     from hubd._tray.backends.xorg import fixed_xorg_icon

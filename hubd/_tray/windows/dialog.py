@@ -1,8 +1,10 @@
-"""The "Add user…" dialog: `python -m hubd._tray.windows.dialog --socket PATH`.
+"""The "Add user…" dialog: `python -m hubd._tray.windows.dialog --socket PATH`, and the
+"New password…" one: `... --password-for NAME`.
 
-Name, password twice, an admin box. It calls the daemon's control API itself and shows any
-refusal inline, so a typo costs one correction, not a new dialog. Exit code 0 (and the
-name on stdout) when a user was added, 1 when cancelled, 2 when no window could be shown.
+Name, password twice, an admin box (for a new password: the name fixed, no admin box). It
+calls the daemon's control API itself and shows any refusal inline, so a typo costs one
+correction, not a new dialog. Exit code 0 (and the name on stdout) when a user was added or
+got the new password, 1 when cancelled, 2 when no window could be shown.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hubd.errors import HubdError
 from hubd.timing import timing_from_env
 
 TITLE = "Add a JupyterHub user"
+PASSWORD_TITLE = "New password for {name}"
 
 
 def check_locally(name: str, password: str, again: str) -> tuple[str, str] | None:
@@ -51,24 +54,33 @@ def _field_of(message: str) -> str:
 
 
 class AddUserDialog:
-    def __init__(self, client: ControlClient) -> None:
+    def __init__(self, client: ControlClient, password_for: str | None = None) -> None:
         import tkinter as tk
         from tkinter import ttk
 
         self._client = client
+        self._password_for = password_for
         self._results: queue.Queue[HubdError | str] = queue.Queue()
         self.exit_code = EXIT_CANCELLED
         self.added: str | None = None
+        self._verb = "Set password" if password_for else "Add user"
 
-        root = self.root = make_root(TITLE)
+        root = self.root = make_root(
+            PASSWORD_TITLE.format(name=password_for) if password_for else TITLE
+        )
         frame = ttk.Frame(root, padding=PAD)
         frame.grid(sticky="nsew")
         ttk.Label(
             frame,
-            text="Someone new can log in to JupyterHub with this name and password.",
+            text=(
+                f"{password_for} will sign in to JupyterHub with this password from now on. "
+                "It also lifts a lockout after failed sign-ins."
+                if password_for
+                else "Someone new can log in to JupyterHub with this name and password."
+            ),
             wraplength=340,
         ).grid(row=0, column=0, columnspan=2, sticky="w", pady=(0, PAD))
-        self.name = tk.StringVar()
+        self.name = tk.StringVar(value=password_for or "")
         self.password = tk.StringVar()
         self.again = tk.StringVar()
         self.admin = tk.BooleanVar(value=False)
@@ -85,11 +97,14 @@ class AddUserDialog:
             entry = ttk.Entry(frame, textvariable=var, width=28, show="•" if secret else "")
             entry.grid(row=row, column=1, sticky="ew", pady=2, padx=(PAD // 2, 0))
             self.entries[key] = entry
-        ttk.Checkbutton(
-            frame,
-            text="Administrator (can add users and manage everyone's servers)",
-            variable=self.admin,
-        ).grid(row=4, column=0, columnspan=2, sticky="w", pady=(PAD // 2, 0))
+        if password_for:
+            self.entries["name"].state(["readonly"])
+        else:
+            ttk.Checkbutton(
+                frame,
+                text="Administrator (can add users and manage everyone's servers)",
+                variable=self.admin,
+            ).grid(row=4, column=0, columnspan=2, sticky="w", pady=(PAD // 2, 0))
         self.error = tk.StringVar()
         ttk.Label(
             frame, textvariable=self.error, foreground=ERROR_COLOUR, wraplength=440, justify="left"
@@ -100,13 +115,13 @@ class AddUserDialog:
             row=0, column=0, padx=(0, PAD // 2)
         )
         self.submit_button = ttk.Button(
-            buttons, text="Add user", command=self.submit, default="active"
+            buttons, text=self._verb, command=self.submit, default="active"
         )
         self.submit_button.grid(row=0, column=1)
         root.bind("<Return>", lambda _event: self.submit())
         root.bind("<KP_Enter>", lambda _event: self.submit())
         centre(root)
-        bring_to_front(root, self.entries["name"])
+        bring_to_front(root, self.entries["password" if password_for else "name"])
 
     def show_error(self, field: str, message: str) -> None:
         self.error.set(message)
@@ -123,7 +138,7 @@ class AddUserDialog:
             self.show_error(*problem)
             return
         self.error.set("")
-        self.submit_button.configure(text="Adding…")
+        self.submit_button.configure(text="Saving…" if self._password_for else "Adding…")
         self.submit_button.state(["disabled"])
         password, admin = self.password.get(), self.admin.get()
         threading.Thread(target=self._add, args=(name, password, admin), daemon=True).start()
@@ -132,7 +147,10 @@ class AddUserDialog:
     def _add(self, name: str, password: str, admin: bool) -> None:
         # Off the Tk thread: the window stays responsive while the hub creates the account.
         try:
-            self._client.add_user(name, password, admin)
+            if self._password_for:
+                self._client.set_password(name, password)
+            else:
+                self._client.add_user(name, password, admin)
         except HubdError as exc:
             self._results.put(exc)
         else:
@@ -144,7 +162,7 @@ class AddUserDialog:
         except queue.Empty:
             self.root.after(50, self._collect)
             return
-        self.submit_button.configure(text="Add user")
+        self.submit_button.configure(text=self._verb)
         self.submit_button.state(["!disabled"])
         if isinstance(result, HubdError):
             message = str(result)
@@ -162,7 +180,9 @@ class AddUserDialog:
 def _build(args: argparse.Namespace) -> int:
     # Creating the account can wait on the hub (and a first login on a slow machine).
     timeout_s = timing_from_env().tray_add_user_timeout_s
-    dialog = AddUserDialog(ControlClient(Path(args.socket), timeout=timeout_s))
+    dialog = AddUserDialog(
+        ControlClient(Path(args.socket), timeout=timeout_s), password_for=args.password_for
+    )
     code = dialog.run()
     if dialog.added is not None:
         print(dialog.added, flush=True)
@@ -174,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m hubd._tray.windows.dialog", description="hubd's add-user dialog"
     )
     parser.add_argument("--socket", required=True, help="the daemon's control socket")
+    parser.add_argument(
+        "--password-for", metavar="NAME", help="set a new password for NAME instead of adding"
+    )
     return window_main(_build, parser, argv)
 
 

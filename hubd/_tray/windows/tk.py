@@ -1,6 +1,6 @@
 """What the tray's small Tk windows share.
 
-Each window runs as its own process (`python -m hubd.tray_…`), started by the tray: Tk then
+Each window runs as its own process (`python -m hubd._tray.windows.…`), started by the tray: Tk then
 never shares a thread with pystray's loop, and a window that is open never blocks the icon.
 Exit codes tell the tray how it went.
 """

@@ -243,7 +243,10 @@ class Struct(Schema):
                 continue  # not given: the engine's default (never a key's odd empty value)
             if spec.schema is None:
                 raise Refused(f"{where}.{key} is not allowed")
-            out[key] = spec.schema.clean(item, f"{where}.{key}")
+            cleaned = spec.schema.clean(item, f"{where}.{key}")
+            if _is_empty(cleaned) and cleaned is not False:
+                continue  # emptied on the way ({"Type": null} is {}): not sent either
+            out[key] = cleaned
         for key, spec in self.fields.items():
             if spec.required and _is_empty(out.get(key)):
                 raise Refused(
@@ -600,7 +603,10 @@ _LOGS = {k: _BOOL for k in ("stdout", "stderr", "timestamps", "follow")} | {
     "until": Str(r"[0-9]{1,12}"),
 }
 _REMOVE = {"v": _BOOL, "force": _BOOL, "link": _BOOL}
-_PULL = {"fromImage": Str(r"[^\x00]{1,512}"), "tag": Str(r"[A-Za-z0-9_.-]{1,128}")}
+_PULL = {
+    "fromImage": Str(r"[^\x00@]{1,512}"),
+    "tag": Str(r"[A-Za-z0-9_.-]{1,128}|sha256:[0-9a-f]{64}"),  # docker-py: a digest as tag
+}
 _NETWORK_INSPECT = {"verbose": _BOOL, "scope": Str(choices=("local", "swarm"))}
 _WAIT = {"condition": Str(choices=("not-running", "next-exit", "removed"))}
 
@@ -800,7 +806,7 @@ class Judge:
         image, tag = query.get("fromImage", ""), query.get("tag", "")
         if not image or not tag:
             raise Refused("a pull names the image and its tag")
-        self._allowed_image(image if "@" in image else f"{image}:{tag}")
+        self._allowed_image(f"{image}@{tag}" if tag.startswith("sha256:") else f"{image}:{tag}")
 
     def _check_volume_name(self, name: str) -> None:
         p = self.policy
@@ -876,22 +882,24 @@ class Judge:
         # A task carries its service's whole spec, environment (API tokens) included: only
         # the tasks of this hub's people's services may be listed.
         filters = parse_json(query.get("filters", "{}").encode())
-        services: Any = filters.get("service") if isinstance(filters, dict) else None
-        if not isinstance(filters, dict) or set(filters) != {"service"}:
-            raise Refused("tasks are listed by their service (and nothing else)")
-        if isinstance(services, dict) and all(v is True for v in services.values()):
-            services = list(services)
-        if not services or not isinstance(services, list):
+        if not isinstance(filters, dict) or not set(filters) <= {"service", "desired-state"}:
+            raise Refused("tasks are listed by their service (and desired state)")
+        wanted = {key: _filter_values(value) for key, value in filters.items()}
+        services = wanted.get("service") or []
+        if not services:
             raise Refused("tasks are listed by their service")
+        states = wanted.get("desired-state") or []
+        if not set(states) <= {"running", "shutdown", "accepted", "ready", "complete"}:
+            raise Refused(f"desired-state {states} is not a task state")
         ids = {}
         for service in services:
-            if (
-                not isinstance(service, str)
-                or self.policy.person(self.policy.container_prefix + "-", service) is None
-            ):
+            if self.policy.person(self.policy.container_prefix + "-", service) is None:
                 raise Refused(f"service {service!r} is not one of this hub's users' servers")
             ids[self._own_service(service)] = True
-        query["filters"] = json.dumps({"service": ids})
+        rebuilt: dict[str, Any] = {"service": ids}
+        if states:
+            rebuilt["desired-state"] = dict.fromkeys(states, True)
+        query["filters"] = json.dumps(rebuilt)
 
     def _check_service_create(
         self, found: dict[str, str], query: dict[str, str], body: dict[str, Any]
@@ -923,6 +931,15 @@ class Judge:
             # The node's engine creates the volume from these labels: hubd finds it by them.
             if mount["Type"] == "volume" and labels.get(p.stack_label) != p.stack:
                 raise Refused("a user volume must carry this stack's label")
+
+
+def _filter_values(value: Any) -> list[str]:
+    """A filter's values in either of the engine's forms: ["a"] or {"a": true}."""
+    if isinstance(value, dict) and all(v is True for v in value.values()):
+        value = list(value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Refused("a filter is a list of strings")
+    return value
 
 
 def _truthy(value: str) -> bool:
@@ -995,6 +1012,9 @@ class GateHandler(BaseHTTPRequestHandler):
         self.raw_requestline = self.rfile.readline(65537)
         if not self.raw_requestline or not self.parse_request():
             return
+        # One request per connection (parse_request sets keep-alive for HTTP/1.1): the
+        # engine's answer, passed on as it is, says "Connection: close".
+        self.close_connection = True
         try:
             self._serve()
         except Refused as refusal:

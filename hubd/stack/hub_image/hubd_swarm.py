@@ -32,6 +32,7 @@ from swarm_placement import (
     gpu_environment,
     home_node,
     node_name,
+    node_state,
     task_address,
     task_problem,
 )
@@ -49,6 +50,7 @@ def cannot_start(message: str) -> Exception:
     error through to the spawn page (anything else becomes "Unhandled error starting
     server"), shows its `jupyterhub_message` there and in the progress stream, and logs a
     SpawnException (JupyterHub 6) as a refusal, without a traceback."""
+    error: Exception
     if SpawnException is not None:
         error = SpawnException(message, reason="placement", status_code=503)
     else:
@@ -79,7 +81,8 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
 
     async def _home(self) -> dict[str, Any]:
         nodes = await self.docker("nodes")
-        return home_node(nodes, self.user.name, self.swarm)
+        home: dict[str, Any] = home_node(nodes, self.user.name, self.swarm)
+        return home
 
     async def create_object(self) -> Any:
         try:
@@ -88,8 +91,8 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
         except PlacementRefused as refused:
             raise cannot_start(str(refused)) from None
         labels = {**self.container_labels, self.user_label: self.user.name}
-        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
-        self.extra_container_spec = {
+        self.extra_create_kwargs: dict[str, Any] = {**self.extra_create_kwargs, "labels": labels}
+        self.extra_container_spec: dict[str, Any] = {
             **self.extra_container_spec,
             "labels": labels,
             "cap_drop": list(self.swarm["cap_drop"]),
@@ -142,7 +145,7 @@ class HubdSwarmSpawner(SwarmSpawner):  # type: ignore[misc]
         task = await self.get_task()
         if task and str(task["Status"]["State"]).lower() == "running":
             node = await self._node(task.get("NodeID") or "")
-            if node is not None and (node.get("Status") or {}).get("State") == "down":
+            if node is not None and node_state(node) == "down":
                 return f"its node {node_name(node)} is unreachable"
         return await super().poll()
 

@@ -6,8 +6,9 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
-c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - JupyterHub provides it
 
 settings = json.loads(Path(os.environ.get("HUBD_SETTINGS", "/srv/hubd/settings.json")).read_text())
 data_dir = Path(settings["data_dir"])
@@ -87,7 +88,7 @@ c.Spawner.start_timeout = settings["spawn_timeout"]
 c.Spawner.http_timeout = settings["spawn_timeout"]
 
 
-async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
+async def _create_labelled_volume(spawner: Any) -> None:
     """Create the user's volume with hubd's labels, so hubd can find (and never lose) it."""
     name = settings["user_volume_template"].format(username=spawner.escaped_name)
     try:
@@ -97,7 +98,7 @@ async def _create_labelled_volume(spawner):  # type: ignore[no-untyped-def]
         await spawner.docker("create_volume", name=name, labels=labels)
 
 
-async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
+async def _join_own_network(spawner: Any) -> None:
     """Put the person's server on a network of its own that only the hub (and whatever else
     must reach people's servers) joins: one person's container cannot reach another's. On a
     Swarm it is an attachable overlay, which the hub and the proxy (plain containers on the
@@ -121,7 +122,7 @@ async def _join_own_network(spawner):  # type: ignore[no-untyped-def]
     spawner.network_name = name
 
 
-async def _prepare_spawn(spawner):  # type: ignore[no-untyped-def]
+async def _prepare_spawn(spawner: Any) -> None:
     if not swarm:
         # On a Swarm the volume is made by the engine of the node the server runs on (a
         # labelled `type=volume` mount, hubd_swarm.py): this engine's would be the wrong one.
@@ -132,7 +133,9 @@ async def _prepare_spawn(spawner):  # type: ignore[no-untyped-def]
 c.Spawner.pre_spawn_hook = _prepare_spawn
 
 # -- services: the idle culler and hubd itself, each with only the scopes it needs
-services = [{"name": "hubd", "api_token": _service_token(data_dir / "hubd-service-token")}]
+services: list[dict[str, Any]] = [
+    {"name": "hubd", "api_token": _service_token(data_dir / "hubd-service-token")}
+]
 roles = [
     {
         "name": "hubd",

@@ -1,13 +1,16 @@
 """Where a person's server runs on a Swarm: pure rules, standard library only.
 
-Runs inside the hub (hubd_swarm.py asks the engine, these decide); hubd's unit tests load this
-same file. Volumes are node-local, so a person's server runs on the one node that holds their
-files (their home, a node label hubd sets: hubd/stack/swarm/homes.py); everything here follows
-from that. Messages are written for the person on the spawn page.
+Runs inside the hub (hubd_swarm.py asks the engine, these decide); hubd imports this same
+file for its readers of a node's JSON (`docker node inspect`): its name, state, availability,
+labels and generic resources are read here and nowhere else. Volumes are node-local, so a
+person's server runs on the one node that holds their files (their home, a node label hubd
+sets: hubd/stack/swarm/homes.py); everything here follows from that. Messages are written
+for the person on the spawn page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # Swarm task states after which the task will never run (docker/swarmkit api/types.proto).
@@ -18,12 +21,53 @@ class PlacementRefused(Exception):
     """The server cannot start now; the message is for the person who asked."""
 
 
-def node_name(node: dict[str, Any]) -> str:
-    return str((node.get("Description") or {}).get("Hostname") or node.get("ID", "")[:12])
+# ---------------------------------------------------------------- a node's JSON, read once
 
 
-def node_labels(node: dict[str, Any]) -> dict[str, str]:
+def node_name(node: Mapping[str, Any]) -> str:
+    """Its hostname, else the start of its id."""
+    return str((node.get("Description") or {}).get("Hostname") or (node.get("ID") or "")[:12])
+
+
+def node_labels(node: Mapping[str, Any]) -> dict[str, str]:
     return dict((node.get("Spec") or {}).get("Labels") or {})
+
+
+def node_state(node: Mapping[str, Any]) -> str:
+    """Swarm's word for the node: ready, down, unknown, disconnected."""
+    return str((node.get("Status") or {}).get("State") or "unknown")
+
+
+def node_ready(node: Mapping[str, Any]) -> bool:
+    """Whether the node's engine answers the Swarm."""
+    return node_state(node) == "ready"
+
+
+def node_active(node: Mapping[str, Any]) -> bool:
+    """Whether the node takes tasks (not paused, not drained)."""
+    return ((node.get("Spec") or {}).get("Availability") or "active") == "active"
+
+
+def node_resources(node: Mapping[str, Any]) -> dict[str, int]:
+    """Swarm's generic resources the node's engine advertises (`node-generic-resources` in
+    its daemon.json), kind -> count: discrete ones carry a count, named ones (one GPU by UUID
+    each) count one per entry. A kind listed with a count of 0 is still listed."""
+    raw = ((node.get("Description") or {}).get("Resources") or {}).get("GenericResources")
+    counts: dict[str, int] = {}
+    for item in raw or []:
+        if "DiscreteResourceSpec" in item:
+            spec = item["DiscreteResourceSpec"] or {}
+            value = int(spec.get("Value") or 0)
+        else:
+            spec = item.get("NamedResourceSpec") or {}
+            value = 1
+        kind = str(spec.get("Kind") or "")
+        if kind:
+            counts[kind] = counts.get(kind, 0) + value
+    return counts
+
+
+# ---------------------------------------------------------------- placement
 
 
 def home_node(nodes: list[dict[str, Any]], username: str, swarm: dict[str, Any]) -> dict[str, Any]:
@@ -46,12 +90,12 @@ def check_home(node: dict[str, Any], username: str, image: str, swarm: dict[str,
     """Refuse at once (instead of waiting for the start timeout) when the server cannot run
     on its home node now."""
     name = node_name(node)
-    if ((node.get("Status") or {}).get("State") or "unknown") != "ready":
+    if not node_ready(node):
         raise PlacementRefused(
             f"Your files are on {name}, which is not reachable right now. "
             f"Your server can start again when {name} is back."
         )
-    if ((node.get("Spec") or {}).get("Availability") or "active") != "active":
+    if not node_active(node):
         raise PlacementRefused(
             f"Your files are on {name}, which is paused for maintenance. "
             f"Your server can start again when the hub's owner brings {name} back."
@@ -77,12 +121,7 @@ def constraints(node: dict[str, Any]) -> list[str]:
 def has_gpu(node: dict[str, Any], swarm: dict[str, Any]) -> bool:
     """Whether the node's engine advertises a GPU (`node-generic-resources` in its
     daemon.json), as Swarm lists it in the node's description."""
-    resources = ((node.get("Description") or {}).get("Resources") or {}).get("GenericResources")
-    for resource in resources or []:
-        for spec in resource.values():
-            if isinstance(spec, dict) and spec.get("Kind") == swarm["gpu_resource_kind"]:
-                return True
-    return False
+    return swarm["gpu_resource_kind"] in node_resources(node)
 
 
 def gpu_environment(image: str, swarm: dict[str, Any]) -> dict[str, str]:
@@ -121,7 +160,7 @@ def task_problem(task: dict[str, Any], node: dict[str, Any] | None) -> str | Non
     if state in ENDED_TASK_STATES:
         why = status.get("Err") or status.get("Message") or state
         return f"Your server could not start on {node_name(node or {})}: {why}"
-    if node is not None and ((node.get("Status") or {}).get("State") or "") == "down":
+    if node is not None and node_state(node) == "down":
         name = node_name(node)
         return (
             f"Your files are on {name}, which went away while your server was starting. "

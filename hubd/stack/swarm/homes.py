@@ -14,6 +14,7 @@ from typing import Any
 from docker.errors import APIError
 
 from hubd.errors import NodeError
+from hubd.stack.hub_image.swarm_placement import node_labels, node_name
 from hubd.stack.naming import StackNames
 
 HOME_LABEL_PREFIX = "io.hubd.home."
@@ -49,7 +50,7 @@ def homes_in(nodes: Iterable[dict[str, Any]], names: StackNames) -> dict[str, st
     prefix = f"{HOME_LABEL_PREFIX}{names.stack}."
     found: dict[str, str] = {}
     for attrs in nodes:
-        for key, value in ((attrs.get("Spec") or {}).get("Labels") or {}).items():
+        for key, value in node_labels(attrs).items():
             if key.startswith(prefix) and value == "true":
                 found[key[len(prefix) :]] = str(attrs.get("ID") or "")
     return found
@@ -68,7 +69,8 @@ def homes_elsewhere(client: Any, names: StackNames) -> dict[str, str]:
 
 
 def node_hostname(node: Any) -> str:
-    return str(((node.attrs.get("Description") or {}).get("Hostname")) or node.id[:12])
+    """A node object's hostname (else the start of its id)."""
+    return node_name(node.attrs)
 
 
 def home_of(client: Any, names: StackNames, username: str) -> str:

@@ -23,6 +23,7 @@ from docker.errors import APIError, NotFound
 from hubd.errors import StackError, UsageError, UserAccountError
 from hubd.stack import Stack
 from hubd.stack.accounts import check_username
+from hubd.stack.hub_image.swarm_placement import node_active, node_ready
 from hubd.stack.swarm import move_payload
 from hubd.stack.swarm.homes import (
     clear_home,
@@ -63,8 +64,8 @@ class NodeFacts:
         return cls(
             id=str(node.id),
             hostname=node_hostname(node),
-            ready=((attrs.get("Status") or {}).get("State")) == "ready",
-            active=((attrs.get("Spec") or {}).get("Availability")) == "active",
+            ready=node_ready(attrs),
+            active=node_active(attrs),
             manager=node.id == local_id,
         )
 

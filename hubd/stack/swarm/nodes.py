@@ -59,10 +59,10 @@ class NodeAddition:
 
 
 class Nodes:
-    def __init__(self, client: Any, names: StackNames, timing: Timing | None = None) -> None:
+    def __init__(self, client: Any, names: StackNames, timing: Timing) -> None:
         self.client = client
         self.names = names
-        self.timing = timing or Timing()
+        self.timing = timing
 
     # ------------------------------------------------------------------ reading
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hubd.errors import NodeError
+from hubd.stack.hub_image.swarm_placement import node_name, node_resources, node_state
 from hubd.stack.swarm.homes import NODE_LABEL_PREFIX
 from hubd.status import NodeResource, NodeView
 
@@ -31,21 +32,23 @@ def node_view(
     (`homes` and `running` map a username to a node id). People without a home label live on
     the manager, so they are not listed here: only labels decide homes."""
     spec = attrs.get("Spec") or {}
-    status = attrs.get("Status") or {}
     description = attrs.get("Description") or {}
     resources = description.get("Resources") or {}
     node_id = str(attrs.get("ID") or "")
     labels = spec.get("Labels") or {}
     return NodeView(
         id=node_id,
-        hostname=str(description.get("Hostname") or node_id[:12]),
+        hostname=node_name(attrs),
         role=str(spec.get("Role") or ""),
-        state=str(status.get("State") or "unknown"),
+        state=node_state(attrs),
         availability=str(spec.get("Availability") or ""),
         address=_address(attrs),
         cpus=round(int(resources.get("NanoCPUs") or 0) / 1e9, 2),
         memory_bytes=int(resources.get("MemoryBytes") or 0),
-        resources=generic_resources(resources.get("GenericResources") or []),
+        resources=tuple(
+            NodeResource(kind=kind, count=count)
+            for kind, count in sorted(node_resources(attrs).items())
+        ),
         labels=tuple(
             sorted(
                 key[len(NODE_LABEL_PREFIX) :]
@@ -67,23 +70,6 @@ def _address(attrs: Mapping[str, Any]) -> str:
     if address in ("", "0.0.0.0") and manager:
         return manager.rsplit(":", 1)[0]
     return address
-
-
-def generic_resources(raw: Iterable[Mapping[str, Any]]) -> tuple[NodeResource, ...]:
-    """Swarm's generic resources (`node-generic-resources` in daemon.json): discrete ones
-    carry a count, named ones (one GPU by UUID each) count one per entry."""
-    counts: dict[str, int] = {}
-    for item in raw:
-        if "DiscreteResourceSpec" in item:
-            spec = item["DiscreteResourceSpec"] or {}
-            value = int(spec.get("Value") or 0)
-        else:
-            spec = item.get("NamedResourceSpec") or {}
-            value = 1
-        kind = str(spec.get("Kind") or "")
-        if kind:
-            counts[kind] = counts.get(kind, 0) + value
-    return tuple(NodeResource(kind=kind, count=count) for kind, count in sorted(counts.items()))
 
 
 def resolve(views: Sequence[NodeView], wanted: str) -> NodeView:

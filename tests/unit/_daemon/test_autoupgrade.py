@@ -1,4 +1,4 @@
-"""Issue 15, opt-in automatic upgrades: the window, the schedule, and what the tray makes of
+"""Opt-in automatic upgrades: the window, the schedule, and what the tray makes of
 an update (menu item, notifications)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from hubd._tray.state import Snapshot
 from hubd.config import Config, load_config
 from hubd.errors import ConfigError
 from hubd.status import Status
+from hubd.timing import Timing
 
 NIGHT = parse_window("23:30-01:00")
 
@@ -74,7 +75,7 @@ def test_the_menu_offers_the_upgrade_only_when_one_is_available_and_the_hub_runs
 
 
 def test_notices_for_an_update_found_and_for_how_the_upgrade_went() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert tracker.update(snap()) == []
     found = tracker.update(snap(**AVAILABLE))
     assert [n.title for n in found] == ["Update available"]
@@ -106,7 +107,6 @@ class FakeUpgrader:
 def make_daemon(tmp_path: Any, mode: str, upgrader: FakeUpgrader) -> Any:
     from hubd.daemon import Daemon
     from hubd.paths import Paths
-    from hubd.timing import Timing
 
     paths = Paths(tmp_path / "etc", tmp_path / "state", tmp_path / "run", tmp_path / "log")
     daemon = Daemon(paths, tmp_path / "config.toml", Config(auto_upgrade=mode), Timing())

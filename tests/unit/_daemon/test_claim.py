@@ -1,4 +1,4 @@
-"""One supervisor per stack (item 8): the claim is refused while held, free once released."""
+"""One supervisor per stack: the claim is refused while held, free once released."""
 
 from __future__ import annotations
 

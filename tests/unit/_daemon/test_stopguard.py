@@ -1,4 +1,4 @@
-"""The shutdown promise (item 4), with a fake exit: deadline and second signal."""
+"""The shutdown promise (the stop deadline), with a fake exit: deadline and second signal."""
 
 from __future__ import annotations
 

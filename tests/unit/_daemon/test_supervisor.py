@@ -136,7 +136,7 @@ def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
         DesiredState(tmp_path / "desired.json"),
         TIMING,
         connect=connect,
-        reporter=LogReporter(),
+        reporter=LogReporter(Timing()),
         clock=clock,
         make_stack=lambda *a, **k: stack,
     )
@@ -259,7 +259,7 @@ def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Any) -> None:
 def test_a_hub_found_running_but_silent_gets_the_hang_budget_not_the_ready_deadline(
     rig: Any,
 ) -> None:
-    # Item 1: frozen when hubd starts (or after a reconnect / reload): an adopted hub.
+    # A hub frozen when hubd starts (or after a reconnect / reload): an adopted hub.
     supervisor, stack, clock, _ = rig
     stack.answers = False
     supervisor.reconcile_once()
@@ -345,7 +345,7 @@ def test_backoff_is_forgotten_after_a_stable_period(rig: Any) -> None:
 
 
 def test_a_container_that_will_not_start_is_recreated(rig: Any) -> None:
-    # Item 5: e.g. its network removed by hand: `docker start` fails every time.
+    # A broken hub container, e.g. its network removed by hand: `docker start` fails every time.
     supervisor, stack, clock, _ = rig
     up_and_healthy(supervisor)
     stack.status = "exited"
@@ -376,7 +376,6 @@ def test_up_failing_to_start_the_container_recreates_it_next_time(rig: Any) -> N
 
 
 def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Any) -> None:
-    # Item 6.
     supervisor, stack, _, _ = rig
     stack.image_problems = ["pulling nosuch/image failed: not found"]
     up_and_healthy(supervisor)
@@ -415,7 +414,7 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
     ],
 )
 def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Exception) -> None:
-    # Item 2: a frozen engine (ReadTimeout), a broken stream, 500s: never an exception out of
+    # A sick engine: frozen (ReadTimeout), a broken stream, 500s: never an exception out of
     # the pass, and `docker-unavailable` when the engine does not answer a ping either.
     supervisor, stack, _, _engine_ok = rig
     up_and_healthy(supervisor)
@@ -468,7 +467,7 @@ def test_restart_on_request_is_not_a_failure(rig: Any) -> None:
 
 
 def test_a_restart_asked_while_the_hub_is_down_is_done_once(rig: Any) -> None:
-    # Item 10: the start that brings the hub back is the restart that was asked for.
+    # The start that brings the hub back is the restart that was asked for.
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
     stack.status = "exited"
@@ -494,7 +493,7 @@ def test_a_corrupt_desired_state_file_means_running_and_is_kept_aside(
 def test_desired_state_is_written_atomically_and_memory_follows_the_disk(
     tmp_path: Path,
 ) -> None:
-    # Item 7: a folder that cannot be written: a clear error, and the wish in memory unchanged
+    # A folder that cannot be written: a clear error, and the wish in memory unchanged
     # (status never claims what a reboot would not do). No temp file is left behind.
     folder = tmp_path / "state"
     folder.mkdir()

@@ -11,6 +11,7 @@ from hubd._tray.menu import ItemSpec, build_menu
 from hubd._tray.notices import Notice, NoticeTracker
 from hubd._tray.state import Snapshot, fetch_snapshot
 from hubd.control import ControlClient
+from hubd.timing import Timing
 from tests.tray_fakes import FakeDaemon, serving, short_temp_dir, two_machines
 
 
@@ -29,7 +30,7 @@ def test_one_machine_has_no_machines_menu(daemon: tuple[FakeDaemon, ControlClien
     _, client = daemon
     snapshot = fetch_snapshot(client)
     assert snapshot.nodes == () and machines(snapshot) is None
-    assert NoticeTracker().update(snapshot) == []
+    assert NoticeTracker(timing=Timing()).update(snapshot) == []
 
 
 def test_each_machine_with_its_state_and_who_lives_there(
@@ -58,7 +59,7 @@ def test_a_machine_going_away_and_coming_back_is_told_once_each(
 ) -> None:
     fake, client = daemon
     fake.nodes = two_machines()
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert tracker.update(fetch_snapshot(client)) == []
     fake.set_node_state("gpubox", "down")
     assert tracker.update(fetch_snapshot(client)) == [
@@ -90,7 +91,7 @@ def test_a_machine_already_down_when_the_tray_starts_is_told() -> None:
     fake.nodes = two_machines()
     fake.set_node_state("gpubox", "down")
     fake.nodes[1]["homes"] = ["bob", "cy", "di"]
-    notices = NoticeTracker().update(Snapshot(status=fake.status()))
+    notices = NoticeTracker(timing=Timing()).update(Snapshot(status=fake.status()))
     assert [n.message for n in notices] == [
         "bob, cy and di cannot use their server until it is back; everyone else carries on."
     ]

@@ -15,10 +15,14 @@ from hubd._tray.icons import ICON_SIZE_PX, STATE_COLOURS, draw_icon
 from hubd._tray.menu import (
     SEPARATOR,
     Action,
+    DesktopFacts,
     ItemSpec,
     build_menu,
     default_action,
     find_item,
+    split_action,
+    user_action,
+    without_windows,
 )
 from hubd._tray.notices import NoticeTracker
 from hubd._tray.state import TOOLTIP_MAX_CHARS, Snapshot, TrayState, UserRow, tooltip
@@ -26,6 +30,7 @@ from hubd._tray.windows.address import qr_png
 from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
 from hubd._tray.windows.text import tail_of_file
 from hubd.status import Status
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -144,6 +149,57 @@ def test_users_item_when_there_are_none() -> None:
     assert [c.label for c in users.children] == ["(no users yet)"]
 
 
+def test_each_person_can_be_unlocked_or_given_a_new_password_while_the_hub_runs() -> None:
+    users = next(s for s in build_menu(snap("running")) if s.label.startswith("Users"))
+    (alice,) = users.children
+    assert alice.checked is True  # her server runs
+    assert [(c.label, c.action, c.enabled) for c in alice.children] == [
+        ("Unlock", "unlock:alice", True),
+        ("New password…", "password:alice", True),
+    ]
+    assert split_action(user_action(Action.UNLOCK, "alice")) == (Action.UNLOCK, "alice")
+    assert split_action(Action.QUIT) == (Action.QUIT, None)
+    # Accounts live in the running hub: greyed while it starts or crashes.
+    failing = next(s for s in build_menu(snap("failing")) if s.label.startswith("Users"))
+    assert not any(c.enabled for c in failing.children[0].children)
+    # The new password needs a window: greyed under a Python without Tk; Unlock does not.
+    greyed = without_windows(build_menu(snap("running")), log_file_readable=True)
+    assert find_item(greyed, "password:alice") == ItemSpec(
+        "New password… (needs Tk)", "password:alice", enabled=False
+    )
+    assert find_item(greyed, "unlock:alice") == ItemSpec("Unlock", "unlock:alice")
+
+
+def test_the_address_can_be_copied_when_there_is_one_and_a_clipboard() -> None:
+    copy = find_item(build_menu(snap("running")), Action.COPY_ADDRESS)
+    assert copy == ItemSpec(f"Copy address: {URL}", Action.COPY_ADDRESS)
+    no_clipboard = build_menu(snap("running"), DesktopFacts(can_copy=False))
+    assert find_item(no_clipboard, Action.COPY_ADDRESS).enabled is False  # type: ignore[union-attr]
+    assert find_item(build_menu(snap(None)), Action.COPY_ADDRESS) is None
+
+
+def test_start_hubd_when_away_and_installed_as_a_service() -> None:
+    away = build_menu(snap(None), DesktopFacts(service_installed=True))
+    assert default_action(away) == Action.START_DAEMON  # a click on the icon starts it
+    assert find_item(away, Action.HOW_TO_START) is not None  # still there, not the default
+    assert find_item(build_menu(snap(None)), Action.START_DAEMON) is None  # nothing to start
+    # The daemon answers: nothing to start.
+    running = build_menu(snap("running"), DesktopFacts(service_installed=True))
+    assert find_item(running, Action.START_DAEMON) is None
+
+
+def test_start_at_login_is_a_check_item_where_the_system_can_do_it() -> None:
+    on = find_item(
+        build_menu(snap("running"), DesktopFacts(starts_at_login=True)), "start-at-login"
+    )
+    off = find_item(
+        build_menu(snap(None), DesktopFacts(starts_at_login=False)), Action.START_AT_LOGIN
+    )
+    assert on is not None and on.checked is True and on.enabled
+    assert off is not None and off.checked is False and off.enabled  # also with no daemon
+    assert find_item(build_menu(snap("running")), Action.START_AT_LOGIN) is None
+
+
 # ---------------------------------------------------------------- notifications
 
 
@@ -160,7 +216,7 @@ def kinds(tracker: NoticeTracker, *snapshots: Snapshot) -> list[str]:
 
 
 def test_normal_start_and_stop_are_quiet() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert (
         kinds(
             tracker,
@@ -174,7 +230,7 @@ def test_normal_start_and_stop_are_quiet() -> None:
 
 
 def test_crash_then_recovery() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(
         tracker,
         snap("running", restart_count=0),
@@ -185,14 +241,14 @@ def test_crash_then_recovery() -> None:
 
 
 def test_crash_between_two_polls_is_still_told() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("running", restart_count=2), snap("running", restart_count=3)) == [
         "crash"
     ]
 
 
 def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     notices = [
         n
         for s in (
@@ -211,7 +267,9 @@ def test_crash_loop_is_told_once_and_recovery_after_it() -> None:
 
 
 def test_without_restart_count_the_states_tell_a_crash() -> None:
-    assert kinds(NoticeTracker(), snap("running"), snap("restarting"), snap("running")) == [
+    assert kinds(
+        NoticeTracker(timing=Timing()), snap("running"), snap("restarting"), snap("running")
+    ) == [
         "crash",
         "recovered",
     ]
@@ -219,7 +277,7 @@ def test_without_restart_count_the_states_tell_a_crash() -> None:
 
 def test_a_restart_from_the_tray_is_no_crash() -> None:
     clock = Clock()
-    tracker = NoticeTracker(clock)
+    tracker = NoticeTracker(clock, timing=Timing())
     tracker.update(snap("running"))
     tracker.expect_restart()
     assert kinds(tracker, snap("restarting"), snap("running")) == []
@@ -228,7 +286,7 @@ def test_a_restart_from_the_tray_is_no_crash() -> None:
 
 
 def test_failing_at_tray_start_is_told_and_the_daemon_going_away() -> None:
-    tracker = NoticeTracker()
+    tracker = NoticeTracker(timing=Timing())
     assert kinds(tracker, snap("failing"), snap(None), snap(None)) == ["crash-loop", "daemon-lost"]
     assert kinds(tracker, snap("docker-unavailable"), snap("running")) == ["docker", "recovered"]
 
@@ -297,6 +355,28 @@ def test_hubd_tray_without_a_display_says_so_without_a_traceback() -> None:
     assert result.returncode == os.EX_UNAVAILABLE
     assert "Traceback" not in result.stderr
     assert "no graphical session" in result.stderr
+
+
+def test_hubd_tray_on_wayland_without_a_session_bus_says_so_in_one_line(tmp_path: Path) -> None:
+    # pystray's X11 backend (chosen without a display) said 'Bad display name ""' here.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "PYSTRAY_BACKEND")
+    }
+    env.update({"WAYLAND_DISPLAY": "wayland-0", "XDG_RUNTIME_DIR": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-m", "hubd", "tray", "--socket", "/nonexistent"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == os.EX_UNAVAILABLE
+    assert "Traceback" not in result.stderr and "Bad display name" not in result.stderr
+    assert "no D-Bus session bus" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_tray_command_finds_the_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

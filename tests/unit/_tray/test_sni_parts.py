@@ -18,6 +18,7 @@ from hubd._tray.backends.sni import PIXMAP_SIZES_PX, argb_pixmaps
 from hubd._tray.menu import NEEDS_TK, Action, ItemSpec, build_menu, to_pystray, without_windows
 from hubd._tray.state import Snapshot, UserRow
 from hubd.status import Status
+from hubd.timing import Timing
 
 URL = "http://jupyter.local:8000/"
 
@@ -179,4 +180,4 @@ def test_the_backend_is_chosen_from_the_session(
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/hubd-test-bus")
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
-    assert wants_sni() is sni
+    assert wants_sni(timing=Timing()) is sni

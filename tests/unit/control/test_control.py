@@ -15,6 +15,7 @@ from hubd.control.protocol import MAX_BODY_BYTES
 from hubd.errors import BackupError, DaemonUnreachable, NodeError, UsageError, UserAccountError
 from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
+from hubd.timing import Timing
 from tests.as_nobody import as_nobody
 
 
@@ -113,7 +114,7 @@ class Backend:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[ControlServer, ControlClient, Backend]]:
     backend = Backend()
-    server = ControlServer(tmp_path / "run" / "control.sock", backend)
+    server = ControlServer(tmp_path / "run" / "control.sock", backend, timing=Timing())
     server.start()
     try:
         yield server, ControlClient(server.path, timeout=5), backend
@@ -293,11 +294,11 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
     stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     stale.bind(str(path))
     stale.close()  # the file stays, nobody listens: a daemon that died
-    first = ControlServer(path, Backend())
+    first = ControlServer(path, Backend(), timing=Timing())
     first.start()
     try:
         with pytest.raises(UsageError, match="already running"):
-            ControlServer(path, Backend())
+            ControlServer(path, Backend(), timing=Timing())
     finally:
         first.close()
         first.close()  # safe twice
@@ -308,7 +309,7 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
 def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_allows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Item 8/9: the CLI of a non-root person falls back to the system service's socket, and
+    """The CLI of a non-root person falls back to the system service's socket, and
     a `control_group` applied by SIGHUP (set_group) opens that socket to them."""
     import grp
 
@@ -323,7 +324,7 @@ def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_all
     )
     for folder in [tmp_path, *tmp_path.parents]:
         folder.chmod(folder.stat().st_mode | 0o005)
-    server = ControlServer(system.control_socket, Backend())
+    server = ControlServer(system.control_socket, Backend(), timing=Timing())
     server.start()
     system.runtime_dir.chmod(0o755)
     try:

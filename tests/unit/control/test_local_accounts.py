@@ -24,6 +24,7 @@ from hubd.control import ControlServer
 from hubd.control.client import ControlClient, check_server
 from hubd.errors import UntrustedPath
 from hubd.paths import prepare_runtime_dir
+from hubd.timing import Timing
 from tests.as_nobody import NOBODY, as_nobody
 
 pytestmark = pytest.mark.skipif(
@@ -168,7 +169,7 @@ def test_the_daemon_refuses_a_planted_folder(shared_tmp: Path) -> None:
     planted = shared_tmp / "run"
     assert as_nobody(lambda: str(planted.mkdir(mode=0o700))) == "None"
     with pytest.raises(UntrustedPath, match="belongs to uid 65534"):
-        ControlServer(planted / "control.sock", cast(Any, object()))
+        ControlServer(planted / "control.sock", cast(Any, object()), timing=Timing())
     assert not (planted / "control.sock").exists()
 
 

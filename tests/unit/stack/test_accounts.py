@@ -9,6 +9,7 @@ import requests
 from hubd.errors import UserAccountError
 from hubd.stack.accounts import check_password, username_problem
 from hubd.stack.hubapi import HubAPI
+from hubd.timing import Timing
 
 
 @pytest.mark.parametrize("name", ["alice", "bob2", "mary-jane", "j.doe", "a_b", "x" * 32])
@@ -74,7 +75,7 @@ class _PagingHub:
 
 
 def test_every_user_is_listed_across_the_hubs_pages() -> None:
-    api = HubAPI("http://127.0.0.1:1/", "token")
+    api = HubAPI("http://127.0.0.1:1/", "token", Timing())
     hub = _PagingHub(123)
     api.session = hub  # type: ignore[assignment]
     users = api.list_users()

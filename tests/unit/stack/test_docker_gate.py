@@ -31,7 +31,7 @@ def _load_gate() -> ModuleType:
 
 gate = _load_gate()
 NAMES = StackNames("home")
-CONFIG = Config(user_image="lab:1", allowed_images=["lab:2"], shared_folder="/srv/share")
+CONFIG = Config(user_image="lab:1", allowed_images=("lab:2",), shared_folder="/srv/share")
 OURS = {"io.hubd.stack": "home", "io.hubd.role": "user-server"}
 ENGINE: dict[str, Any] = {
     "/containers/home-user-ann/json": {"Id": "a" * 64, "Config": {"Labels": OURS}},
@@ -201,6 +201,18 @@ def test_people_get_networks_that_only_the_hub_joins() -> None:
     with pytest.raises(gate.Refused, match="Options"):
         body = {"Name": "home-unet-x", "Labels": labels, "Options": {"parent": "eth0"}}
         check("POST", "/networks/create", body)
+
+
+def test_an_image_by_digest_is_pulled_as_docker_py_asks() -> None:
+    digest = "sha256:" + "ab" * 32
+    config = Config(user_image=f"lab@{digest}")
+    policy = gate.Policy.from_json(json.dumps(gate_policy(config, NAMES)))
+    request = gate.Request("POST", "/images/create", {"fromImage": ["lab"], "tag": [digest]})
+    gate.Judge(policy, ENGINE.get).check(request)
+    with pytest.raises(gate.Refused):
+        gate.Judge(policy, ENGINE.get).check(
+            gate.Request("POST", "/images/create", {"fromImage": [f"lab@{digest}"], "tag": ["1"]})
+        )
 
 
 def test_pulls_and_volumes_stay_within_the_config() -> None:

@@ -97,6 +97,9 @@ def test_what_the_swarm_spawner_does_is_let_through() -> None:
         check("GET", "/services/home-user-nobody-yet")
     check("GET", "/tasks", filters=json.dumps({"service": ["home-user-ann"]}))
     check("GET", "/tasks", filters=json.dumps({"service": {"home-user-ann": True}}))
+    # dockerspawner's SwarmSpawner.get_task asks for the running one first.
+    running = {"service": ["home-user-ann"], "desired-state": ["running"]}
+    check("GET", "/tasks", filters=json.dumps(running))
     check("GET", "/nodes")
     check("GET", "/nodes/abc")
     labels = {"io.hubd.stack": "home", "io.hubd.role": "user-network", "io.hubd.user": "ann"}
@@ -154,7 +157,7 @@ def test_a_service_asking_for_more_is_refused(body: dict[str, Any], reason: str)
     [
         ({"Name": "home-hub"}, "names must be home-user-<person>"),
         ({"Labels": {}}, "labels"),
-        ({"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}}, "Ports is not allowed"),
+        ({"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}}, "Ports is not"),
         ({"Mode": {"Global": {}}}, "Mode.Global is not allowed"),
         ({"Mode": {"Replicated": {"Replicas": 5}}}, "Replicas must be between 0 and 1"),
         ({"UpdateConfig": {"Parallelism": 1}}, "UpdateConfig"),
@@ -170,6 +173,18 @@ def test_other_service_requests_are_refused(change: dict[str, Any], reason: str)
     [
         ("GET", "/tasks", {}, "listed by their service"),
         ("GET", "/tasks", {"filters": json.dumps({"node": ["abc"]})}, "listed by their service"),
+        (
+            "GET",
+            "/tasks",
+            {"filters": json.dumps({"service": ["home-user-ann"], "desired-state": ["x"]})},
+            "not a task state",
+        ),
+        (
+            "GET",
+            "/tasks",
+            {"filters": '{"service": ["home-user-ann"], "Service": ["postgres"]}'},
+            "duplicate",
+        ),
         ("GET", "/tasks", {"filters": json.dumps({"service": ["postgres"]})}, "not one of"),
         (
             "GET",

@@ -11,11 +11,21 @@ def test_every_file_the_hub_image_copies_is_in_its_hash(tmp_path: Path) -> None:
     context = tmp_path / "hub_image"
     shutil.copytree(hub_context_dir(), context, ignore=shutil.ignore_patterns("__pycache__"))
     dockerfile = (context / "Dockerfile").read_text()
-    copied = {
+    sources = [
         name
         for line in re.findall(r"^COPY (.+)$", dockerfile, flags=re.M)
         for name in line.split()[:-1]
+    ]
+    # A copied folder (templates/) stands for every file in it.
+    copied = {
+        path.relative_to(context).as_posix()
+        for name in sources
+        for path in (
+            [context / name] if (context / name).is_file() else (context / name).rglob("*")
+        )
+        if path.is_file()
     }
+    assert "templates/hubd-login.html" in copied
     assert copied and copied <= set(hub_context_files(context))
     before = hub_image_hash("sha256:base", context)
     for name in sorted(copied):

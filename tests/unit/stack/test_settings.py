@@ -13,10 +13,11 @@ from hubd.config import Config
 from hubd.stack.images import hub_context_dir
 from hubd.stack.naming import StackNames
 from hubd.stack.settings import hub_settings
+from hubd.timing import Timing
 
 
 def load_hub_config(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPatch) -> Any:
-    settings = hub_settings(config, StackNames(config.stack_name))
+    settings = hub_settings(config, StackNames(config.stack_name), Timing())
     settings["data_dir"] = str(tmp_path / "data")
     settings["proxy_token_file"] = str(tmp_path / "proxy-token")
     (tmp_path / "proxy-token").write_text("the-proxy-token\n")
@@ -98,7 +99,7 @@ def test_limits_images_and_shared_folder(tmp_path: Path, monkeypatch: pytest.Mon
     config = Config(
         mem_limit="2G",
         cpu_limit=1.5,
-        allowed_images=["a/b:1", "c/d:2"],
+        allowed_images=("a/b:1", "c/d:2"),
         shared_folder="/srv/shared",
         shared_folder_readonly=True,
     )
@@ -129,8 +130,10 @@ def test_users_containers_are_hardened_by_default(
 def test_default_memory_limit_is_a_quarter_of_the_engine_within_1_to_8_gib(
     engine_gib: int, expected: str
 ) -> None:
-    settings = hub_settings(Config(), StackNames("hubd"), engine_memory_bytes=engine_gib * 1024**3)
+    settings = hub_settings(
+        Config(), StackNames("hubd"), Timing(), engine_memory_bytes=engine_gib * 1024**3
+    )
     assert settings["mem_limit"] == expected
     assert hub_settings(
-        Config(mem_limit="3G"), StackNames("hubd"), engine_memory_bytes=64 * 1024**3
+        Config(mem_limit="3G"), StackNames("hubd"), Timing(), engine_memory_bytes=64 * 1024**3
     )["mem_limit"] == ("3G")

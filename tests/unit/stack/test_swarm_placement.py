@@ -15,6 +15,7 @@ from hubd.stack.images import hub_context_dir
 from hubd.stack.naming import StackNames
 from hubd.stack.settings import hub_settings
 from hubd.stack.swarm.homes import home_label, node_label
+from hubd.timing import Timing
 
 
 def _load() -> ModuleType:
@@ -31,12 +32,12 @@ placement = _load()
 NAMES = StackNames("home")
 CONFIG = Config(
     user_image="lab:1",
-    allowed_images=["lab:1", "lab-gpu:1"],
-    image_nodes=["lab-gpu:1=gpu"],
-    gpu_images=["lab-gpu:1"],
+    allowed_images=("lab:1", "lab-gpu:1"),
+    image_nodes=("lab-gpu:1=gpu",),
+    gpu_images=("lab-gpu:1",),
 )
 SWARM: dict[str, Any] = hub_settings(
-    CONFIG, NAMES, user_images={"lab-gpu:1": "sha256:gpu"}, swarm_node_id="m1"
+    CONFIG, NAMES, Timing(), user_images={"lab-gpu:1": "sha256:gpu"}, swarm_node_id="m1"
 )["swarm"]
 
 
@@ -144,9 +145,42 @@ def test_the_server_is_reached_at_its_task_address_on_the_persons_network() -> N
 
 
 def test_a_one_machine_hub_has_no_swarm_settings() -> None:
-    assert hub_settings(CONFIG, NAMES)["swarm"] is None
+    assert hub_settings(CONFIG, NAMES, Timing())["swarm"] is None
     assert SWARM["manager_node_id"] == "m1"
     assert SWARM["image_node_labels"] == {
         "lab-gpu:1": "io.hubd.node.gpu",
         "sha256:gpu": "io.hubd.node.gpu",
     }
+
+
+def test_hubd_and_the_hub_read_a_node_with_the_same_readers() -> None:
+    """One reading of a node's JSON: the hub's placement (this file, in the container) and
+    hubd's node list (`hubd node list`, the tray) agree on name, readiness and GPUs."""
+    from hubd.stack.hub_image import swarm_placement as shared
+    from hubd.stack.swarm.placement import node_view
+
+    bare = {"ID": "abcdef1234567890", "Status": {}, "Spec": {}}
+    gpu = {
+        "ID": "n2",
+        "Description": {
+            "Hostname": "gpu-box",
+            "Resources": {
+                "GenericResources": [
+                    {"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": "GPU-1"}},
+                    {"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": "GPU-2"}},
+                    {"DiscreteResourceSpec": {"Kind": "SSD", "Value": 2}},
+                ]
+            },
+        },
+        "Status": {"State": "ready"},
+        "Spec": {"Availability": "drain"},
+    }
+    assert shared.node_name(bare) == "abcdef123456" == node_view(bare, {}, {}, "").hostname
+    assert not shared.node_ready(bare) and not node_view(bare, {}, {}, "").ready
+    assert shared.node_resources(gpu) == {"NVIDIA-GPU": 2, "SSD": 2}
+    view = node_view(gpu, {}, {}, "")
+    assert view.ready and view.hostname == "gpu-box"
+    assert [(r.kind, r.count) for r in view.resources] == [("NVIDIA-GPU", 2), ("SSD", 2)]
+    assert not shared.node_active(gpu) and shared.node_active(bare)
+    assert shared.has_gpu(gpu, {"gpu_resource_kind": "NVIDIA-GPU"})
+    assert not shared.has_gpu(bare, {"gpu_resource_kind": "NVIDIA-GPU"})

@@ -10,6 +10,7 @@ from hubd.stack.naming import StackNames
 from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.settings import hub_settings
 from hubd.stack.upgrade import Change, UpgradePlan
+from hubd.timing import Timing
 
 PINS = ImagePins(
     hub_base_ref="quay.io/jupyterhub/jupyterhub:latest",
@@ -56,13 +57,13 @@ def test_plan_round_trips_and_knows_when_nothing_changes() -> None:
 def test_the_hub_starts_pinned_user_images_by_id() -> None:
     config = Config(allowed_images=("quay.io/jupyter/base-notebook:latest", "r:latest"))
     names = StackNames(config.stack_name)
-    pinned = hub_settings(config, names, user_images=PINS.user_images)
+    pinned = hub_settings(config, names, Timing(), user_images=PINS.user_images)
     assert pinned["user_image"] == "sha256:" + "b" * 64
     # People still pick by name; DockerSpawner starts the pinned id (r is not pinned yet).
     assert pinned["allowed_images"] == {
         "quay.io/jupyter/base-notebook:latest": "sha256:" + "b" * 64,
         "r:latest": "r:latest",
     }
-    unpinned = hub_settings(config, names)
+    unpinned = hub_settings(config, names, Timing())
     assert unpinned["user_image"] == config.user_image
     assert unpinned["allowed_images"] == list(config.allowed_images)
