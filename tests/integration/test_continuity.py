@@ -37,10 +37,14 @@ class Work:
         self.log_dir = log_dir
         self.daemons = 0
         self.daemon = self._new_daemon()
-        self.daemon.wait_state("running", 240)
-        for name in PEOPLE:
-            env.hubd("user", "add", "--password-stdin", name, input=PASSWORD + "\n")
-        self.people = [Person(env.base_url, name, PASSWORD) for name in PEOPLE]
+        try:
+            self.daemon.wait_state("running", 240)
+            for name in PEOPLE:
+                env.hubd("user", "add", "--password-stdin", name, input=PASSWORD + "\n")
+            self.people = [Person(env.base_url, name, PASSWORD) for name in PEOPLE]
+        except BaseException:
+            self.daemon.stop()  # else it outlives the test and keeps the stack running
+            raise
 
     def _new_daemon(self) -> DaemonProc:
         self.daemons += 1
