@@ -51,7 +51,7 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
     old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     old.start()
-    stack.wait_healthy(120)
+    stack.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
 
 
 def make_publishing_proxy_stack(env: StackEnv) -> None:
