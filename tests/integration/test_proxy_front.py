@@ -160,7 +160,11 @@ def assert_unnoticed(work: Work, cell_s: float, back_s: float, result: FaultResu
     assert cell_s <= back_s + CELL_MARGIN_S, (cell_s, back_s, result.line())
     assert work.lab.dialogs() == []
     assert work.lab.same_page()
-    assert result.failed == 0, result.line()
+    # At most the request in flight when the old proxy went (killed, or removed after a
+    # switch) on the probe's keep-alive connection: the front passes bytes, it cannot replay
+    # a request the proxy had taken. (Chromium resends such a request on its own; the
+    # probe, Python's requests, does not.) Every request after it waits and succeeds.
+    assert result.failed <= 1, result.line()
     assert all(result.kernels_kept.values()), result.line()
     assert all(result.files_intact.values()), result.line()
 
