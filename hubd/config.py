@@ -429,3 +429,18 @@ def _toml_value(value: Any) -> str:
     import json
 
     return json.dumps(value)
+
+
+def parse_setting(key: str, text: str, source: str = "config set") -> Any:
+    """A value for `key` from its text on the command line (as in a HUBD_<KEY> variable),
+    checked against the key's type and its rules; ConfigError says what was expected."""
+    keys = config_keys()
+    if key not in keys:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(keys), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else " (`hubd config show` lists them)"
+        raise ConfigError(f"{source}: '{key}' is not a config key{hint}")
+    value = _from_env_text(key, field_types(Config)[key], text, source)
+    _validate(key, value, source)
+    return value

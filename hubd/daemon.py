@@ -37,13 +37,13 @@ from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
 from hubd.control import ControlBackend, ControlServer
 from hubd.errors import DockerUnavailable, HubdError, UsageError
-from hubd.paths import Paths
+from hubd.paths import Paths, log_file_tail
 from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
 from hubd.stack.engine import connect
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import LogReporter, PullProgress
+from hubd.stack.progress import LogReporter, ProgressFeed, PullProgress
 from hubd.stack.swarm.move import move_user, plan_move
 from hubd.stack.upgrade import UpgradePlan, Upgrader
 from hubd.status import HubState, MdnsView, Status, Supervision, UpdateView
@@ -67,9 +67,14 @@ class _WatchdogReporter(LogReporter):
     also where a long pass stops when a stop signal came."""
 
     def __init__(
-        self, notifier: Notifier, timing: Timing, heartbeat: Heartbeat, guard: StopGuard
+        self,
+        notifier: Notifier,
+        timing: Timing,
+        heartbeat: Heartbeat,
+        guard: StopGuard,
+        feed: ProgressFeed | None = None,
     ) -> None:
-        super().__init__(timing)
+        super().__init__(timing, feed=feed.add if feed is not None else None)
         self.notifier = notifier
         self.extension_s = timing.start_timeout_extension_s
         self.heartbeat = heartbeat
@@ -126,13 +131,21 @@ class Daemon:
         self.wake = threading.Event()
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
+        # Reloads asked for over the control socket wait for the loop to have done one.
+        self.reloaded = threading.Condition()
+        self.reload_count = 0
+        self.reload_notes: list[str] = []
         self.heartbeat = Heartbeat(self.notifier)
         self.guard = StopGuard(
             lambda: self.stop_requested,
             self.timing.shutdown_grace_s,
             poll_s=self.timing.shutdown_deadline_poll_s,
         )
-        self.reporter = _WatchdogReporter(self.notifier, self.timing, self.heartbeat, self.guard)
+        # What `hubd up` through the control socket shows: the steps, builds and pulls.
+        self.progress_feed = ProgressFeed()
+        self.reporter = _WatchdogReporter(
+            self.notifier, self.timing, self.heartbeat, self.guard, self.progress_feed
+        )
         self.supervisor = Supervisor(
             self.config,
             DesiredState(paths.desired_state_file),
@@ -290,7 +303,11 @@ class Daemon:
         while not self.stop_requested:
             if self.reload_requested:
                 self.reload_requested = False
-                self._reload()
+                notes = self._reload()
+                with self.reloaded:
+                    self.reload_notes = notes
+                    self.reload_count += 1
+                    self.reloaded.notify_all()
             self.supervisor.reconcile_once()
             self._sync_advertiser()
             self._maybe_auto_upgrade()
@@ -317,12 +334,16 @@ class Daemon:
         snap = self.supervisor.snapshot()
         return snap.state + (f": {snap.last_error}" if snap.last_error else "")
 
-    def _reload(self) -> None:
+    def _reload(self) -> list[str]:
+        """Apply the config file again; what could not be applied, as lines for a person."""
+        notes: list[str] = []
         try:
             config = load_config(self.config_file)
         except HubdError as exc:
             log.error("config not reloaded: %s", exc)
-            return
+            return [f"config not reloaded: {exc}"]
+        if config.stack_name != self.config.stack_name:
+            notes.append("stack_name takes a restart of hubd (e.g. `systemctl restart hubd`)")
         config = self._keys_needing_a_restart(config)
         if config.control_group != self.config.control_group and self.control is not None:
             try:
@@ -330,6 +351,7 @@ class Daemon:
                 log.info("control socket now open to group %s", config.control_group or "-")
             except HubdError as exc:
                 log.error("%s; keeping the control socket as it was", exc)
+                notes.append(f"{exc}; keeping the control socket as it was")
                 config = dataclasses.replace(config, control_group=self.config.control_group)
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
@@ -339,6 +361,7 @@ class Daemon:
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.config_file)
+        return notes
 
     def _keys_needing_a_restart(self, config: Config) -> Config:
         """A new `stack_name` means another set of containers: moving to it while running
@@ -558,6 +581,32 @@ class DaemonBackend(ControlBackend):
     def logs(self, tail: int) -> list[str]:
         return list(self._stack().hub_log_tail(tail).splitlines())
 
+    def daemon_logs(self, tail: int) -> list[str]:
+        return log_file_tail(self.daemon.paths.log_file, tail)
+
+    def progress(self, since: int) -> dict[str, Any]:
+        return self.daemon.progress_feed.since(since)
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        """As SIGHUP, and answered once the loop applied it (between two passes)."""
+        daemon = self.daemon
+        if _same_file(Path(config_file), daemon.config_file) is False:
+            raise UsageError(
+                f"the running hubd reads {daemon.config_file}, not {config_file}: change that "
+                "one (`hubd --config FILE config set ...`)"
+            )
+        with daemon.reloaded:
+            before = daemon.reload_count
+            daemon.reload_requested = True
+            daemon.wake.set()
+            done = daemon.reloaded.wait_for(
+                lambda: daemon.reload_count > before, daemon.timing.config_reload_wait_s
+            )
+            notes = list(daemon.reload_notes)
+        if not done:
+            notes = ["the daemon is busy (a long pass): it applies the change after it"]
+        return {"config_file": str(daemon.config_file), "notes": notes}
+
     def list_users(self) -> list[dict[str, Any]]:
         return Accounts(self._stack()).list_users()
 
@@ -627,6 +676,14 @@ class DaemonBackend(ControlBackend):
             return plan_move(self._stack(), name, to)
         # With no reconcile pass in between: nothing restarts or rewires mid-move.
         return self.supervisor.exclusive(lambda stack: move_user(stack, name, to, stop_server))
+
+
+def _same_file(a: Path, b: Path) -> bool | None:
+    """Whether two paths name one file (None: cannot tell, e.g. neither exists yet)."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return None if not (a.exists() or b.exists()) else a.absolute() == b.absolute()
 
 
 def _log_to_file(paths: Paths) -> None:

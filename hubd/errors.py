@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 
 class HubdError(Exception):
@@ -102,3 +103,21 @@ def error_class_named(name: str) -> type[HubdError]:
             return cls
         pending.extend(cls.__subclasses__())
     return ControlRequestError
+
+
+class DockerRefused(HubdError):
+    """The Docker SDK raised something the stack code did not turn into a HubdError."""
+
+
+def from_foreign(exc: BaseException) -> HubdError | None:
+    """A HubdError for an exception of a library hubd uses, or None for a real bug.
+
+    The Docker SDK is only looked at when something already imported it: `import docker.errors`
+    loads the whole SDK, which no command should pay for just to be able to fail.
+    """
+    docker_errors = sys.modules.get("docker.errors")
+    if docker_errors is not None and isinstance(exc, docker_errors.DockerException):
+        text = str(getattr(exc, "explanation", None) or exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        return DockerRefused(f"Docker refused: {first}")
+    return None

@@ -13,20 +13,22 @@ import stat
 import sys
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from platformdirs import PlatformDirs
+from hubd.errors import UntrustedPath, UsageError
 
-from hubd.errors import UntrustedPath
+if TYPE_CHECKING:
+    from platformdirs import PlatformDirs
 
 Mode = Literal["user", "system"]
 APP_NAME = "hubd"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
+    """Immutable, compared by value. (A NamedTuple, not a dataclass: `dataclasses` imports
+    `inspect`, ~10 ms on every `hubd config path`.)"""
+
     config_dir: Path
     state_dir: Path
     runtime_dir: Path
@@ -63,6 +65,8 @@ def _first_of(value: str | None) -> Path | None:
 
 
 def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = None) -> Paths:
+    from platformdirs import PlatformDirs  # only when paths are asked for
+
     environ = os.environ if environ is None else environ
     mode = mode or default_mode()
     dirs = PlatformDirs(APP_NAME, appauthor=False, use_site_for_root=(mode == "system"))
@@ -82,11 +86,7 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
             Path("/var/log") / APP_NAME,
         )
     else:
-        with warnings.catch_warnings():
-            # Without XDG_RUNTIME_DIR (cron, su) platformdirs warns and uses /tmp/runtime-UID,
-            # a name any local account can take first: prepare_runtime_dir() checks it.
-            warnings.simplefilter("ignore")
-            runtime_dir = Path(dirs.user_runtime_dir)
+        runtime_dir = _user_runtime_dir(dirs)
         defaults = Paths(
             Path(dirs.user_config_dir),
             Path(dirs.user_state_dir),
@@ -99,6 +99,23 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
         runtime_dir=_first_of(environ.get("RUNTIME_DIRECTORY")) or defaults.runtime_dir,
         log_dir=_first_of(environ.get("LOGS_DIRECTORY")) or defaults.log_dir,
     )
+
+
+def _user_runtime_dir(dirs: PlatformDirs) -> Path:
+    """The control socket's folder. Without XDG_RUNTIME_DIR (cron, su) platformdirs warns and
+    uses /tmp/runtime-UID, a name any local account can take first; when that one is a
+    symlink or another account's, platformdirs raises. Either way hubd names the folder here
+    and checks it where it matters: prepare_runtime_dir() before the daemon makes its socket,
+    check_server() before a client sends anything. So `hubd config path` or `hubd tray`
+    still work, and `hubd run` refuses with one line that says what to do."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return Path(dirs.user_runtime_dir)
+        except OSError:
+            import tempfile
+
+            return Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}" / APP_NAME
 
 
 def prepare_runtime_dir(path: Path) -> Path:
@@ -132,3 +149,16 @@ def prepare_runtime_dir(path: Path) -> Path:
             f"normally rather than `su`) and try again"
         )
     return path
+
+
+def log_file_tail(path: Path, tail: int) -> list[str]:
+    """The last `tail` lines of the daemon's log file (bounded by its rotation size)."""
+    import collections
+
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            return [line.rstrip("\n") for line in collections.deque(lines, maxlen=tail)]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise UsageError(f"cannot read hubd's log {path}: {exc.strerror}") from None

@@ -128,6 +128,9 @@ class Timing:
     # holds no thread; the CLI's requests give up after the client timeout.
     control_request_read_timeout_s: float = 5.0
     control_client_timeout_s: float = 30.0
+    # `hubd config set` waits this long for the daemon's loop to apply the change (it does so
+    # between two passes; a pass pulling a big image can take longer, and is not waited for).
+    config_reload_wait_s: float = 20.0
 
     # `hubd upgrade`: how long the new hub has to pass its health gate (start, migrate the
     # database, render the login page, log someone in, route to people's servers) before the

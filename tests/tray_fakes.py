@@ -92,6 +92,15 @@ class FakeDaemon:
     def logs(self, tail: int) -> list[str]:
         return [f"line {i}" for i in range(tail)]
 
+    def daemon_logs(self, tail: int) -> list[str]:
+        return [f"hubd line {i}" for i in range(tail)]
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        return {"config_file": config_file, "notes": []}
+
+    def progress(self, since: int) -> dict[str, Any]:
+        return {"next": since, "entries": []}
+
     def list_users(self) -> list[dict[str, Any]]:
         if self.state != "running":
             raise DockerUnavailable("the hub is not running")

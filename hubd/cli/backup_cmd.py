@@ -6,25 +6,37 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hubd.backup import BackupEngine, Restorer
-from hubd.backup.keys import password_file
+from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
 from hubd.errors import UsageError
 
+if TYPE_CHECKING:
+    from hubd.backup import BackupEngine
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    backup = commands.add_parser(
-        "backup", help="back up accounts, secrets, config and everyone's files (encrypted)"
+
+def register(commands: Subcommands) -> None:
+    backup = add_command(
+        commands,
+        "backup",
+        description="Back up the hub's accounts and secrets, hubd's config and everyone's "
+        "files with restic into a folder (a USB disk, a NAS), encrypted with a password hubd "
+        "keeps. Through the running daemon when there is one.",
+        example="hubd backup --to /media/usb/hub-backup",
     )
     backup.add_argument(
         "--to", metavar="FOLDER", help="backup folder (default: `backup_target` in the config)"
     )
     backup.add_argument("--json", action="store_true", help="print the result as JSON")
     backup.set_defaults(handler=_backup)
-    restore = commands.add_parser(
-        "restore", help="restore everything, or one person's files, from a backup"
+    restore = add_command(
+        commands,
+        "restore",
+        description="Restore everything (accounts, secrets, config, files), or only one "
+        "person's files, from a backup. Asks before overwriting; --dry-run says what changes.",
+        example="hubd restore --from /media/usb/hub-backup --dry-run\n"
+        "hubd restore --from /media/usb/hub-backup --user alice",
     )
     restore.add_argument(
         "--from",
@@ -47,6 +59,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _engine(ctx: Context) -> BackupEngine:
+    from hubd.backup import BackupEngine
+
     return BackupEngine(ctx.stack, ctx.config, ctx.paths.state_dir, ctx.config_file)
 
 
@@ -68,6 +82,8 @@ def _backup(args: argparse.Namespace) -> int:
     )
     if result.get("warning"):
         print(f"warning: {result['warning']}")
+    from hubd.backup.keys import password_file
+
     print(
         f"repository password: {password_file(ctx.paths.state_dir)} — keep a copy elsewhere: "
         "without it the backup cannot be read"
@@ -76,6 +92,8 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    from hubd.backup import Restorer
+
     ctx = Context.from_args(args)
     given = Path(args.password_file).expanduser() if args.password_file else None
     restorer = Restorer(_engine(ctx), password_file=given)

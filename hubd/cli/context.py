@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import docker
-
-from hubd.config import Config, load_config
-from hubd.control import ControlClient
 from hubd.paths import Paths, default_mode, resolve_paths
-from hubd.stack import Stack
-from hubd.stack.pins import PinStore
-from hubd.stack.progress import Reporter, reporter_for_terminal
-from hubd.timing import Timing, timing_from_env
+
+if TYPE_CHECKING:
+    # Loaded when a command first needs them: the Docker SDK and rich take ~0.3 s to import.
+    import docker
+
+    from hubd.config import Config
+    from hubd.control.client import ControlClient
+    from hubd.stack import Stack
+    from hubd.stack.progress import Reporter
+    from hubd.timing import Timing
 
 
-@dataclass
 class Context:
-    config_override: str | None = None
+    # A plain class, not a dataclass: `dataclasses` imports `inspect`, ~10 ms of every start.
+    def __init__(self, config_override: str | None = None) -> None:
+        self.config_override = config_override
+        # Where the daemon that `daemon()` found keeps its things (its log).
+        self.daemon_paths: Paths | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Context:
@@ -38,14 +43,20 @@ class Context:
 
     @cached_property
     def config(self) -> Config:
+        from hubd.config import load_config
+
         return load_config(self.config_file)
 
     @cached_property
     def timing(self) -> Timing:
+        from hubd.timing import timing_from_env
+
         return timing_from_env()
 
     @cached_property
     def reporter(self) -> Reporter:
+        from hubd.stack.progress import reporter_for_terminal
+
         return reporter_for_terminal(self.timing)
 
     @cached_property
@@ -56,6 +67,9 @@ class Context:
 
     @cached_property
     def stack(self) -> Stack:
+        from hubd.stack.lifecycle import Stack
+        from hubd.stack.pins import PinStore
+
         return Stack(
             self.client,
             self.config,
@@ -67,16 +81,24 @@ class Context:
     def daemon(self) -> ControlClient | None:
         """The running daemon's client, or None when no daemon answers. A person without a
         daemon of their own reaches the system service (whose socket `control_group` opens
-        to them)."""
-        for path in self.control_sockets():
-            client = ControlClient(path, self.timing.control_client_timeout_s, self.timing)
+        to them). `daemon_paths` then says where that daemon keeps its things (its log)."""
+        from hubd.control.client import ControlClient
+
+        for paths in self._daemon_places():
+            client = ControlClient(
+                paths.control_socket, self.timing.control_client_timeout_s, self.timing
+            )
             if client.is_available():
+                self.daemon_paths = paths
                 return client
         return None
 
     def control_sockets(self) -> list[Path]:
-        own = self.paths.control_socket
+        return [paths.control_socket for paths in self._daemon_places()]
+
+    def _daemon_places(self) -> list[Paths]:
+        own = self.paths
         if default_mode() == "system":
             return [own]
-        system = resolve_paths("system", environ={}).control_socket
-        return [own] if system == own else [own, system]
+        system = resolve_paths("system", environ={})
+        return [own] if system.control_socket == own.control_socket else [own, system]

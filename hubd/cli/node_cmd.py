@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.cli.context import Context
 from hubd.status import NodeView
 
@@ -17,14 +18,21 @@ ONE_MACHINE = (
 )
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
-        "node", help="add, list, remove and label the machines people's servers run on"
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "node",
+        description="The machines people's servers run on: a Docker Swarm whose manager is "
+        "this machine. Each person's files live on one machine (their home).",
+        example="hubd node add\nhubd node list\nhubd node label node2 gpu",
     )
     sub = parser.add_subparsers(dest="node_command", metavar="ACTION")
     sub.required = True
-    add = sub.add_parser(
-        "add", help="make this machine a Swarm manager (once) and print the join command"
+    add = add_action(
+        sub,
+        "add",
+        "make this machine a Swarm manager (once) and print the join command",
+        example="hubd node add --advertise-addr 192.168.1.10",
     )
     add.add_argument(
         "--advertise-addr",
@@ -32,16 +40,24 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="this machine's address the other machines reach it on (when it has several)",
     )
     add.set_defaults(handler=_add)
-    listing = sub.add_parser("list", help="the machines, their state, resources and people")
+    listing = add_action(
+        sub, "list", "the machines, their state, resources and people", example="hubd node list"
+    )
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=_list)
-    remove = sub.add_parser(
-        "remove", help="drain a machine and take it out (not while people's files are there)"
+    remove = add_action(
+        sub,
+        "remove",
+        "drain a machine and take it out (not while people's files are there)",
+        example="hubd node remove node2",
     )
     remove.add_argument("node", help="hostname, id or unique id prefix")
     remove.set_defaults(handler=_remove)
-    label = sub.add_parser(
-        "label", help="give a machine a label for `image_nodes` (e.g. gpu), or take it away"
+    label = add_action(
+        sub,
+        "label",
+        "give a machine a label for `image_nodes` (e.g. gpu), or take it away",
+        example="hubd node label node2 gpu\nhubd node label node2 gpu --remove",
     )
     label.add_argument("node", help="hostname, id or unique id prefix")
     label.add_argument("label", help="lowercase letters, digits, '-' and '_'")

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.errors import HubdError, UsageError
 from hubd.paths import Mode, default_mode
 from hubd.service import (
@@ -29,32 +30,37 @@ from hubd.timing import timing_from_env
 _DRY_RUN_HELP = "say what would be done, change nothing"
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
         "service",
-        help="run hubd at boot as a systemd/launchd service: install, uninstall, status",
         description="Install hubd's daemon (and the tray's autostart) with systemd or launchd, "
         "so the hub comes back after a reboot without anyone logging in.",
+        example="sudo hubd service install\nhubd service status",
     )
     sub = parser.add_subparsers(dest="service_command", metavar="ACTION")
     sub.required = True
 
-    install = sub.add_parser(
+    install = add_action(
+        sub,
         "install",
-        help="write, enable and start the service (again: update it)",
+        "write, enable and start the service (again: update it)",
         description="Write the unit/plist with this hubd's path, enable and start it. "
         "Running it again changes nothing, or applies an update.",
+        example="sudo hubd service install\nhubd service install --user --dry-run",
     )
     _mode_options(install, "default: system as root, else user")
     install.add_argument("--dry-run", action="store_true", help=_DRY_RUN_HELP)
     _packager_options(install)
     install.set_defaults(handler=_install)
 
-    uninstall = sub.add_parser(
+    uninstall = add_action(
+        sub,
         "uninstall",
-        help="stop and remove the service (keeps hubd's data unless --purge)",
+        "stop and remove the service (keeps hubd's data unless --purge)",
         description="Stop, disable and remove everything `hubd service install` wrote. "
         "Docker volumes are never touched here: `hubd purge` removes those.",
+        example="sudo hubd service uninstall",
     )
     _mode_options(uninstall, "default: the one that is installed")
     uninstall.add_argument(
@@ -67,7 +73,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _packager_options(uninstall)
     uninstall.set_defaults(handler=_uninstall)
 
-    status = sub.add_parser("status", help="installed? where? enabled? active?")
+    status = add_action(
+        sub, "status", "installed? where? enabled? active?", example="hubd service status --json"
+    )
     _mode_options(status, "default: the installed ones")
     status.add_argument("--json", action="store_true", help="as JSON (a list, one entry per mode)")
     _packager_options(status)

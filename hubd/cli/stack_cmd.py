@@ -6,37 +6,80 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
-from hubd.cli.node_cmd import node_line
-from hubd.control import ControlClient
 from hubd.errors import HubUnhealthy, ImageError, UsageError
-from hubd.stack import Stack
-from hubd.stack.accounts import first_admin_hint
-from hubd.status import BackupStatus, EngineView, HubState, Status, Supervision
-from hubd.timing import Timing
+from hubd.paths import log_file_tail
+from hubd.status import BackupStatus, HubState, Status
+
+if TYPE_CHECKING:
+    # The stack (and with it the Docker SDK) loads only for commands that use it: `hubd
+    # status` through a running daemon needs neither.
+    from hubd.control.client import ControlClient
+    from hubd.stack import Stack
+    from hubd.timing import Timing
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser(
-        "up", help="bring the hub up on the pinned versions (newer ones: `hubd upgrade`)"
+def register(commands: Subcommands) -> None:
+    add_command(
+        commands,
+        "up",
+        description="Bring the hub up (build its image, pull, start the proxy and the hub) on "
+        "the pinned image versions, and print its address. Through a running daemon, the "
+        "daemon does it and this shows its progress; newer versions come with `hubd upgrade`.",
+        example="hubd up",
     ).set_defaults(handler=_up)
-    commands.add_parser(
-        "down", help="stop the hub and users' servers (keeps all data)"
+    add_command(
+        commands,
+        "down",
+        description="Stop the hub and everyone's servers; all data is kept. A running daemon "
+        "keeps the hub stopped until `hubd up`.",
+        example="hubd down",
     ).set_defaults(handler=_down)
-    status = commands.add_parser("status", help="hub state, URL, image, uptime, user servers")
+    status = add_command(
+        commands,
+        "status",
+        description="The hub's state, its address, image, uptime, who has a server running, "
+        "backups, and where hubd's log is.",
+        example="hubd status\nhubd status --json | jq .state",
+    )
     status.add_argument("--json", action="store_true", help="as JSON")
     status.set_defaults(handler=_status)
-    logs = commands.add_parser("logs", help="the hub's log")
+    logs = add_command(
+        commands,
+        "logs",
+        description="The hub's log (JupyterHub's), through the running daemon when there is "
+        "one (so a member of control_group without Docker access may read it); with --daemon, "
+        "hubd's own log.",
+        example="hubd logs -n 50\nhubd logs -f\nhubd logs --daemon",
+    )
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     logs.add_argument("-n", "--tail", type=int, default=200, help="lines from the end (200)")
+    logs.add_argument(
+        "--daemon", action="store_true", help="hubd's own log (the supervisor's), not the hub's"
+    )
     logs.set_defaults(handler=_logs)
-    purge = commands.add_parser(
-        "purge", help="remove the stack AND all its data volumes (users' work, accounts)"
+    purge = add_command(
+        commands,
+        "purge",
+        description="Remove the hub stack AND all its data volumes: everyone's work and the "
+        "accounts. Asks first (type 'purge'); there is no undo (`hubd backup` first).",
+        example="hubd purge",
     )
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     purge.set_defaults(handler=_purge)
-    run = commands.add_parser("run", help="run the supervisor daemon in the foreground")
+    run = add_command(
+        commands,
+        "run",
+        description="Run the supervisor in the foreground: it brings the hub up, keeps it up, "
+        "advertises it over mDNS and answers the control socket. SIGHUP reloads the config. "
+        "Usually started by `hubd service install`.",
+        example="hubd run",
+    )
     run.set_defaults(handler=_run)
 
 
@@ -44,10 +87,11 @@ def _up(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
     if daemon is not None:
-        daemon.start()
-        status = _wait_for_daemon(daemon, ctx.timing)
+        status = _up_through(daemon, ctx)
         print(status.url or status.local_url)
         return 0
+    from hubd.stack.accounts import first_admin_hint
+
     result = ctx.stack.up()
     for change in result.changes:
         print(f"  {change}", file=sys.stderr)
@@ -65,11 +109,42 @@ def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_daemon(daemon: ControlClient, timing: Timing) -> Status:
+def _up_through(daemon: ControlClient, ctx: Context) -> Status:
+    """Have the daemon bring the hub up, showing its progress (steps, builds, pulls) with this
+    terminal's reporter: the same as `hubd up` without a daemon shows."""
+    from hubd.stack.progress import FeedReplay
+
+    try:
+        since: int | None = int(daemon.progress(since=1 << 62)["next"])  # this start's only
+    except UsageError:  # a daemon from before `progress` (not restarted since an update)
+        since = None
+    daemon.start()
+    replay = FeedReplay(ctx.reporter)
+
+    def show_progress() -> None:
+        nonlocal since
+        if since is None:
+            return
+        answer = daemon.progress(since=since)
+        for entry in answer["entries"]:
+            replay.show(entry)
+        since = int(answer["next"])
+
+    try:
+        return _wait_for_daemon(daemon, ctx.timing, show_progress)
+    finally:
+        replay.close()
+
+
+def _wait_for_daemon(
+    daemon: ControlClient, timing: Timing, show_progress: Callable[[], None]
+) -> Status:
     deadline = time.monotonic() + timing.daemon_up_deadline_s
     while True:
+        show_progress()
         status = daemon.status()
         if status.state == HubState.RUNNING:
+            show_progress()
             return status
         if status.state == HubState.FAILING:
             raise HubUnhealthy(f"the hub is failing: {status.last_error}; see `hubd logs`")
@@ -122,10 +197,15 @@ def _status(args: argparse.Namespace) -> int:
         )
     servers = [s.user for s in status.servers if s.running]
     print(f"servers:  {', '.join(servers) if servers else 'none running'}")
-    for index, node in enumerate(status.nodes):
-        print(f"{'machines:' if index == 0 else '':<10}{node_line(node)}")
+    if status.nodes:
+        from hubd.cli.node_cmd import node_line
+
+        for index, node in enumerate(status.nodes):
+            print(f"{'machines:' if index == 0 else '':<10}{node_line(node)}")
     print(f"backup:   {_backup_line(status.backup)}")
     print(f"daemon:   {'running' if daemon is not None else 'not running'}")
+    log_file = (ctx.daemon_paths or ctx.paths).log_file
+    print(f"log:      {log_file}" + ("" if daemon is not None else " (hubd's, when it runs)"))
     update = status.update
     if update is not None and update.available:
         print(f"update:   available ({'; '.join(update.changes)}): `hubd upgrade`")
@@ -151,6 +231,7 @@ def _backup_line(backup: BackupStatus) -> str:
 def _local_status(ctx: Context) -> Status:
     """Status without a daemon: what the engine shows right now, and the backup record."""
     from hubd.backup import summary
+    from hubd.status import EngineView, Supervision
 
     view = ctx.stack.describe()
     if view.hub.status != "running":
@@ -188,6 +269,13 @@ def _logs(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
     if args.tail < 1:
         raise UsageError("--tail must be 1 or more")
+    if args.daemon:
+        return _daemon_logs(ctx, args)
+    daemon = ctx.daemon()
+    if daemon is not None and not args.follow:
+        # The daemon reads it: a control_group member needs no Docker access of their own.
+        _print_lines(daemon.logs(args.tail))
+        return 0
     if args.follow:
         try:
             for chunk in ctx.stack.follow_hub_logs(tail=args.tail):
@@ -198,6 +286,47 @@ def _logs(args: argparse.Namespace) -> int:
         return 0
     sys.stdout.write(ctx.stack.hub_log_tail(args.tail))
     return 0
+
+
+def _daemon_logs(ctx: Context, args: argparse.Namespace) -> int:
+    """hubd's own log: through the daemon when it runs (the file may be root's), else the
+    file itself; -f follows the file."""
+    daemon = ctx.daemon()
+    if daemon is not None and not args.follow:
+        _print_lines(daemon.daemon_logs(args.tail))
+        return 0
+    path = (ctx.daemon_paths or ctx.paths).log_file
+    try:
+        _print_lines(log_file_tail(path, args.tail))
+    except UsageError:
+        raise UsageError(
+            f"cannot read {path}: ask its owner, or start hubd (`hubd run`) and use the "
+            "control socket"
+        ) from None
+    if not path.exists() and daemon is None:
+        raise UsageError(f"no log at {path} yet: hubd has not run as this user")
+    if args.follow:
+        _follow_file(path, ctx.timing.daemon_up_poll_s)
+    return 0
+
+
+def _follow_file(path: Path, poll_s: float) -> None:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            lines.seek(0, 2)
+            while True:
+                line = lines.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                else:
+                    time.sleep(poll_s)
+    except KeyboardInterrupt:
+        return
+
+
+def _print_lines(lines: list[str]) -> None:
+    sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
 def _purge(args: argparse.Namespace) -> int:

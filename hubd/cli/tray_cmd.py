@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
 from hubd.paths import Paths, default_mode, resolve_paths
 
@@ -14,11 +15,13 @@ if TYPE_CHECKING:
     from hubd.tray import TrayPlace
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser(
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
         "tray",
-        help="show the tray icon: the hub's state, open it, start/stop, add users",
-        description="Show hubd's tray icon. Quitting the tray leaves the hub running.",
+        description="Show hubd's tray icon: the hub's state, open it in the browser, start "
+        "and stop it, add people. Quitting the tray leaves the hub running.",
+        example="hubd tray &",
     )
     parser.add_argument(
         "--socket",
@@ -45,7 +48,7 @@ def place_finder(context: Context, socket: str | None) -> Callable[[], TrayPlace
 
     def find() -> TrayPlace:
         for paths in candidates:
-            if paths.control_socket.exists():
+            if _exists(paths.control_socket):
                 return TrayPlace(paths.control_socket, paths.log_file)
         return TrayPlace(candidates[0].control_socket, candidates[0].log_file)
 
@@ -57,3 +60,12 @@ def _tray(args: argparse.Namespace) -> int:
 
     context = Context.from_args(args)
     return run_tray(place_finder(context, args.socket), context.timing)
+
+
+def _exists(path: Path) -> bool:
+    """Whether the socket is there; a folder closed to this account (root's /run/hubd without
+    control_group) counts as not there, not as a crash."""
+    try:
+        return path.exists()
+    except OSError:
+        return False

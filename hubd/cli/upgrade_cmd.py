@@ -5,18 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
-from hubd.control import ControlClient
+from hubd.control.client import ControlClient
 from hubd.errors import UsageError
-from hubd.stack.pins import PinStore
-from hubd.stack.upgrade import UpgradePlan, Upgrader
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    upgrade = commands.add_parser(
+def register(commands: Subcommands) -> None:
+    upgrade = add_command(
+        commands,
         "upgrade",
-        help="pull newer images, show what changes, switch behind a health gate (rolled back "
-        "if the new hub fails it)",
+        description="Pull newer images of the hub, the proxy and people's servers, show what "
+        "would change, and switch to them behind a health gate: if the new hub fails it, the "
+        "previous version comes back. People's servers keep running.",
+        example="hubd upgrade --check\nhubd upgrade --yes",
     )
     upgrade.add_argument(
         "--check", action="store_true", help="only show what an upgrade would change"
@@ -31,6 +33,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _upgrade(args: argparse.Namespace) -> int:
+    from hubd.stack.pins import PinStore
+    from hubd.stack.upgrade import UpgradePlan, Upgrader
+
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
     upgrader = None

@@ -6,20 +6,42 @@ import argparse
 import getpass
 import json
 import sys
+from typing import TYPE_CHECKING
 
+from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.cli.context import Context
-from hubd.control import ControlClient
 from hubd.errors import UsageError, UserAccountError
-from hubd.stack.accounts import Accounts, check_password, check_username
-from hubd.stack.swarm.move import move_user, plan_move
+from hubd.stack.usernames import check_username, password_problem
+
+if TYPE_CHECKING:
+    from hubd.control.client import ControlClient
+    from hubd.stack.accounts import Accounts
+
+# A person who mistypes gets this many tries at a password, as passwd(1) gives.
+PASSWORD_TRIES = 3
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("user", help="add, remove, reset and list people's accounts")
+def register(commands: Subcommands) -> None:
+    parser = add_command(
+        commands,
+        "user",
+        description="People's accounts on the hub: add, remove, set a password, unlock after "
+        "too many wrong passwords, list, move (on a hub of several machines). Through the "
+        "running daemon when there is one.",
+        example="hubd user add alice --admin\nhubd user list",
+    )
     sub = parser.add_subparsers(dest="user_command", metavar="ACTION")
     sub.required = True
-    add = sub.add_parser("add", help="create an account (asks for the password twice)")
-    add.add_argument("name")
+    add = add_action(
+        sub,
+        "add",
+        "create an account (asks for the password twice)",
+        description="Create an account. The password is asked twice on a terminal (at least "
+        "8 characters), or read as one line with --password-stdin.",
+        example="hubd user add alice --admin\nprintf '%s\\n' \"$PASS\" | hubd user add bob "
+        "--password-stdin",
+    )
+    add.add_argument("name", help="lowercase letters, digits and single '.', '_' or '-'")
     add.add_argument("--admin", action="store_true", help="may manage the hub and other users")
     add.add_argument(
         "--password-stdin",
@@ -32,14 +54,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="on a hub of several machines: the one that keeps their files and runs their server",
     )
     add.set_defaults(handler=_add)
-    remove = sub.add_parser("remove", help="delete an account (their files stay unless asked)")
+    remove = add_action(
+        sub,
+        "remove",
+        "delete an account (their files stay unless asked)",
+        example="hubd user remove bob\nhubd user remove bob --delete-data",
+    )
     remove.add_argument("name")
     remove.add_argument(
         "--delete-data", action="store_true", help="also delete the user's files (asks first)"
     )
     remove.add_argument("--yes", action="store_true", help="do not ask before deleting files")
     remove.set_defaults(handler=_remove)
-    passwd = sub.add_parser("passwd", help="set a new password for an account")
+    passwd = add_action(
+        sub, "passwd", "set a new password for an account", example="hubd user passwd alice"
+    )
     passwd.add_argument("name")
     passwd.add_argument(
         "--password-stdin",
@@ -47,40 +76,67 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="read the password from standard input (one line)",
     )
     passwd.set_defaults(handler=_passwd)
-    unlock = sub.add_parser(
-        "unlock", help="let an account log in again now, after too many wrong passwords"
+    unlock = add_action(
+        sub,
+        "unlock",
+        "let an account log in again now, after too many wrong passwords",
+        example="hubd user unlock alice",
     )
     unlock.add_argument("name")
     unlock.set_defaults(handler=_unlock)
-    listing = sub.add_parser("list", help="who has an account, and whose server runs")
+    listing = add_action(
+        sub, "list", "who has an account, and whose server runs", example="hubd user list --json"
+    )
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=_list)
     register_move(sub)
 
 
 def _accounts(args: argparse.Namespace) -> ControlClient | Accounts:
-    """The same operations, on the daemon when it runs, else directly on the engine."""
+    """The same operations, on the daemon when it runs, else directly on the engine (which
+    is reached here: a person without Docker access learns it before typing a password)."""
     ctx = Context.from_args(args)
-    return ctx.daemon() or Accounts(ctx.stack)
+    daemon = ctx.daemon()
+    if daemon is not None:
+        return daemon
+    from hubd.stack.accounts import Accounts
+
+    return Accounts(ctx.stack)
+
+
+def _can_ask_password(from_stdin: bool) -> None:
+    """Before Docker is asked anything: a password can be had at all."""
+    if not from_stdin and not sys.stdin.isatty():
+        raise UsageError("no terminal to ask for the password: use --password-stdin")
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\n")
-        return check_password(password)
+        problem = password_problem(password)
+        if problem:
+            raise UserAccountError(problem)
+        return password
     if not sys.stdin.isatty():
         raise UsageError("no terminal to ask for the password: use --password-stdin")
-    first = getpass.getpass("Password: ")
-    check_password(first)
-    if getpass.getpass("Password again: ") != first:
-        raise UserAccountError("the two passwords differ; nothing changed")
-    return first
+    problem = ""
+    for _ in range(PASSWORD_TRIES):
+        first = getpass.getpass("Password: ")
+        problem = password_problem(first) or ""
+        if not problem and getpass.getpass("Password again: ") != first:
+            problem = "the two passwords differ"
+        if not problem:
+            return first
+        print(f"{problem}; try again", file=sys.stderr)
+    raise UserAccountError(f"{problem}; nothing changed")
 
 
 def _add(args: argparse.Namespace) -> int:
     name = check_username(args.name)
+    _can_ask_password(args.password_stdin)
+    accounts = _accounts(args)
     password = _read_password(args.password_stdin)
-    result = _accounts(args).add_user(name, password, args.admin, node=args.node)
+    result = accounts.add_user(name, password, args.admin, node=args.node)
     where = f" (their files and server on {result['node']})" if result.get("node") else ""
     print(f"added {'admin ' if args.admin else ''}{name}{where}")
     return 0
@@ -88,8 +144,10 @@ def _add(args: argparse.Namespace) -> int:
 
 def _passwd(args: argparse.Namespace) -> int:
     name = check_username(args.name)
+    _can_ask_password(args.password_stdin)
+    accounts = _accounts(args)
     password = _read_password(args.password_stdin)
-    _accounts(args).set_password(name, password)
+    accounts.set_password(name, password)
     print(f"password changed for {name}")
     return 0
 
@@ -146,9 +204,12 @@ def _list(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- hubd user move (Swarm)
 
 
-def register_move(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    move = sub.add_parser(
-        "move", help="move a person's files to another node of the Swarm (their home)"
+def register_move(sub: Subcommands) -> None:
+    move = add_action(
+        sub,
+        "move",
+        "move a person's files to another node of the Swarm (their home)",
+        example="hubd user move alice --to node2",
     )
     move.add_argument("name")
     move.add_argument("--to", required=True, metavar="NODE", help="node hostname or id")
@@ -159,6 +220,8 @@ def register_move(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _move(args: argparse.Namespace) -> int:
+    from hubd.stack.swarm.move import move_user, plan_move
+
     name = check_username(args.name)
     ctx = Context.from_args(args)
     daemon = ctx.daemon()

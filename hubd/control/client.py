@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -23,21 +21,53 @@ from hubd.status import Status, Supervision
 from hubd.timing import Timing, timing_from_env
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("hubd", timeout=timeout)
-        self.socket_path = path
+class _BadAnswer(Exception):
+    """The peer's bytes are not an HTTP response."""
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(str(self.socket_path))
-            check_server(sock, self.socket_path)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+
+# The largest status line or header line accepted (http.client's limit too).
+_MAX_LINE = 65536
+
+
+def _exchange(
+    path: Path, timeout: float, method: str, target: str, payload: bytes | None
+) -> tuple[int, str, bytes]:
+    """One HTTP/1.1 request over the Unix socket, answered and closed: (status, reason, body).
+
+    Written out rather than with http.client: that module imports ssl and email, about a
+    third of `hubd status`'s start, for a server (hubd's own) that always answers with a
+    Content-Length and closes on `Connection: close`.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+        check_server(sock, path)
+        head = f"{method} {target} HTTP/1.1\r\nHost: hubd\r\nConnection: close\r\n"
+        if payload is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        sock.sendall(head.encode("latin-1") + b"\r\n" + (payload or b""))
+        with sock.makefile("rb") as answer:
+            status_line = answer.readline(_MAX_LINE + 1)
+            parts = status_line.decode("latin-1").split(None, 2)
+            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+                raise _BadAnswer(f"not an HTTP status line: {status_line[:80]!r}")
+            length: int | None = None
+            while True:
+                line = answer.readline(_MAX_LINE + 1)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            body = answer.read(length) if length is not None else answer.read()
+            if length is not None and len(body) != length:
+                raise _BadAnswer(f"the answer ended after {len(body)} of {length} bytes")
+        return int(parts[1]), parts[2].strip() if len(parts) > 2 else "", body
+    except ValueError as exc:
+        raise _BadAnswer(str(exc)) from None
+    finally:
+        sock.close()
 
 
 def check_server(sock: socket.socket, path: Path) -> None:
@@ -83,13 +113,11 @@ class ControlClient:
         body: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> Any:
-        conn = _UnixConnection(self.path, timeout or self.timeout)
+        payload = json.dumps(body).encode() if body is not None else None
         try:
-            payload = json.dumps(body).encode() if body is not None else None
-            headers = {"Content-Type": "application/json"} if payload is not None else {}
-            conn.request(method, API + path, body=payload, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
+            status, reason, raw = _exchange(
+                self.path, timeout or self.timeout, method, API + path, payload
+            )
         except FileNotFoundError:
             raise DaemonUnreachable(
                 f"hubd is not running (no control socket at {self.path}); "
@@ -104,16 +132,14 @@ class ControlClient:
             raise DaemonUnreachable(
                 f"hubd is not running (stale control socket at {self.path})"
             ) from None
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, _BadAnswer) as exc:
             raise DaemonUnreachable(f"hubd's control socket did not answer: {exc}") from None
-        finally:
-            conn.close()
         try:
             data = json.loads(raw)
         except ValueError:
             raise ControlRequestError("hubd answered with something that is not JSON") from None
-        if response.status != HTTPStatus.OK:
-            message = data.get("error", response.reason) if isinstance(data, dict) else raw
+        if status != 200:
+            message = data.get("error", reason) if isinstance(data, dict) else raw
             kind = data.get("kind", "") if isinstance(data, dict) else ""
             raise error_class_named(str(kind))(str(message))
         return data
@@ -159,6 +185,20 @@ class ControlClient:
 
     def logs(self, tail: int = 200) -> list[str]:
         return cast(list[str], self.call("logs", tail=tail))
+
+    def daemon_logs(self, tail: int = 200) -> list[str]:
+        """The daemon's own log (its log file), for people who may use the socket."""
+        return cast(list[str], self.call("daemon_logs", tail=tail))
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        """Read the config file again and apply it, as SIGHUP does; answered once applied.
+        `config_file` is the file the caller changed: the daemon refuses if it reads another."""
+        return cast(dict[str, Any], self.call("reload_config", config_file=config_file))
+
+    def progress(self, since: int = 0) -> dict[str, Any]:
+        """{"next": N, "entries": [...]}: the daemon's progress (steps, builds, pulls)
+        numbered from `since` on; ask again with `since=next`."""
+        return cast(dict[str, Any], self.call("progress", since=since))
 
     def list_users(self) -> list[dict[str, Any]]:
         return cast(list[dict[str, Any]], self.call("list_users"))

@@ -31,6 +31,7 @@ class Kind(enum.Enum):
     FLAG = "true or false"
     OBJECT = "an object"
     TAIL = "a number of lines"  # an int, default 200, clamped to 1..10 000
+    COUNT = "a count"  # an int, default 0, at least 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,28 @@ ROUTES: tuple[Route, ...] = (
         Answer.LIST,
         "lines",
     ),
+    # hubd's own log (its log file), for people who may use the socket but not read the file.
+    Route(
+        "daemon_logs",
+        "GET",
+        "/logs/daemon",
+        (Field("tail", Kind.TAIL, Where.QUERY),),
+        Answer.LIST,
+        "lines",
+    ),
+    # `hubd config set`: read the config file again, as SIGHUP does, answered once applied
+    # between two passes. `config_file` is the file the caller changed (refused if another).
+    Route(
+        "reload_config",
+        "POST",
+        "/config/reload",
+        (Field("config_file", Kind.TEXT),),
+        timeout="config_reload_wait_s",
+        added=True,
+    ),
+    # `hubd up` through the daemon: its progress entries (steps, build lines, pulls) from
+    # number `since` on, {"next": N, "entries": [...]}; asked again with since=next.
+    Route("progress", "GET", "/progress", (Field("since", Kind.COUNT, Where.QUERY),)),
     # A first backup of big volumes takes a while; the daemon answers when it is done.
     Route(
         "backup",

@@ -7,49 +7,19 @@ anywhere, passes them in no environment variable and on no command line.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from hubd.config import MIN_PASSWORD_CHARS
 from hubd.errors import UserAccountError
 from hubd.stack import Stack
 from hubd.stack.swarm.homes import homes_elsewhere, set_home
 from hubd.stack.user_networks import remove_user_network
+
+# The checks lived here; they are re-exported for their callers.
+from hubd.stack.usernames import MAX_USERNAME_LENGTH as MAX_USERNAME_LENGTH
+from hubd.stack.usernames import check_password as check_password
+from hubd.stack.usernames import check_username as check_username
+from hubd.stack.usernames import username_problem as username_problem
 from hubd.status import NodeView
-
-MAX_USERNAME_LENGTH = 32
-_USERNAME_RE = re.compile(r"^[a-z][a-z0-9]*([._-][a-z0-9]+)*$")
-
-
-def username_problem(name: str) -> str | None:
-    """Why `name` cannot be a username, or None if it can."""
-    if not name:
-        return "a username cannot be empty"
-    if len(name) > MAX_USERNAME_LENGTH:
-        return f"username {name[:40]!r} is longer than {MAX_USERNAME_LENGTH} characters"
-    if name != name.lower():
-        return f"username {name!r} has capital letters; use {name.lower()!r}"
-    if not name[0].isascii() or not name[0].isalpha():
-        return f"username {name!r} must start with a letter a-z"
-    if not _USERNAME_RE.match(name):
-        return (
-            f"username {name!r} may only hold letters a-z, digits and single '.', '_' "
-            "or '-' between them"
-        )
-    return None
-
-
-def check_username(name: str) -> str:
-    problem = username_problem(name)
-    if problem:
-        raise UserAccountError(problem)
-    return name
-
-
-def check_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise UserAccountError(f"the password must be at least {MIN_PASSWORD_CHARS} characters")
-    return password
 
 
 class Accounts:

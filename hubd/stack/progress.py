@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any, Protocol
 
 from hubd.timing import Timing
@@ -54,36 +56,114 @@ class _LayerTotals:
         return done, total
 
 
-class LogReporter:
-    """For `hubd run` and anything without a terminal: plain log lines."""
+# One entry of the progress feed a daemon keeps for `hubd up` through it (ProgressFeed):
+# {"step": text} | {"build": line} | {"pull": image, "done": bytes, "total": bytes}
+# | {"pulled": image}.
+Entry = dict[str, Any]
 
-    def __init__(self, timing: Timing) -> None:
+
+class LogReporter:
+    """For `hubd run` and anything without a terminal: plain log lines. With `feed`, every
+    step, build line and (throttled) pull progress also goes there as an Entry."""
+
+    def __init__(self, timing: Timing, feed: Callable[[Entry], None] | None = None) -> None:
         self.report_every_s = timing.pull_report_every_s
+        self.feed = feed or (lambda _entry: None)
 
     def step(self, message: str) -> None:
+        self.feed({"step": message})
         log.info("%s", message)
 
     def build_output(self, line: str) -> None:
         if line.strip():
+            self.feed({"build": line.rstrip()})
             log.debug("build: %s", line.rstrip())
 
     @contextmanager
     def pulling(self, image: str) -> Iterator[PullProgress]:
         totals = _LayerTotals()
         last, every_s = 0.0, self.report_every_s
+        # The feed is read by a person's terminal: more often than the log.
+        feed_last, feed_every_s = 0.0, every_s / 20
+        feed = self.feed
 
         class _Plain:
             def update(self, event: dict[str, Any]) -> None:
-                nonlocal last
+                nonlocal last, feed_last
                 done, total = totals.update(event)
                 now = time.monotonic()
+                if total and now - feed_last >= feed_every_s:
+                    feed_last = now
+                    feed({"pull": image, "done": done, "total": total})
                 if total and now - last >= every_s:
                     last = now
                     log.info("pulling %s: %d of %d MB", image, done >> 20, total >> 20)
 
         log.info("pulling %s", image)
+        feed({"pull": image, "done": 0, "total": 0})
         yield _Plain()
+        feed({"pulled": image})
         log.info("pulled %s", image)
+
+
+class ProgressFeed:
+    """The last entries of a daemon's progress, numbered, for `hubd up` through the daemon to
+    show what `hubd up` without one shows (GET /progress?since=N)."""
+
+    def __init__(self, keep: int = 500) -> None:
+        self._entries: deque[tuple[int, Entry]] = deque(maxlen=keep)
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def add(self, entry: Entry) -> None:
+        with self._lock:
+            self._entries.append((self._next, entry))
+            self._next += 1
+
+    def since(self, number: int) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "next": self._next,
+                "entries": [entry for seq, entry in self._entries if seq >= number],
+            }
+
+
+class FeedReplay:
+    """Shows a daemon's feed entries with this process's own Reporter: the same steps, build
+    lines and progress bars as `hubd up` without a daemon."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self.reporter = reporter
+        self._pulls: dict[str, tuple[ExitStack, PullProgress]] = {}
+
+    def show(self, entry: Entry) -> None:
+        if "step" in entry:
+            self.reporter.step(str(entry["step"]))
+        elif "build" in entry:
+            self.reporter.build_output(str(entry["build"]))
+        elif "pull" in entry:
+            image = str(entry["pull"])
+            if image not in self._pulls:
+                stack = ExitStack()
+                self._pulls[image] = (stack, stack.enter_context(self.reporter.pulling(image)))
+            total = int(entry.get("total") or 0)
+            if total:
+                detail = {"current": int(entry.get("done") or 0), "total": total}
+                self._pulls[image][1].update(
+                    {"id": "all", "status": "Downloading", "progressDetail": detail}
+                )
+        elif "pulled" in entry:
+            self._finish(str(entry["pulled"]))
+
+    def _finish(self, image: str) -> None:
+        found = self._pulls.pop(image, None)
+        if found is not None:
+            found[1].update({"id": "all", "status": "Pull complete"})
+            found[0].close()
+
+    def close(self) -> None:
+        for image in list(self._pulls):
+            self._finish(image)
 
 
 class TerminalReporter:

@@ -42,6 +42,15 @@ class Backend:
     def logs(self, tail: int) -> list[str]:
         return [f"line {i}" for i in range(tail)]
 
+    def daemon_logs(self, tail: int) -> list[str]:
+        return [f"hubd line {i}" for i in range(tail)]
+
+    def reload_config(self, config_file: str) -> dict[str, Any]:
+        return {"config_file": config_file, "notes": []}
+
+    def progress(self, since: int) -> dict[str, Any]:
+        return {"next": since + 1, "entries": [{"step": f"entry {since}"}]}
+
     def list_users(self) -> list[dict[str, Any]]:
         return list(self.users.values())
 
@@ -353,3 +362,17 @@ def test_backup_goes_through_and_its_failure_comes_back_as_a_backup_error(
         client.backup("/unplugged")
     with pytest.raises(UsageError, match="must be a string"):
         client.request("POST", "/backup", {"target": 5})
+
+
+def test_the_cli_operations_of_issue_23(
+    server: tuple[ControlServer, ControlClient, Backend],
+) -> None:
+    """`hubd logs --daemon`, `hubd config set` and `hubd up` through the socket."""
+    _server, client, _backend = server
+    assert client.daemon_logs(3) == ["hubd line 0", "hubd line 1", "hubd line 2"]
+    assert client.reload_config("/etc/hubd.toml") == {
+        "config_file": "/etc/hubd.toml",
+        "notes": [],
+    }
+    assert client.progress(since=7) == {"next": 8, "entries": [{"step": "entry 7"}]}
+    assert "400" in raw_request(_server.path, b"GET /v1/progress?since=x HTTP/1.1\r\n\r\n")
