@@ -13,6 +13,7 @@ Each round's figures are printed (run with -s to see them).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -45,6 +46,8 @@ ROUNDS = 3
 CELL_MARGIN_S = 8.0
 # The HTTP probe's per-request timeout: a held request is late, not failed (a browser waits).
 HELD_REQUEST_TIMEOUT_S = 60.0
+# A tag of the test proxy image owned by this module (the shared tag is never moved).
+RETAGGED = "hubd-test/proxy-front-retag:1"
 # The fast timing of the daemon tests, but a hub or proxy slow to answer on a loaded machine
 # is not taken for a hung one: this test is about restarts it makes itself.
 PATIENT_TIMING = FAST_TIMING.replace("health_timeout_s=1.5", "health_timeout_s=5").replace(
@@ -126,6 +129,14 @@ class Work:
         self.figures.append(line)
         return cell_s, back_s, result
 
+    def use_retagged_proxy(self) -> None:
+        """A config change: the proxy image by another tag (a planned recreation)."""
+        old = self.proxy_id()
+        self.env.write_config(proxy_image=RETAGGED)
+        self.daemon.signal(signal.SIGHUP)
+        wait_for(lambda: self.proxy_id() != old, 120, "the new proxy")
+        wait_for(lambda: self.daemon.status().state == "running", 60, "hubd running")
+
     def restarted_after(self, before: int) -> Callable[[], bool]:
         def done() -> bool:
             status = self.daemon.status()
@@ -154,6 +165,8 @@ def work(
             yield work
         finally:
             work.close()
+            with contextlib.suppress(docker.errors.DockerException):
+                docker_client.images.remove(RETAGGED, force=True)
 
 
 def assert_unnoticed(work: Work, cell_s: float, back_s: float, result: FaultResult) -> None:
@@ -187,26 +200,20 @@ def test_proxy_killed_the_next_cell_runs_at_once(work: Work) -> None:
 def test_planned_proxy_recreation_is_unnoticed(work: Work, test_images: TestImages) -> None:
     """A config change (another tag of the proxy image): the new proxy is made ready beside
     the old one, then takes its place."""
-    retagged = "hubd-test/proxy-front-retag:1"
-    work.client.images.get(test_images.proxy).tag(retagged)
-    old = work.proxy_id()
-
-    def change() -> None:
-        work.env.write_config(proxy_image=retagged)
-        work.daemon.signal(signal.SIGHUP)
-        wait_for(lambda: work.proxy_id() != old, 120, "the new proxy")
-        wait_for(lambda: work.daemon.status().state == "running", 60, "hubd running")
-
-    cell_s, back_s, result = work.fault("planned proxy recreation", change)
+    work.client.images.get(test_images.proxy).tag(RETAGGED)
+    cell_s, back_s, result = work.fault("planned proxy recreation", work.use_retagged_proxy)
     assert_unnoticed(work, cell_s, back_s, result)
     proxy = work.client.containers.get(work.env.names.proxy_container)
-    assert proxy.attrs["Config"]["Image"] == retagged
+    assert proxy.attrs["Config"]["Image"] == RETAGGED
 
 
-def test_proxy_image_upgrade_is_unnoticed(work: Work) -> None:
+def test_proxy_image_upgrade_is_unnoticed(work: Work, test_images: TestImages) -> None:
     """The proxy image's tag moved to a new image (a pull of a newer version): `hubd up`
     switches to it as to a new configuration."""
-    tag = work.env.config.proxy_image
+    if work.env.config.proxy_image != RETAGGED:  # run alone: never move the shared test tag
+        work.client.images.get(test_images.proxy).tag(RETAGGED)
+        work.use_retagged_proxy()
+    tag = RETAGGED
     derived_image(work.client, tag, tag, 'LABEL io.hubd.test.upgraded="1"')
     old = work.proxy_id()
 
