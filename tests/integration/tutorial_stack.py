@@ -47,7 +47,10 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     ]
     old = client.containers.create(**create)
     join_user_networks(client, names, old)  # people's servers sit on networks of their own
-    settings = json.dumps(hub_settings(env.config, names, Timing()))
+    values = hub_settings(env.config, names, Timing())
+    # No proxy container to join people's networks: the hub alone (its CHP child) reaches them.
+    values["user_network_members"] = [names.hub_container]
+    settings = json.dumps(values)
     old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
     old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     old.start()
