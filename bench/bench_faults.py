@@ -5,7 +5,10 @@ an open kernel websocket, a saved file), polling `/user/NAME/api/status` every 5
 - hubd: proxy in its own container, `hubd run` supervising (timing as shipped);
 - tutorial: JupyterHub's Docker tutorial layout, the proxy a child of the hub in one
   container, Docker's `restart: always`, no hubd.
-Per fault, the longest outage that person saw (capped) and the ratio tutorial / hubd.
+Per fault, the longest outage that person saw (capped) and the ratio tutorial / hubd. For the
+proxy, also what a person with a notebook open in JupyterLab sees (Chromium, headless): the
+seconds from the proxy's death until the next cell they run shows its output (JupyterLab
+reconnects its kernel websocket at once; when that try fails it waits 10-30 s).
 
 Needs root and a real Docker engine; take the shared engine lock. Run:
     flock -s /tmp/hubd-engine.lock python -m bench.bench_faults
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import signal
 import tempfile
@@ -30,9 +34,12 @@ from tests.images.build import ensure_test_images
 from tests.integration.continuity import Person
 from tests.integration.daemon_proc import DaemonProc, hub_process_pid
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.notebook_lab import Lab
 from tests.integration.tutorial_stack import make_single_container_stack
 
 CAP_S = 30.0  # stop watching after this: "≥ 30 s" means the person was still cut off
+CELL_CAP_S = 60.0  # a notebook cell that shows nothing for this long: not back
+CELL_ROUNDS = 3
 SETTLE_S = 2.0
 HUB_BACK_CAP_S = 60.0  # watch on this long after recovery, to catch a relapse
 PASSWORD = "bench-lantern-river"
@@ -156,8 +163,46 @@ def run(sides: list[Side]) -> Results:
             if isinstance(side, Tutorial) and fault.startswith("hub frozen"):
                 side.thaw()
             # Each fault starts from a whole stack: the hub may still be on its way back.
-            _wait(lambda env=side.env: _hub_healthy(env), HUB_BACK_CAP_S)
+            _wait(functools.partial(_hub_healthy, side.env), HUB_BACK_CAP_S)
     return results
+
+
+def notebook_after_proxy_kill(side: Side) -> list[float]:
+    """Seconds from the proxy's death to the output of the next cell, per round."""
+    assert side.person is not None
+    lab = Lab(side.env.base_url, side.person.name, PASSWORD, side.person.session)
+    times = []
+    try:
+        for _ in range(CELL_ROUNDS):
+            began = time.monotonic()
+            side.proxy_kill()
+            try:
+                lab.run_cell(timeout_s=CELL_CAP_S)
+                took = time.monotonic() - began
+            except Exception:  # no output within the cap
+                took = CELL_CAP_S
+            times.append(took)
+            print(f"{side.name:>9}  proxy SIGKILL: notebook cell after {took:5.2f} s", flush=True)
+            _wait(functools.partial(_hub_healthy, side.env), HUB_BACK_CAP_S)
+            time.sleep(SETTLE_S)
+    finally:
+        lab.close()
+    return times
+
+
+def cell_table(cells: dict[str, list[float]]) -> str:
+    def show(values: list[float]) -> str:
+        return ", ".join(
+            f"≥ {CELL_CAP_S:.0f} s" if v >= CELL_CAP_S else f"{v:.2f} s" for v in values
+        )
+
+    hubd, tutorial = max(cells["hubd"]), max(cells["tutorial"])
+    return (
+        "| Fault | notebook's next cell: hubd | tutorial | tutorial / hubd (worst) |\n"
+        "|---|---|---|---|\n"
+        f"| proxy SIGKILL | {show(cells['hubd'])} | {show(cells['tutorial'])} "
+        f"| {tutorial / hubd:.1f} |"
+    )
 
 
 def table(results: Results) -> str:
@@ -215,6 +260,8 @@ def main() -> None:
             side.env.hubd("user", "add", "--password-stdin", "ada", input=PASSWORD + "\n")
             side.person = Person(side.env.base_url, "ada", PASSWORD)
         text = table(run(sides))
+        cells = {side.name: notebook_after_proxy_kill(side) for side in sides}
+        text += "\n\n" + cell_table(cells)
     finally:
         daemon.stop()
         for env in envs:
@@ -225,7 +272,8 @@ def main() -> None:
         "# Faults seen by a person at work (bench/bench_faults.py)\n\n"
         "People's servers cut: the longest outage of `/user/NAME/api/status` (polled every "
         "50 ms). Hub pages back: seconds from the fault until `/hub/health` answers. "
-        f"Capped at {CAP_S:.0f} s.\n\n" + text + "\n"
+        f"Capped at {CAP_S:.0f} s. Notebook's next cell: seconds from the proxy's death until "
+        "a cell run in JupyterLab (Chromium) shows its output, per round.\n\n" + text + "\n"
     )
 
 

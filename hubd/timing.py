@@ -37,6 +37,18 @@ class Timing:
     # The same for the proxy, which starts in about a second.
     proxy_ready_deadline_s: float = 30.0
     proxy_ready_poll_s: float = 0.05
+    # The front (stack/front.py) holds a connection this long while the proxy is away instead
+    # of resetting it, trying to reach the proxy again this often. Past it the connection is
+    # closed. It must cover the slowest restart: CHP restarts in ~1 s on an idle machine, but
+    # took 16.5 s on a 2-core machine at load 20 (node starting under contention).
+    front_proxy_wait_s: float = 30.0
+    front_proxy_retry_s: float = 0.05
+    # A planned proxy switch (stack/proxy_switch.py): the replaced proxy keeps serving the
+    # requests it has in flight this long before it is removed (its websockets are cut then,
+    # and reconnect at once to the new proxy).
+    proxy_switch_drain_s: float = 1.0
+    # The proxy answers hubd's direct look (inside its container, past the front) within this.
+    proxy_direct_probe_timeout_s: float = 2.0
 
     # Crash loops: the first death is restarted at once, then the delay starts small, doubles
     # up to the cap, and is forgotten once the hub has stayed healthy for the stable period

@@ -365,18 +365,31 @@ class Supervisor:
         return True
 
     def _keep_proxy(self, stack: Stack) -> bool:
-        """Bring back a dead or hung proxy; True when it did (this pass is then done).
+        """Bring back a dead or hung front or proxy; True when it did (this pass is then
+        done).
 
-        The proxy comes first: the hub's probe goes through it, so while the proxy is down
-        the hub's health says nothing.
+        They come first: the hub's probe goes through them, so while either is down the
+        hub's health says nothing. The front (which holds the port) is told from the proxy
+        by asking the proxy past it.
         """
-        proxy = stack.proxy_state()
-        if not proxy.exists:
+        front, proxy = stack.front.state(), stack.proxy_state()
+        part = "proxy"
+        dead = ("exited", "dead", "created")
+        if not front.exists:
+            reason, how = "the front container is gone", "up"
+        elif not proxy.exists:
             reason, how = "the proxy container is gone", "up"
-        elif proxy.status in ("exited", "dead", "created"):
+        elif front.status in dead:
+            part, reason, how = "front", f"the front died ({front.status})", "start"
+        elif proxy.status in dead:
             reason, how = f"the proxy died ({proxy.status})", "start"
-        elif proxy.status == "paused" or self.proxy_hung.is_set():
+        elif front.status == "paused":
+            part, reason, how = "front", "the front stopped answering", "restart"
+        elif proxy.status == "paused":
             reason, how = "the proxy stopped answering", "restart"
+        elif self.proxy_hung.is_set():
+            part = stack.hung_part()
+            reason, how = f"the {part} stopped answering", "restart"
         else:
             return False
         if self.clock() < self.proxy_not_before:
@@ -392,6 +405,8 @@ class Supervisor:
         try:
             if how == "up":
                 self._bring_up(stack)
+            elif part == "front":
+                stack.recover_front(restart=how == "restart")
             else:
                 stack.recover_proxy(restart=how == "restart")
         except HubUnhealthy as exc:

@@ -51,8 +51,12 @@ class EventWatcher:
             filters={
                 "type": "container",
                 "event": HUB_EVENTS,
-                # One value per key is ANDed, several are ORed: the stack's hub or proxy.
-                "container": [self.names.hub_container, self.names.proxy_container],
+                # One value per key is ANDed, several are ORed: the stack's hub, proxy or front.
+                "container": [
+                    self.names.hub_container,
+                    self.names.proxy_container,
+                    self.names.front_container,
+                ],
                 **self.names.filters(),
             },
         )

@@ -1,8 +1,9 @@
 """The hub stack on Docker: network, hub data volume, proxy and hub containers, users' servers.
 
 `up()` is idempotent: it compares what exists with what the config asks for and changes only
-what differs (the hub and proxy containers carry a hash of their spec in a label). The proxy
-(stack/proxy.py) publishes the port and starts first; the hub never touches it. `down()` stops
+what differs (the hub, proxy and front containers carry a hash of their spec in a label). The
+front (stack/front.py) publishes the port and pipes it to the proxy (stack/proxy.py); both
+start first, and the hub never touches them. `down()` stops
 containers and never removes a volume; only `purge()` does, and the CLI asks first.
 """
 
@@ -47,6 +48,7 @@ from hubd.stack.docker_gate import (
     start_gate,
 )
 from hubd.stack.engine import engine_of
+from hubd.stack.front import Front, publishes_port
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.images import (
     LABEL_BASE_ID,
@@ -70,7 +72,7 @@ from hubd.stack.naming import (
 )
 from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import LogReporter, Reporter
-from hubd.stack.proxy import Proxy, proxy_public_url
+from hubd.stack.proxy import PROXY_PUBLIC_PORT, Proxy, proxy_public_url
 from hubd.stack.settings import (
     HUB_DATA_DIR,
     HUB_WORK_DIR,
@@ -131,6 +133,7 @@ class Stack:
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins
         self.proxy = Proxy(client, config, self.names, self.reporter, self.timing)
+        self.front = Front(client, config, self.names, self.reporter, self.timing)
         # hubd's CA and the leaf live here (hubd/tls/store.py).
         self.state_dir = state_dir or resolve_paths().state_dir
         # The names mDNS holds right now (the daemon sets them); the leaf covers them.
@@ -197,17 +200,18 @@ class Stack:
         return self.proxy.sync_tls()
 
     def _published_https_port(self) -> int | None:
-        """The HTTPS port the running proxy publishes already (it holds 443, so 443 is not
-        "free" but ours)."""
+        """The HTTPS port the stack publishes already (it holds 443, so 443 is not "free" but
+        ours)."""
         from hubd.stack.proxy_tls import HTTPS_PORT_IN_PROXY
 
-        container = self.proxy.find()
-        if container is None:
-            return None
-        bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
-        for binding in bindings.get(f"{HTTPS_PORT_IN_PROXY}/tcp") or []:
-            with contextlib.suppress(TypeError, ValueError):
-                return int(binding.get("HostPort"))
+        # The front publishes it; a proxy of an earlier hubd did so itself.
+        for container in (self.front.find(), self.proxy.find()):
+            if container is None:
+                continue
+            bindings = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+            for binding in bindings.get(f"{HTTPS_PORT_IN_PROXY}/tcp") or []:
+                with contextlib.suppress(TypeError, ValueError):
+                    return int(binding.get("HostPort"))
         return None
 
     @property
@@ -286,10 +290,20 @@ class Stack:
             # certificate, a running one gets it without a restart.
             if self.proxy.sync_tls():
                 changes.append("gave the proxy a new certificate")
-        action = self.proxy.ensure(self.proxy.token(self.find_hub()))
+        token = self.proxy.token(self.find_hub())
+        if self._retire_publishing_proxy():
+            changes.append(f"moved the port from {self.names.proxy_container} to the front")
+        https_port = self.proxy.served.https_port if self.proxy.served else None
+        front_action = self.front.ensure(image, PROXY_PUBLIC_PORT, https_port)
+        if front_action != "unchanged":
+            changes.append(f"{front_action} container {self.names.front_container}")
+        action = self.proxy.ensure(token, switch=self.front.state().running)
         if action != "unchanged":
             changes.append(f"{action} container {self.names.proxy_container}")
         self.proxy.wait_healthy()
+        if action != "unchanged" and self.hub_state().running:
+            # A new proxy knows the routes it was given; a server started meanwhile is added.
+            self.refresh_routes()
         container, action = self.ensure_hub_container(image, user_images)
         if recreate and action == "created":
             action = "recreated"
@@ -374,6 +388,21 @@ class Stack:
         self.reporter.step(f"moving the proxy out of {container.name} into its own container")
         self._stop(container)
         remove_quietly(container, force=True)
+        return True
+
+    def _retire_publishing_proxy(self) -> bool:
+        """A proxy of an earlier hubd published the port itself: it goes, so that the front
+        can take the port. People are cut off for a few seconds, this once (only one
+        container can publish a port)."""
+        proxy = self.proxy.find()
+        if not publishes_port(proxy):
+            return False
+        assert proxy is not None
+        self.reporter.step(
+            f"the front takes the port over from {proxy.name}: people are cut off for a few "
+            "seconds, this once"
+        )
+        remove_quietly(proxy, force=True)
         return True
 
     def hub_spec(
@@ -537,10 +566,14 @@ class Stack:
                     f"the hub exited while starting ({container.status}); its last lines:\n"
                     + self.hub_log_tail(15)
                 )
-            # The probe goes through the proxy: with the proxy gone it can only time out.
+            # The probe goes through the front and the proxy: with either gone it can only
+            # time out.
             proxy = self.proxy.state()
             if proxy.exists and not proxy.running:
                 raise HubUnhealthy("the proxy is not running, so the hub cannot be reached")
+            front = self.front.state()
+            if front.exists and not front.running:
+                raise HubUnhealthy("the front is not running, so the hub cannot be reached")
             time.sleep(self.timing.hub_ready_poll_s)
         raise HubUnhealthy(
             f"the hub did not answer {self.health_url} within "
@@ -682,6 +715,22 @@ class Stack:
                 time.monotonic() - began,
             )
 
+    def recover_front(self, restart: bool) -> None:
+        """Bring a dead (start) or hung (restart) front back. The proxy and its routes were
+        not touched: people are served again as soon as it listens."""
+        began = time.monotonic()
+        self.front.start_or_restart(restart)
+        self.proxy.wait_healthy()
+        log.info("the front is back (answering after %.2f s)", time.monotonic() - began)
+
+    def hung_part(self) -> str:
+        """Which of the two on the way in stopped answering: "proxy" unless the proxy
+        answers when asked past the front."""
+        front = self.front.state()
+        if front.status == "paused":
+            return "front"
+        return "front" if self.proxy.answers_directly() else "proxy"
+
     def refresh_routes(self) -> bool:
         try:
             self.hub_api().refresh_proxy_routes()
@@ -702,6 +751,8 @@ class Stack:
             done.append(f"stopped {container.name}")
         if self.proxy.stop():
             done.append(f"stopped {self.names.proxy_container}")
+        if self.front.stop():
+            done.append(f"stopped {self.names.front_container}")
         for server in self.containers(ROLE_USER_SERVER):
             self.reporter.step(f"stopping {server.name}")
             self._stop(server)

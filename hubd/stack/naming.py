@@ -15,6 +15,7 @@ LABEL_USER = "io.hubd.user"
 
 ROLE_HUB = "hub"
 ROLE_PROXY = "proxy"
+ROLE_FRONT = "front"
 ROLE_USER_SERVER = "user-server"
 ROLE_HUB_DATA = "hub-data"
 ROLE_USER_DATA = "user-data"
@@ -58,10 +59,26 @@ class StackNames:
         return f"{self.stack}-proxy"
 
     @property
+    def front_container(self) -> str:
+        """The front: holds the published port, forwards to whichever container is named
+        `proxy_container` (stack/front.py)."""
+        return f"{self.stack}-front"
+
+    @property
+    def proxy_next_container(self) -> str:
+        """A new proxy being made ready beside the running one (a planned switch)."""
+        return f"{self.stack}-proxy-next"
+
+    @property
+    def proxy_old_container(self) -> str:
+        """The proxy a planned switch has just replaced, draining until it is removed."""
+        return f"{self.stack}-proxy-old"
+
+    @property
     def proxy_api_alias(self) -> str:
-        """The proxy's name on the stack network only (a Docker alias is per network): its
-        API listens on the address this resolves to, which people's networks cannot reach,
-        while the container's own name resolves on every network it joins."""
+        """The proxy API's name on the stack network only (a Docker alias is per network).
+        The front holds it and forwards to the proxy's API, which listens only on the
+        proxy's own stack-network address: people's networks cannot reach either."""
         return f"{self.stack}-proxy-api"
 
     @property

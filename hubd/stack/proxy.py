@@ -1,11 +1,17 @@
 """configurable-http-proxy in a container of its own, in front of the hub and people's servers.
 
-The proxy is the only container that publishes the hub's port. People's requests to their own
-servers (`/user/NAME/...`) go from the proxy straight to those servers, so the hub can crash,
-hang, be upgraded or recreated while people keep working: only `/hub/...` pages wait for it.
+The front (stack/front.py) publishes the hub's port and pipes every connection to the proxy,
+waiting for it while it restarts, so that a proxy restart refuses nobody. People's requests to
+their own servers (`/user/NAME/...`) go from the proxy straight to those servers, so the hub
+can crash, hang, be upgraded or recreated while people keep working: only `/hub/...` pages
+wait for it.
 
-The proxy keeps its routing table in memory. When it restarts, its default target sends
-everything to the hub until hubd asks the hub to re-add every route (`POST /hub/api/proxy`).
+The proxy keeps its routing table in memory and, through hubd's storage class, in a file of
+its container (stack/proxy_routes.py): restarted, it routes everyone again at once. A new
+proxy container starts with the old one's table; hubd then has the hub re-add every route
+(`POST /hub/api/proxy`) to catch up. Until then its default target is the hub.
+A change of the proxy's spec (its image, hubd's options) is a planned switch: the new proxy
+is made ready beside the old one, then takes its name (stack/proxy_switch.py).
 
 The proxy's API token is a secret shared by the hub and the proxy only. It never goes into an
 environment variable (`docker inspect` shows those) nor a command line: hubd writes it as a
@@ -13,8 +19,9 @@ file into both containers, and a tiny entrypoint exports it to CHP, which reads 
 environment only. It lives as long as one of the two containers does.
 
 The proxy joins every person's network to reach their servers, but its API listens only on its
-address on the stack network (named by an alias that exists there alone), which Docker keeps
-people's networks from reaching: the token is not the API's only guard.
+address on the stack network (named by an alias of its own that exists there alone), which
+Docker keeps people's networks from reaching: the token is not the API's only guard. The hub
+reaches the API through the front, which holds the alias the hub knows.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import secrets
 import socket
 import ssl
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import docker
@@ -49,6 +57,14 @@ from hubd.stack.containers import (
 from hubd.stack.https import Served, https_url
 from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
 from hubd.stack.progress import Reporter
+from hubd.stack.proxy_routes import (
+    ANSWERS_JS,
+    ROUTES_FILE,
+    ROUTES_STORE_IN_PROXY,
+    ROUTES_STORE_JS,
+    routes_tar,
+    valid_table,
+)
 from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
 from hubd.stack.user_networks import join_user_networks
 from hubd.timing import Timing
@@ -72,6 +88,10 @@ PROXY_ENTRYPOINT = [
     "sh",
 ]
 HEALTH_PATH = "_chp_healthz"
+# The alias this proxy container's API listens on (each container has its own, see _create).
+LABEL_API_ALIAS = "io.hubd.proxy-api"
+# Stands for that alias in the hashed spec: a new container is not a new configuration.
+_OWN_API_ALIAS = "{own api alias}"
 
 
 def served_certificate(
@@ -142,7 +162,7 @@ class Proxy:
 
     # ------------------------------------------------------------------ the container
 
-    def spec(self) -> tuple[dict[str, object], str]:
+    def spec(self, api_alias: str = _OWN_API_ALIAS) -> tuple[dict[str, Any], str]:
         """The proxy container's create arguments and a hash that changes when they do."""
         hub = f"http://{self.names.hub_container}:{HUB_PORT}"
         served = self.served
@@ -153,48 +173,43 @@ class Proxy:
             # The API only on the proxy's stack-network address: the proxy also joins every
             # person's network (to reach their servers), and people must not reach its API.
             # CHP resolves the alias through Docker's DNS when it starts listening.
-            f"--api-ip={self.names.proxy_api_alias}",
+            f"--api-ip={api_alias}",
             f"--api-port={PROXY_API_PORT}",
             # Until the hub has re-added the routes after a proxy restart, send everything to
             # the hub, which redirects people to their servers or its own pages.
             f"--default-target={hub}",
             f"--error-target={hub}/hub/error",
+            # The routing table survives a restart of this container (proxy_routes.py).
+            f"--storage-backend={ROUTES_STORE_IN_PROXY}",
         ]
         entrypoint = PROXY_ENTRYPOINT
-        ports: dict[str, tuple[str, int]] = {
-            f"{PROXY_PUBLIC_PORT}/tcp": (self.config.bind_address, self.config.port)
-        }
         if served is not None:
             # HTTPS from CHP; plain HTTP (`port`) serves the trust page (hubd/stack/proxy_tls.py).
+            # Both reach it through the front, which publishes them (front.py).
             command += proxy_tls.chp_arguments()
             entrypoint = proxy_tls.entrypoint(PROXY_TOKEN_IN_PROXY)
-            ports[f"{proxy_tls.HTTPS_PORT_IN_PROXY}/tcp"] = (
-                self.config.bind_address,
-                served.https_port,
-            )
         hashed: dict[str, object] = {
             "image": self.config.proxy_image,
-            "command": command,
+            # The image's id too: a tag that moved (a pulled upgrade) is a new proxy.
+            "image_id": self._image_id(),
+            "command": [arg.replace(api_alias, _OWN_API_ALIAS) for arg in command],
             "entrypoint": entrypoint,
-            "port": self.config.port,
-            "bind_address": self.config.bind_address,
-            "api_alias": self.names.proxy_api_alias,
+            "store": ROUTES_STORE_JS,
+            "behind_front": True,
         }
-        if served is not None:
-            hashed["https_port"] = served.https_port
         spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
-        create: dict[str, object] = {
+        create: dict[str, Any] = {
             "image": self.config.proxy_image,
             "name": self.names.proxy_container,
             "entrypoint": entrypoint,
             "command": command,
-            "labels": self.names.labels(ROLE_PROXY, **{LABEL_SPEC: spec_hash}),
+            "labels": self.names.labels(
+                ROLE_PROXY, **{LABEL_SPEC: spec_hash, LABEL_API_ALIAS: api_alias}
+            ),
             "network": self.names.network,
             # Set at creation: an alias given here exists on this network only.
-            "networking_config": {
-                self.names.network: {"Aliases": [self.names.proxy_api_alias]},
-            },
-            "ports": ports,
+            "networking_config": {self.names.network: {"Aliases": [api_alias]}},
+            # No published port: the front holds it (front.py).
             # Nothing of a previous run may survive into the next: CHP keeps its state in
             # memory, and whatever it writes goes to a fresh tmpfs.
             "tmpfs": {"/tmp": "rw,nosuid,nodev"},
@@ -205,9 +220,15 @@ class Proxy:
         }
         return create, spec_hash
 
-    def find(self) -> Container | None:
+    def _image_id(self) -> str:
         try:
-            container = self.client.containers.get(self.names.proxy_container)
+            return str(self.client.images.get(self.config.proxy_image).id)
+        except docker.errors.ImageNotFound:
+            return ""
+
+    def find(self, name: str | None = None) -> Container | None:
+        try:
+            container = self.client.containers.get(name or self.names.proxy_container)
         except NotFound:
             return None
         refuse_foreign("container", container, self.names.stack)
@@ -226,17 +247,27 @@ class Proxy:
                     return text
         return secrets.token_hex(32)
 
-    def ensure(self, token: str) -> str:
-        """Make the proxy container match the spec and run. Returns what was done."""
-        create, spec_hash = self.spec()
+    def ensure(self, token: str, switch: bool = False) -> str:
+        """Make the proxy container match the spec and run. Returns what was done.
+
+        With `switch` (the front runs), a proxy whose spec changed is replaced without a gap
+        (proxy_switch.py); otherwise it is removed and a new one created."""
+        from hubd.stack.proxy_switch import ProxySwitch
+
+        ProxySwitch(self).tidy()
+        _, spec_hash = self.spec()
         container = self.find()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
+            if switch and container.status == "running":
+                self.reporter.step(f"the proxy's configuration changed: replacing {container.name}")
+                ProxySwitch(self).switch(container, token)
+                return "replaced"
             self.reporter.step(f"the proxy's configuration changed: recreating {container.name}")
             container.remove(force=True)
             container, action = None, "recreated"
         if container is None:
-            container = self._create(create, token)
+            container = self._create(token)
             action = "created" if action == "unchanged" else action
         if container.status == "paused":
             container.unpause()
@@ -249,21 +280,30 @@ class Proxy:
                 # Broken by hand (its network removed, its image untagged): a new container
                 # from the spec, as for the hub. The routes live in memory only; nothing is lost.
                 self.reporter.step(f"{exc}: replacing {container.name}")
+                table = self.routing_table(container)
                 container.remove(force=True)
-                container = self._create(create, token)
+                container = self._create(token, routes=table)
                 self._start(container)
                 action = "recreated"
         return action
 
-    def _create(self, create: dict[str, object], token: str) -> Container:
-        self.reporter.step(f"creating the proxy container {self.names.proxy_container}")
+    def _create(self, token: str, routes: str | None = None, name: str | None = None) -> Container:
+        """A new proxy container (named `name`, by default the proxy's), with the token and
+        the routing table `routes` (JSON, as the store writes it) in it."""
+        # Each container's API listens on an alias of its own: two proxies side by side
+        # (a planned switch) must not share the name their API binds to.
+        alias = f"{self.names.stack}-proxy-api-{secrets.token_hex(4)}"
+        create, _ = self.spec(alias)
+        create["name"] = name or self.names.proxy_container
+        self.reporter.step(f"creating the proxy container {create['name']}")
         container = self.client.containers.create(**create)
         # The proxy reaches each person's server on that person's own network.
         join_user_networks(self.client, self.names, container)
         container.put_archive(
-            "/",
-            tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID),
+            "/", tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID)
         )
+        container.put_archive("/", tar_files({ROUTES_STORE_IN_PROXY: ROUTES_STORE_JS}, mode=0o444))
+        container.put_archive("/", routes_tar(routes, PROXY_USER_ID))
         if self.served is not None:
             self._put_tls(container, self.served)
         return container
@@ -316,6 +356,33 @@ class Proxy:
                 return
             time.sleep(self.timing.proxy_ready_poll_s)
         log.warning("the proxy did not take the new certificate; it will at its next restart")
+
+    def routing_table(self, container: Container | None = None) -> str | None:
+        """The routing table a proxy container holds (running or not), if any."""
+        container = container or self.find()
+        if container is None:
+            return None
+        try:
+            return valid_table(read_file(container, ROUTES_FILE))
+        except docker.errors.APIError:
+            return None
+
+    def answers_directly(self, container: Container | None = None) -> bool:
+        """Whether the proxy's own API answers HTTP, asked from inside its container (past
+        the front): tells a hung proxy from a hung front."""
+        container = container or self.find()
+        if container is None or container.status != "running":
+            return False
+        alias = container.labels.get(LABEL_API_ALIAS) or self.names.proxy_api_alias
+        timeout_ms = str(int(self.timing.proxy_direct_probe_timeout_s * 1000))
+        try:
+            result = container.exec_run(
+                ["node", "-e", ANSWERS_JS, timeout_ms, alias, str(PROXY_API_PORT)],
+                user=str(PROXY_USER_ID),
+            )
+        except docker.errors.APIError:
+            return False  # paused, or gone meanwhile
+        return bool(result.exit_code == 0)
 
     def _start(self, container: Container) -> None:
         self.reporter.step(f"starting {container.name}")

@@ -59,9 +59,11 @@ class Person:
         except (AssertionError, requests.RequestException):
             return False
 
-    def watch(self) -> StatusPoller:
-        """Poll this person's server every 50 ms, as a busy JupyterLab does."""
-        return StatusPoller(self.session, self.base_url, self.name)
+    def watch(self, timeout_s: float = 2.0) -> StatusPoller:
+        """Poll this person's server every 50 ms, as a busy JupyterLab does. A request that
+        takes longer than `timeout_s` counts as failed (a browser waits much longer: the
+        proxy faults, where the front holds requests, measure with a long one)."""
+        return StatusPoller(self.session, self.base_url, self.name, timeout_s=timeout_s)
 
     def close(self) -> None:
         self.socket.close()
@@ -83,12 +85,17 @@ class FaultResult:
     def longest_s(self) -> float:
         return max((o.longest_s for o in self.outages.values()), default=0.0)
 
+    @property
+    def slowest_s(self) -> float:
+        return max((o.slowest_s for o in self.outages.values()), default=0.0)
+
     def line(self) -> str:
         errors = sorted({e for o in self.outages.values() for e in o.errors})
         return (
             f"{self.fault:<22} failed {self.failed:>4} of "
             f"{sum(o.requests for o in self.outages.values()):>5}, longest outage "
-            f"{self.longest_s:5.2f} s, kernels kept {all(self.kernels_kept.values())}, "
+            f"{self.longest_s:5.2f} s, slowest answer {self.slowest_s:5.2f} s, "
+            f"kernels kept {all(self.kernels_kept.values())}, "
             f"websockets open {all(self.sockets_open.values())}, "
             f"files intact {all(self.files_intact.values())} {errors or ''}"
         )

@@ -328,6 +328,9 @@ class Outage:
     failed: int = 0
     longest_s: float = 0.0
     errors: list[str] = field(default_factory=list)
+    # The slowest request that succeeded: a request held while the proxy restarts (the
+    # front waits for it) is not a failure, but the person waits that long.
+    slowest_s: float = 0.0
 
 
 class StatusPoller:
@@ -371,6 +374,7 @@ class StatusPoller:
             now = time.monotonic()
             self.result.requests += 1
             if ok:
+                self.result.slowest_s = max(self.result.slowest_s, now - started)
                 if failing_since is not None:
                     self.result.longest_s = max(self.result.longest_s, now - failing_since)
                 failing_since = None

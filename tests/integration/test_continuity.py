@@ -25,8 +25,8 @@ pytestmark = pytest.mark.integration
 PASSWORD = "harbor-violet-anchor"
 PEOPLE = ("alice", "bob")
 REPEATS = 2
-# A proxy restart cuts people off until the hub has re-added their routes.
-PROXY_OUTAGE_MAX_S = 3.0
+# The front holds requests while the proxy restarts (up to front_proxy_wait_s).
+HELD_REQUEST_TIMEOUT_S = 60.0
 
 
 class Work:
@@ -37,10 +37,14 @@ class Work:
         self.log_dir = log_dir
         self.daemons = 0
         self.daemon = self._new_daemon()
-        self.daemon.wait_state("running", 240)
-        for name in PEOPLE:
-            env.hubd("user", "add", "--password-stdin", name, input=PASSWORD + "\n")
-        self.people = [Person(env.base_url, name, PASSWORD) for name in PEOPLE]
+        try:
+            self.daemon.wait_state("running", 240)
+            for name in PEOPLE:
+                env.hubd("user", "add", "--password-stdin", name, input=PASSWORD + "\n")
+            self.people = [Person(env.base_url, name, PASSWORD) for name in PEOPLE]
+        except BaseException:
+            self.daemon.stop()  # else it outlives the test and keeps the stack running
+            raise
 
     def _new_daemon(self) -> DaemonProc:
         self.daemons += 1
@@ -60,9 +64,13 @@ class Work:
             return False
 
     def fault(
-        self, name: str, act: Callable[[], None], recovered: Callable[[], bool]
+        self,
+        name: str,
+        act: Callable[[], None],
+        recovered: Callable[[], bool],
+        request_timeout_s: float = 2.0,
     ) -> FaultResult:
-        watches = [person.watch() for person in self.people]
+        watches = [person.watch(request_timeout_s) for person in self.people]
         for watch in watches:
             watch.__enter__()
         try:
@@ -76,9 +84,13 @@ class Work:
         print(result.line())
         return result
 
-    def fault_until_restarted(self, name: str, act: Callable[[], None]) -> FaultResult:
+    def fault_until_restarted(
+        self, name: str, act: Callable[[], None], request_timeout_s: float = 2.0
+    ) -> FaultResult:
         """`fault`, over once the daemon has restarted the stack once more."""
-        return self.fault(name, act, self.restarted_after(self.restarts()))
+        return self.fault(
+            name, act, self.restarted_after(self.restarts()), request_timeout_s=request_timeout_s
+        )
 
     def restarted_after(self, before: int) -> Callable[[], bool]:
         def done() -> bool:
@@ -173,17 +185,27 @@ def test_hubd_killed_nobody_notices(work: Work) -> None:
         assert work.restarts() == 0  # it adopted the stack, restarted nothing
 
 
-def test_proxy_killed_people_are_back_within_seconds(work: Work) -> None:
+def test_proxy_killed_only_requests_in_flight_fail(work: Work) -> None:
+    """The front holds the port and waits for the restarted proxy, which comes back with its
+    routing table: requests meanwhile are late (the slowest answer says how late: about the
+    proxy's restart), none fails but the one each person had in flight at the kill (before
+    the front: 7-9 failed requests and up to 3 s without an answer on an idle machine)."""
     proxy = work.env.names.proxy_container
     for _ in range(REPEATS):
         result = work.fault_until_restarted(
-            "proxy SIGKILL", lambda: work.client.containers.get(proxy).kill("SIGKILL")
+            "proxy SIGKILL",
+            lambda: work.client.containers.get(proxy).kill("SIGKILL"),
+            # A held request is late, not failed (a browser waits that long and more).
+            request_timeout_s=HELD_REQUEST_TIMEOUT_S,
         )
         for person in work.people:
             person.reconnect()  # as JupyterLab does when its websocket is cut
-        assert result.longest_s <= PROXY_OUTAGE_MAX_S, result.line()
+        # At most the request each person had in flight on a keep-alive connection when the
+        # proxy died (the front cannot replay what the proxy had taken; browsers resend it).
+        assert result.failed <= len(work.people), result.line()
         # Kernels run in people's servers, which the proxy's death does not touch; the
-        # websockets went through the proxy and are cut (JupyterLab reconnects them).
+        # websockets went through the proxy and are cut (JupyterLab reconnects them, and
+        # the front holds that try until the proxy is back).
         assert all(p.kernel_kept_state() for p in work.people), result.line()
         assert all(result.files_intact.values()), result.line()
 

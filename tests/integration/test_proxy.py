@@ -14,29 +14,40 @@ from hubd.stack.settings import PROXY_TOKEN_FILE
 from tests.integration.continuity import Person
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import KernelSocket
-from tests.integration.tutorial_stack import make_single_container_stack
+from tests.integration.tutorial_stack import (
+    make_publishing_proxy_stack,
+    make_single_container_stack,
+)
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "meadow-copper-violin"
 
 
-def test_only_the_proxy_publishes_the_port_and_its_token_stays_secret(
+def test_only_the_front_publishes_the_port_and_the_token_stays_secret(
     stack_env: StackEnv,
 ) -> None:
     stack_env.hubd("up")
     client, names = stack_env.client, stack_env.names
     proxy = client.containers.get(names.proxy_container)
     hub = client.containers.get(names.hub_container)
+    front = client.containers.get(names.front_container)
     assert proxy.labels["io.hubd.role"] == ROLE_PROXY
     assert proxy.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
-    assert proxy.attrs["HostConfig"]["PortBindings"]
+    assert front.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no")
+    assert front.attrs["HostConfig"]["PortBindings"]
+    assert not proxy.attrs["HostConfig"]["PortBindings"]
     assert not hub.attrs["HostConfig"]["PortBindings"]
+    # The front: nobody, read-only, no capabilities, on the stack network only.
+    assert front.attrs["Config"]["User"] == "65534:65534"
+    assert front.attrs["HostConfig"]["ReadonlyRootfs"] is True
+    assert front.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert list(front.attrs["NetworkSettings"]["Networks"]) == [names.network]
 
     token = (read_file(proxy, "/etc/hubd-proxy/token") or "").strip()
     assert len(token) == 64
     assert (read_file(hub, PROXY_TOKEN_FILE) or "").strip() == token
-    for container in (proxy, hub):
+    for container in (proxy, hub, front):
         assert token not in json.dumps(container.attrs), container.name
         assert token not in bytes(container.logs()).decode(errors="replace"), container.name
     mode = hub.exec_run(["stat", "-c", "%a", PROXY_TOKEN_FILE]).output.decode().strip()
@@ -100,3 +111,32 @@ def test_a_single_container_stack_moves_to_the_proxy_layout_keeping_people_at_wo
         socket.close()
     # Once moved, nothing more to do.
     assert "moved the proxy" not in stack_env.hubd("up").stderr
+
+
+def test_a_stack_whose_proxy_published_the_port_moves_to_the_front(stack_env: StackEnv) -> None:
+    """hubd before the front: the proxy published the port. `up` gives the port to the front
+    (a few seconds' gap, this once) and people's servers and kernels stay."""
+    stack_env.hubd("up")
+    stack_env.hubd("user", "add", "--password-stdin", "rosa", input=PASSWORD + "\n")
+    person = Person(stack_env.base_url, "rosa", PASSWORD)
+    person.close()
+    make_publishing_proxy_stack(stack_env)
+    names = stack_env.names
+    assert stack_env.client.containers.get(names.proxy_container).attrs["HostConfig"][
+        "PortBindings"
+    ]
+    assert person.file_intact()  # the old shape works
+
+    moved = stack_env.hubd("up")
+    assert "moved the port from" in moved.stderr, moved.stderr
+    front = stack_env.client.containers.get(names.front_container)
+    proxy = stack_env.client.containers.get(names.proxy_container)
+    assert front.attrs["HostConfig"]["PortBindings"]
+    assert not proxy.attrs["HostConfig"]["PortBindings"]
+    assert person.file_intact()
+    socket = KernelSocket(person.session, stack_env.base_url, "rosa", person.kernel_id)
+    try:
+        assert socket.execute("print(x)").strip() == "42"
+    finally:
+        socket.close()
+    assert "moved the port" not in stack_env.hubd("up").stderr

@@ -25,10 +25,12 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     hub = client.containers.get(names.hub_container)
     image = hub.attrs["Config"]["Image"]
     token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    proxy = client.containers.get(names.proxy_container)
-    proxy.remove(force=True)
-    with contextlib.suppress(docker.errors.NotFound):
-        proxy.wait(condition="removed")
+    # No front nor proxy container: the hub's container publishes the port itself.
+    for name in (names.front_container, names.proxy_container):
+        with contextlib.suppress(docker.errors.NotFound):
+            container = client.containers.get(name)
+            container.remove(force=True)
+            container.wait(condition="removed")
     stack._stop(hub)
     hub.remove()
     create, _ = stack.hub_spec(image)
@@ -45,8 +47,38 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     ]
     old = client.containers.create(**create)
     join_user_networks(client, names, old)  # people's servers sit on networks of their own
-    settings = json.dumps(hub_settings(env.config, names, Timing()))
+    values = hub_settings(env.config, names, Timing())
+    # No proxy container to join people's networks: the hub alone (its CHP child) reaches them.
+    values["user_network_members"] = [names.hub_container]
+    settings = json.dumps(values)
     old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
     old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     old.start()
-    stack.wait_healthy(120)
+    stack.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
+
+
+def make_publishing_proxy_stack(env: StackEnv) -> None:
+    """Turn a stack into the shape hubd made before the front (issue 26): the proxy container
+    publishes the port itself, its API on the alias the hub knows, its routes in memory."""
+    from hubd.stack.naming import LABEL_SPEC
+    from hubd.stack.proxy import PROXY_TOKEN_IN_PROXY, PROXY_USER_ID
+
+    stack = env.stack()
+    client, names = env.client, env.names
+    proxy = client.containers.get(names.proxy_container)
+    token = (read_file(proxy, PROXY_TOKEN_IN_PROXY) or "").strip()
+    for name in (names.front_container, names.proxy_container):
+        container = client.containers.get(name)
+        container.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):
+            container.wait(condition="removed")
+    create, _ = stack.proxy.spec(names.proxy_api_alias)
+    create["command"] = [a for a in create["command"] if not a.startswith("--storage-backend")]
+    create["ports"] = {"8000/tcp": ("127.0.0.1", env.config.port)}
+    create["labels"] = {**create["labels"], LABEL_SPEC: "from-an-earlier-hubd"}
+    old = client.containers.create(**create)
+    join_user_networks(client, names, old)
+    old.put_archive("/", tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID))
+    old.start()
+    stack.proxy.wait_healthy()
+    assert stack.refresh_routes()

@@ -29,12 +29,22 @@ TIMING = Timing(
 )
 
 
+class FakeFront:
+    def __init__(self) -> None:
+        self.status = "running"
+
+    def state(self) -> HubContainerState:
+        return HubContainerState(exists=self.status != "missing", status=self.status)
+
+
 class FakeStack:
     """Records what the supervisor asks for; its hub is whatever the test says."""
 
     def __init__(self) -> None:
         self.status = "running"
         self.proxy_status = "running"
+        self.front = FakeFront()
+        self.hung = "proxy"  # which of front and proxy answers no more
         self.calls: list[str] = []
         self.fail_start = False
         self.answers = True  # /hub/health
@@ -55,6 +65,13 @@ class FakeStack:
         self.calls.append("proxy-restart" if restart else "proxy-start")
         self.proxy_status = "running"
 
+    def recover_front(self, restart: bool) -> None:
+        self.calls.append("front-restart" if restart else "front-start")
+        self.front.status = "running"
+
+    def hung_part(self) -> str:
+        return self.hung
+
     def up(self, wait: bool = True, recreate: bool = False) -> UpResult:
         assert not wait, "the supervisor never blocks on a health wait"
         if self.up_error is not None:
@@ -62,7 +79,7 @@ class FakeStack:
         self.calls.append("up-recreate" if recreate else "up")
         action = "unchanged" if self.status == "running" and not recreate else "started"
         self.status = "exited" if self.fail_start else "running"
-        self.proxy_status = "running"
+        self.proxy_status = self.front.status = "running"
         return UpResult(url=self.local_url, hub_action=action, image_problems=self.image_problems)
 
     def start_hub(self) -> None:
@@ -213,6 +230,30 @@ def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
     supervisor.reconcile_once()
     assert stack.calls[-1] == "up"
     assert supervisor.restart_count == 3
+
+
+def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Any) -> None:
+    """The front holds the port: its death, a hang (the proxy answers past it) and its
+    removal are each mended on their own, the proxy left alone."""
+    supervisor, stack, clock, _ = rig
+    supervisor.reconcile_once()
+    stack.front.status = "exited"
+    supervisor.reconcile_once()
+    assert stack.calls == ["up", "front-start"]
+    clock.now += 100
+    stack.hung = "front"
+    supervisor.proxy_hung.set()  # the probe through the front fails
+    supervisor.reconcile_once()
+    assert stack.calls[-1] == "front-restart" and not supervisor.proxy_hung.is_set()
+    clock.now += 100
+    stack.front.status = "paused"
+    supervisor.reconcile_once()
+    assert stack.calls[-1] == "front-restart"
+    clock.now += 100
+    stack.front.status = "missing"
+    supervisor.reconcile_once()
+    assert stack.calls[-1] == "up"
+    assert "proxy-start" not in stack.calls and "proxy-restart" not in stack.calls
 
 
 def test_a_hub_found_running_but_silent_gets_the_hang_budget_not_the_ready_deadline(

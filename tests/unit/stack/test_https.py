@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from hubd.config import Config
+from hubd.stack.front import Front
 from hubd.stack.https import Served, choose_https_port, https_url
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter
@@ -22,9 +25,18 @@ def test_choose_https_port() -> None:
     assert https_url("jupyter.local", 8443) == "https://jupyter.local:8443/"
 
 
+class _NoImages:
+    """What the spec asks of the engine: the proxy image's id (none here)."""
+
+    class images:
+        @staticmethod
+        def get(name: str) -> Any:
+            raise docker.errors.ImageNotFound(name)
+
+
 def _proxy(served: Served | None) -> Proxy:
     timing = Timing()
-    proxy = Proxy(None, Config(), StackNames("hubd"), LogReporter(timing), timing)
+    proxy = Proxy(_NoImages(), Config(), StackNames("hubd"), LogReporter(timing), timing)  # type: ignore[arg-type]
     proxy.serve(served)
     return proxy
 
@@ -34,11 +46,22 @@ def test_the_proxy_spec_with_and_without_tls() -> None:
     served = Served("CERT", "KEY", 443, "jupyter.local", None, Path("/x/root.crt"))
     tls, tls_hash = _proxy(served).spec()
     assert plain_hash != tls_hash
-    ports: Any = tls["ports"]
-    assert ports == {"8000/tcp": ("0.0.0.0", 8000), "8443/tcp": ("0.0.0.0", 443)}
+    # The proxy publishes nothing: the front holds both ports and pipes TLS through unread.
+    assert "ports" not in tls and "ports" not in plain
     command: Any = tls["command"]
     assert "--port=8443" in command and any(a.startswith("--ssl-cert=") for a in command)
     # Neither the key nor the certificate travel in the spec (docker inspect shows it).
     assert "KEY" not in str(tls) and "CERT" not in str(tls)
     assert proxy_public_url(Config(), served) == "https://127.0.0.1/"
     assert "--ssl-key" not in str(plain["command"])
+
+
+def test_the_front_publishes_the_https_port_when_the_proxy_serves_it() -> None:
+    timing = Timing()
+    front = Front(None, Config(), StackNames("hubd"), LogReporter(timing), timing)  # type: ignore[arg-type]
+    plain, plain_hash = front.spec("hub-image", 8000)
+    tls, tls_hash = front.spec("hub-image", 8000, https_port=443)
+    assert plain_hash != tls_hash
+    assert plain["ports"] == {"8000/tcp": ("0.0.0.0", 8000)}
+    assert tls["ports"] == {"8000/tcp": ("0.0.0.0", 8000), "8443/tcp": ("0.0.0.0", 443)}
+    assert "8443=hubd-proxy:8443" in " ".join(map(str, tls["command"]))  # type: ignore[call-overload]

@@ -1,0 +1,205 @@
+"""The front's program: a byte pipe from the hub's published port to the proxy (docs/proxy.md).
+
+It runs inside the front container (stack/front.py), started as `python3 -I -c <this file>`
+from hubd's hub image, so it uses the standard library only and imports nothing of hubd.
+
+For every accepted connection it connects to the proxy by name on the stack network and
+copies bytes both ways, without reading them (TLS passes through). When the proxy is away
+(restarting after a crash, being replaced) the connect is retried for a bounded time instead
+of resetting the person's connection: a browser whose websocket dropped reconnects at once,
+and that one try must not fail, or JupyterLab waits 10-30 s before the next.
+
+The proxy is found by name at each connection, so hubd switches proxies by renaming
+containers (Docker's DNS follows a rename at once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+
+log = logging.getLogger("hubd-front")
+
+CHUNK_BYTES = 65536
+BACKLOG = 1024
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One listening port and where its connections go."""
+
+    listen_port: int
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Forward:
+        """`8000=hub-proxy:8000`."""
+        listen, _, target = text.partition("=")
+        host, _, port = target.rpartition(":")
+        if not listen.isdigit() or not port.isdigit() or not host:
+            raise argparse.ArgumentTypeError(f"not LISTEN_PORT=HOST:PORT: {text!r}")
+        return cls(int(listen), host, int(port))
+
+
+async def connect_upstream(
+    forward: Forward, wait_s: float, retry_s: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to the target, retrying refused connections and unknown names (a stopped or
+    renamed container has none) until `wait_s` has passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(forward.host, forward.port), timeout=max(remaining, 0.1)
+            )
+        except (OSError, asyncio.TimeoutError):
+            if loop.time() + retry_s >= deadline:
+                raise
+            await asyncio.sleep(retry_s)
+
+
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until end of stream, then pass the half-close on (HTTP clients rely on it)."""
+    while True:
+        data = await reader.read(CHUNK_BYTES)
+        if not data:
+            break
+        writer.write(data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, asyncio.TimeoutError):
+        await asyncio.wait_for(writer.wait_closed(), timeout=1)
+
+
+class Front:
+    def __init__(self, forwards: list[Forward], wait_s: float, retry_s: float) -> None:
+        self.forwards = forwards
+        self.wait_s = wait_s
+        self.retry_s = retry_s
+        self.servers: list[asyncio.Server] = []
+        # Strong references: asyncio keeps only weak ones, and Python 3.11's streams drop
+        # theirs to a connection's task when its peer goes, so a task still cleaning up could
+        # be garbage-collected half-way.
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str = "0.0.0.0") -> None:
+        for forward in self.forwards:
+
+            async def handle(
+                reader: asyncio.StreamReader,
+                writer: asyncio.StreamWriter,
+                forward: Forward = forward,
+            ) -> None:
+                await self.serve(forward, reader, writer)
+
+            server = await asyncio.start_server(
+                handle, host, forward.listen_port, backlog=BACKLOG, reuse_address=True
+            )
+            self.servers.append(server)
+            log.info(
+                "listening on %s, forwarding to %s:%d",
+                forward.listen_port,
+                forward.host,
+                forward.port,
+            )
+
+    async def serve(
+        self, forward: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            await self._serve(forward, reader, writer)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+
+    async def _serve(
+        self, forward: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            up_reader, up_writer = await connect_upstream(forward, self.wait_s, self.retry_s)
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning(
+                "%s:%d did not answer within %.1f s (%s): closing a connection",
+                forward.host,
+                forward.port,
+                self.wait_s,
+                exc,
+            )
+            await close(writer)
+            return
+        waited = loop.time() - began
+        if waited > 0.5:
+            log.info("a connection waited %.2f s for %s:%d", waited, forward.host, forward.port)
+        tasks = [
+            asyncio.ensure_future(pipe(reader, up_writer)),
+            asyncio.ensure_future(pipe(up_reader, writer)),
+        ]
+        self.tasks.update(tasks)
+        try:
+            # A reset on either side ends both; a clean end of one direction waits for the other.
+            pending: set[asyncio.Future[None]] = set(tasks)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if any(task.exception() is not None for task in done):
+                    break
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await task
+                self.tasks.discard(task)
+            await close(up_writer)
+            await close(writer)
+
+    async def close(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+
+
+async def run(args: argparse.Namespace) -> None:
+    front = Front(args.forward, args.wait_s, args.retry_s)
+    await front.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await front.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hubd-front", description="hubd's front")
+    parser.add_argument("--forward", type=Forward.parse, action="append", required=True)
+    parser.add_argument("--wait-s", type=float, required=True)
+    parser.add_argument("--retry-s", type=float, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    asyncio.run(run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""The proxy's kept routing table: what hubd puts into a new proxy container."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+from hubd.stack.proxy_routes import ROUTES_FILE, ROUTES_STORE_JS, routes_tar, valid_table
+
+
+def test_the_table_folder_belongs_to_the_proxy_user_and_holds_the_table() -> None:
+    data = routes_tar('{"/user/ada": {"target": "http://x:8888"}}', owner=65534)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        members = {m.name: m for m in archive.getmembers()}
+        assert set(members) == {"var/lib/hubd-proxy", ROUTES_FILE.lstrip("/")}
+        assert all(m.uid == 65534 for m in members.values())
+        table = archive.extractfile(members[ROUTES_FILE.lstrip("/")])
+        assert table is not None and b"/user/ada" in table.read()
+    # Without a table: the folder only (a first proxy, or one whose table was unreadable).
+    with tarfile.open(fileobj=io.BytesIO(routes_tar(None, owner=65534))) as archive:
+        assert [m.name for m in archive.getmembers()] == ["var/lib/hubd-proxy"]
+
+
+def test_only_a_json_object_is_a_table() -> None:
+    assert valid_table('{"/": {"target": "http://hub:8081"}}') is not None
+    for bad in (None, "", "[]", "{half", '"text"'):
+        assert valid_table(bad) is None
+
+
+def test_the_store_writes_where_hubd_reads() -> None:
+    assert f'const FILE = "{ROUTES_FILE}";' in ROUTES_STORE_JS
+    assert "require.main.require(" in ROUTES_STORE_JS
