@@ -44,7 +44,10 @@ def test_readme_commands_exist() -> None:
 
 
 def test_readme_fits_a_screen_and_docs_have_contents() -> None:
-    assert len(README.read_text().splitlines()) <= 60
+    # The first screen is the whole quickstart; the rest is a short list of links.
+    lines = README.read_text().splitlines()
+    assert lines.index("## Tests") <= 50
+    assert len(lines) <= 80
     contents = (DOCS / "README.md").read_text()
     for page in sorted(DOCS.glob("*.md")):
         if page.name != "README.md":
