@@ -70,6 +70,34 @@ def start_container(container: Container, role: str, port: int) -> None:
         raise StackError(f"the {role} container did not start: {text}") from None
 
 
+def revive(
+    container: Container | None, role: str, restart: bool, start: Callable[[Container], None]
+) -> None:
+    """Bring a dead, hung or paused container of the stack back (a hung one gets no graceful
+    stop: it would wait out the timeout)."""
+    if container is None:
+        raise StackError(f"there is no {role} container: run `hubd up`")
+    if container.status == "paused":
+        container.unpause()
+    if restart:
+        container.restart(timeout=0)
+    elif container.status != "running":
+        start(container)
+
+
+def stop_gracefully(container: Container | None, timeout_s: float) -> bool:
+    """Stop a running (or paused) container; False when there was nothing to stop."""
+    if container is None or container.status not in ("running", "paused", "restarting"):
+        return False
+    if container.status == "paused":
+        container.unpause()  # a paused process cannot take the stop signal
+    try:
+        container.stop(timeout=timeout_s)
+    except NotFound:
+        return False
+    return True
+
+
 def bring_up(
     container: Container, start: Callable[[Container], None], action: str = "unchanged"
 ) -> str:

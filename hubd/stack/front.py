@@ -32,7 +32,9 @@ from hubd.stack.containers import (
     ContainerState,
     container_state,
     refuse_foreign,
+    revive,
     start_container,
+    stop_gracefully,
 )
 from hubd.stack.naming import LABEL_SPEC, ROLE_FRONT, StackNames
 from hubd.stack.progress import Reporter
@@ -163,28 +165,11 @@ class Front:
         start_container(container, "front", self.config.port)
 
     def start_or_restart(self, restart: bool) -> None:
-        """Bring a dead, hung or paused front back (a hung one gets no graceful stop)."""
-        container = self.find()
-        if container is None:
-            raise StackError("there is no front container: run `hubd up`")
-        if container.status == "paused":
-            container.unpause()
-        if restart:
-            container.restart(timeout=0)
-        elif container.status != "running":
-            self._start(container)
+        """Bring a dead, hung or paused front back."""
+        revive(self.find(), "front", restart, self._start)
 
     def stop(self) -> bool:
-        container = self.find()
-        if container is None or container.status not in ("running", "paused", "restarting"):
-            return False
-        if container.status == "paused":
-            container.unpause()
-        try:
-            container.stop(timeout=self.timing.container_stop_timeout_s)
-        except NotFound:
-            return False
-        return True
+        return stop_gracefully(self.find(), self.timing.container_stop_timeout_s)
 
 
 def publishes_port(container: Container | None) -> bool:

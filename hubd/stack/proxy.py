@@ -51,7 +51,9 @@ from hubd.stack.containers import (
     http_ok,
     read_file,
     refuse_foreign,
+    revive,
     start_container,
+    stop_gracefully,
     tar_files,
 )
 from hubd.stack.https import Served, https_url
@@ -389,28 +391,11 @@ class Proxy:
         start_container(container, "proxy", self.config.port)
 
     def start_or_restart(self, restart: bool) -> None:
-        """Bring a dead, hung or paused proxy back (a hung one gets no graceful stop)."""
-        container = self.find()
-        if container is None:
-            raise StackError("there is no proxy container: run `hubd up`")
-        if container.status == "paused":
-            container.unpause()
-        if restart:
-            container.restart(timeout=0)
-        elif container.status != "running":
-            self._start(container)
+        """Bring a dead, hung or paused proxy back."""
+        revive(self.find(), "proxy", restart, self._start)
 
     def stop(self) -> bool:
-        container = self.find()
-        if container is None or container.status not in ("running", "paused", "restarting"):
-            return False
-        if container.status == "paused":
-            container.unpause()
-        try:
-            container.stop(timeout=self.timing.container_stop_timeout_s)
-        except NotFound:
-            return False
-        return True
+        return stop_gracefully(self.find(), self.timing.container_stop_timeout_s)
 
     # ------------------------------------------------------------------ health
 
