@@ -30,6 +30,7 @@ Runs with the Python standard library only, inside hubd's hub image.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -108,6 +109,9 @@ class Policy:
     cap_drop: frozenset[str]
     swarm: bool = False
     swarm_network_prefix: str = ""
+    # People's networks' /29s come from this block; GPU images get the machine's GPUs.
+    user_network_block: str | None = None
+    gpu_images: frozenset[str] = frozenset()
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
@@ -129,6 +133,8 @@ class Policy:
             cap_drop=frozenset(data["cap_drop"]),
             swarm=bool(data.get("swarm")),
             swarm_network_prefix=str(data.get("swarm_network_prefix") or ""),
+            user_network_block=data.get("user_network_block") or None,
+            gpu_images=frozenset(data.get("gpu_images") or ()),
         )
 
     def owns(self, labels: dict[str, str] | None) -> bool:
@@ -226,7 +232,9 @@ class Judge:
         if not p.owns(body.get("Labels")):
             raise Refused("a user's server must carry this stack's user-server labels")
         own_network = p.user_network_prefix + name[len(p.container_prefix) + 1 :]
-        self._check_host_config(body.get("HostConfig") or {}, own_network)
+        host = dict(body.get("HostConfig") or {})
+        check_device_requests(p, body.get("Image"), host.pop("DeviceRequests", None))
+        self._check_host_config(host, own_network)
         endpoints = (body.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
         if set(endpoints) - {own_network}:
             raise Refused(f"this server joins only its own network {own_network}")
@@ -314,8 +322,12 @@ class Judge:
         allowed = ("Name", "Driver", "Labels", "CheckDuplicate", "Internal")
         allowed += ("Attachable",) if overlay else ()
         for key, value in body.items():
-            if key not in allowed and not _empty(value):
+            if key not in allowed and key != "IPAM" and not _empty(value):
                 raise Refused(f"{key} is not allowed for a person's network")
+        if not overlay:
+            check_person_subnet(self.policy, body.get("IPAM"))
+        elif not _empty(body.get("IPAM")):
+            raise Refused("IPAM is not allowed for a person's overlay network")
         if overlay:
             if body.get("Driver") != "overlay" or body.get("Attachable") is not True:
                 raise Refused("people's networks on a Swarm are attachable overlays")
@@ -428,6 +440,51 @@ class Judge:
         labels = options.get("Labels") or {}
         if kind == "volume" and labels.get(self.policy.stack_label) != self.policy.stack:
             raise Refused("a user volume must carry this stack's label")
+
+
+# -- people's subnets and GPUs (issue 24): kept apart so the rules above stay as they were.
+
+_GPU_REQUEST = {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]]}
+
+
+def check_person_subnet(policy: Policy, ipam: Any) -> None:
+    """With a block, a person's bridge network has exactly one /29 of it and nothing else;
+    without one (an older hubd's settings), no IPAM at all."""
+    if policy.user_network_block is None:
+        if not _empty(ipam):
+            raise Refused("IPAM is not allowed for a person's network")
+        return
+    if not isinstance(ipam, dict) or set(ipam) - {"Driver", "Config", "Options"}:
+        raise Refused("a person's network has one subnet of the people's block")
+    if (ipam.get("Driver") or "default") != "default" or not _empty(ipam.get("Options")):
+        raise Refused("a person's network uses the default IPAM driver without options")
+    pools = ipam.get("Config")
+    if not isinstance(pools, list) or len(pools) != 1 or not isinstance(pools[0], dict):
+        raise Refused("a person's network has exactly one subnet")
+    pool = pools[0]
+    if any(not _empty(value) for key, value in pool.items() if key != "Subnet"):
+        raise Refused("a person's subnet has no gateway, range or extra addresses")
+    try:
+        subnet = ipaddress.IPv4Network(str(pool.get("Subnet") or ""))
+    except ValueError:
+        raise Refused(f"odd subnet {pool.get('Subnet')!r}") from None
+    block = ipaddress.IPv4Network(policy.user_network_block)
+    if subnet.prefixlen != 29 or not subnet.subnet_of(block):
+        raise Refused(f"a person's subnet is a /29 inside {block}")
+
+
+def check_device_requests(policy: Policy, image: Any, requests: Any) -> None:
+    """Servers from the GPU images may ask for all of the machine's GPUs, exactly as
+    DeviceRequest(count=-1, capabilities=[["gpu"]]) does; nobody gets any other device."""
+    if _empty(requests):
+        return
+    if image not in policy.gpu_images:
+        raise Refused(f"image {image!r} is not one of the GPU images")
+    if not isinstance(requests, list) or len(requests) != 1 or not isinstance(requests[0], dict):
+        raise Refused("a GPU server asks for the machine's GPUs in one request")
+    request = {key: value for key, value in requests[0].items() if not _empty(value)}
+    if request != {key: value for key, value in _GPU_REQUEST.items() if not _empty(value)}:
+        raise Refused("a GPU server asks for all GPUs (count -1, capability gpu) and nothing else")
 
 
 def _only(body: dict[str, Any], allowed: set[str], what: str) -> None:
