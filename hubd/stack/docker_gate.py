@@ -22,7 +22,6 @@ from docker.models.containers import Container
 from hubd.config import Config
 from hubd.errors import StackError
 from hubd.stack.hardening import USER_CAP_DROP, USER_PIDS_LIMIT, USER_SECURITY_OPT
-from hubd.stack.settings import gpu_image_refs
 from hubd.stack.naming import (
     LABEL_ROLE,
     LABEL_SPEC,
@@ -30,6 +29,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.settings import gpu_image_refs
 from hubd.timing import Timing
 
 ROLE_DOCKER_GATE = "docker-gate"

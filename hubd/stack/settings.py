@@ -93,9 +93,7 @@ def hub_settings(
         "shared_folder_readonly": config.shared_folder_readonly,
         "mem_limit": mem_limit,
         # What people's memory limits may add up to (hub_image/hubd_spawner.py refuses more).
-        "memory_for_servers": memory_for_servers(engine_memory_bytes)
-        if engine_memory_bytes
-        else 0,
+        "memory_for_servers": memory_for_servers(engine_memory_bytes) if engine_memory_bytes else 0,
         "concurrent_spawn_limit": concurrent_spawn_limit(
             config.concurrent_spawn_limit, engine_cpus or 1
         ),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import logging
 import socket
 import struct
@@ -56,7 +57,9 @@ def host_networks(routes: Path = PROC_ROUTES, fib: Path = PROC_FIB) -> list[Net]
         fields = line.split()
         if len(fields) < 8:
             continue
-        dest, mask = (socket.inet_ntoa(struct.pack("<I", int(f, 16))) for f in (fields[1], fields[7]))
+        dest, mask = (
+            socket.inet_ntoa(struct.pack("<I", int(f, 16))) for f in (fields[1], fields[7])
+        )
         network = Net(f"{dest}/{mask}", strict=False)
         if network.prefixlen > 0:
             found.append(network)
@@ -65,7 +68,7 @@ def host_networks(routes: Path = PROC_ROUTES, fib: Path = PROC_FIB) -> list[Net]
     except OSError:
         trie = []
     # "|-- 192.168.1.20" followed by "/32 host LOCAL": an address of this machine.
-    for previous, line in zip(trie, trie[1:], strict=False):
+    for previous, line in itertools.pairwise(trie):
         if "/32 host LOCAL" in line and "|--" in previous:
             address = previous.split("|--")[1].strip()
             with contextlib.suppress(ValueError):
@@ -105,11 +108,7 @@ def pick_block(
     that overlaps nothing in `blocked` (docker bridges' routes equal to people's subnets are
     theirs, not the machine's)."""
     people = set(peoples)
-    usable = [
-        c
-        for c in candidates
-        if not any(c.overlaps(b) for b in blocked if b not in people)
-    ]
+    usable = [c for c in candidates if not any(c.overlaps(b) for b in blocked if b not in people)]
     if not usable:
         return None
     return max(usable, key=lambda c: sum(1 for s in own if s.subnet_of(c)))
