@@ -169,7 +169,9 @@ def test_a_refused_start_reads_as_a_sentence(
         user_network_block=block,
         mem_limit="512M",
     ) as env:
+        mark = time.monotonic()
         env.hubd("up")
+        print(f"\nhubd up {time.monotonic() - mark:.1f} s")
         add_accounts(env.stack(), ["ann", "bo", "cy"])
 
         # The GPU image on an engine without NVIDIA's runtime: the engine refuses.
@@ -181,10 +183,12 @@ def test_a_refused_start_reads_as_a_sentence(
             assert engine_words not in text, text
         logs = env.client.containers.get(env.names.hub_container).logs(tail=300).decode()
         assert "could not select device driver" in logs  # the owner sees the engine's text
+        print(f"gpu refusal read {time.monotonic() - mark:.1f} s")
 
         bo = login(env.base_url, "bo", PASSWORD)
         assert spawn_with_image(bo, env.base_url, "bo", test_images.user) == ""
         open_lab(bo, env.base_url, "bo")
+        print(f"bo's lab {time.monotonic() - mark:.1f} s")
 
         # The block is full now (ann's and bo's networks): cy reads a sentence.
         cy = login(env.base_url, "cy", PASSWORD)
