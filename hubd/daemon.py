@@ -35,7 +35,7 @@ from hubd._daemon.supervisor import ENGINE_ERRORS, DesiredState, Supervisor
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
-from hubd.control import ControlServer
+from hubd.control import ControlBackend, ControlServer
 from hubd.errors import DockerUnavailable, HubdError, UsageError
 from hubd.paths import Paths
 from hubd.stack import Stack
@@ -499,8 +499,8 @@ def _mdns_settings(config: Config) -> tuple[object, ...]:
     )
 
 
-class DaemonBackend:
-    """The control API's view of the daemon."""
+class DaemonBackend(ControlBackend):
+    """The control API's view of the daemon: the handlers of `hubd.control.routes.ROUTES`."""
 
     def __init__(self, daemon: Daemon) -> None:
         self.daemon = daemon
@@ -509,7 +509,7 @@ class DaemonBackend:
     def supervisor(self) -> Supervisor:
         return self.daemon.supervisor
 
-    def _stack(self) -> Any:
+    def _stack(self) -> Stack:
         stack = self.supervisor.stack
         if stack is None:
             raise DockerUnavailable(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from hubd.errors import (
     StackError,
     StateFileError,
 )
+from hubd.files import atomic_write
 from hubd.logsafe import WarnOnce
 from hubd.stack import Stack
 from hubd.stack.progress import Reporter
@@ -96,33 +96,15 @@ class DesiredState:
     def set(self, value: HubState) -> None:
         if value == self.value and self.path.exists():
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tmp.open("w") as handle:
-                handle.write(json.dumps({"desired": value.value}) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            tmp.replace(self.path)
-            _fsync_dir(self.path.parent)
+            atomic_write(self.path, json.dumps({"desired": value.value}) + "\n")
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             raise StateFileError(
                 f"could not save the wish to keep the hub {value.value} in {self.path}: "
                 f"{exc.strerror or exc}; free some space or fix the folder's permissions"
             ) from None
         self.value = value
-
-
-def _fsync_dir(path: Path) -> None:
-    # The rename is durable only once the folder's entry is on disk.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hubd.errors import BackupError
+from hubd.files import atomic_write
 
 PASSWORD_FILE_NAME = "repository-password"
 RECORD_FILE_NAME = "last-backup.json"
@@ -89,9 +90,7 @@ def load_record(state_dir: Path) -> BackupRecord:
 def save_record(state_dir: Path, record: BackupRecord) -> None:
     folder = backup_dir(state_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = folder / (RECORD_FILE_NAME + ".tmp")
-    tmp.write_text(json.dumps(record.to_json(), indent=2))
-    tmp.replace(folder / RECORD_FILE_NAME)
+    atomic_write(folder / RECORD_FILE_NAME, json.dumps(record.to_json(), indent=2))
 
 
 @contextlib.contextmanager

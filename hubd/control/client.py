@@ -8,10 +8,11 @@ import os
 import socket
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 from hubd.control.protocol import API, peer_uid
+from hubd.control.routes import BY_NAME, Where, decode_answer
 from hubd.errors import (
     ControlRequestError,
     DaemonUnreachable,
@@ -19,7 +20,7 @@ from hubd.errors import (
     error_class_named,
 )
 from hubd.status import Status, Supervision
-from hubd.timing import Timing
+from hubd.timing import Timing, timing_from_env
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -55,9 +56,13 @@ def check_server(sock: socket.socket, path: Path) -> None:
 class ControlClient:
     """Talks to a running `hubd run`. Every failure is a HubdError with one clear line."""
 
-    def __init__(self, path: Path, timeout: float | None = None) -> None:
+    def __init__(
+        self, path: Path, timeout: float | None = None, timing: Timing | None = None
+    ) -> None:
         self.path = path
-        self.timeout = Timing().control_client_timeout_s if timeout is None else timeout
+        # The caller's Timing (HUBD_TIMING honoured): the long operations' waits come from it.
+        self.timing = timing_from_env() if timing is None else timing
+        self.timeout = self.timing.control_client_timeout_s if timeout is None else timeout
 
     def is_available(self) -> bool:
         """Whether a daemon listens on the socket (a connect, not a request: status may be slow)."""
@@ -113,87 +118,95 @@ class ControlClient:
             raise error_class_named(str(kind))(str(message))
         return data
 
+    def call(self, operation: str, /, **fields: Any) -> Any:
+        """One operation of the route table: its fields into the path, the query or the body,
+        the answer decoded as the table says."""
+        route = BY_NAME[operation]
+        path = route.path
+        query: list[str] = []
+        body: dict[str, Any] = {}
+        for field in route.fields:
+            value = fields[field.name]
+            if field.where is Where.PATH:
+                path = path.replace("{" + field.name + "}", quote(value, safe=""))
+            elif field.where is Where.QUERY:
+                query.append(f"{field.name}={quote(str(value), safe='')}")
+            elif value is not None:  # an absent optional field reads as None on the server
+                body[field.name] = value
+        if query:
+            path += "?" + "&".join(query)
+        timeout = None
+        if route.timeout is not None:
+            timeout = getattr(self.timing, route.timeout)
+            if route.added:
+                timeout += self.timeout
+        send = body if route.method != "GET" else None
+        return decode_answer(route, self.request(route.method, path, send, timeout=timeout))
+
+    # The operations, typed; each is one row of `routes.ROUTES`.
+
     def status(self) -> Status:
-        return Status.from_json(self.request("GET", "/status"))
+        return cast(Status, self.call("status"))
 
     def start(self) -> Supervision:
-        return Supervision.from_json(self.request("POST", "/start"))
+        return cast(Supervision, self.call("start"))
 
     def stop(self) -> Supervision:
-        return Supervision.from_json(self.request("POST", "/stop"))
+        return cast(Supervision, self.call("stop"))
 
     def restart(self) -> Supervision:
-        return Supervision.from_json(self.request("POST", "/restart"))
+        return cast(Supervision, self.call("restart"))
 
     def logs(self, tail: int = 200) -> list[str]:
-        return list(self.request("GET", f"/logs?tail={tail}")["lines"])
+        return cast(list[str], self.call("logs", tail=tail))
 
     def list_users(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/users")["users"])
+        return cast(list[dict[str, Any]], self.call("list_users"))
 
     def add_user(
         self, name: str, password: str, admin: bool = False, node: str | None = None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name, "password": password, "admin": admin}
-        if node is not None:
-            body["node"] = node
-        return dict(self.request("POST", "/users", body))
+        return cast(
+            dict[str, Any],
+            self.call("add_user", name=name, password=password, admin=admin, node=node),
+        )
 
     def remove_user(self, name: str, delete_data: bool = False) -> dict[str, Any]:
-
-        return dict(
-            self.request("DELETE", f"/users/{quote(name, safe='')}", {"delete_data": delete_data})
-        )
-
-    def unlock_user(self, name: str) -> dict[str, Any]:
-        return dict(self.request("POST", f"/users/{quote(name, safe='')}/unlock", {}))
-
-    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
-        # Pulling and building images can take many minutes: make this client with
-        # Timing.upgrade_request_timeout_s.
-        return dict(self.request("POST", "/upgrade/plan", {"pull": pull}))
-
-    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.request("POST", "/upgrade/apply", {"plan": plan}))
+        return cast(dict[str, Any], self.call("remove_user", name=name, delete_data=delete_data))
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("set_password", name=name, password=password))
 
-        return dict(
-            self.request("POST", f"/users/{quote(name, safe='')}/password", {"password": password})
-        )
+    def unlock_user(self, name: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("unlock_user", name=name))
+
+    def upgrade_plan(self, pull: bool = True) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("upgrade_plan", pull=pull))
+
+    def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("upgrade_apply", plan=plan))
 
     def backup(self, target: str | None = None) -> dict[str, Any]:
-        # A first backup of big volumes takes a while; the daemon answers when it is done.
-        timeout = Timing().backup_request_timeout_s
-        return dict(self.request("POST", "/backup", {"target": target}, timeout=timeout))
-
-    # -- the machines of the hub's Swarm (`hubd node`)
-
-    def list_nodes(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/nodes")["nodes"])
-
-    def add_node(self, advertise_addr: str | None = None) -> dict[str, Any]:
-        return dict(self.request("POST", "/nodes", {"advertise_addr": advertise_addr}))
-
-    def remove_node(self, node: str) -> dict[str, Any]:
-        # Draining waits for the node's tasks to leave, up to its own deadline.
-        timing = Timing()
-        timeout = self.timeout + timing.node_drain_deadline_s
-        return dict(self.request("DELETE", f"/nodes/{quote(node, safe='')}", {}, timeout=timeout))
-
-    def label_node(self, node: str, label: str, remove: bool = False) -> dict[str, Any]:
-        return dict(
-            self.request(
-                "POST", f"/nodes/{quote(node, safe='')}/labels", {"label": label, "remove": remove}
-            )
-        )
+        return cast(dict[str, Any], self.call("backup", target=target))
 
     def move_user(
         self, name: str, to: str, stop_server: bool = False, dry_run: bool = False
     ) -> dict[str, Any]:
-        # Copying someone's files between machines takes a while; answered when done.
-        timeout = Timing().move_request_timeout_s
-        body = {"to": to, "stop_server": stop_server, "dry_run": dry_run}
-        return dict(
-            self.request("POST", f"/users/{quote(name, safe='')}/move", body, timeout=timeout)
+        return cast(
+            dict[str, Any],
+            self.call("move_user", name=name, to=to, stop_server=stop_server, dry_run=dry_run),
         )
+
+    # -- the machines of the hub's Swarm (`hubd node`)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        return cast(list[dict[str, Any]], self.call("list_nodes"))
+
+    def add_node(self, advertise_addr: str | None = None) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("add_node", advertise_addr=advertise_addr))
+
+    def remove_node(self, node: str) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("remove_node", node=node))
+
+    def label_node(self, node: str, label: str, remove: bool = False) -> dict[str, Any]:
+        return cast(dict[str, Any], self.call("label_node", node=node, label=label, remove=remove))

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
 from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
+from hubd.control.routes import ROUTES, Field, Kind, Route, Where, encode_answer
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 
 class ControlBackend(Protocol):
-    """What the daemon offers on the socket."""
+    """What the daemon offers on the socket: one handler per operation of `routes.ROUTES`,
+    named as the operation, its parameters named as the route's fields (a unit test checks)."""
 
     def status(self) -> Status: ...
     def start(self) -> Supervision: ...
@@ -184,126 +186,89 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
 
-Route = Callable[[dict[str, Any], dict[str, list[str]]], Any]
-
-
-def _text(body: dict[str, Any], key: str) -> str:
+def _decode(field: Field, body: dict[str, Any], query: dict[str, list[str]]) -> Any:
+    """One request field, checked against its kind (a clear 400 when it is wrong)."""
+    key, kind = field.name, field.kind
+    if kind is Kind.TAIL:
+        try:
+            tail = int(query.get(key, ["200"])[0])
+        except ValueError:
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"{key} must be a number") from None
+        return max(1, min(tail, 10_000))
+    if kind is Kind.FLAG:
+        if key in body:
+            if not isinstance(body[key], bool):
+                raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be true or false")
+            return bool(body[key])
+        if field.where is Where.BODY_OR_QUERY:
+            return query.get(key, ["0"])[0] in ("1", "true", "yes")
+        return False
     value = body.get(key)
+    if kind is Kind.OBJECT:
+        if not isinstance(value, dict):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be an object")
+        return value
+    if kind is Kind.OPTIONAL_TEXT:
+        if value is not None and not isinstance(value, str):
+            raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
+        return value or None
     if not isinstance(value, str):
         raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
     return value
 
 
-def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
-    value = body.get(key)
-    if not isinstance(value, dict):
-        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be an object")
-    return value
+Call = Callable[[dict[str, Any], dict[str, list[str]]], Any]
 
 
-def _optional_text(body: dict[str, Any], key: str) -> str | None:
-    value = body.get(key)
-    if value is not None and not isinstance(value, str):
-        raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be a string")
-    return value or None
+class Router:
+    """The route table (`routes.ROUTES`) bound to a backend, built once per server."""
 
-
-def _flag(query: dict[str, list[str]], body: dict[str, Any], key: str) -> bool:
-    if key in body:
-        if not isinstance(body[key], bool):
-            raise BadRequest(HTTPStatus.BAD_REQUEST, f"field '{key}' must be true or false")
-        return bool(body[key])
-    return query.get(key, ["0"])[0] in ("1", "true", "yes")
-
-
-class _Router:
-    def __init__(self, backend: ControlBackend) -> None:
+    def __init__(self, backend: ControlBackend, routes: tuple[Route, ...] = ROUTES) -> None:
         self.backend = backend
+        self._routes = routes
 
-    def resolve(self, method: str, path: str) -> Route:
-        b = self.backend
+    def resolve(self, method: str, path: str) -> Call:
         if not path.startswith(API + "/"):
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
         parts = [unquote(p) for p in path[len(API) + 1 :].split("/") if p]
-        fixed: dict[tuple[str, ...], dict[str, Route]] = {
-            ("status",): {"GET": lambda _b, _q: b.status().to_json()},
-            ("start",): {"POST": lambda _b, _q: b.start().to_json()},
-            ("stop",): {"POST": lambda _b, _q: b.stop().to_json()},
-            ("restart",): {"POST": lambda _b, _q: b.restart().to_json()},
-            ("logs",): {"GET": lambda _b, q: {"lines": b.logs(_tail(q))}},
-            ("backup",): {"POST": lambda body, _q: b.backup(_optional_text(body, "target"))},
-            ("users",): {
-                "GET": lambda _b, _q: {"users": b.list_users()},
-                "POST": lambda body, _q: b.add_user(
-                    _text(body, "name"),
-                    _text(body, "password"),
-                    _flag({}, body, "admin"),
-                    node=_optional_text(body, "node"),
-                ),
-            },
-            ("upgrade", "plan"): {"POST": lambda body, q: b.upgrade_plan(_flag(q, body, "pull"))},
-            ("upgrade", "apply"): {"POST": lambda body, _q: b.upgrade_apply(_object(body, "plan"))},
-        }
-        if len(parts) >= 2 and parts[0] == "users":
-            name = parts[1]
-            if len(parts) == 2:
-                fixed[tuple(parts)] = {
-                    "DELETE": lambda body, q: b.remove_user(name, _flag(q, body, "delete_data"))
-                }
-            elif len(parts) == 3 and parts[2] == "password":
-                fixed[tuple(parts)] = {
-                    "POST": lambda body, _q: b.set_password(name, _text(body, "password"))
-                }
-            elif len(parts) == 3 and parts[2] == "unlock":
-                fixed[tuple(parts)] = {"POST": lambda _b, _q: b.unlock_user(name)}
-            elif len(parts) == 3 and parts[2] == "move":
-                fixed[tuple(parts)] = {"POST": lambda body, _q: _move_user(b, name, body)}
-        fixed.update(_node_routes(b, parts))
-        methods = fixed.get(tuple(parts))
-        if methods is None:
+        found = False
+        for route in self._routes:
+            captured = _match(route.segments, parts)
+            if captured is None:
+                continue
+            found = True
+            if route.method == method:
+                return self._bind(route, captured)
+        if not found:
             raise BadRequest(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
-        if method not in methods:
-            raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
-        return methods[method]
+        raise BadRequest(HTTPStatus.METHOD_NOT_ALLOWED, f"{method} not allowed on {path}")
 
+    def _bind(self, route: Route, captured: dict[str, str]) -> Call:
+        handler = getattr(self.backend, route.name)
 
-def _node_routes(b: ControlBackend, parts: list[str]) -> dict[tuple[str, ...], dict[str, Route]]:
-    """`/v1/nodes`: the machines of the hub's Swarm (`hubd node`)."""
-    routes: dict[tuple[str, ...], dict[str, Route]] = {
-        ("nodes",): {
-            "GET": lambda _b, _q: {"nodes": b.list_nodes()},
-            "POST": lambda body, _q: b.add_node(_optional_text(body, "advertise_addr")),
-        }
-    }
-    if len(parts) >= 2 and parts[0] == "nodes":
-        node = parts[1]
-        if len(parts) == 2:
-            routes[tuple(parts)] = {"DELETE": lambda _b, _q: b.remove_node(node)}
-        elif len(parts) == 3 and parts[2] == "labels":
-            routes[tuple(parts)] = {
-                "POST": lambda body, _q: b.label_node(
-                    node, _text(body, "label"), _flag({}, body, "remove")
-                )
+        def call(body: dict[str, Any], query: dict[str, list[str]]) -> Any:
+            kwargs = {
+                field.name: captured[field.name]
+                if field.where is Where.PATH
+                else _decode(field, body, query)
+                for field in route.fields
             }
-    return routes
+            return encode_answer(route, handler(**kwargs))
+
+        return call
 
 
-def _move_user(backend: ControlBackend, name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """POST /users/NAME/move {"to": NODE, "stop_server": bool, "dry_run": bool}."""
-    return backend.move_user(
-        name,
-        _text(body, "to"),
-        _flag({}, body, "stop_server"),
-        _flag({}, body, "dry_run"),
-    )
-
-
-def _tail(query: dict[str, list[str]]) -> int:
-    try:
-        tail = int(query.get("tail", ["200"])[0])
-    except ValueError:
-        raise BadRequest(HTTPStatus.BAD_REQUEST, "tail must be a number") from None
-    return max(1, min(tail, 10_000))
+def _match(pattern: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
+    """The path's `{name}` segments by name, or None when the path is not this pattern."""
+    if len(pattern) != len(parts):
+        return None
+    captured: dict[str, str] = {}
+    for want, got in zip(pattern, parts, strict=True):
+        if want.startswith("{") and want.endswith("}"):
+            captured[want[1:-1]] = got
+        elif want != got:
+            return None
+    return captured
 
 
 class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -319,7 +284,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self.path = path
         self.group = group
         self.timing = timing or Timing()
-        self.router = _Router(backend)
+        self.router = Router(backend)
         prepare_runtime_dir(path.parent)
         _remove_stale_socket(path)
         # Create the socket with no access for others from the first instant.

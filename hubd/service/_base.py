@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from hubd.errors import ServiceManagerError, UsageError
+from hubd.files import atomic_write
 from hubd.paths import APP_NAME, Mode
 from hubd.timing import Timing
 
@@ -261,14 +262,10 @@ class ServiceFile:
 
 def _write_atomically(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.hubd-tmp")
     try:
-        temporary.write_bytes(content)
         # launchd refuses group- or world-writable plists; units follow the same rule.
-        temporary.chmod(0o644)
-        os.replace(temporary, path)
+        atomic_write(path, content, mode=0o644)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise ServiceManagerError(f"cannot write {path}: {exc.strerror}") from None
 
 

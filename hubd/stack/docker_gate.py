@@ -72,6 +72,7 @@ def gate_policy(
         "user_role": ROLE_USER_SERVER,
         "container_prefix": names.user_container_prefix,
         "volume_prefix": names.user_volume_template.split("{", 1)[0],
+        "volume_suffix": names.user_volume_template.split("}", 1)[1],
         "user_network_prefix": names.user_network_prefix,
         "network_members": names.user_network_members,
         "images": sorted(

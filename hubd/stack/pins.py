@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from hubd.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -80,12 +81,7 @@ class PinStore:
             stacks = {}
         stacks[self.stack] = pins.to_json()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            fh.write(json.dumps({"stacks": stacks}, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.path)
+        atomic_write(self.path, json.dumps({"stacks": stacks}, indent=2) + "\n")
 
 
 __all__ = ["ImagePins", "PinStore"]

@@ -14,6 +14,7 @@ from hubd.control import ControlClient
 from hubd.errors import HubdError
 from hubd.status import Status
 from tests.integration.docker_env import StackEnv
+from tests.patience import patient
 
 # Small enough to keep tests short, large enough not to flap on a busy 2-core machine.
 FAST_TIMING = ",".join(
@@ -127,6 +128,7 @@ def wait_for(
 ) -> float:
     """Wait until `condition()` holds; returns the seconds it took."""
     start = time.monotonic()
+    timeout = patient(timeout)
     while not condition():
         if time.monotonic() - start > timeout:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

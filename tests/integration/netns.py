@@ -32,6 +32,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from tests.patience import patient
+
 PREFIX = "hubd-t"
 _TOOLS = ("ip", "nsenter", "avahi-daemon", "avahi-browse", "avahi-publish", "dbus-daemon", "getent")
 
@@ -135,7 +137,7 @@ class Process:
     def wait_for_line(self, pattern: str, timeout: float, start: int = 0) -> re.Match[str]:
         """The first line from index `start` on that matches `pattern`; raises on timeout."""
         regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patient(timeout)
         with self._cond:
             index = start
             while True:
@@ -479,6 +481,7 @@ def lab(tag: str = "") -> Iterator[Lab]:
 def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> float:
     """Seconds until `check()` was true; raises AssertionError after `timeout`."""
     start = time.monotonic()
+    timeout = patient(timeout)
     while True:
         if check():
             return time.monotonic() - start

@@ -211,6 +211,7 @@ def test_hub_killed_20_times_with_a_server_running_comes_back_every_time(work: W
     assert all(p.file_intact() and p.kernel_kept_state() for p in work.people)
 
 
+@pytest.mark.disrupts_engine
 def test_engine_restart_keeps_files_and_lets_people_back_in(work: Work) -> None:
     """Needs the exclusive engine lock (run with -k engine under `flock -x`)."""
     live_restore = bool(work.client.info().get("LiveRestoreEnabled"))

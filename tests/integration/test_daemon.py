@@ -103,6 +103,7 @@ def test_daemon_restart_adopts_the_hub_and_keeps_users_servers(
         again.stop()
 
 
+@pytest.mark.disrupts_engine
 def test_engine_restart_brings_the_stack_back(daemon: DaemonProc, stack_env: StackEnv) -> None:
     engine_control.stop_engine()
     try:

@@ -133,6 +133,7 @@ def test_a_hub_frozen_while_it_starts_is_killed_without_waiting_for_the_deadline
 ENGINE_FAULT_TIMING = FAST_TIMING + ",engine_call_timeout_s=4"
 
 
+@pytest.mark.disrupts_engine
 def test_engine_frozen_hubd_survives_and_comes_back_with_the_same_hub(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc]
 ) -> None:
@@ -214,10 +215,16 @@ def test_a_slow_first_pull_keeps_systemd_watchdog_fed_and_start_timeout_extended
     assert extends, notify.messages
     assert registry.layer_requests >= 1
     # The pull happened before READY=1 (a first start); the pings kept coming through it.
-    before_ready = [notify.messages[0][0], *[at for at in pings if at < ready], ready]
-    gaps = [b - a for a, b in itertools.pairwise(before_ready)]
-    assert ready - notify.messages[0][0] > 5, "the pull was not slow"
-    assert max(gaps) < 2.0, gaps
+    # Counted, not timed: on a loaded machine one gap may stretch past the watchdog's
+    # interval, but a pinger that stopped during the pull leaves whole stretches empty.
+    start = notify.messages[0][0]
+    pull_s = ready - start
+    assert pull_s > 5, "the pull was not slow"
+    during = [at for at in pings if start < at < ready]
+    assert len(during) >= pull_s / 2, (len(during), pull_s)  # pinged every 1 s when idle
+    thirds = [start + pull_s * k / 3 for k in range(4)]
+    for begin, end in itertools.pairwise(thirds):
+        assert any(begin <= at < end for at in during), (begin - start, end - start, during)
 
 
 @pytest.mark.parametrize(
@@ -228,13 +235,11 @@ def test_sigterm_during_a_slow_pull_stops_hubd_promptly_and_cleanly(
 ) -> None:
     proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry)
     time.sleep(1)
-    started = time.monotonic()
     proc.signal(signal.SIGTERM)
     assert proc.proc is not None
     code = proc.proc.wait(30)
-    # Well within TimeoutStopSec (90 s) and the grace period (10 s): the pull's next
-    # progress event ends the pass.
-    assert time.monotonic() - started < 10
+    # Exit 0 is the proof that the pull's next progress event ended the pass: a stop that
+    # waited out the grace period (10 s) would have been forced, exit 1.
     assert code == 0, proc.log_tail()
     assert "stop signal during a long pass" in proc.log_tail(50)
 
@@ -250,7 +255,7 @@ def test_stalled_pull_one_signal_forces_the_exit_after_the_grace_period(
     proc.signal(signal.SIGTERM)
     assert proc.proc is not None
     code = proc.proc.wait(30)
-    assert 2.5 < time.monotonic() - started < 10
+    assert time.monotonic() - started > 2.5  # the grace period was waited out, not skipped
     assert code == 1
     assert "shutdown took longer than 3 s" in proc.log_tail(20)
 
@@ -267,7 +272,7 @@ def test_stalled_pull_a_second_ctrl_c_exits_at_once(
     started = time.monotonic()
     proc.signal(signal.SIGINT)
     code = proc.proc.wait(30)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # far below the 60 s grace: not waited out
     assert code == 1
     assert "second stop signal" in proc.log_tail(20)
 

@@ -144,8 +144,9 @@ def test_stop_makes_peer_forget(hosts: tuple[netns.Host, ...]) -> None:
     assert "goodbyes sent for jup-stop.local" in runner.process.output()
     # Goodbyes: the peer drops the records one second after them. Without goodbyes it would
     # keep them for their TTL, 120 s. (A failing lookup itself takes avahi's ~5 s timeout.)
-    netns.wait_until(lambda: not peer.resolve("jup-stop.local"), 10, interval=0.1)
-    assert time.monotonic() - stopped < 10
+    # Far below the TTL even on a loaded machine: it was the goodbyes.
+    netns.wait_until(lambda: not peer.resolve("jup-stop.local"), 60, interval=0.1)
+    assert time.monotonic() - stopped < 60
     assert not [s for s in _browse(peer) if s[6] == "jup-stop.local"]
 
 
@@ -231,8 +232,8 @@ def test_address_changes_are_followed(hosts: tuple[netns.Host, ...]) -> None:
         runner.wait_for(
             lambda s: "192.0.2.11" in s["addresses"] and LAN_V4 not in s["addresses"], 5
         )
-        elapsed = netns.wait_until(lambda: peer.resolve("jup-moves.local") == ["192.0.2.11"], 10)
-        assert elapsed < 5
+        # Announced, not learnt at the old records' expiry (TTL 120 s).
+        netns.wait_until(lambda: peer.resolve("jup-moves.local") == ["192.0.2.11"], 60)
 
         # Wi-Fi to Ethernet: a second card comes up (probed, then announced), the first
         # goes down (its address withdrawn with goodbyes, sent on the card that is left).

@@ -24,6 +24,8 @@ from typing import Any
 
 from PIL import Image
 
+from tests.patience import patient
+
 SCREEN = "800x600x24"
 REQUIRED_TOOLS = ("Xvfb", "trayer", "xdotool", "import")
 DESKTOP_TOOLS = ("dbus-daemon", "xfce4-panel")
@@ -39,6 +41,7 @@ def wait_until(
     interval_s: float = 0.05,
     what: str = "condition",
 ) -> Any:
+    timeout_s = patient(timeout_s)
     deadline = time.monotonic() + timeout_s
     while True:
         value = predicate()

@@ -19,12 +19,13 @@ from docker.types import (
 from hubd.stack.docker_gate import gate_policy
 from tests.unit.stack.test_docker_gate import CONFIG, NAMES, OURS, gate
 
-SERVICE = {"Spec": {"Labels": OURS}}
+SERVICE = {"ID": "s" * 25, "Spec": {"Labels": OURS}}
 ENGINE: dict[str, Any] = {
     "/services/home-user-ann": SERVICE,
-    "/services/postgres": {"Spec": {"Labels": {}}},
+    "/services/postgres": {"ID": "p" * 25, "Spec": {"Labels": {}}},
     # Named like ours, made by someone else: judged by its labels, not its name.
-    "/services/home-user-mallory": {"Spec": {"Labels": {}}},
+    "/services/home-user-mallory": {"ID": "m" * 25, "Spec": {"Labels": {}}},
+    "/networks/home-snet-ann": {"Id": "e" * 64, "Labels": {"io.hubd.stack": "home"}},
 }
 VOLUME_LABELS = {"io.hubd.stack": "home", "io.hubd.role": "user-data", "io.hubd.user": "ann"}
 
@@ -92,7 +93,8 @@ def test_what_the_swarm_spawner_does_is_let_through() -> None:
     check("POST", "/services/create", service_body())
     check("GET", "/services/home-user-ann")
     check("DELETE", "/services/home-user-ann")
-    check("GET", "/services/home-user-nobody-yet")  # 404 from the engine itself
+    with pytest.raises(gate.NotFoundHere):  # the gate answers 404 itself
+        check("GET", "/services/home-user-nobody-yet")
     check("GET", "/tasks", filters=json.dumps({"service": ["home-user-ann"]}))
     check("GET", "/tasks", filters=json.dumps({"service": {"home-user-ann": True}}))
     check("GET", "/nodes")
@@ -113,7 +115,12 @@ def test_a_one_machine_hub_gets_no_swarm_at_all() -> None:
     ]:
         with pytest.raises(gate.Refused, match="not something"):
             check(method, path, body, swarm=False)
-    overlay = {"Name": "home-snet-ann", "Driver": "overlay", "Attachable": True}
+    overlay = {
+        "Name": "home-snet-ann",
+        "Driver": "overlay",
+        "Attachable": True,
+        "Labels": {"io.hubd.stack": "home"},
+    }
     with pytest.raises(gate.Refused, match="not a person's network"):
         check("POST", "/networks/create", overlay, swarm=False)
 
@@ -134,7 +141,7 @@ def test_a_one_machine_hub_gets_no_swarm_at_all() -> None:
         (service_body(mounts=[Mount("/x", "/var/run/docker.sock", type="bind")]), "host folder"),
         (service_body(mounts=[Mount("/x", "home-hub-data")]), "not a user volume"),
         (service_body(mounts=[Mount("/x", "home-home-ann", labels={})]), "stack's label"),
-        (service_body(mounts=[Mount("/x", "/tmp", type="tmpfs")]), "type 'tmpfs'"),
+        (service_body(mounts=[Mount("/x", "/tmp", type="tmpfs")]), "Type must be one of"),
     ],
 )
 def test_a_service_asking_for_more_is_refused(body: dict[str, Any], reason: str) -> None:
@@ -145,11 +152,11 @@ def test_a_service_asking_for_more_is_refused(body: dict[str, Any], reason: str)
 @pytest.mark.parametrize(
     "change, reason",
     [
-        ({"Name": "home-hub"}, "names must start with home-user-"),
+        ({"Name": "home-hub"}, "names must be home-user-<person>"),
         ({"Labels": {}}, "labels"),
-        ({"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}}, "no ports"),
-        ({"Mode": {"Global": {}}}, "one replicated task"),
-        ({"Mode": {"Replicated": {"Replicas": 5}}}, "one replicated task"),
+        ({"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}}, "Ports is not allowed"),
+        ({"Mode": {"Global": {}}}, "Mode.Global is not allowed"),
+        ({"Mode": {"Replicated": {"Replicas": 5}}}, "Replicas must be between 0 and 1"),
         ({"UpdateConfig": {"Parallelism": 1}}, "UpdateConfig"),
     ],
 )
