@@ -50,11 +50,14 @@ def test_a_person_network_with_one_slot_of_the_block_passes() -> None:
         (None, "one subnet of the people.s block"),
         (pool("10.201.0.0/29"), "inside 10.200.0.0/16"),
         (pool("10.200.0.0/24"), "a /29"),
-        (pool("10.200.0.0/29", gateway="10.200.0.1"), "no gateway"),
+        (pool("10.200.0.0/29", gateway="10.200.0.1"), "Gateway is not allowed"),
         (pool("10.200.0.4/29"), "odd subnet"),
-        ({"Driver": "weird", "Config": [{"Subnet": "10.200.0.0/29"}]}, "default IPAM"),
-        ({"Driver": "default", "Config": [{"Subnet": "10.200.0.0/29"}] * 2}, "exactly one"),
-        ({"Config": [{"Subnet": "10.200.0.0/29"}], "EnableIPv6": True}, "one subnet"),
+        ({"Driver": "weird", "Config": [{"Subnet": "10.200.0.0/29"}]}, "must be one of"),
+        ({"Driver": "default", "Config": [{"Subnet": "10.200.0.0/29"}] * 2}, "at most 1"),
+        (
+            {"Config": [{"Subnet": "10.200.0.0/29"}], "EnableIPv6": True},
+            "EnableIPv6 is not allowed",
+        ),
     ],
 )
 def test_any_other_ipam_is_refused(ipam: Any, reason: str) -> None:
