@@ -154,10 +154,7 @@ def test_a_service_asking_for_more_is_refused(body: dict[str, Any], reason: str)
     [
         ({"Name": "home-hub"}, "names must be home-user-<person>"),
         ({"Labels": {}}, "labels"),
-        (
-            {"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}},
-            "Ports is not allowed",
-        ),
+        ({"EndpointSpec": {"Ports": [{"TargetPort": 8888, "PublishedPort": 80}]}}, "Ports is not allowed"),
         ({"Mode": {"Global": {}}}, "Mode.Global is not allowed"),
         ({"Mode": {"Replicated": {"Replicas": 5}}}, "Replicas must be between 0 and 1"),
         ({"UpdateConfig": {"Parallelism": 1}}, "UpdateConfig"),
