@@ -29,7 +29,7 @@ from tests.integration.hubclient import (
     stop_server,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker]
+pytestmark = pytest.mark.integration
 
 CLASS_SIZE = 40
 LOGIN_THREADS = 4
@@ -50,7 +50,7 @@ def _connects(client: docker.DockerClient, container: str, host: str, port: int)
         f"sys.exit(0 if s.connect_ex(({host!r},{port}))==0 else 1)\n"
     )
     result = client.containers.get(container).exec_run(["python3", "-c", code])
-    return result.exit_code == 0
+    return bool(result.exit_code == 0)
 
 
 @pytest.fixture(scope="module")
