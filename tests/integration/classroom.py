@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import requests
@@ -25,10 +24,12 @@ def people(count: int, prefix: str = "p") -> list[str]:
     return [f"{prefix}{i:02d}" for i in range(1, count + 1)]
 
 
-def add_accounts(stack: Stack, names: Iterable[str], threads: int = 4) -> None:
+def add_accounts(stack: Stack, names: Iterable[str]) -> None:
+    """One after another: the hub hashes each password (bcrypt) on its one event loop, so
+    requests sent at once only queue there, and the last ones time out on a loaded machine."""
     accounts = Accounts(stack)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        list(pool.map(lambda name: accounts.add_user(name, PASSWORD), names))
+    for name in names:
+        accounts.add_user(name, PASSWORD)
 
 
 @dataclass
