@@ -12,7 +12,7 @@ import requests
 
 from hubd.stack import Stack
 from hubd.stack.accounts import Accounts
-from tests.integration.hubclient import SPAWN_DEADLINE_S, login, open_lab, page_text
+from tests.integration.hubclient import SPAWN_DEADLINE_S, login, page_text
 
 PASSWORD = "tulip-orbit-candle"
 # How long a person waits before trying again when the hub says it is busy (its page
@@ -58,12 +58,28 @@ def start_server(session: requests.Session, base_url: str, name: str) -> int:
     return turns
 
 
+# Only a hang guard, as long as the hub's own spawn timeout: a class on a machine that many
+# other things load (CI) takes minutes, not seconds, per Lab.
+LAB_DEADLINE_S = 600.0
+
+
+def wait_for_lab(session: requests.Session, base_url: str, name: str) -> None:
+    deadline = time.monotonic() + LAB_DEADLINE_S
+    while True:
+        response = session.get(f"{base_url}/user/{name}/lab", timeout=60)
+        if response.status_code == 200 and f"/user/{name}/lab" in response.url:
+            return
+        assert "/spawn-pending/" in response.url or "/user/" in response.url, response.url
+        assert time.monotonic() < deadline, f"JupyterLab for {name} did not come up"
+        time.sleep(1.0)
+
+
 def arrive(base_url: str, name: str) -> Arrival:
     """Log in and get to one's Lab, as a person at a browser does."""
     started = time.monotonic()
     session = login(base_url, name, PASSWORD)
     turns = start_server(session, base_url, name)
-    open_lab(session, base_url, name)
+    wait_for_lab(session, base_url, name)
     return Arrival(name, session, time.monotonic() - started, turns)
 
 
