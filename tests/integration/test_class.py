@@ -62,6 +62,8 @@ def class_hub(
     with own_stack(
         tmp_path_factory.mktemp("class"), docker_client, test_images, mem_limit="512M"
     ) as env:
+        # A hang guard only: 40 Labs on a loaded 2-core CI machine can take minutes each.
+        env.env["HUBD_TIMING"] = "hub_spawn_timeout_s=600"
         env.hubd("up")
         yield env
 
