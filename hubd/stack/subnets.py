@@ -104,14 +104,17 @@ def engine_subnets(client: Any, stack: str) -> tuple[list[Net], list[Net], list[
 def pick_block(
     candidates: Iterable[Net], own: list[Net], peoples: list[Net], blocked: list[Net]
 ) -> Net | None:
-    """The candidate that holds most of this stack's people's subnets, else the first one
-    that overlaps nothing in `blocked` (docker bridges' routes equal to people's subnets are
-    theirs, not the machine's)."""
+    """The candidate that already holds this stack's people's subnets, whatever appeared
+    beside it since (it must never move while they exist); else the first one that overlaps
+    nothing in `blocked` (docker bridges' routes equal to people's subnets are theirs, not
+    the machine's)."""
+    candidates = list(candidates)
+    holding = [c for c in candidates if any(s.subnet_of(c) for s in own)]
+    if holding:
+        return max(holding, key=lambda c: sum(1 for s in own if s.subnet_of(c)))
     people = set(peoples)
     usable = [c for c in candidates if not any(c.overlaps(b) for b in blocked if b not in people)]
-    if not usable:
-        return None
-    return max(usable, key=lambda c: sum(1 for s in own if s.subnet_of(c)))
+    return usable[0] if usable else None
 
 
 def choose_block(client: Any, stack: str, configured: str) -> str:

@@ -43,6 +43,11 @@ def test_the_block_already_holding_the_stacks_networks_is_kept() -> None:
     assert pick_block(AUTO_CANDIDATES, own, own, [*own]) == N("10.230.0.0/16")
 
 
+def test_the_block_stays_even_when_something_appears_beside_it() -> None:
+    own = [N("10.230.0.8/29")]
+    assert pick_block(AUTO_CANDIDATES, own, own, [N("10.230.9.0/24")]) == N("10.230.0.0/16")
+
+
 def test_no_free_candidate() -> None:
     assert pick_block(AUTO_CANDIDATES, [], [], [N("10.0.0.0/8")]) is None
 
