@@ -159,6 +159,17 @@ def _spawn_failure_text(env: StackEnv, session: requests.Session, name: str) -> 
     return f"{streamed} | {said}"
 
 
+def _failure(env: StackEnv, session: requests.Session, name: str, image: str) -> str:
+    """Start with `image` on the spawn form; what the person reads: the form again with the
+    hub's words when the start failed at once, else the spawn page's once it has failed."""
+    refused = spawn_with_image(session, env.base_url, name, image)
+    if refused:
+        said = refused.partition("Error:")[2].partition("Select an image")[0].strip()
+        assert said, refused
+        return said
+    return _spawn_failure_text(env, session, name)
+
+
 def test_a_refused_start_reads_as_a_sentence(
     tmp_path: Path, docker_client: docker.DockerClient, test_images: TestImages
 ) -> None:
@@ -183,8 +194,7 @@ def test_a_refused_start_reads_as_a_sentence(
 
         # The GPU image on an engine without NVIDIA's runtime: the engine refuses.
         ann = login(env.base_url, "ann", PASSWORD)
-        assert spawn_with_image(ann, env.base_url, "ann", gpu_image) == ""
-        text = _spawn_failure_text(env, ann, "ann")
+        text = _failure(env, ann, "ann", gpu_image)
         assert "cannot give servers a GPU" in text, text
         for engine_words in ("device driver", "Error", "http", "[[gpu]]"):
             assert engine_words not in text, text
@@ -199,8 +209,7 @@ def test_a_refused_start_reads_as_a_sentence(
 
         # The block is full now (ann's and bo's networks): cy reads a sentence.
         cy = login(env.base_url, "cy", PASSWORD)
-        assert spawn_with_image(cy, env.base_url, "cy", test_images.user) == ""
-        text = _spawn_failure_text(env, cy, "cy")
+        text = _failure(env, cy, "cy", test_images.user)
         assert "no room for another server" in text, text
         assert block not in text and "/29" not in text
         logs = env.client.containers.get(env.names.hub_container).logs(tail=300).decode()
