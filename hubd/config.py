@@ -147,6 +147,21 @@ def _check_folder(value: str | None) -> str | None:
     return None
 
 
+def _check_network_block(value: str) -> str | None:
+    """'auto' or a private IPv4 range that holds at least two /29 subnets."""
+    import ipaddress
+
+    if value == "auto":
+        return None
+    try:
+        block = ipaddress.IPv4Network(value)
+    except ValueError:
+        block = None
+    if block is None or not block.is_private or block.prefixlen > 28 or block.prefixlen < 8:
+        return "'auto' or a private IPv4 range from /8 to /28, e.g. '10.200.0.0/16'"
+    return None
+
+
 def _check_seconds(value: int) -> str | None:
     return None if value >= 0 else "a number of seconds, 0 or more (0 switches it off)"
 
@@ -251,8 +266,8 @@ class Config:
     )
     gpu_images: tuple[str, ...] = _key(
         (),
-        "On a Swarm: images whose servers use the GPUs of their node; they start only on a "
-        "node whose engine advertises the generic resource NVIDIA-GPU.",
+        "Images whose servers get the machine's GPUs (Docker's NVIDIA runtime; on a Swarm they "
+        "start only on a node whose engine advertises the generic resource NVIDIA-GPU).",
         _check_images,
     )
     hub_base_image: str = _key(
@@ -277,6 +292,23 @@ class Config:
         _check_memory,
     )
     cpu_limit: float | None = _key(None, "CPU limit per user server, e.g. 1.5.", _check_cpus)
+    user_network_block: str = _key(
+        "auto",
+        "Private IPv4 range people's networks take their small subnets (/29) from, e.g. "
+        "'10.200.0.0/16' (8192 networks); 'auto': a free /16 in 10.0.0.0/8 that hubd picks.",
+        _check_network_block,
+    )
+    concurrent_spawn_limit: int = _key(
+        0,
+        "Servers starting at the same time; further people wait (0: from the machine's CPUs).",
+        _check_count,
+    )
+    active_server_limit: int = _key(
+        0,
+        "Servers running at the same time; further people are asked to come back (0: from the "
+        "machine's memory and mem_limit).",
+        _check_count,
+    )
     shared_folder: str | None = _key(
         None,
         "Host folder mounted into every user's server at ~/shared (opt-in; an existing folder "

@@ -29,6 +29,7 @@ from hubd.stack.naming import (
     ROLE_USER_SERVER,
     StackNames,
 )
+from hubd.stack.settings import gpu_image_refs
 from hubd.timing import Timing
 
 ROLE_DOCKER_GATE = "docker-gate"
@@ -53,12 +54,16 @@ def gate_policy(
     names: StackNames,
     user_images: Mapping[str, str] | None = None,
     swarm: bool = False,
+    user_network_block: str | None = None,
 ) -> dict[str, Any]:
     """What the hub may do through the gate (read by hub_image/docker_gate.py's Policy).
 
     `user_images` maps configured image names to the pinned ids the hub starts them by;
-    `swarm` (the engine is a Swarm manager) lets people's servers be Swarm services."""
+    `swarm` (the engine is a Swarm manager) lets people's servers be Swarm services;
+    `user_network_block` is where people's networks take their /29 (stack/subnets.py)."""
     return {
+        "user_network_block": user_network_block,
+        "gpu_images": gpu_image_refs(config, user_images or {}),
         "swarm": swarm,
         "swarm_network_prefix": names.user_swarm_network_prefix,
         "stack_label": LABEL_STACK,
@@ -97,9 +102,12 @@ def gate_spec(
     timing: Timing,
     user_images: Mapping[str, str] | None = None,
     swarm: bool = False,
+    user_network_block: str | None = None,
 ) -> dict[str, Any]:
     """The gate container's create arguments, labelled with a hash of themselves."""
-    policy = json.dumps(gate_policy(config, names, user_images, swarm), sort_keys=True)
+    policy = json.dumps(
+        gate_policy(config, names, user_images, swarm, user_network_block), sort_keys=True
+    )
     create: dict[str, Any] = {
         "image": image,
         "name": gate_container_name(names),
@@ -135,9 +143,12 @@ def ensure_gate(
     timing: Timing,
     user_images: Mapping[str, str] | None = None,
     swarm: bool = False,
+    user_network_block: str | None = None,
 ) -> tuple[Container, str]:
     """Make the gate container match its spec and run. Returns (container, what was done)."""
-    create = gate_spec(config, names, image, engine_socket, timing, user_images, swarm)
+    create = gate_spec(
+        config, names, image, engine_socket, timing, user_images, swarm, user_network_block
+    )
     try:
         client.volumes.get(gate_volume_name(names))
     except NotFound:

@@ -80,12 +80,13 @@ from hubd.stack.settings import (
     SETTINGS_DIR,
     hub_settings,
 )
+from hubd.stack.subnets import choose_block
 from hubd.stack.swarm.homes import local_node_id, swarm_manager
 from hubd.stack.swarm.images import node_image_refs
 from hubd.stack.swarm.move_helper import remove_move_helpers
 from hubd.stack.swarm.nodes import Nodes
 from hubd.stack.swarm.services import remove_user_services, user_server, user_services
-from hubd.stack.user_networks import join_user_networks
+from hubd.stack.user_networks import join_user_networks, remove_idle_user_networks
 from hubd.stack.volume_trust import check_volume
 from hubd.status import HubContainer, NodeView, ProxyContainer, StackView, UserServer
 from hubd.timing import Timing
@@ -219,9 +220,23 @@ class Stack:
         return self.local_url + "hub/health"
 
     @functools.cached_property
+    def engine_info(self) -> dict[str, Any]:
+        return dict(self.client.info())
+
+    @functools.cached_property
     def engine_memory_bytes(self) -> int:
         """The engine's memory (Docker Desktop: its VM's), which sizes default limits."""
-        return int(self.client.info().get("MemTotal") or 0)
+        return int(self.engine_info.get("MemTotal") or 0)
+
+    @functools.cached_property
+    def engine_cpus(self) -> int:
+        """The engine's CPUs, which size how many servers start at once (capacity.py)."""
+        return int(self.engine_info.get("NCPU") or 1)
+
+    @functools.cached_property
+    def user_network_block(self) -> str:
+        """Where people's networks take their /29s (subnets.py), fixed for this Stack."""
+        return choose_block(self.client, self.names.stack, self.config.user_network_block)
 
     # ------------------------------------------------------------------ up
 
@@ -452,6 +467,8 @@ class Stack:
             user_images,
             engine_memory_bytes=self.engine_memory_bytes,
             swarm_node_id=self.swarm_node_id(),
+            engine_cpus=self.engine_cpus,
+            user_network_block=self.user_network_block,
         )
 
     def swarm_node_id(self) -> str | None:
@@ -496,6 +513,7 @@ class Stack:
             self.timing,
             user_images,
             swarm=swarm,
+            user_network_block=self.user_network_block,
         )
         if gate_action != "unchanged":
             self.reporter.step(f"{gate_action} container {gate_container_name(self.names)}")
@@ -519,6 +537,9 @@ class Stack:
         # The same settings as hashed into the spec.
         settings = self._hub_settings(user_images)
         container = self.client.containers.create(**create)
+        # No hub runs now: people's networks without a running server go (the next start
+        # makes one in the people's block), so a restart joins only those still in use.
+        remove_idle_user_networks(self.client, self.names)
         join_user_networks(self.client, self.names, container)
         container.put_archive(
             "/", tar_files({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)})

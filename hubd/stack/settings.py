@@ -6,6 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from hubd.config import MIN_PASSWORD_CHARS, Config, image_node_labels
+from hubd.stack.capacity import (
+    active_server_limit,
+    concurrent_spawn_limit,
+    memory_for_servers,
+)
 from hubd.stack.hardening import (
     USER_CAP_DROP,
     USER_PIDS_LIMIT,
@@ -45,17 +50,24 @@ def hub_settings(
     user_images: Mapping[str, str] | None = None,
     engine_memory_bytes: int | None = None,
     swarm_node_id: str | None = None,
+    engine_cpus: int | None = None,
+    user_network_block: str | None = None,
 ) -> dict[str, Any]:
     """The hub's settings. `user_images` maps the config's image names to the pinned image
     ids, so DockerSpawner starts exactly the pinned version even after a tag moved.
     `engine_memory_bytes` (the engine's `MemTotal`) sizes the default memory limit.
     `swarm_node_id` (the engine's own node, when it is a Swarm manager) turns people's
-    servers into Swarm services (hub_image/hubd_swarm.py)."""
+    servers into Swarm services (hub_image/hubd_swarm.py). `engine_cpus` sizes the spawn
+    limits (capacity.py); `user_network_block` is where people's networks take their /29s
+    (subnets.py; None: from the engine's default pools, as before)."""
     pinned = dict(user_images or {})
     allowed: list[str] | dict[str, str] = list(config.allowed_images)
     if pinned and allowed:
         # DockerSpawner shows the keys of a dict to people and starts the value.
         allowed = {ref: pinned.get(ref, ref) for ref in config.allowed_images}
+    mem_limit = config.mem_limit or (
+        default_mem_limit(engine_memory_bytes) if engine_memory_bytes else None
+    )
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -78,8 +90,18 @@ def hub_settings(
         "shared_folder": config.shared_folder,
         "shared_folder_target": SHARED_FOLDER_TARGET,
         "shared_folder_readonly": config.shared_folder_readonly,
-        "mem_limit": config.mem_limit
-        or (default_mem_limit(engine_memory_bytes) if engine_memory_bytes else None),
+        "mem_limit": mem_limit,
+        # What people's memory limits may add up to (hub_image/hubd_spawner.py refuses more).
+        "memory_for_servers": memory_for_servers(engine_memory_bytes) if engine_memory_bytes else 0,
+        "concurrent_spawn_limit": concurrent_spawn_limit(
+            config.concurrent_spawn_limit, engine_cpus or 1
+        ),
+        "active_server_limit": active_server_limit(
+            config.active_server_limit, engine_memory_bytes or 0, mem_limit
+        ),
+        "user_network_block": user_network_block,
+        # Servers from these images get the machine's GPUs (device_requests), off a Swarm.
+        "gpu_images": gpu_image_refs(config, pinned),
         "user_host_config": user_host_config(),
         "cpu_limit": config.cpu_limit,
         "cull_idle_timeout": config.cull_idle_timeout,
@@ -92,6 +114,12 @@ def hub_settings(
         if swarm_node_id
         else None,
     }
+
+
+def gpu_image_refs(config: Config, pinned: Mapping[str, str]) -> list[str]:
+    """The GPU images by name and by pinned id: the spawner sees the pinned id when there is
+    one, the name otherwise."""
+    return sorted({ref for image in config.gpu_images for ref in (image, pinned.get(image, image))})
 
 
 def swarm_settings(
@@ -117,7 +145,7 @@ def swarm_settings(
         "home_label_prefix": f"{HOME_LABEL_PREFIX}{names.stack}.",
         "network_prefix": names.user_swarm_network_prefix,
         "image_node_labels": image_labels,
-        "gpu_images": sorted({key for image in config.gpu_images for key in both(image)}),
+        "gpu_images": gpu_image_refs(config, pinned),
         "gpu_resource_kind": GPU_RESOURCE_KIND,
         "pids_limit": USER_PIDS_LIMIT,
         "cap_drop": list(USER_CAP_DROP),

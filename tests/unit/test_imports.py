@@ -23,7 +23,7 @@ PACKAGE = ROOT / "hubd"
 # ones that need JupyterHub (not installed beside hubd) are read here, not imported; the
 # standard-library-only ones are modules like any other (hubd imports swarm_placement).
 HUB_IMAGE = PACKAGE / "stack" / "hub_image"
-NEEDS_JUPYTERHUB = {"hubd_hub.py", "hubd_swarm.py", "jupyterhub_config.py"}
+NEEDS_JUPYTERHUB = {"hubd_hub.py", "hubd_spawner.py", "hubd_swarm.py", "jupyterhub_config.py"}
 
 KERNEL = {
     "hubd",

@@ -33,6 +33,7 @@ Runs with the Python standard library only, inside hubd's hub image.
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import logging
 import os
@@ -265,6 +266,35 @@ _NUMBER = Int()
 _CAPS = ListOf(Str(r"[A-Za-z_]{1,64}"), 64)
 _OPTS = ListOf(Str(r"[^\x00]{1,256}"), 16)
 
+# -- people's subnets and GPUs (issue 24): what DockerSpawner sends for them, nothing more.
+_DEVICE_REQUEST = Struct(
+    {
+        "Driver": F(None),
+        "Count": F(Int(-1, -1), required=True, need="all of the machine's GPUs"),
+        "DeviceIDs": F(None),
+        "Capabilities": F(ListOf(ListOf(Str(choices=("gpu",)), 1), 1), required=True),
+        "Options": F(None),
+    },
+    "a device request",
+)
+_IPAM_POOL = Struct(
+    {
+        "Subnet": F(Str(r"[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}"), required=True),
+        "IPRange": F(None),
+        "Gateway": F(None),
+        "AuxiliaryAddresses": F(None),
+    },
+    "a subnet",
+)
+_IPAM = Struct(
+    {
+        "Driver": F(Str(choices=("default",))),
+        "Config": F(ListOf(_IPAM_POOL, 1), required=True, need="one subnet"),
+        "Options": F(None),
+    },
+    "IPAM",
+)
+
 _MOUNT = Struct(
     {
         "Type": F(Str(choices=("volume", "bind")), required=True),
@@ -316,6 +346,8 @@ _HOST_CONFIG = Struct(
         "Privileged": F(None),
         "PublishAllPorts": F(None),
         "CapAdd": F(None),
+        # Only for the GPU images: all GPUs, nothing else (check_device_requests).
+        "DeviceRequests": F(ListOf(_DEVICE_REQUEST, 1)),
     },
     "HostConfig",
 )
@@ -372,7 +404,7 @@ _NETWORK = Struct(
         "Internal": F(Bool()),
         "Attachable": F(Bool()),
         "Options": F(None),
-        "IPAM": F(None),
+        "IPAM": F(_IPAM),
         "EnableIPv6": F(None),
         "Scope": F(None),
         "Ingress": F(None),
@@ -500,6 +532,9 @@ class Policy:
     swarm: bool = False
     swarm_network_prefix: str = ""
     volume_suffix: str = ""
+    # People's networks' /29s come from this block; GPU images get the machine's GPUs.
+    user_network_block: str | None = None
+    gpu_images: frozenset[str] = frozenset()
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
@@ -522,6 +557,8 @@ class Policy:
             swarm=bool(data.get("swarm")),
             swarm_network_prefix=str(data.get("swarm_network_prefix") or ""),
             volume_suffix=str(data.get("volume_suffix") or ""),
+            user_network_block=data.get("user_network_block") or None,
+            gpu_images=frozenset(data.get("gpu_images") or ()),
         )
 
     def owns(self, labels: Any) -> bool:
@@ -766,6 +803,7 @@ class Judge:
             raise Refused(f"users' servers run with security options {sorted(p.security_opt)}")
         if not p.cap_drop <= set(host["CapDrop"]):
             raise Refused(f"users' servers drop the capabilities {sorted(p.cap_drop)}")
+        check_device_requests(p, body["Image"], host.get("DeviceRequests"))
         for bind in host.get("Binds", []):
             self._check_bind(bind)
         for mount in host.get("Mounts", []):
@@ -845,6 +883,7 @@ class Judge:
                 raise Refused("people's networks on a Swarm are attachable overlays")
         elif body.get("Driver", "bridge") != "bridge" or body.get("Attachable"):
             raise Refused("people's networks use the bridge driver")
+        check_person_subnet(self.policy, body.get("IPAM"), overlay)
         if body["Labels"].get(self.policy.stack_label) != self.policy.stack:
             raise Refused("a person's network must carry this stack's label")
 
@@ -940,6 +979,34 @@ def _filter_values(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise Refused("a filter is a list of strings")
     return value
+
+
+# -- people's subnets and GPUs : kept apart from the table above.
+
+
+def check_person_subnet(policy: Policy, ipam: Any, overlay: bool) -> None:
+    """With a block, a person's bridge network has exactly one /29 of it; an overlay (the
+    Swarm's own pools) or a hub without a block (an older hubd's settings): no IPAM at all."""
+    if overlay or policy.user_network_block is None:
+        if ipam:
+            raise Refused("IPAM is not allowed for this person's network")
+        return
+    if not ipam:
+        raise Refused("a person's network has one subnet of the people's block")
+    try:
+        subnet = ipaddress.IPv4Network(ipam["Config"][0]["Subnet"])
+    except ValueError:
+        raise Refused(f"odd subnet {ipam['Config'][0]['Subnet']!r}") from None
+    block = ipaddress.IPv4Network(policy.user_network_block)
+    if subnet.prefixlen != 29 or not subnet.subnet_of(block):
+        raise Refused(f"a person's subnet is a /29 inside {block}")
+
+
+def check_device_requests(policy: Policy, image: str, requests: Any) -> None:
+    """Servers from the GPU images may ask for all of the machine's GPUs, exactly as
+    DeviceRequest(count=-1, capabilities=[["gpu"]]) does (the schema allows no more)."""
+    if requests and image not in policy.gpu_images:
+        raise Refused(f"image {image!r} is not one of the GPU images")
 
 
 def _truthy(value: str) -> bool:

@@ -51,7 +51,10 @@ c.NativeAuthenticator.allowed_failed_logins = settings["allowed_failed_logins"]
 c.NativeAuthenticator.seconds_before_next_try = settings["lockout_seconds"]
 
 # -- one JupyterLab container per user, on hubd's network, each with their own volume
-c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
+# hubd's DockerSpawner (hubd_spawner.py): people's networks from hubd's address block, the
+# machine's memory kept, GPUs for the GPU images, a sentence for people when a start fails.
+c.JupyterHub.spawner_class = "hubd_spawner.HubdDockerSpawner"
+c.HubdDockerSpawner.hubd = settings
 c.DockerSpawner.network_name = settings["network"]
 c.DockerSpawner.use_internal_ip = True
 c.DockerSpawner.prefix = settings["user_container_prefix"]
@@ -84,6 +87,11 @@ if swarm:
     c.HubdSwarmSpawner.container_labels = settings["user_container_labels"]
     c.HubdSwarmSpawner.user_label = settings["user_label"]
 c.Spawner.default_url = "/lab"
+# Many at once on a small machine (hubd/stack/capacity.py): beyond these, people wait and the
+# error page (templates/error.html) tells them so and tries again by itself.
+c.JupyterHub.concurrent_spawn_limit = settings.get("concurrent_spawn_limit") or 0
+c.JupyterHub.active_server_limit = settings.get("active_server_limit") or 0
+c.JupyterHub.template_paths = ["/usr/local/lib/hubd/templates"]
 c.Spawner.start_timeout = settings["spawn_timeout"]
 c.Spawner.http_timeout = settings["spawn_timeout"]
 
@@ -99,16 +107,13 @@ async def _create_labelled_volume(spawner: Any) -> None:
 
 
 async def _join_own_network(spawner: Any) -> None:
-    """Put the person's server on a network of its own that only the hub (and whatever else
-    must reach people's servers) joins: one person's container cannot reach another's. On a
-    Swarm it is an attachable overlay, which the hub and the proxy (plain containers on the
-    manager) join and the person's service, on whichever node, is attached to."""
-    if swarm:
-        name = swarm["network_prefix"] + spawner.escaped_name
-        kind = {"driver": "overlay", "attachable": True}
-    else:
-        name = settings["user_network_prefix"] + spawner.escaped_name
-        kind = {"driver": "bridge"}
+    """On a Swarm: put the person's server on a network of its own that only the hub (and
+    whatever else must reach people's servers) joins: one person's container cannot reach
+    another's. It is an attachable overlay, which the hub and the proxy (plain containers on
+    the manager) join and the person's service, on whichever node, is attached to. (On one
+    machine hubd_spawner.py does this, with a subnet from hubd's block.)"""
+    name = swarm["network_prefix"] + spawner.escaped_name
+    kind = {"driver": "overlay", "attachable": True}
     try:
         network = await spawner.docker("inspect_network", name)
     except Exception:
@@ -122,12 +127,20 @@ async def _join_own_network(spawner: Any) -> None:
     spawner.network_name = name
 
 
-async def _prepare_spawn(spawner: Any) -> None:
+async def _prepare(spawner: Any) -> None:
     if not swarm:
         # On a Swarm the volume is made by the engine of the node the server runs on (a
         # labelled `type=volume` mount, hubd_swarm.py): this engine's would be the wrong one.
         await _create_labelled_volume(spawner)
-    await _join_own_network(spawner)
+    else:
+        await _join_own_network(spawner)
+
+
+async def _prepare_spawn(spawner: Any) -> None:
+    # A failure here reaches the person as one sentence, the engine's text the log.
+    from hubd_spawner import friendly  # in the hub image only (it needs dockerspawner)
+
+    await friendly(spawner, _prepare(spawner))
 
 
 c.Spawner.pre_spawn_hook = _prepare_spawn

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from hubd.stack.docker_gate import gate_policy
 from tests.unit.stack import test_docker_gate as plain
+from tests.unit.stack import test_docker_gate_class as klass
 from tests.unit.stack import test_docker_gate_swarm as swarm
 from tests.unit.stack.test_docker_gate import CONFIG, NAMES, OURS, gate
 
@@ -44,6 +45,14 @@ def full_create() -> dict[str, Any]:
     body["NetworkingConfig"] = {"EndpointsConfig": {"home-unet-ann": {}}}
     body["Entrypoint"] = ["tini"]
     body["StopSignal"] = "SIGTERM"
+    return body
+
+
+def gpu_create() -> dict[str, Any]:
+    """A GPU image's server, which alone may ask for the machine's GPUs."""
+    body = full_create()
+    body["Image"] = "gpu:1"
+    body["HostConfig"]["DeviceRequests"] = copy.deepcopy(klass.GPU)
     return body
 
 
@@ -95,6 +104,23 @@ BODIES: dict[str, tuple[str, str, dict[str, str], Any, Any, Any]] = {
         plain.judge,
     ),
     "service": ("POST", "/services/create", {}, full_service(), gate._SERVICE, swarm.judge),
+    # A class (people's /29s from hubd's block, GPUs for GPU images).
+    "gpu-container": (
+        "POST",
+        "/containers/create",
+        {"name": "home-user-ann"},
+        gpu_create(),
+        gate._CREATE,
+        klass.judge,
+    ),
+    "block-network": (
+        "POST",
+        "/networks/create",
+        {},
+        json.loads(json.dumps(klass.network_body(klass.pool("10.200.3.8/29")))),
+        gate._NETWORK,
+        klass.judge,
+    ),
 }
 
 
@@ -307,6 +333,8 @@ def _policy_needs(kind: str, path: Path, key: str) -> bool:
         ("container", ("NetworkingConfig",), "EndpointsConfig"),
         ("service", ("TaskTemplate",), "Networks"),
         ("network", (), "Driver"),
+        ("block-network", (), "Driver"),
+        ("block-network", (), "IPAM"),  # with a block, a person's network has its /29
         ("service", ("TaskTemplate", "Networks", 0), "Target"),
     }
     return (kind, path, key) in needed or key in ("Type", "VolumeOptions", "Labels")

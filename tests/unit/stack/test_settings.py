@@ -32,7 +32,7 @@ def load_hub_config(tmp_path: Path, config: Config, monkeypatch: pytest.MonkeyPa
 
 def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     c = load_hub_config(tmp_path, Config(), monkeypatch)
-    assert c.JupyterHub.spawner_class == "dockerspawner.DockerSpawner"
+    assert c.JupyterHub.spawner_class == "hubd_spawner.HubdDockerSpawner"
     assert c.DockerSpawner.network_name == "hubd-net"
     assert c.JupyterHub.hub_connect_ip == "hubd-hub"
     assert c.Spawner.default_url == "/lab"
