@@ -24,13 +24,16 @@ ROUTES_DIR = "/var/lib/hubd-proxy"
 ROUTES_FILE = f"{ROUTES_DIR}/routes.json"
 ROUTES_STORE_IN_PROXY = "/etc/hubd-proxy/routes-store.js"
 
-# `require.main` is CHP's own executable (bin/configurable-http-proxy): its store module is
-# found relative to it, wherever npm installed CHP. A file that does not parse is a table
+# CHP's store module is found relative to CHP's own executable (bin/configurable-http-proxy),
+# wherever npm installed CHP: `require.main`, or, under the HTTPS wrapper (proxy_tls.py),
+# the program the wrapper ran, which it leaves in `global.hubdChpProgram`. A file that does not parse is a table
 # lost, not a proxy that cannot start: the hub re-adds the routes (hubd asks it to).
 ROUTES_STORE_JS = """"use strict";
 // hubd: CHP's in-memory routing table, also kept in a file (hubd/stack/proxy_routes.py).
 const fs = require("fs");
-const { MemoryStore } = require.main.require("../lib/store.js");
+const path = require("path");
+const chpProgram = global.hubdChpProgram || require.main.filename;
+const { MemoryStore } = require(path.join(path.dirname(chpProgram), "../lib/store.js"));
 const FILE = "@FILE@";
 
 class HubdFileStore extends MemoryStore {

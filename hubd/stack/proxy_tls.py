@@ -66,6 +66,7 @@ http.createServer(function (req, res) {
 }).listen(__PAGE_PORT__, "0.0.0.0");
 // CHP reads its options from process.argv: drop the path of its program, then run it.
 const program = process.argv.splice(2, 1)[0];
+global.hubdChpProgram = program;  // where CHP's modules are (hubd/stack/proxy_routes.py)
 require(program);
 """
 

@@ -232,12 +232,12 @@ def half_migrating_hub_base(docker_client: docker.DockerClient, test_images: Tes
 @pytest.fixture
 def login_breaking_hub_base(docker_client: docker.DockerClient, test_images: TestImages) -> str:
     """A hub base image whose hub starts and answers /hub/health, but whose login page fails
-    (NativeAuthenticator's template is missing), as a JupyterHub that breaks it would."""
+    (the page template every login page extends, JupyterHub's page.html, is missing; hubd's own
+    login template extends it too), as a JupyterHub that breaks it would."""
     return derived_image(
         docker_client,
-        "hubd-test/login-breaking-hub-base:1",
+        "hubd-test/login-breaking-hub-base:2",
         test_images.hub_base,
-        "RUN python3 -m pip install --no-cache-dir jupyterhub-nativeauthenticator==1.3.0"
-        " && rm \"$(python3 -c 'import nativeauthenticator, os;"
-        " print(os.path.dirname(nativeauthenticator.__file__))')/templates/native-login.html\"",
+        "RUN rm \"$(python3 -c 'import os; from jupyterhub._data import DATA_FILES_PATH as d;"
+        ' print(os.path.join(d, "templates", "page.html"))\')"',
     )

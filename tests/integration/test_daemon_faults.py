@@ -296,11 +296,12 @@ def test_a_hub_container_broken_by_hand_is_recreated(
     assert healthy(stack_env)
 
     # Its network removed by hand while hubd was not running (Docker refuses while a container
-    # is attached: the proxy is stopped first, and has to be replaced too).
+    # is attached: the front and the proxy are stopped first, and have to be replaced too).
     proc.stop()
     hub = client.containers.get(names.hub_container)
     hub.stop(timeout=2)
     client.containers.get(names.proxy_container).stop(timeout=2)
+    client.containers.get(names.front_container).stop(timeout=2)
     client.networks.get(names.network).remove()
     # And its image untagged (`docker rmi -f`).
     client.images.remove(hub.attrs["Config"]["Image"], force=True)
