@@ -26,8 +26,9 @@ ROUTES_STORE_IN_PROXY = "/etc/hubd-proxy/routes-store.js"
 
 # CHP's store module is found relative to CHP's own executable (bin/configurable-http-proxy),
 # wherever npm installed CHP: `require.main`, or, under the HTTPS wrapper (proxy_tls.py),
-# the program the wrapper ran, which it leaves in `global.hubdChpProgram`. A file that does not parse is a table
-# lost, not a proxy that cannot start: the hub re-adds the routes (hubd asks it to).
+# the program the wrapper ran, which it leaves in `global.hubdChpProgram`. A file that does
+# not parse is a table lost, not a proxy that cannot start: the hub re-adds the routes (hubd
+# asks it to).
 ROUTES_STORE_JS = """"use strict";
 // hubd: CHP's in-memory routing table, also kept in a file (hubd/stack/proxy_routes.py).
 const fs = require("fs");
