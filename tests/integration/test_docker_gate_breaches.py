@@ -119,24 +119,32 @@ def lab(
 ) -> Iterator[Lab]:
     """The gate (this worktree's program) of a stack of its own, with nothing else."""
     lab = Lab(docker_client, test_images, tmp_path_factory.mktemp("gate"))
-    spec = gate_spec(lab.config, lab.names, test_images.hub_base, "/var/run/docker.sock", Timing())
+    try:
+        start_gate(lab, "/var/run/docker.sock")
+        yield lab
+    finally:
+        lab.remove_all()
+
+
+def start_gate(lab: Lab, engine_socket: str, swarm: bool = False) -> None:
+    """Start the gate of `lab`'s stack (this worktree's program) on `lab.client`'s engine,
+    whose socket is `engine_socket` on the host; until it listens."""
+    spec = gate_spec(
+        lab.config, lab.names, lab.images.hub_base, engine_socket, Timing(), swarm=swarm
+    )
     spec["volumes"][str(hub_context_dir() / "docker_gate.py")] = {
         "bind": GATE_PROGRAM,
         "mode": "ro",
     }
-    docker_client.volumes.create(gate_volume_name(lab.names))
-    gate = docker_client.containers.create(**{**spec, "entrypoint": []})
-    try:
-        gate.start()
-        for _ in range(600):
-            if READY_LINE in bytes(gate.logs()):
-                break
-            gate.reload()
-            assert gate.status == "running", gate.logs()
-            time.sleep(0.1)
-        yield lab
-    finally:
-        lab.remove_all()
+    lab.client.volumes.create(gate_volume_name(lab.names))
+    gate = lab.client.containers.create(**{**spec, "entrypoint": []})
+    gate.start()
+    for _ in range(600):
+        if READY_LINE in bytes(gate.logs()):
+            break
+        gate.reload()
+        assert gate.status == "running", gate.logs()
+        time.sleep(0.1)
 
 
 def create_body(lab: Lab, person: str = "ann", **host: Any) -> dict[str, Any]:
