@@ -12,6 +12,7 @@ from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.cli.context import Context
 from hubd.errors import UsageError, UserAccountError
 from hubd.stack.usernames import check_username, password_problem
+from hubd.status import HubState
 
 if TYPE_CHECKING:
     from hubd.control.client import ControlClient
@@ -98,6 +99,13 @@ def _accounts(args: argparse.Namespace) -> ControlClient | Accounts:
     ctx = Context.from_args(args)
     daemon = ctx.daemon()
     if daemon is not None:
+        # Right after `hubd service install` the daemon may still be pulling, building or
+        # starting the hub: wait for it (as `hubd up` does) rather than say "try again".
+        if daemon.status().state in (HubState.STARTING, HubState.RESTARTING):
+            from hubd.cli.stack_cmd import _wait_for_daemon
+
+            print("waiting for the hub to finish starting…", file=sys.stderr)
+            _wait_for_daemon(daemon, ctx.timing, lambda: None)
         return daemon
     from hubd.stack.accounts import Accounts
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 
+from hubd.stack import proxy_tls
 from hubd.stack.proxy_routes import ROUTES_FILE, ROUTES_STORE_JS, routes_tar, valid_table
 
 
@@ -29,4 +30,6 @@ def test_only_a_json_object_is_a_table() -> None:
 
 def test_the_store_writes_where_hubd_reads() -> None:
     assert f'const FILE = "{ROUTES_FILE}";' in ROUTES_STORE_JS
-    assert "require.main.require(" in ROUTES_STORE_JS
+    # CHP's own store module, found from CHP's program, also under the HTTPS wrapper.
+    assert "global.hubdChpProgram || require.main.filename" in ROUTES_STORE_JS
+    assert "global.hubdChpProgram = program;" in proxy_tls.WRAPPER_JS
