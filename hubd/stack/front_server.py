@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 
@@ -47,6 +48,31 @@ class Forward:
         return cls(int(listen), host, int(port))
 
 
+# The address each target name had when it last resolved. Docker's DNS (127.0.0.11) is
+# served by dockerd: while the engine is frozen or restarting names do not resolve, but the
+# proxy is still there and people's connections must still reach it.
+_LAST_ADDRESS: dict[str, str] = {}
+# How many retry intervals a name lookup may take before the last address is used: Docker's
+# DNS answers in milliseconds when dockerd runs; a frozen one never does.
+RESOLVE_RETRIES = 20
+
+
+async def _address(host: str, timeout: float) -> str:
+    """The target's address now, or the one it last had when the name does not resolve."""
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout=timeout
+        )
+    except (OSError, asyncio.TimeoutError):
+        if host in _LAST_ADDRESS:
+            return _LAST_ADDRESS[host]
+        raise
+    address = str(infos[0][4][0])
+    _LAST_ADDRESS[host] = address
+    return address
+
+
 async def connect_upstream(
     forward: Forward, wait_s: float, retry_s: float
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -57,8 +83,9 @@ async def connect_upstream(
     while True:
         remaining = deadline - loop.time()
         try:
+            address = await _address(forward.host, retry_s * RESOLVE_RETRIES)
             return await asyncio.wait_for(
-                asyncio.open_connection(forward.host, forward.port), timeout=max(remaining, 0.1)
+                asyncio.open_connection(address, forward.port), timeout=max(remaining, 0.1)
             )
         except (OSError, asyncio.TimeoutError):
             if loop.time() + retry_s >= deadline:
