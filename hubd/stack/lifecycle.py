@@ -714,14 +714,9 @@ class Stack:
         )
 
     def _service_token(self, container: Container) -> str:
-        # A hub on its first start writes the token once its database is made: a command
-        # right after `hubd service install` (the quickstart's next line) waits for it.
-        deadline = time.monotonic() + self.timing.hub_ready_deadline_s
-        while not (token := read_file(container, SERVICE_TOKEN_PATH)):
-            container.reload()
-            if container.status != "running" or time.monotonic() > deadline:
-                raise StackError("the hub has not finished its first start yet; try again")
-            time.sleep(self.timing.hub_ready_poll_s)
+        token = read_file(container, SERVICE_TOKEN_PATH)
+        if not token:
+            raise StackError("the hub has not finished its first start yet; try again")
         return token.strip()
 
     # ------------------------------------------------------------------ the proxy
