@@ -124,6 +124,8 @@ def test_hubd_run_on_an_engine_reached_only_through_a_context(
         HUBD_PROXY_IMAGE=test_images.proxy,
         HUBD_STACK_NAME=stack,
         HUBD_MDNS_ENABLED="false",
+        # Plain HTTP: this test is about the engine; HTTPS is test_https.py's.
+        HUBD_TLS="off",
         HUBD_CULL_IDLE_TIMEOUT="0",
         HUBD_PORT=str(free_port()),
         CONFIGURATION_DIRECTORY=str(tmp_path / "etc"),

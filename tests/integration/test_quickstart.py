@@ -148,6 +148,9 @@ def test_quickstart_as_written(
         "HUBD_PORT": str(port),
         "HUBD_STACK_NAME": stack_name,
         "HUBD_MDNS_ENABLED": "false",
+        # The person logs in over plain HTTP here; the HTTPS path (trust page, then
+        # https://) is test_https.py's, in a real browser.
+        "HUBD_TLS": "off",
     }
     service = user_block.index(next(x for x in user_block if x.startswith(SERVICE_LINE)))
     before, after = user_block[:service], user_block[service + 1 :]
