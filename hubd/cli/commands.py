@@ -78,20 +78,8 @@ def add_command(
     commands: Subcommands, name: str, *, description: str | None = None, example: str = ""
 ) -> argparse.ArgumentParser:
     """A command's parser, its summary taken from the table, with a description and examples."""
-    import argparse
-
     summary = COMMANDS[name].summary
-    epilog = (
-        "example:\n" + "\n".join(f"  {line}" for line in example.splitlines()) if example else None
-    )
-    parser: argparse.ArgumentParser = commands.add_parser(
-        name,
-        help=summary,
-        description=description or summary[0].upper() + summary[1:] + ".",
-        epilog=epilog,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    return parser
+    return add_action(commands, name, summary, description=description, example=example)
 
 
 def add_action(
