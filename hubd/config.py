@@ -306,7 +306,7 @@ class Config:
     active_server_limit: int = _key(
         0,
         "Servers running at the same time; further people are asked to come back (0: from the "
-        "machine's memory and mem_limit).",
+        "machine's memory and what each server is promised: mem_limit if set, else 1 GiB).",
         _check_count,
     )
     shared_folder: str | None = _key(

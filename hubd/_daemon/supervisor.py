@@ -334,10 +334,16 @@ class Supervisor:
                 )
             else:
                 self._restart(stack, f"the hub died ({hub.status})", start_only=True)
-        elif hub.status == "paused" or self.hub_hung.is_set():
+        elif hub.status == "paused":
             self._restart(stack, "the hub stopped answering /hub/health")
         elif hub.running and self.starting is not None:
+            # A start is watched by its own deadline and frozen check. A hang the monitor
+            # reports now comes from a probe begun before the restart: acting on it would
+            # restart the new hub half-way through its start.
+            self.hub_hung.clear()
             self._check_start(stack, self.starting)
+        elif self.hub_hung.is_set():
+            self._restart(stack, "the hub stopped answering /hub/health")
         elif hub.running and self._swarm_changed(stack):
             self._bring_up(stack)
         elif hub.running:
@@ -350,6 +356,7 @@ class Supervisor:
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
                 self.proxy_backoff.reset()
+                self.warn.forget()  # the next restart is news to the owner again
 
     def _swarm_changed(self, stack: Stack) -> bool:
         """Whether the engine became a Swarm manager or stopped being one since the last

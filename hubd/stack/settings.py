@@ -10,6 +10,7 @@ from hubd.stack.capacity import (
     active_server_limit,
     concurrent_spawn_limit,
     memory_for_servers,
+    promised_memory_bytes,
 )
 from hubd.stack.hardening import (
     USER_CAP_DROP,
@@ -68,6 +69,7 @@ def hub_settings(
     mem_limit = config.mem_limit or (
         default_mem_limit(engine_memory_bytes) if engine_memory_bytes else None
     )
+    promised = promised_memory_bytes(config.mem_limit, mem_limit)
     cull_every = max(10, min(300, config.cull_idle_timeout // 2)) if config.cull_idle_timeout else 0
     return {
         "data_dir": HUB_DATA_DIR,
@@ -91,13 +93,15 @@ def hub_settings(
         "shared_folder_target": SHARED_FOLDER_TARGET,
         "shared_folder_readonly": config.shared_folder_readonly,
         "mem_limit": mem_limit,
-        # What people's memory limits may add up to (hub_image/hubd_spawner.py refuses more).
+        # What the servers' promises may add up to, and each one's (capacity.py); the hub
+        # refuses a start past it (hub_image/hubd_spawner.py).
         "memory_for_servers": memory_for_servers(engine_memory_bytes) if engine_memory_bytes else 0,
+        "memory_promised_per_server": promised,
         "concurrent_spawn_limit": concurrent_spawn_limit(
             config.concurrent_spawn_limit, engine_cpus or 1
         ),
         "active_server_limit": active_server_limit(
-            config.active_server_limit, engine_memory_bytes or 0, mem_limit
+            config.active_server_limit, engine_memory_bytes or 0, promised
         ),
         "user_network_block": user_network_block,
         # Servers from these images get the machine's GPUs (device_requests), off a Swarm.

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = "hubd-test"
 LABELS = {"io.hubd.test": "1"}
 # The host's bundle holds the CA of the TLS proxy in front of PyPI and npm.
-HOST_CA_BUNDLE = Path(os.environ.get("HUBD_TEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
+HOST_CA_BUNDLE = Path(os.environ.get("HUBDTEST_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt"))
 
 # Everything that decides the rootfs content; hashed into the debian tag.
 DEBOOTSTRAP: dict[str, Any] = {

@@ -89,12 +89,13 @@ class DaemonProc:
                 return False
             return found.state == state and where(found)
 
-        wait_for(
-            reached,
-            timeout,
-            f"state {state} (last seen: {found.state}, "
-            f"{found.last_error}); log:\n{self.log_tail()}",
-        )
+        try:
+            wait_for(reached, timeout, f"state {state}")
+        except AssertionError as exc:  # what was last seen, not what was known before waiting
+            raise AssertionError(
+                f"{exc} (last seen: {found.state}, restarts {found.restart_count}, "
+                f"{found.last_error}); log:\n{self.log_tail()}"
+            ) from None
         return found
 
     def signal(self, signum: int) -> None:

@@ -439,10 +439,6 @@ def test_the_hub_reaches_docker_only_through_the_gate(
     assert gate.attrs["HostConfig"]["CapDrop"] == ["ALL"]
 
 
-# Open: in the full suite on three workers a new person's server did not come up in this
-# module after the gate's restart (fox, gil; eve once under load): possibly the new
-# spawner's subnet step through a restarted gate. Not yet understood; kept running.
-@pytest.mark.xfail(reason="a spawn after the gate restart did not come up in the full suite")
 def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     """The gate is a container of its own: it comes back with its socket, hubd not needed."""
     gate = hub.client.containers.get(gate_container_name(hub.names))
@@ -465,10 +461,6 @@ def test_spawning_survives_a_gate_restart(hub: StackEnv) -> None:
     open_lab(session, hub.base_url, "fox")
 
 
-# Open: in the full suite on three workers a new person's server did not come up in this
-# module after the gate's restart (fox, gil; eve once under load): possibly the new
-# spawner's subnet step through a restarted gate. Not yet understood; kept running.
-@pytest.mark.xfail(reason="a spawn after the gate restart did not come up in the full suite")
 def test_removing_an_account_removes_its_network(hub: StackEnv) -> None:
     add_user(hub, "gil")
     open_lab(login(hub.base_url, "gil", PASSWORD), hub.base_url, "gil")

@@ -80,16 +80,16 @@ class HubdDockerSpawner(DockerSpawner):  # type: ignore[misc]
     # -- memory
 
     def _check_memory(self) -> None:
-        """Refuse when the running (and starting) servers' memory limits plus this one would
-        exceed the machine's memory less hubd's reserve."""
+        """Refuse when what the running (and starting) servers are promised plus this one
+        would exceed the machine's memory less hubd's reserve (hubd/stack/capacity.py)."""
         room = int(self.hubd.get("memory_for_servers") or 0)
-        mine = int(self.mem_limit or 0)
-        if not room or not mine:
+        each = int(self.hubd.get("memory_promised_per_server") or 0)
+        if not room or not each:
             return
-        promised = sum(int(other.mem_limit or 0) for other in self._other_active_spawners())
-        if promised + mine > room:
+        promised = each * len(self._other_active_spawners())
+        if promised + each > room:
             raise NoMemory(
-                f"memory limits of running servers {promised} + {mine} bytes would exceed "
+                f"memory promised to running servers {promised} + {each} bytes would exceed "
                 f"the {room} bytes this machine has for servers; lower mem_limit or "
                 "active_server_limit in hubd's config"
             )

@@ -213,6 +213,39 @@ def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
     assert stack.calls.count("kill-restart") == 2
 
 
+def test_a_hang_reported_during_the_restart_does_not_restart_the_new_hub(rig: Any) -> None:
+    """The monitor's probe begun before the restart fails after it: the start is judged by
+    its own deadline, not restarted half-way (and counted twice)."""
+    supervisor, stack, _clock, _ = rig
+    up_and_healthy(supervisor)
+    supervisor.hub_hung.set()
+    stack.answers = False  # the new hub is still starting
+    supervisor.reconcile_once()
+    assert stack.calls.count("kill-restart") == 1 and supervisor.restart_count == 1
+    supervisor.hub_hung.set()  # the stale probe's verdict arrives
+    supervisor.reconcile_once()
+    assert stack.calls.count("kill-restart") == 1 and supervisor.restart_count == 1
+    stack.answers = True
+    supervisor.reconcile_once()
+    assert supervisor.state == "running" and supervisor.restart_count == 1
+
+
+def test_a_restart_after_a_stable_spell_is_logged_again(
+    rig: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisor, _stack, clock, _ = rig
+    up_and_healthy(supervisor)
+    for _ in range(2):
+        supervisor.hub_hung.set()
+        supervisor.reconcile_once()
+        supervisor.reconcile_once()  # up again
+        clock.now += TIMING.restart_stable_after_s + TIMING.restart_backoff_max_s + 1
+        supervisor.reconcile_once()  # stable
+        clock.now += 1
+    restarts = [r for r in caplog.records if "restarting it" in r.getMessage()]
+    assert [r.levelname for r in restarts] == ["WARNING", "WARNING"]
+
+
 def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
     supervisor, stack, clock, _ = rig
     supervisor.reconcile_once()
