@@ -113,28 +113,14 @@ def _up(args: argparse.Namespace) -> int:
 def _up_through(daemon: ControlClient, ctx: Context) -> Status:
     """Have the daemon bring the hub up, showing its progress (steps, builds, pulls) with this
     terminal's reporter: the same as `hubd up` without a daemon shows."""
-    from hubd.stack.progress import FeedReplay
+    from hubd.cli.daemon_progress import DaemonProgress
 
-    try:
-        since: int | None = int(daemon.progress(since=1 << 62)["next"])  # this start's only
-    except UsageError:  # a daemon from before `progress` (not restarted since an update)
-        since = None
+    progress = DaemonProgress(daemon, ctx.reporter)  # this start's entries only
     daemon.start()
-    replay = FeedReplay(ctx.reporter)
-
-    def show_progress() -> None:
-        nonlocal since
-        if since is None:
-            return
-        answer = daemon.progress(since=since)
-        for entry in answer["entries"]:
-            replay.show(entry)
-        since = int(answer["next"])
-
     try:
-        return _wait_for_daemon(daemon, ctx.timing, show_progress)
+        return _wait_for_daemon(daemon, ctx.timing, progress.show)
     finally:
-        replay.close()
+        progress.close()
 
 
 def _wait_for_daemon(

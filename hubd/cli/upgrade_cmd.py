@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
@@ -40,9 +42,10 @@ def _upgrade(args: argparse.Namespace) -> int:
     daemon = ctx.daemon()
     upgrader = None
     if daemon is not None:
-        daemon = ControlClient(ctx.paths.control_socket, ctx.timing.upgrade_request_timeout_s)
-        print("asking the running hubd (its log shows the progress)", file=sys.stderr)
-        plan = UpgradePlan.from_json(daemon.upgrade_plan(pull=not args.no_pull))
+        daemon = ControlClient(daemon.path, ctx.timing.upgrade_request_timeout_s, ctx.timing)
+        print("asking the running hubd", file=sys.stderr)
+        pull = not args.no_pull
+        plan = UpgradePlan.from_json(_showing(ctx, daemon, lambda: daemon.upgrade_plan(pull=pull)))
     else:
         upgrader = Upgrader(
             ctx.stack, PinStore(ctx.paths.image_pins_file, ctx.config.stack_name), ctx.paths.log_dir
@@ -67,10 +70,21 @@ def _upgrade(args: argparse.Namespace) -> int:
             print("nothing changed")
             return 1
     if daemon is not None:
-        result = daemon.upgrade_apply(plan.to_json())
+        wanted = plan.to_json()
+        result = _showing(ctx, daemon, lambda: daemon.upgrade_apply(wanted))
         copy = str(result.get("database_copy", ""))
     else:
         assert upgrader is not None
         copy = upgrader.apply(plan, ctx.timing.upgrade_gate_deadline_s).database_copy
     print(f"upgraded; the database as it was before is kept in the hub's data volume ({copy})")
     return 0
+
+
+def _showing(
+    ctx: Context, daemon: ControlClient, request: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """The daemon's answer to `request`, with its progress (pulls, steps) shown meanwhile as
+    `hubd upgrade` without a daemon shows it."""
+    from hubd.cli.daemon_progress import while_showing
+
+    return while_showing(daemon, ctx.reporter, ctx.timing.daemon_up_poll_s, request)

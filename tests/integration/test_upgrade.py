@@ -123,6 +123,9 @@ def test_jupyterhub_5_database_is_migrated_through_the_daemon_and_people_keep_wo
             f"failed, longest outage {person.longest_s:.1f} s"
         )
         assert "upgraded" in upgraded.stdout
+        # The daemon's progress, shown as `hubd upgrade` without a daemon shows it (issue 23).
+        steps = upgraded.stderr
+        assert 0 <= steps.find("copying the hub database") < steps.find("starting the new hub")
         assert jupyterhub_version(stack_env) == "6.1.1"
         assert read_pins(stack_env)["hub_image"] != hub_image
         assert_still_at_work(stack_env, "alice", session, kernel, server_id)
