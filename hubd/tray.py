@@ -29,6 +29,8 @@ from hubd._tray.backends import load_backend
 from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
 from hubd._tray.desktop import Desktop, SystemDesktop
 from hubd._tray.icons import app_icon_svg, draw_icon
+from hubd._tray.instance import OtherTray as OtherTray  # `hubd tray`: one per session
+from hubd._tray.instance import only_tray as only_tray
 from hubd._tray.launcher import Launcher, open_with_desktop
 from hubd._tray.menu import (
     Action,

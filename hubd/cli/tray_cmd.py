@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,10 +57,16 @@ def place_finder(context: Context, socket: str | None) -> Callable[[], TrayPlace
 
 
 def _tray(args: argparse.Namespace) -> int:
-    from hubd.tray import run_tray
+    from hubd.tray import only_tray, run_tray
 
     context = Context.from_args(args)
-    return run_tray(place_finder(context, args.socket), context.timing)
+    # One icon per desktop session: a second tray says so and leaves (exit 0: what was asked
+    # for, a tray, is there). Taken before the backend loads, which takes seconds.
+    with only_tray(context.paths.runtime_dir, os.environ) as other:
+        if other is not None:
+            print(other.message())
+            return 0
+        return run_tray(place_finder(context, args.socket), context.timing)
 
 
 def _exists(path: Path) -> bool:
