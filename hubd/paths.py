@@ -14,11 +14,14 @@ import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import IO, TYPE_CHECKING, Literal, NamedTuple
 
 from hubd.errors import UntrustedPath, UsageError
 
 if TYPE_CHECKING:
+    import threading
+    from collections.abc import Iterator
+
     from platformdirs import PlatformDirs
 
 Mode = Literal["user", "system"]
@@ -162,3 +165,66 @@ def log_file_tail(path: Path, tail: int) -> list[str]:
         return []
     except OSError as exc:
         raise UsageError(f"cannot read hubd's log {path}: {exc.strerror}") from None
+
+
+class LogFileFollower:
+    """A log file's last lines, then the lines added as they come (`tail -F`): across its
+    rotation (the file renamed, a new one begun) and before it exists. Opened at once, so
+    a file hubd may not read is an error now; nothing is lost or doubled in between."""
+
+    def __init__(self, path: Path, tail: int) -> None:
+        import collections
+
+        self.path = path
+        self._handle = _open_log(path)
+        last: collections.deque[str] = collections.deque(maxlen=tail)
+        if self._handle is not None:
+            while line := self._handle.readline():
+                last.append(line if line.endswith("\n") else line + "\n")
+        self.last = [line.rstrip("\n") for line in last]
+
+    def follow(self, poll_s: float, stopped: threading.Event) -> Iterator[str]:
+        """The lines added after the last ones, until `stopped` is set."""
+        pending = ""
+        while not stopped.is_set():
+            handle = self._handle
+            text = handle.readline() if handle is not None else ""
+            if text:
+                pending += text
+                if pending.endswith("\n"):  # a line the writer has finished
+                    yield pending
+                    pending = ""
+                continue
+            if _replaced(self.path, handle):  # rotated: the old file was read to its end
+                self.close()
+                self._handle = _open_log(self.path)
+                continue
+            stopped.wait(poll_s)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def _open_log(path: Path) -> IO[str] | None:
+    try:
+        return path.open(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read hubd's log {path}: {exc.strerror}") from None
+
+
+def _replaced(path: Path, handle: IO[str] | None) -> bool:
+    """Whether `path` is now another file than the one open (or appeared, or was cut)."""
+    try:
+        now = path.stat()
+    except OSError:
+        return False
+    if handle is None:
+        return True
+    current = os.fstat(handle.fileno())
+    return (now.st_ino, now.st_dev) != (current.st_ino, current.st_dev) or (
+        now.st_size < handle.tell()
+    )

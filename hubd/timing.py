@@ -128,6 +128,13 @@ class Timing:
     # holds no thread; the CLI's requests give up after the client timeout.
     control_request_read_timeout_s: float = 5.0
     control_client_timeout_s: float = 30.0
+    # A streamed answer (`hubd logs -f` through the daemon) with nothing to say sends a
+    # keep-alive this often: a client that went away is found by it (and its stream closed),
+    # and a client that hears nothing for the silence below takes the daemon for hung.
+    control_stream_keepalive_s: float = 5.0
+    control_stream_silence_s: float = 30.0
+    # `hubd logs --daemon -f`: hubd's log file is looked at this often for new lines.
+    log_file_follow_poll_s: float = 0.25
     # `hubd config set` waits this long for the daemon's loop to apply the change (it does so
     # between two passes; a pass pulling a big image can take longer, and is not waited for).
     config_reload_wait_s: float = 20.0

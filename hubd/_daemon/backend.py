@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubd import __version__
+from hubd._daemon.logstreams import HubLogStream, LogFileStream
 from hubd._daemon.supervisor import ENGINE_ERRORS, Supervisor
 from hubd.control import ControlBackend
+from hubd.control.routes import Stream
 from hubd.errors import DockerUnavailable, HubdError, UsageError
 from hubd.paths import log_file_tail
 from hubd.stack import Stack
@@ -94,6 +96,13 @@ class DaemonBackend(ControlBackend):
 
     def daemon_logs(self, tail: int) -> list[str]:
         return log_file_tail(self.daemon.paths.log_file, tail)
+
+    def follow_logs(self, tail: int) -> Stream:
+        return HubLogStream(self._stack().hub_log_stream(tail))
+
+    def follow_daemon_logs(self, tail: int) -> Stream:
+        timing = self.daemon.timing
+        return LogFileStream(self.daemon.paths.log_file, tail, timing.log_file_follow_poll_s)
 
     def progress(self, since: int) -> dict[str, Any]:
         return self.daemon.progress_feed.since(since)

@@ -6,14 +6,13 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
 from hubd.errors import HubUnhealthy, ImageError, UsageError
-from hubd.paths import log_file_tail
+from hubd.paths import LogFileFollower
 from hubd.status import BackupStatus, HubState, Status
 
 if TYPE_CHECKING:
@@ -290,57 +289,64 @@ def _logs(args: argparse.Namespace) -> int:
     if args.daemon:
         return _daemon_logs(ctx, args)
     daemon = ctx.daemon()
-    if daemon is not None and not args.follow:
+    if daemon is not None:
         # The daemon reads it: a control_group member needs no Docker access of their own.
+        if args.follow:
+            return _follow(daemon.follow_logs(args.tail))
         _print_lines(daemon.logs(args.tail))
         return 0
     if args.follow:
-        try:
-            for chunk in ctx.stack.follow_hub_logs(tail=args.tail):
-                sys.stdout.write(chunk)
-                sys.stdout.flush()
-        except KeyboardInterrupt:
-            return 0
-        return 0
+        return _follow(ctx.stack.follow_hub_logs(tail=args.tail))
     sys.stdout.write(ctx.stack.hub_log_tail(args.tail))
     return 0
 
 
 def _daemon_logs(ctx: Context, args: argparse.Namespace) -> int:
     """hubd's own log: through the daemon when it runs (the file may be root's), else the
-    file itself; -f follows the file."""
+    file itself; -f follows it (across its rotation)."""
     daemon = ctx.daemon()
-    if daemon is not None and not args.follow:
+    if daemon is not None:
+        if args.follow:
+            return _follow(daemon.follow_daemon_logs(args.tail))
         _print_lines(daemon.daemon_logs(args.tail))
         return 0
     path = (ctx.daemon_paths or ctx.paths).log_file
     try:
-        _print_lines(log_file_tail(path, args.tail))
+        log_file = LogFileFollower(path, args.tail)
     except UsageError:
         raise UsageError(
             f"cannot read {path}: ask its owner, or start hubd (`hubd run`) and use the "
             "control socket"
         ) from None
-    if not path.exists() and daemon is None:
-        raise UsageError(f"no log at {path} yet: hubd has not run as this user")
-    if args.follow:
-        _follow_file(path, ctx.timing.daemon_up_poll_s)
-    return 0
-
-
-def _follow_file(path: Path, poll_s: float) -> None:
     try:
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            lines.seek(0, 2)
-            while True:
-                line = lines.readline()
-                if line:
-                    sys.stdout.write(line)
-                    sys.stdout.flush()
-                else:
-                    time.sleep(poll_s)
+        if not path.exists():
+            raise UsageError(f"no log at {path} yet: hubd has not run as this user")
+        _print_lines(log_file.last)
+        if not args.follow:
+            return 0
+        import threading
+
+        return _follow(log_file.follow(ctx.timing.log_file_follow_poll_s, threading.Event()))
+    finally:
+        log_file.close()
+
+
+def _follow(chunks: Iterator[str]) -> int:
+    """Print the text as it comes, until it ends (0) or Ctrl-C ends it: 130 as the exit-code
+    table says, but quietly, since that is how following is meant to end."""
+    from hubd.cli import EXIT_INTERRUPTED
+
+    try:
+        for chunk in chunks:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
     except KeyboardInterrupt:
-        return
+        return EXIT_INTERRUPTED
+    finally:
+        close = getattr(chunks, "close", None)  # a generator: hang up now, not at exit
+        if close is not None:
+            close()
+    return 0
 
 
 def _print_lines(lines: list[str]) -> None:

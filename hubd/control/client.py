@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 from urllib.parse import quote
 
-from hubd.control.protocol import API, peer_uid
+from hubd.control.protocol import API, END, ERROR, KIND, TEXT, peer_uid
 from hubd.control.routes import BY_NAME, Where, decode_answer
 from hubd.errors import (
     ControlRequestError,
@@ -38,6 +39,22 @@ def _exchange(
     third of `hubd status`'s start, for a server (hubd's own) that always answers with a
     Content-Length and closes on `Connection: close`.
     """
+    sock = _send(path, timeout, method, target, payload)
+    try:
+        with sock.makefile("rb") as answer:
+            status, reason, length = _read_head(answer)
+            body = answer.read(length) if length is not None else answer.read()
+            if length is not None and len(body) != length:
+                raise _BadAnswer(f"the answer ended after {len(body)} of {length} bytes")
+        return status, reason, body
+    finally:
+        sock.close()
+
+
+def _send(
+    path: Path, timeout: float, method: str, target: str, payload: bytes | None
+) -> socket.socket:
+    """Connected to the daemon (checked to be hubd's), the request sent: the socket."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -47,27 +64,30 @@ def _exchange(
         if payload is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
         sock.sendall(head.encode("latin-1") + b"\r\n" + (payload or b""))
-        with sock.makefile("rb") as answer:
-            status_line = answer.readline(_MAX_LINE + 1)
-            parts = status_line.decode("latin-1").split(None, 2)
-            if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-                raise _BadAnswer(f"not an HTTP status line: {status_line[:80]!r}")
-            length: int | None = None
-            while True:
-                line = answer.readline(_MAX_LINE + 1)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-                name, _, value = line.decode("latin-1").partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            body = answer.read(length) if length is not None else answer.read()
-            if length is not None and len(body) != length:
-                raise _BadAnswer(f"the answer ended after {len(body)} of {length} bytes")
-        return int(parts[1]), parts[2].strip() if len(parts) > 2 else "", body
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _read_head(answer: BinaryIO) -> tuple[int, str, int | None]:
+    """The status line and headers: (status, reason, Content-Length or None)."""
+    try:
+        status_line = answer.readline(_MAX_LINE + 1)
+        parts = status_line.decode("latin-1").split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+            raise _BadAnswer(f"not an HTTP status line: {status_line[:80]!r}")
+        length: int | None = None
+        while True:
+            line = answer.readline(_MAX_LINE + 1)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
     except ValueError as exc:
         raise _BadAnswer(str(exc)) from None
-    finally:
-        sock.close()
+    return int(parts[1]), parts[2].strip() if len(parts) > 2 else "", length
 
 
 def check_server(sock: socket.socket, path: Path) -> None:
@@ -81,6 +101,47 @@ def check_server(sock: socket.socket, path: Path) -> None:
             f"the control socket {path} is served by another local account (uid {uid}), not "
             f"by hubd: nothing was sent. Remove {path.parent} and start hubd again"
         )
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ControlRequestError("hubd answered with something that is not JSON") from None
+
+
+def _refusal(data: Any, reason: str, raw: bytes) -> Exception:
+    """The daemon's error answer as the error class it names (one line)."""
+    message = data.get("error", reason) if isinstance(data, dict) else raw
+    kind = data.get("kind", "") if isinstance(data, dict) else ""
+    return error_class_named(str(kind))(str(message))
+
+
+def _records(answer: BinaryIO, silence_s: float) -> Iterator[str]:
+    """A streamed answer's text, until its last record (protocol.py)."""
+    while True:
+        try:
+            line = answer.readline()
+        except TimeoutError:
+            raise DaemonUnreachable(
+                f"hubd stopped answering (nothing for {silence_s:g} s while following)"
+            ) from None
+        except OSError as exc:
+            raise DaemonUnreachable(f"hubd went away while following: {exc}") from None
+        if not line.endswith(b"\n"):  # closed without its last record
+            raise DaemonUnreachable("hubd went away while following (its control socket closed)")
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise ControlRequestError("hubd sent something that is not JSON") from None
+        if not isinstance(record, dict):
+            raise ControlRequestError("hubd sent something that is not a JSON object")
+        if TEXT in record:
+            yield str(record[TEXT])
+        elif END in record:
+            return
+        elif ERROR in record:
+            raise error_class_named(str(record.get(KIND, "")))(str(record[ERROR]))
 
 
 class ControlClient:
@@ -118,35 +179,64 @@ class ControlClient:
             status, reason, raw = _exchange(
                 self.path, timeout or self.timeout, method, API + path, payload
             )
-        except FileNotFoundError:
-            raise DaemonUnreachable(
+        except (OSError, _BadAnswer) as exc:
+            raise self._unreachable(exc) from None
+        data = _json(raw)
+        if status != 200:
+            raise _refusal(data, reason, raw)
+        return data
+
+    def _unreachable(self, exc: Exception) -> DaemonUnreachable:
+        """A failure to reach the daemon, as the one line that says what to do."""
+        if isinstance(exc, FileNotFoundError):
+            return DaemonUnreachable(
                 f"hubd is not running (no control socket at {self.path}); "
                 "start it with `hubd run` or `hubd service install`"
-            ) from None
-        except PermissionError:
-            raise DaemonUnreachable(
+            )
+        if isinstance(exc, PermissionError):
+            return DaemonUnreachable(
                 f"no permission to use {self.path}: run as its owner, or join the group "
                 "set as control_group"
-            ) from None
-        except ConnectionRefusedError:
-            raise DaemonUnreachable(
-                f"hubd is not running (stale control socket at {self.path})"
-            ) from None
-        except (OSError, _BadAnswer) as exc:
-            raise DaemonUnreachable(f"hubd's control socket did not answer: {exc}") from None
+            )
+        if isinstance(exc, ConnectionRefusedError):
+            return DaemonUnreachable(f"hubd is not running (stale control socket at {self.path})")
+        return DaemonUnreachable(f"hubd's control socket did not answer: {exc}")
+
+    def stream(self, operation: str, /, **fields: Any) -> Iterator[str]:
+        """A streamed operation (routes.Answer.STREAM): its text as it comes, until the daemon
+        ends it. A refusal raises when the iteration begins (before any text), as `call`
+        does; a daemon that goes away or falls silent mid-stream raises DaemonUnreachable.
+        Closing the iterator (or Ctrl-C) hangs up, and the daemon stops sending."""
+        method, path, _body, _timeout = self._request_for(operation, fields)
+        silence_s = self.timing.control_stream_silence_s
         try:
-            data = json.loads(raw)
-        except ValueError:
-            raise ControlRequestError("hubd answered with something that is not JSON") from None
-        if status != 200:
-            message = data.get("error", reason) if isinstance(data, dict) else raw
-            kind = data.get("kind", "") if isinstance(data, dict) else ""
-            raise error_class_named(str(kind))(str(message))
-        return data
+            sock = _send(self.path, self.timeout, method, API + path, None)
+        except (OSError, _BadAnswer) as exc:
+            raise self._unreachable(exc) from None
+        try:
+            with sock.makefile("rb") as answer:
+                try:
+                    status, reason, length = _read_head(answer)
+                    if status != 200:
+                        raw = answer.read(length) if length is not None else answer.read()
+                        raise _refusal(_json(raw), reason, raw)
+                    sock.settimeout(silence_s)  # keep-alives come well within it
+                except (OSError, _BadAnswer) as exc:
+                    raise self._unreachable(exc) from None
+                yield from _records(answer, silence_s)
+        finally:
+            sock.close()
 
     def call(self, operation: str, /, **fields: Any) -> Any:
         """One operation of the route table: its fields into the path, the query or the body,
         the answer decoded as the table says."""
+        method, path, body, timeout = self._request_for(operation, fields)
+        return decode_answer(BY_NAME[operation], self.request(method, path, body, timeout))
+
+    def _request_for(
+        self, operation: str, fields: dict[str, Any]
+    ) -> tuple[str, str, dict[str, Any] | None, float | None]:
+        """The request of one operation: method, path and query, body, client wait."""
         route = BY_NAME[operation]
         path = route.path
         query: list[str] = []
@@ -166,8 +256,7 @@ class ControlClient:
             timeout = getattr(self.timing, route.timeout)
             if route.added:
                 timeout += self.timeout
-        send = body if route.method != "GET" else None
-        return decode_answer(route, self.request(route.method, path, send, timeout=timeout))
+        return route.method, path, body if route.method != "GET" else None, timeout
 
     # The operations, typed; each is one row of `routes.ROUTES`.
 
@@ -189,6 +278,14 @@ class ControlClient:
     def daemon_logs(self, tail: int = 200) -> list[str]:
         """The daemon's own log (its log file), for people who may use the socket."""
         return cast(list[str], self.call("daemon_logs", tail=tail))
+
+    def follow_logs(self, tail: int = 200) -> Iterator[str]:
+        """The hub's log from `tail` lines back, as it comes (see `stream`)."""
+        return self.stream("follow_logs", tail=tail)
+
+    def follow_daemon_logs(self, tail: int = 200) -> Iterator[str]:
+        """hubd's own log from `tail` lines back, as it comes (see `stream`)."""
+        return self.stream("follow_daemon_logs", tail=tail)
 
     def reload_config(self, config_file: str) -> dict[str, Any]:
         """Read the config file again and apply it, as SIGHUP does; answered once applied.

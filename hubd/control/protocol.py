@@ -8,6 +8,14 @@ import struct
 MAX_BODY_BYTES = 64 * 1024
 API = "/v1"
 
+# A streamed answer (routes.Answer.STREAM) is a 200 whose body, ended by closing the
+# connection, is one JSON object a line: {"text": ...} as the text comes, {} to show the
+# daemon is there while it has nothing to say, and last either {"end": reason} (the stream
+# ended) or {"error": message, "kind": HubdError class}. A body that ends without one of those
+# two means the daemon went away mid-answer.
+STREAM_CONTENT_TYPE = "application/x-ndjson"
+TEXT, END, ERROR, KIND = "text", "end", "error", "kind"
+
 
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a connected Unix socket (Linux), or None

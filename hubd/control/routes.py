@@ -12,8 +12,9 @@ parameters). JupyterHub's `apihandlers` keep their `default_handlers` list the s
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from hubd.status import Status, Supervision
 
@@ -46,6 +47,24 @@ class Answer(enum.Enum):
     SUPERVISION = "supervision"  # a `Supervision`, as its JSON
     OBJECT = "object"  # a JSON object, as the handler returns it
     LIST = "list"  # a list, sent as {Route.list_key: [...]}
+    # Text as it comes (a log followed), until the handler's Stream ends or the client goes:
+    # one JSON object a line (protocol.py says which), the last one saying how it ended.
+    STREAM = "stream"
+
+
+class Stream(Protocol):
+    """What a handler of an Answer.STREAM route returns: text chunks as they come (blocking
+    between them), and `close()`, callable from another thread, that ends the iteration."""
+
+    def __iter__(self) -> Iterator[str]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A handler's Stream on its way to the server, which sends it as it comes."""
+
+    stream: Stream
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,15 @@ ROUTES: tuple[Route, ...] = (
         Answer.LIST,
         "lines",
     ),
+    # `hubd logs -f` through the daemon: the hub's log from `tail` lines back, as it comes;
+    # it ends when the hub container stops.
+    Route(
+        "follow_logs",
+        "GET",
+        "/logs/follow",
+        (Field("tail", Kind.TAIL, Where.QUERY),),
+        Answer.STREAM,
+    ),
     # hubd's own log (its log file), for people who may use the socket but not read the file.
     Route(
         "daemon_logs",
@@ -91,6 +119,13 @@ ROUTES: tuple[Route, ...] = (
         (Field("tail", Kind.TAIL, Where.QUERY),),
         Answer.LIST,
         "lines",
+    ),
+    Route(
+        "follow_daemon_logs",
+        "GET",
+        "/logs/daemon/follow",
+        (Field("tail", Kind.TAIL, Where.QUERY),),
+        Answer.STREAM,
     ),
     # `hubd config set`: read the config file again, as SIGHUP does, answered once applied
     # between two passes. `config_file` is the file the caller changed (refused if another).
@@ -190,6 +225,8 @@ def encode_answer(route: Route, result: Any) -> Any:
         return result.to_json()
     if route.answer is Answer.LIST:
         return {route.list_key: result}
+    if route.answer is Answer.STREAM:
+        return Streamed(result)
     return result
 
 

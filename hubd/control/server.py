@@ -12,9 +12,10 @@ import grp
 import json
 import logging
 import os
+import queue
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -22,8 +23,17 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from hubd.control.client import ControlClient
-from hubd.control.protocol import API, MAX_BODY_BYTES, peer_uid
-from hubd.control.routes import ROUTES, Field, Kind, Route, Where, encode_answer
+from hubd.control.protocol import (
+    API,
+    END,
+    ERROR,
+    KIND,
+    MAX_BODY_BYTES,
+    STREAM_CONTENT_TYPE,
+    TEXT,
+    peer_uid,
+)
+from hubd.control.routes import ROUTES, Field, Kind, Route, Stream, Streamed, Where, encode_answer
 from hubd.errors import (
     DockerUnavailable,
     HubdError,
@@ -48,6 +58,8 @@ class ControlBackend(Protocol):
     def restart(self) -> Supervision: ...
     def logs(self, tail: int) -> list[str]: ...
     def daemon_logs(self, tail: int) -> list[str]: ...
+    def follow_logs(self, tail: int) -> Stream: ...
+    def follow_daemon_logs(self, tail: int) -> Stream: ...
     def reload_config(self, config_file: str) -> dict[str, Any]: ...
     def progress(self, since: int) -> dict[str, Any]: ...
     def list_users(self) -> list[dict[str, Any]]: ...
@@ -164,7 +176,11 @@ class _Handler(BaseHTTPRequestHandler):
             query = parse_qs(url.query)
             body = self._read_json() if method in ("POST", "PUT", "DELETE") else {}
             route = self.server.router.resolve(method, url.path)
-            self._send(HTTPStatus.OK, route(body, query))
+            answer = route(body, query)
+            if isinstance(answer, Streamed):
+                self._stream(answer.stream)
+            else:
+                self._send(HTTPStatus.OK, answer)
         except BadRequest as exc:
             self._send(exc.status, {"error": str(exc), "kind": "UsageError"})
         except HubdError as exc:
@@ -175,6 +191,59 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 {"error": f"internal error: {exc}", "kind": "ControlRequestError"},
             )
+
+    def _stream(self, stream: Stream) -> None:
+        """Send `stream` as it comes (protocol.py: one JSON object a line), until it ends, the
+        client goes away or the server closes; the stream is closed in every case.
+
+        The stream is read on a thread of its own, so that this one can send keep-alives
+        while it has nothing: writing one is how a client that went away is found (an idle
+        hub's log may say nothing for hours, and its stream would hold this thread as long).
+        """
+        self.close_connection = True
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", STREAM_CONTENT_TYPE)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        timing = self.server.timing
+        records: queue.Queue[dict[str, Any]] = queue.Queue()
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                for text in stream:
+                    if done.is_set():
+                        return
+                    records.put({TEXT: text})
+                records.put({END: "the log ended (the hub container stopped)"})
+            except HubdError as exc:
+                records.put({ERROR: str(exc), KIND: type(exc).__name__})
+            except Exception as exc:  # the engine went away mid-stream, say
+                if not done.is_set():
+                    log.debug("control: a stream failed", exc_info=True)
+                    records.put({ERROR: f"the log stream broke: {exc}", KIND: "DockerUnavailable"})
+
+        reader = threading.Thread(target=read, name="hubd-control-stream", daemon=True)
+        self.server.streams.add(records)
+        reader.start()
+        try:
+            while True:
+                try:
+                    record = records.get(timeout=timing.control_stream_keepalive_s)
+                except queue.Empty:
+                    record = {}
+                if TEXT in record:  # what came meanwhile, in one write
+                    record = {TEXT: record[TEXT] + "".join(_drain_text(records))}
+                self.wfile.write(json.dumps(record).encode() + b"\n")
+                self.wfile.flush()
+                if END in record or ERROR in record:
+                    return
+        except OSError:  # the client went away (or stopped reading): nothing more to send
+            log.debug("control: a stream's client went away")
+        finally:
+            done.set()
+            self.server.streams.discard(records)
+            stream.close()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -187,6 +256,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._dispatch("PUT")
+
+
+def _drain_text(records: queue.Queue[dict[str, Any]]) -> Iterator[str]:
+    """The text records already waiting, taken off the queue (up to one that is not text)."""
+    while True:
+        try:
+            record = records.get_nowait()
+        except queue.Empty:
+            return
+        if TEXT not in record:
+            records.put(record)  # the end or an error: after this text, on its own
+            return
+        yield str(record[TEXT])
 
 
 def _decode(field: Field, body: dict[str, Any], query: dict[str, list[str]]) -> Any:
@@ -304,6 +386,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.umask(old_umask)
         self._thread: threading.Thread | None = None
         self._closed = False
+        # The queues of the streamed answers being sent: closing tells each of them.
+        self.streams: set[queue.Queue[dict[str, Any]]] = set()
         try:
             self.set_group(group)
         except UsageError:
@@ -340,6 +424,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         if self._closed:
             return
         self._closed = True
+        for records in list(self.streams):
+            records.put({ERROR: "hubd stopped", KIND: "DaemonUnreachable"})
         if self._thread is not None:
             self.shutdown()
             self._thread.join(timeout=5)

@@ -660,11 +660,21 @@ class Stack:
         return bytes(container.logs(tail=lines)).decode(errors="replace")
 
     def follow_hub_logs(self, tail: int = 100) -> Iterator[str]:
+        stream = self.hub_log_stream(tail)
+        try:
+            for chunk in stream:
+                yield bytes(chunk).decode(errors="replace")
+        finally:
+            stream.close()
+
+    def hub_log_stream(self, tail: int) -> Any:
+        """The hub's log from `tail` lines back, followed: the engine's stream of byte chunks
+        (docker-py's CancellableStream: `close()` from another thread ends it). It ends when
+        the hub container stops. Opened here, so a missing hub is an error now."""
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
-        for chunk in container.logs(stream=True, follow=True, tail=tail):
-            yield bytes(chunk).decode(errors="replace")
+        return container.logs(stream=True, follow=True, tail=tail)
 
     # ------------------------------------------------------------------ users' servers
 

@@ -79,6 +79,17 @@ def server(daemon: FakeDaemon, workdir: Path) -> Iterator[ControlServer]:
         yield srv
 
 
+def tray_env(x: Xvfb, workdir: Path) -> dict[str, str]:
+    """The tray's environment: this display, a recording browser, its own runtime folder
+    (where the one-tray-per-session lock lives)."""
+    return {
+        **x.env,
+        "BROWSER": recording_browser(workdir),
+        "PYSTRAY_BACKEND": "xorg",
+        "RUNTIME_DIRECTORY": str(workdir / "run"),
+    }
+
+
 class Tray:
     def __init__(
         self, x: Xvfb, process: subprocess.Popen[str], window: int, browser_log: Path, stderr: Path
@@ -103,7 +114,7 @@ class Tray:
 
 @pytest.fixture
 def tray(x: Xvfb, tray_host: Trayer, server: ControlServer, workdir: Path) -> Iterator[Tray]:
-    env = {**x.env, "BROWSER": recording_browser(workdir), "PYSTRAY_BACKEND": "xorg"}
+    env = tray_env(x, workdir)
     stderr = workdir / "tray.stderr"
     with (
         stderr.open("w") as err,
@@ -203,6 +214,24 @@ def test_the_icon_docks_in_a_tray_host_that_starts_later(
             process.terminate()
             assert process.wait(timeout=5) == 0
     assert "Traceback" not in (workdir / "tray.stderr").read_text()
+
+
+def test_a_second_tray_of_the_session_says_so_and_shows_no_second_icon(
+    tray: Tray, server: ControlServer, workdir: Path
+) -> None:
+    # The autostart entry ran one; someone clicks the launcher in the application menu too.
+    second = subprocess.run(
+        [sys.executable, "-m", "hubd", "tray", "--socket", str(server.path)],
+        env=tray_env(tray.x, workdir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == f"a hubd tray is already running (pid {tray.process.pid})\n"
+    assert second.stderr == ""
+    assert tray.x.find_windows(classname=ICON_CLASS, only_visible=False) == [tray.window]
+    assert tray.process.poll() is None  # the first one goes on
 
 
 def test_a_left_click_on_the_icon_opens_the_hub(tray: Tray) -> None:
