@@ -20,7 +20,7 @@ from hubd.errors import UntrustedPath, UsageError
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Iterator
+    from collections.abc import Generator
 
     from platformdirs import PlatformDirs
 
@@ -183,7 +183,7 @@ class LogFileFollower:
                 last.append(line if line.endswith("\n") else line + "\n")
         self.last = [line.rstrip("\n") for line in last]
 
-    def follow(self, poll_s: float, stopped: threading.Event) -> Iterator[str]:
+    def follow(self, poll_s: float, stopped: threading.Event) -> Generator[str, None, None]:
         """The lines added after the last ones, until `stopped` is set."""
         pending = ""
         while not stopped.is_set():

@@ -15,7 +15,8 @@ from typing import Any
 
 from hubd._tray.menu import DesktopFacts
 from hubd.control import ControlServer
-from hubd.errors import BackupError, DockerUnavailable, NodeError, UserAccountError
+from hubd.control.routes import Stream
+from hubd.errors import BackupError, DockerUnavailable, NodeError, UsageError, UserAccountError
 from hubd.status import Status, Supervision
 from hubd.timing import Timing
 
@@ -94,6 +95,12 @@ class FakeDaemon:
 
     def daemon_logs(self, tail: int) -> list[str]:
         return [f"hubd line {i}" for i in range(tail)]
+
+    def follow_logs(self, tail: int) -> Stream:  # the tray does not follow logs
+        raise UsageError("not in this fake")
+
+    def follow_daemon_logs(self, tail: int) -> Stream:
+        raise UsageError("not in this fake")
 
     def reload_config(self, config_file: str) -> dict[str, Any]:
         return {"config_file": config_file, "notes": []}

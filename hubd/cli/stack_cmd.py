@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING
 
 from hubd.cli.commands import Subcommands, add_command
@@ -331,7 +331,7 @@ def _daemon_logs(ctx: Context, args: argparse.Namespace) -> int:
         log_file.close()
 
 
-def _follow(chunks: Iterator[str]) -> int:
+def _follow(chunks: Generator[str, None, None]) -> int:
     """Print the text as it comes, until it ends (0) or Ctrl-C ends it: 130 as the exit-code
     table says, but quietly, since that is how following is meant to end."""
     from hubd.cli import EXIT_INTERRUPTED
@@ -343,9 +343,7 @@ def _follow(chunks: Iterator[str]) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        close = getattr(chunks, "close", None)  # a generator: hang up now, not at exit
-        if close is not None:
-            close()
+        chunks.close()  # hang up now (the daemon stops sending), not at exit
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 from urllib.parse import quote
@@ -202,7 +202,7 @@ class ControlClient:
             return DaemonUnreachable(f"hubd is not running (stale control socket at {self.path})")
         return DaemonUnreachable(f"hubd's control socket did not answer: {exc}")
 
-    def stream(self, operation: str, /, **fields: Any) -> Iterator[str]:
+    def stream(self, operation: str, /, **fields: Any) -> Generator[str, None, None]:
         """A streamed operation (routes.Answer.STREAM): its text as it comes, until the daemon
         ends it. A refusal raises when the iteration begins (before any text), as `call`
         does; a daemon that goes away or falls silent mid-stream raises DaemonUnreachable.
@@ -279,11 +279,11 @@ class ControlClient:
         """The daemon's own log (its log file), for people who may use the socket."""
         return cast(list[str], self.call("daemon_logs", tail=tail))
 
-    def follow_logs(self, tail: int = 200) -> Iterator[str]:
+    def follow_logs(self, tail: int = 200) -> Generator[str, None, None]:
         """The hub's log from `tail` lines back, as it comes (see `stream`)."""
         return self.stream("follow_logs", tail=tail)
 
-    def follow_daemon_logs(self, tail: int = 200) -> Iterator[str]:
+    def follow_daemon_logs(self, tail: int = 200) -> Generator[str, None, None]:
         """hubd's own log from `tail` lines back, as it comes (see `stream`)."""
         return self.stream("follow_daemon_logs", tail=tail)
 

@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -659,7 +659,7 @@ class Stack:
             return ""
         return bytes(container.logs(tail=lines)).decode(errors="replace")
 
-    def follow_hub_logs(self, tail: int = 100) -> Iterator[str]:
+    def follow_hub_logs(self, tail: int = 100) -> Generator[str, None, None]:
         stream = self.hub_log_stream(tail)
         try:
             for chunk in stream:

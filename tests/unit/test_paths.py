@@ -16,3 +16,52 @@ def test_user_mode_uses_xdg_dirs() -> None:
     assert paths.config_file.name == "config.toml"
     assert "hubd" in paths.state_dir.parts
     assert paths.desired_state_file.parent == paths.state_dir
+
+
+# ------------------------------------------------------------- following hubd's log file
+
+
+def test_the_log_file_follower_gives_the_last_lines_then_new_ones_across_rotation(
+    tmp_path: Path,
+) -> None:
+    import threading
+
+    from hubd.paths import LogFileFollower
+
+    log = tmp_path / "hubd.log"
+    log.write_text("one\ntwo\nthree\n")
+    follower = LogFileFollower(log, tail=2)
+    assert follower.last == ["two", "three"]
+    stopped = threading.Event()
+    lines = follower.follow(0.01, stopped)
+    with log.open("a") as out:
+        out.write("four\nfi")  # a line the writer has not finished yet is not given
+        out.flush()
+        assert next(lines) == "four\n"
+        out.write("ve\n")
+    assert next(lines) == "five\n"
+    # RotatingFileHandler: the file is renamed and a new one begun; the old one's last
+    # line (written before the rename) comes first, then the new file from its start.
+    with log.open("a") as out:
+        out.write("six\n")
+    log.rename(tmp_path / "hubd.log.1")
+    log.write_text("seven\n")
+    assert [next(lines), next(lines)] == ["six\n", "seven\n"]
+    stopped.set()
+    assert list(lines) == []
+    follower.close()
+
+
+def test_the_log_file_follower_waits_for_a_log_that_is_not_there_yet(tmp_path: Path) -> None:
+    import threading
+
+    from hubd.paths import LogFileFollower
+
+    log = tmp_path / "hubd.log"
+    follower = LogFileFollower(log, tail=5)
+    assert follower.last == []
+    lines = follower.follow(0.01, threading.Event())
+    log.write_text("first\n")
+    assert next(lines) == "first\n"
+    lines.close()
+    follower.close()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import queue
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,45 @@ import pytest
 
 from hubd.control import ControlClient, ControlServer
 from hubd.control.protocol import MAX_BODY_BYTES
-from hubd.errors import BackupError, DaemonUnreachable, NodeError, UsageError, UserAccountError
+from hubd.control.routes import Stream
+from hubd.errors import (
+    BackupError,
+    DaemonUnreachable,
+    NodeError,
+    StackError,
+    UsageError,
+    UserAccountError,
+)
 from hubd.stack.upgrade import UpgradeRolledBack
 from hubd.status import Status, Supervision
 from hubd.timing import Timing
 from tests.as_nobody import as_nobody
+
+
+class ScriptedStream:
+    """A followed log: its first chunks, then whatever the test feeds (a str, an exception
+    to raise, or None to end), blocking in between like an engine's log stream."""
+
+    def __init__(self, first: list[str]) -> None:
+        self.feed: queue.Queue[str | BaseException | None] = queue.Queue()
+        for chunk in first:
+            self.feed.put(chunk)
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[str]:
+        while not self.closed.is_set():
+            try:
+                item = self.feed.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self.closed.set()
 
 
 class Backend:
@@ -44,6 +80,14 @@ class Backend:
 
     def daemon_logs(self, tail: int) -> list[str]:
         return [f"hubd line {i}" for i in range(tail)]
+
+    def follow_logs(self, tail: int) -> Stream:
+        if self.state == "stopped":
+            raise StackError("there is no hub container yet: run `hubd up`")
+        return ScriptedStream([f"line {i}\n" for i in range(tail)])
+
+    def follow_daemon_logs(self, tail: int) -> Stream:
+        return ScriptedStream([f"hubd line {i}\n" for i in range(tail)])
 
     def reload_config(self, config_file: str) -> dict[str, Any]:
         return {"config_file": config_file, "notes": []}

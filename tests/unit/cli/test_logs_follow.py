@@ -1,0 +1,117 @@
+"""`hubd logs -f` through a daemon, as a process against a real control socket (no Docker):
+the text as it comes, Ctrl-C, the log's end, and a daemon that goes away mid-follow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hubd.control import ControlServer
+from tests.unit.control.test_streams import FAST, StreamingBackend
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Following:
+    def __init__(self, server: ControlServer, backend: StreamingBackend, env: dict[str, str]):
+        self.server, self.backend, self.env = server, backend, env
+
+    def start(self, *argv: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hubd", "logs", *argv],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+
+
+@pytest.fixture
+def following(tmp_path: Path) -> Iterator[Following]:
+    runtime = tmp_path / "run"
+    backend = StreamingBackend()
+    server = ControlServer(runtime / "control.sock", backend, timing=FAST)
+    server.start()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RUNTIME_DIRECTORY": str(runtime),
+        "HUBD_CONFIG": str(tmp_path / "c.toml"),
+    }
+    try:
+        yield Following(server, backend, env)
+    finally:
+        server.close()
+
+
+def _line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    return process.stdout.readline()
+
+
+def test_follow_prints_as_it_comes_and_ctrl_c_ends_it_quietly(following: Following) -> None:
+    process = following.start("-f", "-n", "1")
+    try:
+        assert _line(process) == "line 0\n"
+        following.backend.streams[0].feed.put("a new line\n")
+        assert _line(process) == "a new line\n"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130  # docs/exit-codes.md: interrupted with Ctrl-C
+    assert (out, err) == ("", "")
+    assert following.backend.streams[0].closed.wait(10)  # the daemon stopped sending
+
+
+def test_the_log_s_end_ends_follow_with_0(following: Following) -> None:
+    process = following.start("--follow", "-n", "1")
+    try:
+        assert _line(process) == "line 0\n"
+        following.backend.streams[0].feed.put("last words\n")
+        assert _line(process) == "last words\n"
+        following.backend.streams[0].feed.put(None)  # the hub container stopped
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, out, err) == (0, "", "")
+
+
+def test_a_daemon_that_goes_away_mid_follow_is_one_line_and_69(following: Following) -> None:
+    process = following.start("-f", "-n", "1")
+    try:
+        assert _line(process) == "line 0\n"
+        threading.Thread(target=following.server.close).start()
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == os.EX_UNAVAILABLE
+    assert err == "hubd: hubd stopped\n" and out == ""
+
+
+def test_a_refused_follow_is_one_line(following: Following) -> None:
+    following.backend.state = "stopped"
+    result = subprocess.run(
+        [sys.executable, "-m", "hubd", "logs", "-f"],
+        env=following.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert result.stderr == "hubd: there is no hub container yet: run `hubd up`\n"
