@@ -242,8 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
             log.debug("control: a stream's client went away")
         finally:
             done.set()
-            self.server.streams.discard(records)
             stream.close()
+            with self.server.streams_changed:
+                self.server.streams.discard(records)
+                self.server.streams_changed.notify_all()
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -388,6 +390,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self._closed = False
         # The queues of the streamed answers being sent: closing tells each of them.
         self.streams: set[queue.Queue[dict[str, Any]]] = set()
+        self.streams_changed = threading.Condition()
         try:
             self.set_group(group)
         except UsageError:
@@ -426,6 +429,12 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         self._closed = True
         for records in list(self.streams):
             records.put({ERROR: "hubd stopped", KIND: "DaemonUnreachable"})
+        # Their handlers send that at once: wait (briefly) so that a follower reads "hubd
+        # stopped" rather than a socket closed by the process's exit.
+        with self.streams_changed:
+            self.streams_changed.wait_for(
+                lambda: not self.streams, self.timing.control_request_read_timeout_s
+            )
         if self._thread is not None:
             self.shutdown()
             self._thread.join(timeout=5)

@@ -1,6 +1,6 @@
 """Issue 23: the command line through a running `hubd run` on the real engine: `hubd up`
 shows the daemon's progress, `hubd config set` is applied by the daemon, and a member of
-`control_group` without Docker access reads the hub's log and hubd's own."""
+`control_group` without Docker access reads and follows the hub's log and hubd's own."""
 
 from __future__ import annotations
 
@@ -8,10 +8,15 @@ import contextlib
 import grp
 import io
 import os
+import select
+import signal
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.as_nobody import NOBODY, as_nobody
 from tests.integration.daemon_proc import DaemonProc
@@ -59,14 +64,111 @@ def test_the_cli_through_a_running_daemon(daemon: DaemonProc, stack_env: StackEn
     assert "JupyterHub" in hub_log, hub_log
     assert "config reloaded" in _as_member(stack_env, ["logs", "--daemon", "-n", "100"])
 
+    # ... and follows both as they grow, through the socket; Ctrl-C ends it quietly (130).
+    with _MemberFollowing(stack_env, ["logs", "-f", "-n", "5"]) as hub_follower:
+        # A 404 is a warning in JupyterHub's log: a line written now, while following.
+        requests.get(f"{stack_env.base_url}/hub/hubd-follow-probe", timeout=10)
+        hub_follower.wait_for("/hub/hubd-follow-probe")
+        assert hub_follower.interrupt() == (130, "")
+    with _MemberFollowing(stack_env, ["logs", "--daemon", "-f", "-n", "1"]) as own_log:
+        own_log.wait_for("\n")  # its last line
+        before = own_log.seen.count("config reloaded")
+        stack_env.hubd("config", "set", "cull_idle_timeout", "1300")  # hubd logs the reload
+        own_log.wait_for("config reloaded", count=before + 1)
+        # The daemon goes away (stopped, as by `systemctl stop`): one line, exit 69.
+        daemon.stop()
+        code, err = own_log.result()
+        assert (code, err) == (os.EX_UNAVAILABLE, "hubd: hubd stopped\n"), err
+
 
 def _as_member(env: StackEnv, argv: list[str]) -> str:
     """`hubd ARGV` as nobody (in the socket's group, no Docker access): 'code|out|err'."""
+    _prepare_member_access(env)
+
+    def run() -> str:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = _member_main(env, argv)
+        return f"{code}|{out.getvalue()}|{err.getvalue()}"
+
+    return as_nobody(run)
+
+
+class _MemberFollowing:
+    """`hubd ARGV` following a log as nobody (in the socket's group, no Docker access), in a
+    forked child whose output the test reads as it comes."""
+
+    def __init__(self, env: StackEnv, argv: list[str]) -> None:
+        _prepare_member_access(env)
+        self.env, self.argv = env, argv
+        self.seen = ""
+
+    def __enter__(self) -> _MemberFollowing:
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child never returns into pytest
+            code = 70
+            try:
+                os.close(out_read)
+                os.close(err_read)
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                sys.stdout = io.TextIOWrapper(io.FileIO(out_write, "w"), write_through=True)
+                sys.stderr = io.TextIOWrapper(io.FileIO(err_write, "w"), write_through=True)
+                code = _member_main(self.env, self.argv)
+            finally:
+                os._exit(code)
+        os.close(out_write)
+        os.close(err_write)
+        self.out, self.err = out_read, err_read
+        return self
+
+    def wait_for(self, text: str, count: int = 1, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.seen.count(text) < count:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.out], [], [], max(left, 0))
+            assert ready, f"{text!r} did not come; followed so far:\n{self.seen}"
+            chunk = os.read(self.out, 65536)
+            assert chunk, f"the follower ended before {text!r}:\n{self.seen}"
+            self.seen += chunk.decode(errors="replace")
+
+    def interrupt(self) -> tuple[int, str]:
+        os.kill(self.pid, signal.SIGINT)  # Ctrl-C
+        return self.result()
+
+    def result(self, timeout_s: float = 60) -> tuple[int, str]:
+        """The exit code and standard error, once the child ended."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                break
+            assert time.monotonic() < deadline, "the follower did not end"
+            time.sleep(0.1)
+        self.pid = 0
+        with os.fdopen(self.err, "rb") as err:
+            return os.waitstatus_to_exitcode(status), err.read().decode()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pid:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        os.close(self.out)
+        with contextlib.suppress(OSError):
+            os.close(self.err)
+
+
+def _prepare_member_access(env: StackEnv) -> None:
+    """What the system service's folders allow a control_group member: the socket's folder
+    and the config file (only reading)."""
     import hubd.cli.stack_cmd
     import hubd.control.client
     import hubd.control.routes
     import hubd.timing  # noqa: F401  (nobody may not read this Python's files)
-    from hubd.cli import main
 
     runtime = Path(env.env["RUNTIME_DIRECTORY"])
     runtime.chmod(0o755)
@@ -74,12 +176,10 @@ def _as_member(env: StackEnv, argv: list[str]) -> str:
         folder.chmod(folder.stat().st_mode | 0o005)
     env.config_file.chmod(0o644)
 
-    def run() -> str:
-        os.environ.update(env.env)
-        os.environ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # no Docker for them
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--config", str(env.config_file), *argv])
-        return f"{code}|{out.getvalue()}|{err.getvalue()}"
 
-    return as_nobody(run)
+def _member_main(env: StackEnv, argv: list[str]) -> int:
+    from hubd.cli import main
+
+    os.environ.update(env.env)
+    os.environ["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"  # no Docker for them
+    return main(["--config", str(env.config_file), *argv])
