@@ -21,7 +21,7 @@ EXIT_CODES: tuple[tuple[int, str, str], ...] = (
     (77, "NOPERM", "no permission: Docker's socket, or a folder or socket another account "
      "controls (e.g. /tmp/runtime-UID)"),
     (78, "CONFIG", "the config file or a HUBD_* variable is invalid"),
-    (130, "INTERRUPTED", "interrupted with Ctrl-C (SIGINT)"),
+    (130, "INTERRUPTED", "interrupted with Ctrl-C (SIGINT); also how `hubd logs -f` ends, quietly"),
     (141, "SIGPIPE", "the reader of the output went away (`hubd config show | head -1`): "
      "ended quietly by SIGPIPE, as Unix tools are"),
 )  # fmt: skip
