@@ -15,7 +15,7 @@ import os
 import queue
 import socketserver
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -46,6 +46,9 @@ from hubd.status import Status, Supervision
 from hubd.timing import Timing
 
 log = logging.getLogger(__name__)
+
+# A streamed answer's records waiting for a client that does not read, at most.
+STREAM_QUEUE_RECORDS = 1000
 
 
 class ControlBackend(Protocol):
@@ -199,50 +202,67 @@ class _Handler(BaseHTTPRequestHandler):
         The stream is read on a thread of its own, so that this one can send keep-alives
         while it has nothing: writing one is how a client that went away is found (an idle
         hub's log may say nothing for hours, and its stream would hold this thread as long).
+        Writes wait as long as the client does not read (a follower suspended with Ctrl-Z
+        goes on after `fg`): on a Unix socket a client that is gone is an error at once.
         """
         self.close_connection = True
+        self.connection.settimeout(None)
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", STREAM_CONTENT_TYPE)
         self.send_header("Connection", "close")
         self.end_headers()
-        timing = self.server.timing
-        records: queue.Queue[dict[str, Any]] = queue.Queue()
+        wait_s = self.server.timing.control_stream_keepalive_s
+        # Bounded: while the client does not read, the reader waits too (and so the engine).
+        records: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=STREAM_QUEUE_RECORDS)
         done = threading.Event()
+
+        def put(record: dict[str, Any]) -> None:
+            while not done.is_set():
+                with contextlib.suppress(queue.Full):
+                    records.put(record, timeout=wait_s)
+                    return
 
         def read() -> None:
             try:
                 for text in stream:
                     if done.is_set():
                         return
-                    records.put({TEXT: text})
-                records.put({END: "the log ended (the hub container stopped)"})
+                    put({TEXT: text})
+                put({END: "the stream ended"})
             except HubdError as exc:
-                records.put({ERROR: str(exc), KIND: type(exc).__name__})
+                put({ERROR: str(exc), KIND: type(exc).__name__})
             except Exception as exc:  # the engine went away mid-stream, say
                 if not done.is_set():
                     log.debug("control: a stream failed", exc_info=True)
-                    records.put({ERROR: f"the log stream broke: {exc}", KIND: "DockerUnavailable"})
+                    put({ERROR: f"the log stream broke: {exc}", KIND: "DockerUnavailable"})
 
         reader = threading.Thread(target=read, name="hubd-control-stream", daemon=True)
         self.server.streams.add(records)
         reader.start()
         try:
+            waiting: dict[str, Any] | None = None
             while True:
-                try:
-                    record = records.get(timeout=timing.control_stream_keepalive_s)
-                except queue.Empty:
-                    record = {}
-                if TEXT in record:  # what came meanwhile, in one write
-                    record = {TEXT: record[TEXT] + "".join(_drain_text(records))}
+                record, waiting = waiting, None
+                if record is None:
+                    try:
+                        record = records.get(timeout=wait_s)
+                    except queue.Empty:
+                        record = {}  # a keep-alive
+                if TEXT in record:  # and the text that came meanwhile, in one write
+                    texts, waiting = _drain_text(records)
+                    record = {TEXT: record[TEXT] + "".join(texts)}
                 self.wfile.write(json.dumps(record).encode() + b"\n")
                 self.wfile.flush()
                 if END in record or ERROR in record:
                     return
-        except OSError:  # the client went away (or stopped reading): nothing more to send
+        except OSError:  # the client went away: nothing more to send
             log.debug("control: a stream's client went away")
         finally:
             done.set()
-            stream.close()
+            try:
+                stream.close()
+            except Exception:  # closing what already ended: nothing to undo
+                log.debug("control: closing a stream failed", exc_info=True)
             with self.server.streams_changed:
                 self.server.streams.discard(records)
                 self.server.streams_changed.notify_all()
@@ -260,17 +280,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("PUT")
 
 
-def _drain_text(records: queue.Queue[dict[str, Any]]) -> Iterator[str]:
-    """The text records already waiting, taken off the queue (up to one that is not text)."""
+def _drain_text(records: queue.Queue[dict[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
+    """The text records already waiting, taken off the queue, and the first record that is
+    not text (the end, an error) if one came after them."""
+    texts: list[str] = []
     while True:
         try:
             record = records.get_nowait()
         except queue.Empty:
-            return
+            return texts, None
         if TEXT not in record:
-            records.put(record)  # the end or an error: after this text, on its own
-            return
-        yield str(record[TEXT])
+            return texts, record
+        texts.append(str(record[TEXT]))
 
 
 def _decode(field: Field, body: dict[str, Any], query: dict[str, list[str]]) -> Any:
@@ -428,7 +449,8 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             return
         self._closed = True
         for records in list(self.streams):
-            records.put({ERROR: "hubd stopped", KIND: "DaemonUnreachable"})
+            with contextlib.suppress(queue.Full):  # a client not reading: cut off below
+                records.put_nowait({ERROR: "hubd stopped", KIND: "DaemonUnreachable"})
         # Their handlers send that at once: wait (briefly) so that a follower reads "hubd
         # stopped" rather than a socket closed by the process's exit.
         with self.streams_changed:

@@ -17,7 +17,11 @@ from hubd.timing import Timing
 from tests.unit.control.test_control import Backend, ScriptedStream
 
 # Keep-alives often, so that a client that left is found at once.
-FAST = Timing(control_stream_keepalive_s=0.05, control_stream_silence_s=5.0)
+FAST = Timing(
+    control_stream_keepalive_s=0.05,
+    control_stream_silence_s=5.0,
+    control_request_read_timeout_s=0.2,  # a request's, not a stream's: see the pause below
+)
 
 
 class StreamingBackend(Backend):
@@ -58,6 +62,27 @@ def test_text_comes_as_it_is_written_and_the_end_ends_the_iteration(
     stream.feed.put(None)  # the hub container stopped
     assert list(lines) == []
     assert client.daemon_logs(1) == ["hubd line 0"]  # the server serves on
+
+
+def test_a_client_that_pauses_is_waited_for_and_loses_nothing(
+    served: tuple[ControlServer, ControlClient, StreamingBackend],
+) -> None:
+    # `hubd logs -f` suspended with Ctrl-Z, then `fg`: far longer than a request may take,
+    # with far more text than the socket's buffers hold.
+    _, client, backend = served
+    lines = client.follow_logs(tail=1)
+    assert next(lines) == "line 0\n"
+    stream = backend.streams[0]
+    sent = [f"{n:06d} " + "x" * 1000 + "\n" for n in range(3000)]
+    for line in sent:
+        stream.feed.put(line)
+    time.sleep(1.0)  # paused (5 x the request timeout)
+    got = ""
+    while got.count("\n") < len(sent):
+        got += next(lines)
+    assert got == "".join(sent)
+    assert not stream.closed.is_set()
+    lines.close()
 
 
 def test_a_refusal_comes_before_any_text_with_its_kind(
