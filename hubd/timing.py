@@ -135,6 +135,9 @@ class Timing:
     control_stream_silence_s: float = 30.0
     # `hubd logs --daemon -f`: hubd's log file is looked at this often for new lines.
     log_file_follow_poll_s: float = 0.25
+    # `hubd logs -f` through the daemon, after the hub stopped: how often it looks for the
+    # hub running again, to go on with its log.
+    hub_log_follow_poll_s: float = 1.0
     # `hubd config set` waits this long for the daemon's loop to apply the change (it does so
     # between two passes; a pass pulling a big image can take longer, and is not waited for).
     config_reload_wait_s: float = 20.0

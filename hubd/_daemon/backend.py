@@ -98,7 +98,9 @@ class DaemonBackend(ControlBackend):
         return log_file_tail(self.daemon.paths.log_file, tail)
 
     def follow_logs(self, tail: int) -> Stream:
-        return HubLogStream(self._stack().hub_log_stream(tail))
+        self._stack()  # no engine: refused now, with the supervisor's reason
+        poll_s = self.daemon.timing.hub_log_follow_poll_s
+        return HubLogStream(lambda: self.supervisor.stack, tail, poll_s)
 
     def follow_daemon_logs(self, tail: int) -> Stream:
         timing = self.daemon.timing

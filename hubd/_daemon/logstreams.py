@@ -1,29 +1,86 @@
 """The logs that `hubd logs -f` follows through the daemon, as `routes.Stream`s: the hub's
-(the engine's log stream of its container) and hubd's own (its log file)."""
+(the engine's log stream of its container, across its restarts) and hubd's own (its log
+file, across its rotation)."""
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hubd._daemon.supervisor import ENGINE_ERRORS
+from hubd.errors import DockerUnavailable, HubdError
 from hubd.paths import LogFileFollower
+
+if TYPE_CHECKING:
+    from hubd.stack import Stack
+
+log = logging.getLogger(__name__)
+
+STATUS_ERRORS: tuple[type[BaseException], ...] = (HubdError, *ENGINE_ERRORS)
 
 
 class HubLogStream:
-    """The engine's stream of the hub container's log, as text; `close()` ends it from any
-    thread (docker-py's CancellableStream shuts its socket down)."""
+    """The hub container's log as text, followed across the hub's restarts: when the
+    engine's stream ends (the container stopped, or the engine restarted) it says so in one
+    line and waits for the hub to run again (a restart, an upgrade's new container, `hubd
+    up`), then goes on from that moment, as `journalctl -f` follows a service. `close()`
+    ends it from any thread."""
 
-    def __init__(self, chunks: Any) -> None:
-        self._chunks = chunks
+    STOPPED = (
+        "-- the hub's log stream ended (the hub stopped, or Docker restarted); "
+        "following on when the hub runs again --\n"
+    )
+
+    def __init__(self, stack: Callable[[], Stack | None], tail: int, poll_s: float) -> None:
+        self._stack = stack
+        self._poll_s = poll_s
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        # Opened now: no hub (or no engine) is an error of the request, not of the stream.
+        self._chunks: Any = _current(stack).hub_log_stream(tail)
 
     def __iter__(self) -> Iterator[str]:
-        for chunk in self._chunks:
-            yield bytes(chunk).decode(errors="replace")
+        while not self._closed.is_set():
+            for chunk in self._chunks:
+                yield bytes(chunk).decode(errors="replace")
+            if self._closed.is_set():
+                return
+            stopped_at = time.time()
+            yield self.STOPPED
+            chunks = self._next_start(stopped_at)
+            with self._lock:
+                if self._closed.is_set():
+                    if chunks is not None:
+                        chunks.close()
+                    return
+                self._chunks = chunks
+
+    def _next_start(self, since: float) -> Any:
+        """The log of the hub's next run, from `since` (None once closed)."""
+        while not self._closed.wait(self._poll_s):
+            try:
+                stack = self._stack()
+                if stack is not None and stack.hub_state().running:
+                    return stack.hub_log_stream(None, since=since)
+            except STATUS_ERRORS as exc:  # the engine is away, or the hub went again
+                log.debug("following the hub's log: %s", exc)
+        return None
 
     def close(self) -> None:
-        self._chunks.close()
+        with self._lock:
+            self._closed.set()
+            self._chunks.close()
+
+
+def _current(stack: Callable[[], Stack | None]) -> Stack:
+    found = stack()
+    if found is None:
+        raise DockerUnavailable("the Docker engine is not connected")
+    return found
 
 
 class LogFileStream:

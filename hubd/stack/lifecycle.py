@@ -667,13 +667,16 @@ class Stack:
         finally:
             stream.close()
 
-    def hub_log_stream(self, tail: int) -> Any:
-        """The hub's log from `tail` lines back, followed: the engine's stream of byte chunks
-        (docker-py's CancellableStream: `close()` from another thread ends it). It ends when
-        the hub container stops. Opened here, so a missing hub is an error now."""
+    def hub_log_stream(self, tail: int | None, since: float | None = None) -> Any:
+        """The hub's log from `tail` lines back (or from time `since`), followed: the
+        engine's stream of byte chunks (docker-py's CancellableStream: `close()` from another
+        thread ends it). It ends when the hub container stops. Opened here, so a missing hub
+        is an error now."""
         container = self.find_hub()
         if container is None:
             raise StackError("there is no hub container yet: run `hubd up`")
+        if since is not None:
+            return container.logs(stream=True, follow=True, since=since)
         return container.logs(stream=True, follow=True, tail=tail)
 
     # ------------------------------------------------------------------ users' servers

@@ -69,6 +69,12 @@ def test_the_cli_through_a_running_daemon(daemon: DaemonProc, stack_env: StackEn
         # A 404 is a warning in JupyterHub's log: a line written now, while following.
         requests.get(f"{stack_env.base_url}/hub/hubd-follow-probe", timeout=10)
         hub_follower.wait_for("/hub/hubd-follow-probe")
+        # Through the daemon it follows the hub across a restart, with one line between.
+        daemon.control.restart()
+        hub_follower.wait_for("-- the hub's log stream ended")
+        daemon.wait_state("running")
+        requests.get(f"{stack_env.base_url}/hub/hubd-follow-after-restart", timeout=10)
+        hub_follower.wait_for("/hub/hubd-follow-after-restart")
         assert hub_follower.interrupt() == (130, "")
     with _MemberFollowing(stack_env, ["logs", "--daemon", "-f", "-n", "1"]) as own_log:
         own_log.wait_for("\n")  # its last line

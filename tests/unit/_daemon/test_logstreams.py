@@ -1,0 +1,102 @@
+"""The hub's log as the daemon follows it: across the hub's restarts (the engine is a fake
+here: the integration test follows a real hub through a real restart)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+
+from hubd._daemon.logstreams import HubLogStream
+from hubd.errors import DockerUnavailable, StackError
+from hubd.stack import Stack
+from hubd.stack.containers import ContainerState
+
+
+class EngineStream:
+    """docker-py's CancellableStream of one container run's log."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.feed: queue.Queue[bytes | None] = queue.Queue()
+        for chunk in chunks:
+            self.feed.put(chunk)
+        self.closed = threading.Event()
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self.closed.is_set():
+            try:
+                chunk = self.feed.get(timeout=0.01)
+            except queue.Empty:
+                continue
+            if chunk is None:  # the container stopped
+                return
+            yield chunk
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class FakeStack:
+    def __init__(self) -> None:
+        self.running = True
+        self.opened: list[tuple[int | None, float | None]] = []
+        self.streams: list[EngineStream] = []
+
+    def hub_state(self) -> ContainerState:
+        return ContainerState(exists=True, status="running" if self.running else "exited")
+
+    def hub_log_stream(self, tail: int | None, since: float | None = None) -> Any:
+        if not self.running:
+            raise StackError("there is no hub container yet: run `hubd up`")
+        self.opened.append((tail, since))
+        self.streams.append(EngineStream(*([b"first run\n"] if since is None else [])))
+        return self.streams[-1]
+
+
+def test_the_hub_s_log_goes_on_after_a_restart_from_its_new_start() -> None:
+    engine = FakeStack()
+    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    text = iter(stream)
+    assert next(text) == "first run\n"
+    engine.running = False
+    engine.streams[0].feed.put(None)  # the hub stopped
+    assert next(text) == HubLogStream.STOPPED
+    engine.running = True  # the daemon started it again
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(next(text)))
+    reader.start()
+    while len(engine.streams) < 2:
+        threading.Event().wait(0.01)
+    engine.streams[1].feed.put(b"second run\n")
+    reader.join(10)
+    assert got == ["second run\n"]
+    tail, since = engine.opened[1]
+    assert tail is None and since is not None  # from the moment it stopped, nothing older
+    stream.close()
+    assert engine.streams[1].closed.is_set()
+    assert list(text) == []
+
+
+def test_closing_while_waiting_for_the_hub_ends_it() -> None:
+    engine = FakeStack()
+    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    text = iter(stream)
+    assert next(text) == "first run\n"
+    engine.running = False
+    engine.streams[0].feed.put(None)
+    assert next(text) == HubLogStream.STOPPED
+    threading.Timer(0.1, stream.close).start()
+    assert list(text) == []  # waited for the hub, then closed: the end, no error
+    assert len(engine.streams) == 1
+
+
+def test_no_hub_or_no_engine_is_refused_at_once() -> None:
+    engine = FakeStack()
+    engine.running = False
+    with pytest.raises(StackError, match="no hub container"):
+        HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    with pytest.raises(DockerUnavailable):
+        HubLogStream(lambda: None, tail=10, poll_s=0.01)
