@@ -57,7 +57,12 @@ def register(commands: Subcommands) -> None:
         "hubd's own log.",
         example="hubd logs -n 50\nhubd logs -f\nhubd logs --daemon",
     )
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new lines until Ctrl-C (through the daemon: across hub restarts)",
+    )
     logs.add_argument("-n", "--tail", type=int, default=200, help="lines from the end (200)")
     logs.add_argument(
         "--daemon", action="store_true", help="hubd's own log (the supervisor's), not the hub's"
