@@ -21,6 +21,7 @@ import subprocess
 import threading
 import webbrowser
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +30,7 @@ from hubd._tray.backends import load_backend
 from hubd._tray.backends.hosthint import TK_MISSING_HINT, tk_available
 from hubd._tray.desktop import Desktop, SystemDesktop
 from hubd._tray.icons import app_icon_svg, draw_icon
-from hubd._tray.instance import OtherTray as OtherTray  # `hubd tray`: one per session
-from hubd._tray.instance import only_tray as only_tray
+from hubd._tray.instance import only_tray
 from hubd._tray.launcher import Launcher, open_with_desktop
 from hubd._tray.menu import (
     Action,
@@ -497,14 +497,27 @@ class _QuitOnSignals:
             app.quit_at_start()
 
 
-def run_tray(locate: Callable[[], TrayPlace], timing: Timing) -> int:
+def run_tray(
+    locate: Callable[[], TrayPlace], timing: Timing, runtime_dir: Path | None = None
+) -> int:
+    """Show the tray until Quit. With `runtime_dir`, only if no other tray of this desktop
+    session runs (its lock lives there): else say so and return 0, showing nothing."""
     signals = _QuitOnSignals() if threading.current_thread() is threading.main_thread() else None
+    # The backend first: without a desktop session to show a tray in, that is the one line
+    # to say (and there is no session whose tray to look for).
     pystray, icon_factory = load_backend(timing)
-    windows_available = tk_available()
-    if not windows_available:
-        log.warning("%s", TK_MISSING_HINT)
-    app = TrayApp(locate, pystray, icon_factory, timing=timing, windows_available=windows_available)
-    if signals is not None:
-        signals.watch(app)
-    app.run()
+    guard = only_tray(runtime_dir, os.environ) if runtime_dir is not None else nullcontext()
+    with guard as other:
+        if other is not None:
+            print(other.message())
+            return 0
+        windows_available = tk_available()
+        if not windows_available:
+            log.warning("%s", TK_MISSING_HINT)
+        app = TrayApp(
+            locate, pystray, icon_factory, timing=timing, windows_available=windows_available
+        )
+        if signals is not None:
+            signals.watch(app)
+        app.run()
     return 0

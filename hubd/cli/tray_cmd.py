@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,16 +56,13 @@ def place_finder(context: Context, socket: str | None) -> Callable[[], TrayPlace
 
 
 def _tray(args: argparse.Namespace) -> int:
-    from hubd.tray import only_tray, run_tray
+    from hubd.tray import run_tray
 
     context = Context.from_args(args)
-    # One icon per desktop session: a second tray says so and leaves (exit 0: what was asked
-    # for, a tray, is there). Taken before the backend loads, which takes seconds.
-    with only_tray(context.paths.runtime_dir, os.environ) as other:
-        if other is not None:
-            print(other.message())
-            return 0
-        return run_tray(place_finder(context, args.socket), context.timing)
+    # One icon per desktop session, its lock in the runtime folder: a second tray says so
+    # and leaves (exit 0: what was asked for, a tray, is there).
+    locate = place_finder(context, args.socket)
+    return run_tray(locate, context.timing, runtime_dir=context.paths.runtime_dir)
 
 
 def _exists(path: Path) -> bool:

@@ -24,13 +24,14 @@ def test_bad_overrides(text: str) -> None:
         timing_from_env({"HUBD_TIMING": text})
 
 
-def test_hubd_timing_reaches_the_tray(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_hubd_timing_reaches_the_tray(monkeypatch: pytest.MonkeyPatch) -> None:
     import hubd.tray
     from hubd.cli import main
 
     seen: list[Timing] = []
-    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path / "run"))  # the tray's lock goes there
-    monkeypatch.setattr(hubd.tray, "run_tray", lambda _locate, timing: seen.append(timing) or 0)
+    monkeypatch.setattr(
+        hubd.tray, "run_tray", lambda _locate, timing, **_: seen.append(timing) or 0
+    )
     monkeypatch.setenv("HUBD_TIMING", "tray_poll_interval_s=0.7")
     assert main(["tray", "--socket", "/nonexistent/control.sock"]) == 0
     assert [t.tray_poll_interval_s for t in seen] == [0.7]
