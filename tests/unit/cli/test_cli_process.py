@@ -185,7 +185,7 @@ def test_a_planted_runtime_folder_is_no_traceback(
     import hubd.timing
     import hubd.tray
 
-    monkeypatch.setattr(hubd.tray, "run_tray", lambda locate, timing: print(locate()) or 0)
+    monkeypatch.setattr(hubd.tray, "run_tray", lambda locate, timing, **_: print(locate()) or 0)
     home = tmp_path / "home"
     home.mkdir()
     os.chown(home, NOBODY, NOBODY)
