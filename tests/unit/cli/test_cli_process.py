@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.as_nobody import NOBODY, as_nobody
+from tests.as_nobody import NOBODY, as_nobody, preload_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("docker", "rich", "zeroconf", "pystray", "requests", "tomlkit")
@@ -151,6 +151,8 @@ def planted(kind: str) -> Iterator[None]:
 def _as_nobody_main(argv: list[str], home: Path) -> str:
     """main(argv) as `nobody` with XDG_RUNTIME_DIR unset: 'code|stdout|stderr'."""
     from hubd.cli import main
+
+    preload_cli()
 
     def run() -> str:
         os.environ.pop("XDG_RUNTIME_DIR", None)
