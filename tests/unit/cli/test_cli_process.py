@@ -51,6 +51,23 @@ def test_light_commands_load_no_sdk_and_no_stack(argv: list[str], tmp_path: Path
     assert _loaded(*argv, env={"HUBD_CONFIG": str(tmp_path / "c.toml")}) == []
 
 
+def test_config_path_does_not_set_up_logging(tmp_path: Path) -> None:
+    """It only prints a path: logging (with traceback, tokenize, string) is a fifth of its
+    start."""
+    probe = (
+        "import sys; from hubd.cli import main; code = main(['config', 'path']);"
+        "print('LOGGING', 'logging' in sys.modules, file=sys.stderr)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HUBD_CONFIG": str(tmp_path / "c.toml")},
+        timeout=60,
+    )
+    assert "LOGGING False" in result.stderr, result.stderr
+
+
 def test_status_through_a_daemon_loads_no_sdk_and_no_stack(tmp_path: Path) -> None:
     from hubd.config import Config
     from hubd.control.server import ControlServer
