@@ -2,11 +2,13 @@
 (tests/images/systemd.Dockerfile): for what needs a real service manager, such as the README's
 `hubd service install` with a user manager and lingering.
 
-The options, and why (this machine: cgroup v1 with a name=systemd hierarchy, Docker 20.10):
-- `privileged` and a private cgroup namespace: systemd must create cgroups for its units and
-  the user manager (Docker mounts the cgroup hierarchies read-only otherwise), and sees its
-  own cgroup as the root. The units that would then act on the test machine itself (sysctl,
-  modules, binfmt, udev, gettys, timers, the inner Docker engine) are masked in the image.
+The options, and why (this machine: cgroup v1 with a name=systemd hierarchy, Docker 20.10, an
+engine whose capability set lacks CAP_SYS_RESOURCE, so `--privileged` fails with "unable to
+apply caps"):
+- CAP_SYS_ADMIN, the host's cgroup namespace and /sys/fs/cgroup bind-mounted writable:
+  systemd creates cgroups for its units and the user manager below the container's own
+  (/docker/<id>/...), which Docker's read-only cgroup mounts would refuse. They go with the
+  container (checked: nothing is left under /sys/fs/cgroup/*/docker/<id>).
 - the host's network: hubd reaches its proxy on 127.0.0.1 at the port the engine publishes,
   as on a real machine, and the test reaches the hub at that port.
 - tmpfs on /run, /run/lock, /tmp: systemd expects them fresh at boot.
@@ -28,6 +30,7 @@ from docker.models.containers import Container
 from tests.patience import patient
 
 ENGINE_SOCKET = "/var/run/docker.sock"
+CGROUPS = "/sys/fs/cgroup"
 BOOTED = ("running", "degraded")  # degraded: some unit failed, the system still runs
 BOOT_DEADLINE_S = patient(60.0)
 
@@ -87,11 +90,14 @@ def systemd_box(client: docker.DockerClient, image: str, name: str) -> Iterator[
         image,
         name=name,
         detach=True,
-        privileged=True,
-        cgroupns="private",
+        cap_add=["SYS_ADMIN"],
+        cgroupns="host",
         network_mode="host",
         tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
-        volumes={ENGINE_SOCKET: {"bind": ENGINE_SOCKET, "mode": "rw"}},
+        volumes={
+            CGROUPS: {"bind": CGROUPS, "mode": "rw"},
+            ENGINE_SOCKET: {"bind": ENGINE_SOCKET, "mode": "rw"},
+        },
         labels={"io.hubd.test": "1"},
     )
     try:
