@@ -107,7 +107,7 @@ class Context:
         try:
             manager = installed_daemon()
             return manager is not None and manager.starting()
-        except HubdError:  # no service manager here, or it cannot be asked
+        except (HubdError, OSError):  # no service manager here; a HOME we may not read
             return False
 
     def _answering_daemon(self) -> ControlClient | None:
