@@ -27,9 +27,10 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && rm -rf /var/lib/apt/lists/* /usr/sbin/policy-rc.d \
  && printf '[global]\ncert = /usr/local/share/hubd-test/ca-bundle.crt\n' > /etc/pip.conf
 
-# Units that have no business here or would reach past the container (it has CAP_SYS_ADMIN,
-# the host's network and cgroup tree): the inner engine (see above), sysctl, kernel modules,
-# binfmt, udev, gettys, and the timers of apt, fstrim and dpkg.
+# Units that have no business here or would reach past the container (it is on the host's
+# network, with CAP_SYS_ADMIN or privileged: tests/integration/systemd_box.py): the inner
+# engine (see above), sysctl, kernel modules, binfmt, udev, gettys, and the timers of apt,
+# fstrim and dpkg.
 RUN systemctl mask \
         docker.service docker.socket containerd.service \
         systemd-sysctl.service systemd-modules-load.service systemd-binfmt.service \

@@ -2,13 +2,16 @@
 (tests/images/systemd.Dockerfile): for what needs a real service manager, such as the README's
 `hubd service install` with a user manager and lingering.
 
-The options, and why (this machine: cgroup v1 with a name=systemd hierarchy, Docker 20.10, an
-engine whose capability set lacks CAP_SYS_RESOURCE, so `--privileged` fails with "unable to
-apply caps"):
-- CAP_SYS_ADMIN, the host's cgroup namespace and /sys/fs/cgroup bind-mounted writable:
-  systemd creates cgroups for its units and the user manager below the container's own
-  (/docker/<id>/...), which Docker's read-only cgroup mounts would refuse. They go with the
+The options, and why. systemd must create cgroups for its units and the user manager, which
+Docker's read-only cgroup mounts refuse:
+- cgroup v1 (this machine: a name=systemd hierarchy, Docker 20.10, and an engine whose
+  capability set lacks CAP_SYS_RESOURCE, so `--privileged` fails with "unable to apply caps"):
+  CAP_SYS_ADMIN, the host's cgroup namespace and /sys/fs/cgroup bind-mounted writable; systemd
+  then works below the container's own cgroup (/docker/<id>/...), which goes with the
   container (checked: nothing is left under /sys/fs/cgroup/*/docker/<id>).
+- cgroup v2 (a stock Debian 12 host; not run here): `--privileged` with a private cgroup
+  namespace, Docker's way for systemd in a container; the units that would then act on the
+  host itself are masked in the image.
 - the host's network: hubd reaches its proxy on 127.0.0.1 at the port the engine publishes,
   as on a real machine, and the test reaches the hub at that port.
 - tmpfs on /run, /run/lock, /tmp: systemd expects them fresh at boot.
@@ -23,6 +26,8 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import docker
 from docker.models.containers import Container
@@ -86,18 +91,20 @@ class SystemdBox:
 def systemd_box(client: docker.DockerClient, image: str, name: str) -> Iterator[SystemdBox]:
     """The box, booted (`systemctl is-system-running`: running or degraded); removed however
     the block ends."""
+    cgroup_options: dict[str, Any]
+    if Path(CGROUPS, "cgroup.controllers").exists():  # cgroup v2 (unified)
+        cgroup_options, cgroup_mounts = {"privileged": True, "cgroupns": "private"}, {}
+    else:
+        cgroup_options = {"cap_add": ["SYS_ADMIN"], "cgroupns": "host"}
+        cgroup_mounts = {CGROUPS: {"bind": CGROUPS, "mode": "rw"}}
     container = client.containers.run(
         image,
         name=name,
         detach=True,
-        cap_add=["SYS_ADMIN"],
-        cgroupns="host",
         network_mode="host",
         tmpfs={"/run": "", "/run/lock": "", "/tmp": ""},
-        volumes={
-            CGROUPS: {"bind": CGROUPS, "mode": "rw"},
-            ENGINE_SOCKET: {"bind": ENGINE_SOCKET, "mode": "rw"},
-        },
+        volumes={ENGINE_SOCKET: {"bind": ENGINE_SOCKET, "mode": "rw"}, **cgroup_mounts},
+        **cgroup_options,
         labels={"io.hubd.test": "1"},
     )
     try:
