@@ -244,7 +244,8 @@ def test_quickstart_as_written(docker_client: docker.DockerClient, test_images: 
                     f"\nquickstart: systemd boot {booted - started:.0f} s, root block "
                     f"{rooted - booted:.0f} s, their block (pipx install, service start, "
                     f"user add, status) {typed_in - rooted:.0f} s, "
-                    f"to alice's Lab {time.monotonic() - typed_in:.0f} s"
+                    f"to alice's Lab {time.monotonic() - typed_in:.0f} s\n"
+                    + transcript[transcript.find("$ hubd user add") :]
                 )
             finally:
                 # Stop the service before the box goes, so nothing is being restarted.
