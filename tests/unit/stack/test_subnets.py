@@ -96,7 +96,7 @@ def test_a_configured_block_holding_the_stacks_own_networks_is_not_a_clash(
         subnets, "host_networks", lambda: [N("10.99.0.0/29"), N("10.99.0.1/32"), N("10.5.0.1/32")]
     )
     assert choose_block(Client(), "lab", "10.99.0.0/28") == "10.99.0.0/28"
-    with pytest.raises(StackError, match="overlaps 10.5.0.1/32"):
+    with pytest.raises(StackError, match=r"overlaps 10\.5\.0\.1/32"):
         choose_block(Client(), "lab", "10.5.0.0/24")  # the machine's own address: a clash
 
 
