@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.as_nobody import NOBODY, as_nobody
+from tests.as_nobody import NOBODY, as_nobody, preload_cli
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv
 
@@ -189,10 +189,11 @@ class _MemberFollowing:
 def _prepare_member_access(env: StackEnv) -> None:
     """What the system service's folders allow a control_group member: the socket's folder
     and the config file (only reading)."""
-    import hubd.cli.stack_cmd
     import hubd.control.client
     import hubd.control.routes
     import hubd.timing  # noqa: F401  (nobody may not read this Python's files)
+
+    preload_cli()
 
     runtime = Path(env.env["RUNTIME_DIRECTORY"])
     runtime.chmod(0o755)
