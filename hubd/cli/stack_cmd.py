@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from hubd.cli.commands import Subcommands, add_command
 from hubd.cli.context import Context
-from hubd.errors import HubUnhealthy, ImageError, UsageError
+from hubd.errors import DaemonUnreachable, HubUnhealthy, ImageError, UsageError
 from hubd.paths import LogFileFollower
 from hubd.status import BackupStatus, HubState, Status
 
@@ -299,7 +299,7 @@ def _logs(args: argparse.Namespace) -> int:
     if daemon is not None:
         # The daemon reads it: a control_group member needs no Docker access of their own.
         if args.follow:
-            return _follow(daemon.follow_logs(args.tail))
+            return _follow(_streamed(daemon.follow_logs(args.tail)))
         _print_lines(daemon.logs(args.tail))
         return 0
     if args.follow:
@@ -314,7 +314,7 @@ def _daemon_logs(ctx: Context, args: argparse.Namespace) -> int:
     daemon = ctx.daemon()
     if daemon is not None:
         if args.follow:
-            return _follow(daemon.follow_daemon_logs(args.tail))
+            return _follow(_streamed(daemon.follow_daemon_logs(args.tail)))
         _print_lines(daemon.daemon_logs(args.tail))
         return 0
     path = (ctx.daemon_paths or ctx.paths).log_file
@@ -336,6 +336,22 @@ def _daemon_logs(ctx: Context, args: argparse.Namespace) -> int:
         return _follow(log_file.follow(ctx.timing.log_file_follow_poll_s, threading.Event()))
     finally:
         log_file.close()
+
+
+def _streamed(chunks: Generator[str, None, None]) -> Generator[str, None, None]:
+    """A daemon's streamed log, where a daemon from before streaming (not restarted since
+    hubd was updated) is told apart from other refusals."""
+    try:
+        yield from chunks
+    except UsageError as exc:
+        if not str(exc).startswith("no such endpoint"):
+            raise
+        raise DaemonUnreachable(
+            "the running hubd is older than this command and cannot stream its logs: restart "
+            "it (`systemctl restart hubd`, or `hubd run` again); `hubd logs` without -f works"
+        ) from None
+    finally:
+        chunks.close()
 
 
 def _follow(chunks: Generator[str, None, None]) -> int:

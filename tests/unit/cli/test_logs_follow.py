@@ -115,3 +115,30 @@ def test_a_refused_follow_is_one_line(following: Following) -> None:
     )
     assert result.returncode == 1
     assert result.stderr == "hubd: there is no hub container yet: run `hubd up`\n"
+
+
+def test_a_daemon_from_before_streaming_is_told_apart(tmp_path: Path) -> None:
+    from tests.unit.control.test_streams import _one_answer
+
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    body = b'{"error": "no such endpoint: /v1/logs/follow", "kind": "UsageError"}'
+    answer = b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RUNTIME_DIRECTORY": str(runtime),
+        "HUBD_CONFIG": str(tmp_path / "c.toml"),
+    }
+    with _one_answer(runtime / "control.sock", answer, accepts=2):
+        result = subprocess.run(
+            [sys.executable, "-m", "hubd", "logs", "-f"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    assert result.returncode == os.EX_UNAVAILABLE
+    assert result.stderr.startswith("hubd: the running hubd is older than this command")
+    assert result.stderr.count("\n") == 1

@@ -162,23 +162,28 @@ def test_a_daemon_that_falls_silent_mid_stream_is_taken_for_hung(tmp_path: Path)
 
 class _one_answer:
     """A fake daemon on `path` that answers one request with `raw`, then hangs up (or, with
-    `hold`, keeps the connection open and says nothing more)."""
+    `hold`, keeps the connection open and says nothing more). With `accepts`, that many
+    connections are taken: one that sends nothing (a probe, as `hubd`'s is_available) gets
+    nothing."""
 
-    def __init__(self, path: Path, raw: bytes, hold: bool = False) -> None:
+    def __init__(self, path: Path, raw: bytes, hold: bool = False, accepts: int = 1) -> None:
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(path))
-        self.listener.listen(1)
-        self.raw, self.hold = raw, hold
+        self.listener.listen(accepts)
+        self.raw, self.hold, self.accepts = raw, hold, accepts
         self.release = threading.Event()
         self.thread = threading.Thread(target=self._serve, daemon=True)
 
     def _serve(self) -> None:
-        connection, _ = self.listener.accept()
-        with connection:
-            connection.recv(65536)
-            connection.sendall(self.raw)
-            if self.hold:
-                self.release.wait(30)
+        for _ in range(self.accepts):
+            connection, _ = self.listener.accept()
+            with connection:
+                if not connection.recv(65536):
+                    continue
+                connection.sendall(self.raw)
+                if self.hold:
+                    self.release.wait(30)
+                return
 
     def __enter__(self) -> _one_answer:
         self.thread.start()
