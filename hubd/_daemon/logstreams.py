@@ -45,8 +45,11 @@ class HubLogStream:
 
     def __iter__(self) -> Iterator[str]:
         while not self._closed.is_set():
-            for chunk in self._chunks:
-                yield bytes(chunk).decode(errors="replace")
+            try:
+                for chunk in self._chunks:
+                    yield bytes(chunk).decode(errors="replace")
+            except STATUS_ERRORS as exc:  # the engine went away mid-stream (or we closed it)
+                log.debug("following the hub's log: the stream broke: %s", exc)
             if self._closed.is_set():
                 return
             stopped_at = time.time()

@@ -33,6 +33,8 @@ class EngineStream:
                 continue
             if chunk is None:  # the container stopped
                 return
+            if chunk == b"BREAK":  # the engine went away mid-stream
+                raise ConnectionError("Connection aborted.")
             yield chunk
 
     def close(self) -> None:
@@ -78,6 +80,24 @@ def test_the_hub_s_log_goes_on_after_a_restart_from_its_new_start() -> None:
     stream.close()
     assert engine.streams[1].closed.is_set()
     assert list(text) == []
+
+
+def test_an_engine_that_goes_away_mid_stream_is_waited_for_too() -> None:
+    engine = FakeStack()
+    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    text = iter(stream)
+    assert next(text) == "first run\n"
+    engine.streams[0].feed.put(b"BREAK")
+    assert next(text) == HubLogStream.STOPPED
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(next(text)))
+    reader.start()
+    while len(engine.streams) < 2:
+        threading.Event().wait(0.01)
+    engine.streams[1].feed.put(b"back\n")
+    reader.join(10)
+    assert got == ["back\n"]
+    stream.close()
 
 
 def test_closing_while_waiting_for_the_hub_ends_it() -> None:
