@@ -60,8 +60,12 @@ def test_the_cli_through_a_running_daemon(daemon: DaemonProc, stack_env: StackEn
 
     # A control_group member without Docker access: both logs, through the socket.
     assert _as_member(stack_env, ["logs", "-n", "50"]).startswith("0|")
-    hub_log = _as_member(stack_env, ["logs", "-n", "200"])
-    assert "JupyterHub" in hub_log, hub_log
+    # (The config change above has the daemon recreate the hub: its new log may be empty
+    # for a moment.)
+    deadline = time.monotonic() + 60
+    while "JupyterHub" not in (hub_log := _as_member(stack_env, ["logs", "-n", "200"])):
+        assert time.monotonic() < deadline, hub_log
+        time.sleep(0.5)
     assert "config reloaded" in _as_member(stack_env, ["logs", "--daemon", "-n", "100"])
 
     # ... and follows both as they grow, through the socket; Ctrl-C ends it quietly (130).
