@@ -251,7 +251,7 @@ class Daemon:
         # A starting hub is watched by the pass itself (HubStart), with its own deadline.
         if stack is None or self.supervisor.state != HubState.RUNNING or self.supervisor.starting:
             return None
-        return stack.hub_is_healthy(self.timing.health_timeout_s)
+        return stack.hub.is_healthy(self.timing.health_timeout_s)
 
     def _probe_proxy(self) -> bool | None:
         stack = self.supervisor.stack

@@ -90,7 +90,7 @@ class DaemonBackend(ControlBackend):
         return self._act(restart=True)
 
     def logs(self, tail: int) -> list[str]:
-        return list(self._stack().hub_log_tail(tail).splitlines())
+        return list(self._stack().hub.log_tail(tail).splitlines())
 
     def daemon_logs(self, tail: int) -> list[str]:
         return log_file_tail(self.daemon.paths.log_file, tail)

@@ -310,13 +310,13 @@ def _logs(args: argparse.Namespace) -> int:
         return 0
     if args.follow:
         try:
-            for chunk in ctx.stack.follow_hub_logs(tail=args.tail):
+            for chunk in ctx.stack.hub.follow_logs(tail=args.tail):
                 sys.stdout.write(chunk)
                 sys.stdout.flush()
         except KeyboardInterrupt:
             return 0
         return 0
-    sys.stdout.write(ctx.stack.hub_log_tail(args.tail))
+    sys.stdout.write(ctx.stack.hub.log_tail(args.tail))
     return 0
 
 
