@@ -18,7 +18,6 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -27,13 +26,13 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
-from hubd._daemon.backend import DaemonBackend, _upgraded
+from hubd._daemon.backend import DaemonBackend
 from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.node_watch import NodeWatch
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DesiredState, Supervisor
+from hubd._daemon.upgrades import Upgrades
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
@@ -45,8 +44,7 @@ from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter, ProgressFeed, PullProgress
-from hubd.stack.upgrade import UpgradePlan, Upgrader
-from hubd.status import HubState, MdnsView, UpdateView
+from hubd.status import HubState, MdnsView
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -155,12 +153,7 @@ class Daemon:
             ping=self._ping_engine,
         )
         self.supervisor.on_engine_connected = self._engine_connected
-        self.update = UpdateView()
-        self.update_lock = threading.Lock()
-        self.auto_upgrade = AutoUpgradeSchedule(
-            self.config.auto_upgrade, parse_window(self.config.upgrade_window)
-        )
-        self.auto_upgrade_thread: threading.Thread | None = None
+        self.upgrades = Upgrades(self.config, paths, self.timing, self.supervisor, self.wake.set)
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -314,7 +307,7 @@ class Daemon:
             self.supervisor.reconcile_once()
             self._sync_advertiser()
             self._maybe_refresh_tls()
-            self._maybe_auto_upgrade()
+            self.upgrades.maybe_start()
             self.heartbeat.beat()
             if first:
                 first = False
@@ -360,8 +353,7 @@ class Daemon:
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
-        self.auto_upgrade.mode = config.auto_upgrade
-        self.auto_upgrade.window = parse_window(config.upgrade_window)
+        self.upgrades.reload(config)
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.config_file)
@@ -380,60 +372,6 @@ class Daemon:
             )
             config = dataclasses.replace(config, stack_name=self.config.stack_name)
         return config
-
-    # ------------------------------------------------------------------ upgrades
-
-    def upgrader(self, stack: Stack) -> Upgrader:
-        pins = PinStore(self.paths.image_pins_file, stack.config.stack_name)
-        return Upgrader(stack, pins, self.paths.log_dir)
-
-    def record_update(
-        self, plan: UpgradePlan | None = None, result: str | None = None, ok: bool = False
-    ) -> None:
-        with self.update_lock:
-            update = self.update
-            if plan is not None:
-                update = dataclasses.replace(
-                    update,
-                    available=not plan.up_to_date,
-                    changes=tuple(str(c) for c in plan.changes),
-                    checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                )
-            if result is not None:
-                update = dataclasses.replace(update, last_result=result, last_ok=ok)
-            self.update = update
-
-    def _maybe_auto_upgrade(self) -> None:
-        running = self.auto_upgrade_thread is not None and self.auto_upgrade_thread.is_alive()
-        now = datetime.now()  # the window is in local time
-        if running or not self.auto_upgrade.due(now):
-            return
-        self.auto_upgrade.started(now)
-        self.auto_upgrade_thread = threading.Thread(
-            target=self._auto_upgrade, name="hubd-auto-upgrade", daemon=True
-        )
-        self.auto_upgrade_thread.start()
-
-    def _auto_upgrade(self) -> None:
-        """A check, and with `auto_upgrade = "install"` the upgrade, in the window."""
-        deadline_s = self.timing.upgrade_gate_deadline_s
-        try:
-            plan = self.supervisor.exclusive(lambda stack: self.upgrader(stack).plan(pull=True))
-            self.record_update(plan)
-            if plan.up_to_date:
-                log.info("automatic upgrade check: up to date")
-                return
-            log.warning("update available: %s", "; ".join(str(c) for c in plan.changes))
-            if not self.auto_upgrade.installs:
-                return
-            self.supervisor.exclusive(lambda stack: self.upgrader(stack).apply(plan, deadline_s))
-            self.record_update(UpgradePlan(plan.target, plan.target), _upgraded(plan), ok=True)
-            log.warning("automatic upgrade done: %s", "; ".join(str(c) for c in plan.changes))
-        except HubdError as exc:
-            self.record_update(result=str(exc))
-            log.error("automatic upgrade: %s", exc)
-        finally:
-            self.wake.set()
 
     # ------------------------------------------------------------------ mDNS
 
