@@ -10,14 +10,12 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import logging.handlers
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -33,6 +31,7 @@ from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd._daemon.upgrades import Upgrades
+from hubd._daemon.watchdog_reporter import WatchdogReporter
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
@@ -43,7 +42,7 @@ from hubd.stack import Stack
 from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import LogReporter, ProgressFeed, PullProgress
+from hubd.stack.progress import ProgressFeed
 from hubd.status import HubState, MdnsView
 from hubd.timing import Timing
 
@@ -52,63 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubd")
 
-# What describing the stack for a status may meet; status answers regardless.
-
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
-
-
-class _WatchdogReporter(LogReporter):
-    """Progress lines for the log, and on each a heartbeat (and, before READY=1, more start-up
-    time): a long first pull or build is progress, not a hung daemon. Each sign of progress is
-    also where a long pass stops when a stop signal came."""
-
-    def __init__(
-        self,
-        notifier: Notifier,
-        timing: Timing,
-        heartbeat: Heartbeat,
-        guard: StopGuard,
-        feed: ProgressFeed | None = None,
-    ) -> None:
-        super().__init__(timing, feed=feed.add if feed is not None else None)
-        self.notifier = notifier
-        self.extension_s = timing.start_timeout_extension_s
-        self.heartbeat = heartbeat
-        self.guard = guard
-        self.starting = True
-        # The supervisor's loop runs on the thread that builds the daemon. Backups, upgrades and
-        # control requests report through this reporter from threads of their own: their
-        # progress neither proves the loop alive nor may it unwind them with ShutdownRequested.
-        self._loop_thread = threading.current_thread()
-
-    def _progress(self) -> None:
-        if threading.current_thread() is not self._loop_thread:
-            return
-        self.guard.cancel_if_stopping()
-        if self.starting:
-            self.notifier.extend_start_timeout(self.extension_s)
-        self.heartbeat.beat()
-
-    def step(self, message: str) -> None:
-        self._progress()
-        super().step(message)
-
-    def build_output(self, line: str) -> None:
-        self._progress()
-        super().build_output(line)
-
-    @contextlib.contextmanager
-    def pulling(self, image: str) -> Iterator[PullProgress]:
-        progress = self._progress
-        with super().pulling(image) as inner:
-
-            class _Beating:
-                def update(self, event: dict[str, Any]) -> None:
-                    progress()
-                    inner.update(event)
-
-            yield _Beating()
 
 
 class Daemon:
@@ -140,7 +84,7 @@ class Daemon:
         )
         # What `hubd up` through the control socket shows: the steps, builds and pulls.
         self.progress_feed = ProgressFeed()
-        self.reporter = _WatchdogReporter(
+        self.reporter = WatchdogReporter(
             self.notifier, self.timing, self.heartbeat, self.guard, self.progress_feed
         )
         self.supervisor = Supervisor(
