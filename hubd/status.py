@@ -116,8 +116,8 @@ class HubContainer(Record):
 
 @dataclasses.dataclass(frozen=True)
 class ProxyContainer(Record):
-    """The proxy container (configurable-http-proxy, in front of the hub) as the engine shows
-    it."""
+    """A container of the way in as the engine shows it: the proxy (configurable-http-proxy,
+    in front of the hub), or the front that holds the published port (docs/proxy.md)."""
 
     exists: bool = False
     status: str = "missing"  # Docker's word
@@ -171,6 +171,7 @@ class StackView(Record):
 
     hub: HubContainer = HubContainer()
     proxy: ProxyContainer = ProxyContainer()
+    front: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     local_url: str = ""
     # The machines of the hub's Swarm; empty on one machine (no Swarm).
@@ -230,6 +231,7 @@ class Status(Record):
     mdns: MdnsView | None = None
     hub: HubContainer = HubContainer()
     proxy: ProxyContainer = ProxyContainer()
+    front: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
     update: UpdateView | None = None  # None without a daemon
@@ -270,6 +272,7 @@ class Status(Record):
             mdns=mdns,
             hub=stack.hub if stack else HubContainer(),
             proxy=stack.proxy if stack else ProxyContainer(),
+            front=stack.front if stack else ProxyContainer(),
             servers=stack.servers if stack else (),
             version=version,
             update=update,

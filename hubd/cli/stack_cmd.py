@@ -190,6 +190,8 @@ def _status(args: argparse.Namespace) -> int:
         f"proxy:    {status.proxy.status}"
         + (f" ({status.proxy.image})" if status.proxy.image else "")
     )
+    if status.front.exists:  # a stack of an earlier hubd has none: its proxy holds the port
+        print(f"front:    {status.front.status} (holds the published port)")
     print(f"uptime:   {_duration(uptime) if uptime is not None else '-'}")
     if status.restart_count is not None:
         print(f"restarts: {status.restart_count}")

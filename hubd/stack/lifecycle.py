@@ -441,6 +441,7 @@ class Stack:
         if healthy is None:
             healthy = hub.running and self.hub.is_healthy()
         proxy = self.proxy.state()
+        front = self.front.state()
         return StackView(
             hub=HubContainer(
                 exists=hub.exists,
@@ -450,12 +451,8 @@ class Stack:
                 image=hub.image,
                 uptime_s=uptime,
             ),
-            proxy=ProxyContainer(
-                exists=proxy.exists,
-                status=proxy.status,
-                container_id=proxy.container_id[:12],
-                image=proxy.image,
-            ),
+            proxy=_way_in(proxy),
+            front=_way_in(front),
             local_url=self.local_url,
             servers=self.user_servers(),
             nodes=self._node_views(),
@@ -471,6 +468,15 @@ class Stack:
         except APIError as exc:
             log.debug("status: could not list the Swarm's nodes: %s", exc)
             return ()
+
+
+def _way_in(state: ContainerState) -> ProxyContainer:
+    return ProxyContainer(
+        exists=state.exists,
+        status=state.status,
+        container_id=state.container_id[:12],
+        image=state.image,
+    )
 
 
 __all__ = ["ContainerState", "HubContainerState", "Stack", "UpResult"]

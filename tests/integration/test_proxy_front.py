@@ -249,3 +249,6 @@ def test_the_front_killed_or_frozen_is_brought_back(work: Work) -> None:
         assert container.attrs["State"]["StartedAt"] != started
         assert cell_s < 60, result.line()
         assert all(result.kernels_kept.values()), result.line()
+        # The owner sees the front in `hubd status`, as the hub and the proxy.
+        shown = work.daemon.status().front
+        assert shown.status == "running" and shown.container_id == container.id[:12]

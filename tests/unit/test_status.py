@@ -43,6 +43,7 @@ def _full() -> Status:
         StackView(
             hub=HubContainer(True, "running", True, "abc", "img:1", 12.5),
             proxy=ProxyContainer(True, "running", "def", "chp:4"),
+            front=ProxyContainer(True, "running", "f00", "hub:1"),
             servers=(UserServer("ann", "c-ann", True, "running"),),
             local_url="http://127.0.0.1:8123/",
             nodes=(
@@ -72,6 +73,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
         "update",
         "backup",
         "proxy",
+        "front",
         "image_problems",
         "engine",
         "nodes",
@@ -87,6 +89,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
         "container_id": "def",
         "image": "chp:4",
     }
+    assert data["front"]["status"] == "running" and data["front"]["container_id"] == "f00"
     assert data["servers"] == [
         {"user": "ann", "container": "c-ann", "running": True, "status": "running"}
     ]
