@@ -8,6 +8,18 @@ from collections.abc import Callable
 NOBODY = 65534
 
 
+def preload_cli() -> None:
+    """Import every module of hubd's command line beforehand: `nobody` may not be able to
+    read this checkout (a clone in a `mktemp -d` folder is the owner's alone)."""
+    import importlib
+    import pkgutil
+
+    import hubd.cli
+
+    for module in pkgutil.walk_packages(hubd.cli.__path__, "hubd.cli."):
+        importlib.import_module(module.name)
+
+
 def as_nobody(action: Callable[[], str]) -> str:
     """`action()` in a forked child that has become `nobody`; returns what it returned.
 

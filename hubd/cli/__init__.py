@@ -101,7 +101,10 @@ def _run(argv: list[str]) -> int:
     if getattr(args, "handler", None) is None:
         raise UsageError(f"{args.command}: say what to do (see `hubd {args.command} --help`)")
     _check_config_option(args)
-    _setup_logging(args.verbose)
+    # Commands that only print (`config path`, `completion`, `man`) log nothing: they skip
+    # importing logging, a fifth of `hubd config path`'s start.
+    if getattr(args, "logs", True):
+        _setup_logging(args.verbose)
     result: int = args.handler(args)
     return result
 

@@ -21,7 +21,7 @@ def register(commands: Subcommands) -> None:
     sub.required = True
     add_action(
         sub, "path", "print the config file's path", example='$EDITOR "$(hubd config path)"'
-    ).set_defaults(handler=_path)
+    ).set_defaults(handler=_path, logs=False)
     show = add_action(
         sub,
         "show",

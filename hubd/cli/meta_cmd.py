@@ -22,7 +22,7 @@ def register(commands: Subcommands) -> None:
         "hubd completion fish > ~/.config/fish/completions/hubd.fish",
     )
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash, zsh or fish")
-    completion.set_defaults(handler=_completion)
+    completion.set_defaults(handler=_completion, logs=False)
     man = add_command(
         commands,
         "man",
@@ -30,7 +30,7 @@ def register(commands: Subcommands) -> None:
         "with its description, options and example, and the exit codes.",
         example="hubd man | man -l -\nhubd man > /usr/local/share/man/man1/hubd.1",
     )
-    man.set_defaults(handler=_man)
+    man.set_defaults(handler=_man, logs=False)
 
 
 def _full_parser() -> argparse.ArgumentParser:

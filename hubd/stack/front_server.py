@@ -58,14 +58,22 @@ RESOLVE_RETRIES = 20
 
 
 async def _address(host: str, timeout: float) -> str:
-    """The target's address now, or the one it last had when the name does not resolve."""
+    """The target's address now, or the one it last had when Docker's DNS does not answer.
+
+    Only an unanswered lookup (dockerd frozen) falls back to the last address. A name Docker
+    says does not exist is a stopped or renamed proxy: its old address may be gone or, after a
+    restart, someone else's, and a connect to a vanished address hangs for seconds of ARP
+    before it fails; the lookup is retried instead, until the proxy is back under its name."""
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(
             loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), timeout=timeout
         )
-    except (OSError, asyncio.TimeoutError):
-        if host in _LAST_ADDRESS:
+    except (OSError, asyncio.TimeoutError) as exc:
+        unanswered = isinstance(exc, asyncio.TimeoutError) or (
+            isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN
+        )
+        if unanswered and host in _LAST_ADDRESS:
             return _LAST_ADDRESS[host]
         raise
     address = str(infos[0][4][0])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.as_nobody import NOBODY, as_nobody
+from tests.as_nobody import NOBODY, as_nobody, preload_cli
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv
 
@@ -62,11 +62,12 @@ def test_the_cli_through_a_running_daemon(daemon: DaemonProc, stack_env: StackEn
 
 def _as_member(env: StackEnv, argv: list[str]) -> str:
     """`hubd ARGV` as nobody (in the socket's group, no Docker access): 'code|out|err'."""
-    import hubd.cli.stack_cmd
     import hubd.control.client
     import hubd.control.routes
     import hubd.timing  # noqa: F401  (nobody may not read this Python's files)
     from hubd.cli import main
+
+    preload_cli()
 
     runtime = Path(env.env["RUNTIME_DIRECTORY"])
     runtime.chmod(0o755)

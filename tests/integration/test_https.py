@@ -218,11 +218,6 @@ _NOTEBOOK = (
 )
 
 
-# Open (issue 25): this whole path passed once (HTTP page → HTTPS, isSecureContext, clipboard,
-# login, a cell's output) but the final form, through a new leaf, still fails in the browser
-# with "Failed to fetch" under the full suite's load. Kept running so the run shows when it
-# passes; not yet a guarantee.
-@pytest.mark.xfail(reason="issue 25: the browser's run through a new leaf is not yet reliable")
 def test_a_person_who_trusts_the_root_works_over_https_through_a_new_leaf(
     hub: StackEnv, trusting_home: Path
 ) -> None:

@@ -173,11 +173,13 @@ def assert_unnoticed(work: Work, cell_s: float, back_s: float, result: FaultResu
     assert cell_s <= back_s + CELL_MARGIN_S, (cell_s, back_s, result.line())
     assert work.lab.dialogs() == []
     assert work.lab.same_page()
-    # At most the request in flight when the old proxy went (killed, or removed after a
-    # switch) on the probe's keep-alive connection: the front passes bytes, it cannot replay
-    # a request the proxy had taken. (Chromium resends such a request on its own; the
-    # probe, Python's requests, does not.) Every request after it waits and succeeds.
-    assert result.failed <= 1, result.line()
+    # At most what was on the probe's keep-alive connection when the old proxy went (killed,
+    # or removed after a switch): the request in flight, and on a loaded machine the next one,
+    # sent on that connection before its close reached the probe. The front passes bytes, it
+    # cannot replay a request the proxy had taken. (Chromium resends such a request on its
+    # own; the probe, Python's requests, does not.) Every request on a new connection waits
+    # and succeeds, and the probe opens one at once.
+    assert result.failed <= 2, result.line()
     assert all(result.kernels_kept.values()), result.line()
     assert all(result.files_intact.values()), result.line()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.as_nobody import NOBODY, as_nobody
+from tests.as_nobody import NOBODY, as_nobody, preload_cli
 
 ROOT = Path(__file__).resolve().parents[3]
 HEAVY = ("docker", "rich", "zeroconf", "pystray", "requests", "tomlkit")
@@ -33,8 +33,13 @@ print("LOADED", code, " ".join(heavy), file=sys.stderr)
 """
 
 
-def _loaded(*argv: str, env: dict[str, str] | None = None) -> list[str]:
-    code = PROBE.format(heavy=HEAVY, hubd=HEAVY_HUBD)
+def _loaded(
+    *argv: str,
+    env: dict[str, str] | None = None,
+    heavy: tuple[str, ...] = HEAVY,
+    heavy_hubd: tuple[str, ...] = HEAVY_HUBD,
+) -> list[str]:
+    code = PROBE.format(heavy=heavy, hubd=heavy_hubd)
     result = subprocess.run(
         [sys.executable, "-c", code, *argv],
         capture_output=True,
@@ -49,6 +54,13 @@ def _loaded(*argv: str, env: dict[str, str] | None = None) -> list[str]:
 @pytest.mark.parametrize("argv", [["config", "path"], ["config", "show"], ["stauts"], []])
 def test_light_commands_load_no_sdk_and_no_stack(argv: list[str], tmp_path: Path) -> None:
     assert _loaded(*argv, env={"HUBD_CONFIG": str(tmp_path / "c.toml")}) == []
+
+
+def test_config_path_does_not_set_up_logging(tmp_path: Path) -> None:
+    """It only prints a path: logging (with traceback, tokenize, string) is a fifth of its
+    start."""
+    env = {"HUBD_CONFIG": str(tmp_path / "c.toml")}
+    assert _loaded("config", "path", env=env, heavy=("logging",), heavy_hubd=()) == []
 
 
 def test_status_through_a_daemon_loads_no_sdk_and_no_stack(tmp_path: Path) -> None:
@@ -151,6 +163,8 @@ def planted(kind: str) -> Iterator[None]:
 def _as_nobody_main(argv: list[str], home: Path) -> str:
     """main(argv) as `nobody` with XDG_RUNTIME_DIR unset: 'code|stdout|stderr'."""
     from hubd.cli import main
+
+    preload_cli()
 
     def run() -> str:
         os.environ.pop("XDG_RUNTIME_DIR", None)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
+
+import pytest
 
 from hubd.stack.front_server import Forward, Front
 
@@ -65,5 +68,37 @@ def test_the_front_waits_for_a_late_upstream_and_closes_when_it_never_comes() ->
                 await short.close()
         finally:
             await front.close()
+
+    asyncio.run(scenario())
+
+
+def test_only_an_unanswered_lookup_falls_back_to_the_last_address(monkeypatch: Any) -> None:
+    """dockerd frozen: its DNS does not answer, the proxy is still there at its address. A
+    proxy Docker says is gone (stopped, renamed) is looked up again, not dialled at an address
+    that may have vanished."""
+    from hubd.stack import front_server
+
+    answers: list[object] = [[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 0))]]
+
+    async def fake_getaddrinfo(*_args: object, **_kwargs: object) -> object:
+        answer = answers[0]
+        if answer == "hang":
+            await asyncio.sleep(10)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(loop, "getaddrinfo", fake_getaddrinfo)
+        monkeypatch.setattr(front_server, "_LAST_ADDRESS", {})
+        assert await front_server._address("proxy", 0.2) == "10.0.0.7"
+        answers[0] = "hang"
+        assert await front_server._address("proxy", 0.2) == "10.0.0.7"
+        answers[0] = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        assert await front_server._address("proxy", 0.2) == "10.0.0.7"
+        answers[0] = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        with pytest.raises(socket.gaierror):
+            await front_server._address("proxy", 0.2)
 
     asyncio.run(scenario())
