@@ -39,16 +39,21 @@ def register(commands: Subcommands) -> None:
 
 
 def root_file(ctx: Context) -> Path:
-    """This hubd's root; the system service's when this account runs none of its own."""
+    """This hubd's root; the system service's when this account runs none of its own.
+
+    Never made here: a root made by `hubd trust` (as root, before any `hubd up`; or under
+    sudo for a hub that runs in a person's own account) would be one no hub serves, and
+    `trust status` would have written a CA key just by being asked."""
     own = store.files_in(ctx.paths.state_dir)
-    if own.root_cert.is_file():
-        return own.root_cert
     system = store.files_in(resolve_paths("system").state_dir)
-    if system.root_cert.is_file():
-        return system.root_cert
-    # Not made yet (no `hubd up` so far): made now, as the first start would.
-    store.ensure_root(own, ctx.config.mdns_name, ctx.timing)
-    return own.root_cert
+    for files in (own, system):
+        if files.root_cert.is_file():
+            return files.root_cert
+    looked = f"in {own.folder}" if own == system else f"in {own.folder} nor {system.folder}"
+    raise TlsError(
+        f"no root certificate {looked}: hubd makes it at its first start; "
+        "run `hubd up` (or start the service), then `hubd trust` again"
+    )
 
 
 def _trust(args: argparse.Namespace) -> int:
@@ -64,7 +69,7 @@ def _trust(args: argparse.Namespace) -> int:
         if args.action == "install" and not one.installed(root, path):
             one.install(root, path)
         elif args.action == "uninstall" and one.installed(root, path):
-            one.uninstall(root)
+            one.uninstall(root, path)
         result.append(
             {"store": one.name, "location": one.location, "trusted": one.installed(root, path)}
         )

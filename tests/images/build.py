@@ -52,6 +52,8 @@ DOCKERFILES = {
     # An older JupyterHub (5.x): upgrade tests migrate its database to the current one.
     "hub-base-5": "hub-base-5.Dockerfile",
     "restic": "restic.Dockerfile",
+    # A Debian machine where `hubd trust` may change the system trust store as root.
+    "trust": "trust.Dockerfile",
 }
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
@@ -73,6 +75,7 @@ class TestImages:
     proxy: str  # e.g. "hubd-test/proxy:<hash12>"
     hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
     restic: str  # stand-in for restic/restic
+    trust: str  # Debian with ca-certificates, certutil and openssl, for `hubd trust` as root
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -241,6 +244,7 @@ def ensure_test_images(
         proxy=tags["proxy"],
         hub_base_5=tags["hub-base-5"],
         restic=tags["restic"],
+        trust=tags["trust"],
     )
 
 
@@ -251,3 +255,4 @@ if __name__ == "__main__":
     print(images.proxy)
     print(images.hub_base_5)
     print(images.restic)
+    print(images.trust)
