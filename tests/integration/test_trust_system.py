@@ -48,12 +48,18 @@ class Machine:
     container: docker.models.containers.Container
     root: x509.Certificate
 
-    def run(self, *command: str, env: dict[str, str] | None = None) -> Done:
-        code, (out, err) = self.container.exec_run(list(command), demux=True, environment=env or {})
+    def run(self, *command: str, env: dict[str, str] | None = None, user: str = "root") -> Done:
+        code, (out, err) = self.container.exec_run(
+            list(command), demux=True, environment=env or {}, user=user
+        )
         return Done(code, (out or b"").decode(), (err or b"").decode())
 
-    def hubd(self, *args: str, env: dict[str, str] | None = None) -> Done:
-        return self.run("python3", "-m", "hubd", *args, env=env)
+    def hubd(self, *args: str, env: dict[str, str] | None = None, user: str = "root") -> Done:
+        return self.run("python3", "-m", "hubd", *args, env=env, user=user)
+
+    def as_nobody(self, *args: str) -> Done:
+        """A person without root, on the same machine (the system service's root)."""
+        return self.hubd(*args, env={"HOME": "/tmp"}, user="nobody")
 
     def status(self) -> dict[str, bool]:
         done = self.hubd("trust", "status", "--json")
@@ -67,6 +73,14 @@ class Machine:
 
     def bundle(self) -> str:
         return self.run("cat", SYSTEM_BUNDLE).stdout
+
+
+def one_line(done: Done) -> str:
+    """Bad input's answer: a non-zero exit and one line, no traceback."""
+    assert done.code != 0, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done
+    return lines[0]
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -121,6 +135,13 @@ def test_root_installs_into_the_system_store_and_out_again(machine: Machine) -> 
     assert machine.verify(hub_leaf).code != 0
     assert root_pem not in machine.bundle()
     roots_before = machine.bundle().count("BEGIN CERTIFICATE")
+    # Without root: one line that says how, and the system store untouched.
+    refused = machine.as_nobody("trust", "install")
+    assert one_line(refused).endswith(
+        "is root's: run `sudo hubd trust install`, or `hubd trust install --browsers-only` "
+        "for your own browsers alone"
+    )
+    assert machine.run("ls", "-A", "/usr/local/share/ca-certificates").stdout == ""
 
     installed = machine.hubd("trust", "install")
     assert installed.code == 0, installed
@@ -140,6 +161,9 @@ def test_root_installs_into_the_system_store_and_out_again(machine: Machine) -> 
     # A second install changes nothing.
     again = machine.hubd("trust", "install")
     assert again.code == 0 and machine.bundle().count(root_pem) == 1, again
+    refused = machine.as_nobody("trust", "uninstall")
+    assert "`sudo hubd trust uninstall`" in one_line(refused)
+    assert machine.status()["system store"]
 
     removed = machine.hubd("trust", "uninstall")
     assert removed.code == 0, removed
@@ -157,13 +181,9 @@ def test_without_a_root_trust_says_so_in_one_line_and_changes_nothing(machine: M
     before = machine.run("ls", "-A", "/usr/local/share/ca-certificates").stdout
     empty = {"STATE_DIRECTORY": "/tmp/no-hub-here"}
     for action in ("install", "status", "uninstall"):
-        done = machine.hubd("trust", action, env=empty)
-        assert done.code != 0, (action, done)
-        assert "Traceback" not in done.stderr
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1, (action, done.stderr)
-        assert lines[0].startswith("hubd: no root certificate in /tmp/no-hub-here/tls"), lines
-        assert "hubd up" in lines[0]
+        line = one_line(machine.hubd("trust", action, env=empty))
+        assert line.startswith("hubd: no root certificate in /tmp/no-hub-here/tls"), line
+        assert "`hubd up`" in line
     # No root was made on the way, and the system store is as it was.
     assert machine.run("test", "-e", "/tmp/no-hub-here").code != 0
     assert machine.run("ls", "-A", "/usr/local/share/ca-certificates").stdout == before
