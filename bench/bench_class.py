@@ -27,6 +27,7 @@ import docker
 
 from hubd.stack.containers import read_file, tar_files
 from hubd.stack.settings import PROXY_TOKEN_FILE, SETTINGS_DIR, hub_settings
+from hubd.timing import Timing
 from tests.images.build import TestImages, ensure_test_images
 from tests.integration.classroom import add_accounts, arrive, people, percentile
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
@@ -88,7 +89,7 @@ def tutorial_stack(env: StackEnv) -> None:
         "--ConfigurableHTTPProxy.api_url=http://127.0.0.1:8001",
     ]
     tutorial = client.containers.create(**create)
-    settings = json.dumps(hub_settings(env.config, names))
+    settings = json.dumps(hub_settings(env.config, names, Timing()))
     tutorial.put_archive(
         "/",
         tar_files(

@@ -134,9 +134,11 @@ def fmt(values: list[float | None]) -> str:
 
 
 def ratio(a: list[float | None], b: list[float | None]) -> str:
-    if any(v is None for v in a + b):
+    known_a = [v for v in a if v is not None]
+    known_b = [v for v in b if v is not None]
+    if len(known_a) < len(a) or len(known_b) < len(b):
         return "-"
-    return f"{statistics.median(a) / statistics.median(b):.2f}"  # type: ignore[type-var]
+    return f"{statistics.median(known_a) / statistics.median(known_b):.2f}"
 
 
 def hubd_state(daemon: DaemonProc) -> str:

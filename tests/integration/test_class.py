@@ -240,6 +240,19 @@ def test_a_refused_start_reads_as_a_sentence(
         logs = env.client.containers.get(env.names.hub_container).logs(tail=300).decode()
         assert "set user_network_block" in logs
 
+        # Memory: a limit the owner sets is promised in full. With bo's server running, a
+        # second one would promise more than the machine has: refused with a sentence, not
+        # started and OOM-killed later (active_server_limit set high, so it is not what stops
+        # it; the check comes before the network's).
+        total = int(env.client.info()["MemTotal"])
+        env.write_config(mem_limit=f"{total * 6 // 10 // 1024**2}M", active_server_limit=10)
+        env.hubd("up")
+        cy = login(env.base_url, "cy", PASSWORD)
+        text = _failure(env, cy, "cy", test_images.user)
+        assert "memory is taken" in text, text
+        for engine_words in ("bytes", "mem_limit", "Error"):
+            assert engine_words not in text, text
+
 
 def _free_tiny_block(client: docker.DockerClient) -> str:
     used = [
