@@ -1,6 +1,7 @@
 # A Debian machine for `hubd trust` as root (tests/integration/test_trust_system.py): the
-# system store (ca-certificates' update-ca-certificates), NSS's certutil, openssl, and what
-# `python3 -m hubd trust` imports. hubd itself is mounted at run time, not built in.
+# system store (ca-certificates' update-ca-certificates), NSS's certutil, openssl, sudo (as
+# a person runs it) and what `python3 -m hubd trust` imports; hubd itself is mounted at run
+# time, not built in.
 # Built by tests/images/build.py, which passes BASE and provides ca-bundle.crt.
 ARG BASE
 FROM ${BASE}
@@ -15,7 +16,7 @@ ENV PIP_CERT=/usr/local/share/hubd-test/ca-bundle.crt \
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates libnss3-tools openssl \
+        ca-certificates libnss3-tools openssl sudo \
  && rm -rf /var/lib/apt/lists/*
 
 # Debian's python3-cryptography (38) is older than hubd needs (>= 42).

@@ -10,6 +10,7 @@ with the real openssl what that store then vouches for.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -87,14 +88,18 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+@dataclass(frozen=True)
+class Made:
+    """The hub's state folder (<state>/tls/root.{crt,key}) and leaves from its root."""
+
+    state: Path
+    leaves: Path
+    root: x509.Certificate
+
+
 @pytest.fixture(scope="module")
-def machine(
-    tmp_path_factory: pytest.TempPathFactory,
-    docker_client: docker.DockerClient,
-    test_images: TestImages,
-) -> Iterator[Machine]:
+def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
     folder = tmp_path_factory.mktemp("trust-system")
-    # The hub's root as the system service keeps it: <state>/tls/root.{crt,key}.
     files = store.files_in(folder / "state")
     root = store.ensure_root(files, MDNS_NAME, Timing())
     # Leaves from that root: one for the hub's name, one for a name it must not vouch for.
@@ -107,22 +112,37 @@ def machine(
         (leaves / f"{host}.pem").write_bytes(_pem(cert))
     for path in (folder, folder / "state", files.folder, leaves, *leaves.iterdir()):
         path.chmod(path.stat().st_mode | 0o755 if path.is_dir() else 0o644)
-    container = docker_client.containers.run(
-        test_images.trust,
+    return Made(folder / "state", leaves, root.cert)
+
+
+@contextlib.contextmanager
+def booted(client: docker.DockerClient, image: str, made: Made, state_at: str) -> Iterator[Machine]:
+    """A fresh machine with this tree's hubd, the hub's state folder at `state_at`."""
+    container = client.containers.run(
+        image,
         detach=True,
         labels=LABELS,
         network_mode="none",
         environment={"PYTHONPATH": "/src", "PYTHONDONTWRITEBYTECODE": "1"},
         volumes={
             str(SOURCE): {"bind": "/src/hubd", "mode": "ro"},
-            str(folder / "state"): {"bind": "/var/lib/hubd", "mode": "ro"},
-            str(leaves): {"bind": "/leaves", "mode": "ro"},
+            str(made.state): {"bind": state_at, "mode": "ro"},
+            str(made.leaves): {"bind": "/leaves", "mode": "ro"},
         },
     )
     try:
-        yield Machine(container, root.cert)
+        yield Machine(container, made.root)
     finally:
         container.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def machine(
+    made: Made, docker_client: docker.DockerClient, test_images: TestImages
+) -> Iterator[Machine]:
+    """The hub's root where the system service keeps it."""
+    with booted(docker_client, test_images.trust, made, "/var/lib/hubd") as machine:
+        yield machine
 
 
 def test_root_installs_into_the_system_store_and_out_again(machine: Machine) -> None:
@@ -187,3 +207,38 @@ def test_without_a_root_trust_says_so_in_one_line_and_changes_nothing(machine: M
     # No root was made on the way, and the system store is as it was.
     assert machine.run("test", "-e", "/tmp/no-hub-here").code != 0
     assert machine.run("ls", "-A", "/usr/local/share/ca-certificates").stdout == before
+
+
+def test_sudo_finds_the_root_of_the_persons_own_hub(
+    made: Made, docker_client: docker.DockerClient, test_images: TestImages
+) -> None:
+    """The quickstart runs hubd in the person's account (~/.local/state/hubd); the system
+    store needs `sudo hubd trust install`, which runs with root's environment."""
+    person_state = "/home/ada/.local/state/hubd"
+    with booted(docker_client, test_images.trust, made, person_state) as machine:
+        setup = (
+            "useradd -M -d /home/ada ada && echo 'ada ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ada"
+        )
+        assert machine.run("sh", "-c", setup).code == 0
+        # The system service's folder is root's alone (StateDirectoryMode=0700): a person
+        # without root is told to use sudo, not shown a traceback.
+        system = (
+            "mkdir -m 700 /var/lib/hubd && cp -r /home/ada/.local/state/hubd/tls /var/lib/hubd/"
+        )
+        assert machine.run("sh", "-c", system).code == 0
+        line = one_line(machine.as_nobody("trust", "status"))
+        assert line.startswith("hubd: /var/lib/hubd/tls/root.crt is root's to read: run `sudo"), (
+            line
+        )
+        assert machine.run("rm", "-r", "/var/lib/hubd").code == 0
+        # sudo resets the environment: PYTHONPATH comes back by env, nothing else.
+        sudo = ["sudo", "-n", "env", "PYTHONPATH=/src", "PYTHONDONTWRITEBYTECODE=1"]
+        hubd = [*sudo, "python3", "-m", "hubd", "trust"]
+        installed = machine.run(*hubd, "install", user="ada")
+        assert installed.code == 0, installed
+        assert f"root:   {person_state}/tls/root.crt" in installed.stdout, installed
+        assert "trusted      system store" in installed.stdout
+        assert machine.verify("jupyter.local").code == 0
+        removed = machine.run(*hubd, "uninstall", user="ada")
+        assert removed.code == 0 and "not trusted  system store" in removed.stdout, removed
+        assert machine.verify("jupyter.local").code != 0
