@@ -123,6 +123,9 @@ class Timing:
     # build and pull images), and how often it asks.
     daemon_up_deadline_s: float = 3600.0
     daemon_up_poll_s: float = 0.5
+    # A command typed right after `hubd service install` waits this long at most for the
+    # starting service to open its control socket (Python and hubd's imports: seconds).
+    service_answer_deadline_s: float = 60.0
 
     # Control socket: a client that sends nothing for this long is dropped, so a stuck caller
     # holds no thread; the CLI's requests give up after the client timeout.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,7 +84,33 @@ class Context:
     def daemon(self) -> ControlClient | None:
         """The running daemon's client, or None when no daemon answers. A person without a
         daemon of their own reaches the system service (whose socket `control_group` opens
-        to them). `daemon_paths` then says where that daemon keeps its things (its log)."""
+        to them). `daemon_paths` then says where that daemon keeps its things (its log).
+
+        Right after `hubd service install` (or a boot) the service is starting and hubd has
+        not opened its socket yet: a command typed at once waits for it rather than go round
+        it (`hubd user add` would find no hub, `hubd up` would start a second one)."""
+        client = self._answering_daemon()
+        if client is None and self._service_starting():
+            print("waiting for the hubd service to start…", file=sys.stderr)
+            deadline = time.monotonic() + self.timing.service_answer_deadline_s
+            while client is None and time.monotonic() < deadline:
+                time.sleep(self.timing.daemon_up_poll_s)
+                client = self._answering_daemon()
+                if client is None and not self._service_starting():
+                    break  # it failed or was stopped: go on without it, as before
+        return client
+
+    def _service_starting(self) -> bool:
+        from hubd.errors import HubdError
+        from hubd.service import installed_daemon
+
+        try:
+            manager = installed_daemon()
+            return manager is not None and manager.starting()
+        except (HubdError, OSError):  # no service manager here; a HOME we may not read
+            return False
+
+    def _answering_daemon(self) -> ControlClient | None:
         from hubd.control.client import ControlClient
 
         for paths in self._daemon_places():

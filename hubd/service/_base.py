@@ -384,6 +384,11 @@ class ServiceManager(ABC):
     def data_dirs(self) -> list[Path]:
         """hubd's config, state, runtime and log directories in this mode (for --purge)."""
 
+    def starting(self) -> bool:
+        """Started but not yet up: its control socket may not answer for a moment. launchd
+        has no such state (a job runs or not), so only systemd says yes."""
+        return False
+
     # ---- helpers for the hooks
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> CommandResult:

@@ -399,6 +399,13 @@ class Systemd(ServiceManager):
             self._query("reset-failed", UNIT)
         return []
 
+    def starting(self) -> bool:
+        # Type=notify: "activating" from the start until READY=1 after hubd's first pass
+        # (minutes on a first start); its control socket opens a moment after it starts.
+        if not self.target.live or not self._booted():
+            return False
+        return self._first_word(self._query("is-active", UNIT)) == "activating"
+
     def activity(self) -> Activity:
         if not self.target.on_disk(self.unit_dir() / UNIT).exists():
             enabled: bool | None = False

@@ -112,9 +112,15 @@ def pick_block(
     holding = [c for c in candidates if any(s.subnet_of(c) for s in own)]
     if holding:
         return max(holding, key=lambda c: sum(1 for s in own if s.subnet_of(c)))
-    people = set(peoples)
-    usable = [c for c in candidates if not any(c.overlaps(b) for b in blocked if b not in people)]
+    taken = machines_own(blocked, peoples)
+    usable = [c for c in candidates if not any(c.overlaps(b) for b in taken)]
     return usable[0] if usable else None
+
+
+def machines_own(blocked: list[Net], peoples: list[Net]) -> list[Net]:
+    """What in `blocked` belongs to the machine, not to hubd's people's networks: a bridge's
+    route equal to a person's subnet, and its gateway address inside it, are that network's."""
+    return [b for b in blocked if not any(b.subnet_of(p) for p in peoples)]
 
 
 def choose_block(client: Any, stack: str, configured: str) -> str:
@@ -123,8 +129,7 @@ def choose_block(client: Any, stack: str, configured: str) -> str:
     blocked = [*others, *host_networks()]
     if configured != AUTO:
         block = Net(configured)
-        people = set(peoples)
-        clash = next((b for b in blocked if b not in people and block.overlaps(b)), None)
+        clash = next((b for b in machines_own(blocked, peoples) if block.overlaps(b)), None)
         if clash is not None:
             raise StackError(
                 f"user_network_block {block} overlaps {clash}, already in use on this machine "

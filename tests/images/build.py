@@ -54,6 +54,8 @@ DOCKERFILES = {
     "restic": "restic.Dockerfile",
     # A Debian machine where `hubd trust` may change the system trust store as root.
     "trust": "trust.Dockerfile",
+    # A Debian 12 machine with systemd as PID 1: the README's quickstart, service and all.
+    "systemd": "systemd.Dockerfile",
 }
 BUILD_PARAMS = {"labels": LABELS, "rm": True, "forcerm": True, "pull": False}
 # Hosts the builds need; probed to choose the build network mode.
@@ -76,6 +78,7 @@ class TestImages:
     hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
     restic: str  # stand-in for restic/restic
     trust: str  # Debian with ca-certificates, certutil and openssl, for `hubd trust` as root
+    systemd: str  # Debian 12 booting systemd, for the quickstart's `hubd service install`
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -245,6 +248,7 @@ def ensure_test_images(
         hub_base_5=tags["hub-base-5"],
         restic=tags["restic"],
         trust=tags["trust"],
+        systemd=tags["systemd"],
     )
 
 
@@ -256,3 +260,4 @@ if __name__ == "__main__":
     print(images.hub_base_5)
     print(images.restic)
     print(images.trust)
+    print(images.systemd)

@@ -322,6 +322,7 @@ def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_all
     a `control_group` applied by SIGHUP (set_group) opens that socket to them."""
     import grp
 
+    import hubd.service.systemd  # noqa: F401  (the CLI asks it; nobody may not read it)
     from hubd.cli import context as context_module
     from hubd.paths import Paths
 

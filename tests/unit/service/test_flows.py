@@ -199,6 +199,26 @@ def test_systemd_user_install_is_idempotent_and_uninstall_undoes_it(
 
 
 @pytest.mark.usefixtures("booted")
+def test_systemd_starting_means_activating(tmp_path: Path, bin_dir: Path) -> None:
+    """What a command typed right after install waits on (hubd.cli.context)."""
+    systemctl = FakeSystemctl()
+    manager = Systemd(user_target(tmp_path, bin_dir, systemctl))
+    for state, starting in [("activating", True), ("active", False), ("inactive", False)]:
+        systemctl.state = state
+        assert manager.starting() is starting, state
+
+
+def test_systemd_not_running_is_never_starting(
+    tmp_path: Path, bin_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_systemd, "SYSTEMD_RUN_DIR", tmp_path / "absent")
+    systemctl = FakeSystemctl()
+    systemctl.state = "activating"
+    assert not Systemd(user_target(tmp_path, bin_dir, systemctl)).starting()
+    assert systemctl.calls == []
+
+
+@pytest.mark.usefixtures("booted")
 def test_systemd_user_manager_out_of_reach(tmp_path: Path, bin_dir: Path) -> None:
     """su/sudo/ssh without a session: no install, but uninstall still works, offline."""
     systemctl = FakeSystemctl(user_bus=False)

@@ -77,6 +77,29 @@ def test_a_configured_block_that_clashes_says_what_to_set() -> None:
     assert choose_block(_Client(), "lab", "10.98.0.0/16") == "10.98.0.0/16"
 
 
+def test_a_configured_block_holding_the_stacks_own_networks_is_not_a_clash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`hubd up` again with people's networks in the block: their bridges' routes and
+    gateway addresses are theirs, not the machine's (a second `up` was refused)."""
+    from hubd.stack import subnets
+    from hubd.stack.naming import LABEL_ROLE, LABEL_STACK, ROLE_USER_NETWORK
+
+    class Client:
+        class api:
+            @staticmethod
+            def networks() -> list[dict[str, object]]:
+                labels = {LABEL_ROLE: ROLE_USER_NETWORK, LABEL_STACK: "lab"}
+                return [{"Labels": labels, "IPAM": {"Config": [{"Subnet": "10.99.0.0/29"}]}}]
+
+    monkeypatch.setattr(
+        subnets, "host_networks", lambda: [N("10.99.0.0/29"), N("10.99.0.1/32"), N("10.5.0.1/32")]
+    )
+    assert choose_block(Client(), "lab", "10.99.0.0/28") == "10.99.0.0/28"
+    with pytest.raises(StackError, match=r"overlaps 10\.5\.0\.1/32"):
+        choose_block(Client(), "lab", "10.5.0.0/24")  # the machine's own address: a clash
+
+
 def test_slots_cover_the_block_once_from_the_persons_own_start() -> None:
     block = "10.200.0.0/24"
     assert user_subnets.slot_count(block) == 32
