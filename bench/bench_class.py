@@ -69,9 +69,9 @@ def tutorial_stack(env: StackEnv) -> None:
     proxy.remove(force=True)
     with contextlib.suppress(docker.errors.NotFound):
         proxy.wait(condition="removed")
-    stack._stop(hub)
+    stack.hub.stop()
     hub.remove()
-    create, _ = stack.hub_spec(image)
+    create, _ = stack.hub.spec(image)
     del create["tmpfs"]
     create["volumes"] = {
         names.hub_data_volume: {"bind": "/srv/jupyterhub/data", "mode": "rw"},
@@ -101,7 +101,7 @@ def tutorial_stack(env: StackEnv) -> None:
     )
     tutorial.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     tutorial.start()
-    stack.wait_healthy(300)
+    stack.hub.wait_healthy(300)
 
 
 def one_person(env: StackEnv, name: str, outcome: Outcome, lock: threading.Lock) -> None:

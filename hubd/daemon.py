@@ -10,15 +10,12 @@ a deadline, a second signal forces it. SIGHUP: reload the config and apply what 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import logging.handlers
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -27,13 +24,14 @@ import docker
 from docker.errors import DockerException
 
 from hubd import __version__
-from hubd._daemon.autoupgrade import AutoUpgradeSchedule, parse_window
-from hubd._daemon.backend import DaemonBackend, _upgraded
+from hubd._daemon.backend import DaemonBackend
 from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.node_watch import NodeWatch
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DesiredState, Supervisor
+from hubd._daemon.upgrades import Upgrades
+from hubd._daemon.watchdog_reporter import WatchdogReporter
 from hubd._daemon.watchers import EventWatcher, Monitor
 from hubd.backup.scheduler import BackupScheduler
 from hubd.config import Config, load_config
@@ -44,9 +42,8 @@ from hubd.stack import Stack
 from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import LogReporter, ProgressFeed, PullProgress
-from hubd.stack.upgrade import UpgradePlan, Upgrader
-from hubd.status import HubState, MdnsView, UpdateView
+from hubd.stack.progress import ProgressFeed
+from hubd.status import HubState, MdnsView
 from hubd.timing import Timing
 
 if TYPE_CHECKING:
@@ -54,63 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hubd")
 
-# What describing the stack for a status may meet; status answers regardless.
-
 LOG_FILE_BYTES = 1_000_000
 LOG_FILE_COUNT = 3
-
-
-class _WatchdogReporter(LogReporter):
-    """Progress lines for the log, and on each a heartbeat (and, before READY=1, more start-up
-    time): a long first pull or build is progress, not a hung daemon. Each sign of progress is
-    also where a long pass stops when a stop signal came."""
-
-    def __init__(
-        self,
-        notifier: Notifier,
-        timing: Timing,
-        heartbeat: Heartbeat,
-        guard: StopGuard,
-        feed: ProgressFeed | None = None,
-    ) -> None:
-        super().__init__(timing, feed=feed.add if feed is not None else None)
-        self.notifier = notifier
-        self.extension_s = timing.start_timeout_extension_s
-        self.heartbeat = heartbeat
-        self.guard = guard
-        self.starting = True
-        # The supervisor's loop runs on the thread that builds the daemon. Backups, upgrades and
-        # control requests report through this reporter from threads of their own: their
-        # progress neither proves the loop alive nor may it unwind them with ShutdownRequested.
-        self._loop_thread = threading.current_thread()
-
-    def _progress(self) -> None:
-        if threading.current_thread() is not self._loop_thread:
-            return
-        self.guard.cancel_if_stopping()
-        if self.starting:
-            self.notifier.extend_start_timeout(self.extension_s)
-        self.heartbeat.beat()
-
-    def step(self, message: str) -> None:
-        self._progress()
-        super().step(message)
-
-    def build_output(self, line: str) -> None:
-        self._progress()
-        super().build_output(line)
-
-    @contextlib.contextmanager
-    def pulling(self, image: str) -> Iterator[PullProgress]:
-        progress = self._progress
-        with super().pulling(image) as inner:
-
-            class _Beating:
-                def update(self, event: dict[str, Any]) -> None:
-                    progress()
-                    inner.update(event)
-
-            yield _Beating()
 
 
 class Daemon:
@@ -142,7 +84,7 @@ class Daemon:
         )
         # What `hubd up` through the control socket shows: the steps, builds and pulls.
         self.progress_feed = ProgressFeed()
-        self.reporter = _WatchdogReporter(
+        self.reporter = WatchdogReporter(
             self.notifier, self.timing, self.heartbeat, self.guard, self.progress_feed
         )
         self.supervisor = Supervisor(
@@ -155,12 +97,7 @@ class Daemon:
             ping=self._ping_engine,
         )
         self.supervisor.on_engine_connected = self._engine_connected
-        self.update = UpdateView()
-        self.update_lock = threading.Lock()
-        self.auto_upgrade = AutoUpgradeSchedule(
-            self.config.auto_upgrade, parse_window(self.config.upgrade_window)
-        )
-        self.auto_upgrade_thread: threading.Thread | None = None
+        self.upgrades = Upgrades(self.config, paths, self.timing, self.supervisor, self.wake.set)
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -251,7 +188,7 @@ class Daemon:
         # A starting hub is watched by the pass itself (HubStart), with its own deadline.
         if stack is None or self.supervisor.state != HubState.RUNNING or self.supervisor.starting:
             return None
-        return stack.hub_is_healthy(self.timing.health_timeout_s)
+        return stack.hub.is_healthy(self.timing.health_timeout_s)
 
     def _probe_proxy(self) -> bool | None:
         stack = self.supervisor.stack
@@ -314,7 +251,7 @@ class Daemon:
             self.supervisor.reconcile_once()
             self._sync_advertiser()
             self._maybe_refresh_tls()
-            self._maybe_auto_upgrade()
+            self.upgrades.maybe_start()
             self.heartbeat.beat()
             if first:
                 first = False
@@ -360,8 +297,7 @@ class Daemon:
         mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
-        self.auto_upgrade.mode = config.auto_upgrade
-        self.auto_upgrade.window = parse_window(config.upgrade_window)
+        self.upgrades.reload(config)
         if mdns_changed:
             self._close_advertiser()
         log.info("config reloaded from %s", self.config_file)
@@ -380,60 +316,6 @@ class Daemon:
             )
             config = dataclasses.replace(config, stack_name=self.config.stack_name)
         return config
-
-    # ------------------------------------------------------------------ upgrades
-
-    def upgrader(self, stack: Stack) -> Upgrader:
-        pins = PinStore(self.paths.image_pins_file, stack.config.stack_name)
-        return Upgrader(stack, pins, self.paths.log_dir)
-
-    def record_update(
-        self, plan: UpgradePlan | None = None, result: str | None = None, ok: bool = False
-    ) -> None:
-        with self.update_lock:
-            update = self.update
-            if plan is not None:
-                update = dataclasses.replace(
-                    update,
-                    available=not plan.up_to_date,
-                    changes=tuple(str(c) for c in plan.changes),
-                    checked_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                )
-            if result is not None:
-                update = dataclasses.replace(update, last_result=result, last_ok=ok)
-            self.update = update
-
-    def _maybe_auto_upgrade(self) -> None:
-        running = self.auto_upgrade_thread is not None and self.auto_upgrade_thread.is_alive()
-        now = datetime.now()  # the window is in local time
-        if running or not self.auto_upgrade.due(now):
-            return
-        self.auto_upgrade.started(now)
-        self.auto_upgrade_thread = threading.Thread(
-            target=self._auto_upgrade, name="hubd-auto-upgrade", daemon=True
-        )
-        self.auto_upgrade_thread.start()
-
-    def _auto_upgrade(self) -> None:
-        """A check, and with `auto_upgrade = "install"` the upgrade, in the window."""
-        deadline_s = self.timing.upgrade_gate_deadline_s
-        try:
-            plan = self.supervisor.exclusive(lambda stack: self.upgrader(stack).plan(pull=True))
-            self.record_update(plan)
-            if plan.up_to_date:
-                log.info("automatic upgrade check: up to date")
-                return
-            log.warning("update available: %s", "; ".join(str(c) for c in plan.changes))
-            if not self.auto_upgrade.installs:
-                return
-            self.supervisor.exclusive(lambda stack: self.upgrader(stack).apply(plan, deadline_s))
-            self.record_update(UpgradePlan(plan.target, plan.target), _upgraded(plan), ok=True)
-            log.warning("automatic upgrade done: %s", "; ".join(str(c) for c in plan.changes))
-        except HubdError as exc:
-            self.record_update(result=str(exc))
-            log.error("automatic upgrade: %s", exc)
-        finally:
-            self.wake.set()
 
     # ------------------------------------------------------------------ mDNS
 

@@ -104,6 +104,26 @@ def resolve_paths(mode: Mode | None = None, environ: Mapping[str, str] | None = 
     )
 
 
+def sudo_user_state_dir(environ: Mapping[str, str] | None = None) -> Path | None:
+    """Under `sudo`, the state folder of the person who ran it, as their own hubd has it
+    (platformdirs' default, which the user service's `StateDirectory=hubd` matches); None
+    when not under sudo. sudo gives root's environment and home, not theirs: this is how
+    `sudo hubd trust install` finds the root of a hub that runs in the person's account."""
+    environ = os.environ if environ is None else environ
+    name = environ.get("SUDO_USER")
+    if default_mode() != "system" or not name or name == "root":
+        return None
+    import pwd
+
+    try:
+        home = Path(pwd.getpwnam(name).pw_dir)
+    except KeyError:
+        return None
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / APP_NAME
+    return home / ".local" / "state" / APP_NAME
+
+
 def _user_runtime_dir(dirs: PlatformDirs) -> Path:
     """The control socket's folder. Without XDG_RUNTIME_DIR (cron, su) platformdirs warns and
     uses /tmp/runtime-UID, a name any local account can take first; when that one is a

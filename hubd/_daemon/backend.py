@@ -5,7 +5,6 @@ Moved out of daemon.py as it was; daemon.py builds it with the Daemon it serves.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("hubd")
 
 STATUS_ERRORS: tuple[type[BaseException], ...] = (HubdError, *ENGINE_ERRORS)
-
-
-def _upgraded(plan: UpgradePlan) -> str:
-    when = datetime.now().strftime("%Y-%m-%d %H:%M")
-    return f"upgraded on {when}: " + "; ".join(str(c) for c in plan.changes)
 
 
 class DaemonBackend(ControlBackend):
@@ -69,7 +63,7 @@ class DaemonBackend(ControlBackend):
             view,
             self.daemon.mdns_status(),
             __version__,
-            self.daemon.update,
+            self.daemon.upgrades.update,
             backup=self.daemon.backups.status(config),
         )
 
@@ -92,7 +86,7 @@ class DaemonBackend(ControlBackend):
         return self._act(restart=True)
 
     def logs(self, tail: int) -> list[str]:
-        return list(self._stack().hub_log_tail(tail).splitlines())
+        return list(self._stack().hub.log_tail(tail).splitlines())
 
     def daemon_logs(self, tail: int) -> list[str]:
         return log_file_tail(self.daemon.paths.log_file, tail)
@@ -141,27 +135,14 @@ class DaemonBackend(ControlBackend):
         return Accounts(self._stack()).remove_user(name, delete_data)
 
     def upgrade_plan(self, pull: bool) -> dict[str, Any]:
-        plan = self.supervisor.exclusive(lambda stack: self.daemon.upgrader(stack).plan(pull))
-        self.daemon.record_update(plan)
-        return plan.to_json()
+        return self.daemon.upgrades.plan(pull).to_json()
 
     def upgrade_apply(self, plan: dict[str, Any]) -> dict[str, Any]:
         try:
             wanted = UpgradePlan.from_json(plan)
         except (KeyError, TypeError, ValueError):
             raise UsageError("the upgrade plan sent to hubd is malformed") from None
-        deadline_s = self.daemon.timing.upgrade_gate_deadline_s
-        try:
-            result = self.supervisor.exclusive(
-                lambda stack: self.daemon.upgrader(stack).apply(wanted, deadline_s)
-            )
-        except HubdError as exc:
-            self.daemon.record_update(result=str(exc))
-            raise
-        finally:
-            self.daemon.wake.set()
-        done = UpgradePlan(wanted.target, wanted.target)
-        self.daemon.record_update(done, _upgraded(wanted), ok=True)
+        result = self.daemon.upgrades.apply(wanted)
         return {"changes": result.changes, "database_copy": result.database_copy}
 
     def set_password(self, name: str, password: str) -> dict[str, Any]:

@@ -41,7 +41,7 @@ class HubLogStream:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         # Opened now: no hub (or no engine) is an error of the request, not of the stream.
-        self._chunks: Any = _current(stack).hub_log_stream(tail)
+        self._chunks: Any = _current(stack).hub.log_stream(tail)
 
     def __iter__(self) -> Iterator[str]:
         while not self._closed.is_set():
@@ -67,8 +67,8 @@ class HubLogStream:
         while not self._closed.wait(self._poll_s):
             try:
                 stack = self._stack()
-                if stack is not None and stack.hub_state().running:
-                    return stack.hub_log_stream(None, since=since)
+                if stack is not None and stack.hub.state().running:
+                    return stack.hub.log_stream(None, since=since)
             except STATUS_ERRORS as exc:  # the engine is away, or the hub went again
                 log.debug("following the hub's log: %s", exc)
         return None

@@ -302,7 +302,7 @@ class Supervisor:
         self.next_engine_attempt = self.clock() + self.timing.engine_reconnect_initial_s
 
     def _keep_stopped(self, stack: Stack) -> None:
-        hub = stack.hub_state()
+        hub = stack.hub.state()
         if hub.running or hub.status == "paused":
             log.info("stopping the hub, as asked")
             stack.down()
@@ -317,20 +317,20 @@ class Supervisor:
             return
         if now < self.restart_not_before:
             return  # backing off after a failure
-        hub = stack.hub_state()
+        hub = stack.hub.state()
         if self.needs_up or not hub.exists:
             self._bring_up(stack)
         elif self.restart_requested.is_set() and hub.running:
             log.info("restarting the hub, as asked")
             self.restart_requested.clear()
             self.state, self.healthy_since = HubState.RESTARTING, None
-            stack.restart_hub()
+            stack.hub.restart()
             self._begin_start("restart", fresh=True, after_failure=False)
         elif hub.status in ("exited", "dead", "created"):
             if self.starting is not None:
                 self._start_failed(
                     f"the hub exited while starting ({hub.status}); its last lines:\n"
-                    + stack.hub_log_tail(15)
+                    + stack.hub.log_tail(15)
                 )
             else:
                 self._restart(stack, f"the hub died ({hub.status})", start_only=True)
@@ -379,7 +379,7 @@ class Supervisor:
         hub's health says nothing. The front (which holds the port) is told from the proxy
         by asking the proxy past it.
         """
-        front, proxy = stack.front.state(), stack.proxy_state()
+        front, proxy = stack.front.state(), stack.proxy.state()
         part = "proxy"
         dead = ("exited", "dead", "created")
         if not front.exists:
@@ -427,7 +427,7 @@ class Supervisor:
         if how != "up":
             # The hub may have been on its way back when the proxy went: running is only
             # running once it answers, which the next passes watch.
-            if stack.hub_is_healthy():
+            if stack.hub.is_healthy():
                 self._healthy()
             else:
                 self._begin_start("the proxy came back", fresh=True, after_failure=False)
@@ -480,7 +480,7 @@ class Supervisor:
 
     def _check_start(self, stack: Stack, start: HubStart) -> None:
         now = self.clock()
-        if stack.hub_is_healthy():
+        if stack.hub.is_healthy():
             if start.after_failure:
                 # It came back, but a next death so soon is a crash loop in the making: pace it.
                 self.restart_not_before = now + self.backoff.next_delay()
@@ -488,12 +488,12 @@ class Supervisor:
             return
         if now >= start.next_frozen_check:
             start.next_frozen_check = now + self.timing.hub_frozen_check_s
-            if stack.hub_frozen():
+            if stack.hub.frozen():
                 self._start_failed("the hub is frozen (its process is stopped)")
                 return
         if now >= start.deadline:
             self._start_failed(
-                f"the hub did not answer {stack.health_url} within "
+                f"the hub did not answer {stack.hub.health_url} within "
                 f"{start.deadline - start.since:.0f} s; see `hubd logs`"
             )
 
@@ -520,9 +520,9 @@ class Supervisor:
         self._begin_start(reason, fresh=True, after_failure=True, counted=True)
         try:
             if start_only:
-                stack.start_hub()
+                stack.hub.start()
             else:
-                stack.restart_hub(graceful=False)
+                stack.hub.restart(graceful=False)
         except StackError as exc:
             self._start_failed(str(exc))
 

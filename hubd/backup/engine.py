@@ -208,7 +208,7 @@ class BackupEngine:
     def _backup(self, target: str | None) -> BackupResult:
         started = time.monotonic()
         folder = check_target(target)
-        if self.stack.find_hub() is None:
+        if self.stack.hub.find() is None:
             raise BackupError("there is no hub to back up yet: run `hubd up` first")
         password = self.password_for(folder)
         helper = self.helper(folder, password)
@@ -288,7 +288,7 @@ class BackupEngine:
     def _copy_database(self) -> None:
         copy_dir = f"{HUB_DATA_DIR}/{DB_COPY_DIR}"
         command = ["python3", "-c", _ONLINE_COPY, HUB_DATA_DIR, copy_dir]
-        hub = self.stack.find_hub()
+        hub = self.stack.hub.find()
         assert hub is not None
         if hub.status == "running":
             exit_code, output = hub.exec_run(command, user="0")

@@ -152,7 +152,7 @@ class Restorer:
             plan.changes.append(
                 Change(hub_volume, "hub", HUB_DIR, volume_exists(self.stack, hub_volume))
             )
-            hub = self.stack.find_hub()
+            hub = self.stack.hub.find()
             plan.stop_hub = hub is not None and hub.status == "running"
             config_file = self.engine.config_file
             plan.config_copy_to = config_file.with_name(config_file.name + ".from-backup")

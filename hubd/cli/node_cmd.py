@@ -77,7 +77,7 @@ class _Local:
 
     def add_node(self, advertise_addr: str | None) -> dict[str, Any]:
         result = self.nodes.add(advertise_addr)
-        if result.created and self.ctx.stack.hub_state().running:
+        if result.created and self.ctx.stack.hub.state().running:
             # What the daemon would do at once: the hub and the gate follow the Swarm role.
             print("switching the hub to the Swarm", file=sys.stderr)
             self.ctx.stack.up()

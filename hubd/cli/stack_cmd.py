@@ -303,8 +303,8 @@ def _logs(args: argparse.Namespace) -> int:
         _print_lines(daemon.logs(args.tail))
         return 0
     if args.follow:
-        return _follow(ctx.stack.follow_hub_logs(tail=args.tail))
-    sys.stdout.write(ctx.stack.hub_log_tail(args.tail))
+        return _follow(ctx.stack.hub.follow_logs(tail=args.tail))
+    sys.stdout.write(ctx.stack.hub.log_tail(args.tail))
     return 0
 
 

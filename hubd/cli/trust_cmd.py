@@ -9,7 +9,7 @@ from pathlib import Path
 from hubd.cli.commands import Subcommands, add_action, add_command
 from hubd.cli.context import Context
 from hubd.errors import TlsError
-from hubd.paths import resolve_paths
+from hubd.paths import resolve_paths, sudo_user_state_dir
 from hubd.tls import ca, store, system_trust
 
 
@@ -38,22 +38,38 @@ def register(commands: Subcommands) -> None:
         action.set_defaults(handler=_trust, action=name)
 
 
-def root_file(ctx: Context) -> Path:
-    """This hubd's root; the system service's when this account runs none of its own."""
-    own = store.files_in(ctx.paths.state_dir)
-    if own.root_cert.is_file():
-        return own.root_cert
-    system = store.files_in(resolve_paths("system").state_dir)
-    if system.root_cert.is_file():
-        return system.root_cert
-    # Not made yet (no `hubd up` so far): made now, as the first start would.
-    store.ensure_root(own, ctx.config.mdns_name, ctx.timing)
-    return own.root_cert
+def root_file(ctx: Context, action: str) -> Path:
+    """This hubd's root; else the system service's; else, under sudo, that of the hub in the
+    person's own account.
+
+    Never made here: a root made by `hubd trust` (as root, before any `hubd up`; or under
+    sudo for a hub that runs in a person's own account) would be one no hub serves, and
+    `trust status` would have written a CA key just by being asked."""
+    folders = [ctx.paths.state_dir, resolve_paths("system").state_dir]
+    person = sudo_user_state_dir()
+    if person is not None:
+        folders.append(person)
+    looked = list(dict.fromkeys(store.files_in(folder) for folder in folders))
+    for files in looked:
+        try:
+            if files.root_cert.is_file():
+                return files.root_cert
+        except PermissionError:
+            # The system service's folder is root's alone (StateDirectoryMode=0700).
+            raise TlsError(
+                f"{files.root_cert} is root's to read: run `sudo hubd trust {action}` (for "
+                "a browser alone: the hub's own page shows how to trust it)"
+            ) from None
+    where = " nor ".join(str(files.folder) for files in looked)
+    raise TlsError(
+        f"no root certificate in {where}: hubd makes it at its first start; "
+        "run `hubd up` (or start the service), then `hubd trust` again"
+    )
 
 
 def _trust(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
-    path = root_file(ctx)
+    path = root_file(ctx, args.action)
     root = store.load_root(store.Files(path.parent))
     if root is None:
         raise TlsError(f"no root certificate at {path}")
@@ -64,7 +80,7 @@ def _trust(args: argparse.Namespace) -> int:
         if args.action == "install" and not one.installed(root, path):
             one.install(root, path)
         elif args.action == "uninstall" and one.installed(root, path):
-            one.uninstall(root)
+            one.uninstall(root, path)
         result.append(
             {"store": one.name, "location": one.location, "trusted": one.installed(root, path)}
         )

@@ -98,6 +98,19 @@ def stop_gracefully(container: Container | None, timeout_s: float) -> bool:
     return True
 
 
+def stop_quietly(container: Container, timeout_s: float) -> None:
+    """Stop a container; one that is gone meanwhile (auto-removed users' servers) is
+    stopped enough."""
+    try:
+        container.reload()
+        if container.status == "paused":
+            container.unpause()
+        if container.status in ("running", "restarting"):
+            container.stop(timeout=timeout_s)
+    except NotFound:
+        pass
+
+
 def bring_up(
     container: Container, start: Callable[[Container], None], action: str = "unchanged"
 ) -> str:

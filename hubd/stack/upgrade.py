@@ -116,7 +116,7 @@ class Upgrader:
 
     def current_pins(self) -> ImagePins:
         current = self.pins.load()
-        hub = self.stack.hub_state()
+        hub = self.stack.hub.state()
         if not current.hub_image or not hub.exists:
             raise StackError("the hub has not been set up yet: run `hubd up` first")
         return current
@@ -135,12 +135,14 @@ class Upgrader:
             reporter,
             base_id=image_id(self.client, config.hub_base_image),
         )
-        refs = self.stack.user_image_refs()
+        refs = self.stack.images.user_image_refs()
         _, problems = ensure_user_images(self.client, refs, reporter, pull=pull)
         if problems:
             # An upgrade switches to every configured image at once: a missing one stops it.
             raise ImageError(problems[0])
-        target = self.stack.pins_for(hub_image, {ref: image_id(self.client, ref) for ref in refs})
+        target = self.stack.images.pins_for(
+            hub_image, {ref: image_id(self.client, ref) for ref in refs}
+        )
         return UpgradePlan(current, target, tuple(self._changes(current, target)))
 
     def _changes(self, current: ImagePins, target: ImagePins) -> list[Change]:
@@ -190,7 +192,7 @@ class Upgrader:
             raise StackError("the stack changed since the upgrade was planned: run it again")
         if plan.up_to_date:
             return UpgradeResult()
-        if not stack.hub_state().running:
+        if not stack.hub.state().running:
             raise StackError(
                 "the hub is not running: start it (`hubd up`) so that the new version can be "
                 "checked against it, then upgrade"
@@ -203,9 +205,7 @@ class Upgrader:
         copy = back_up_for_upgrade(self.client, names, current.hub_image)
         stack.reporter.step(f"starting the new hub ({plan.target.hub_image})")
         try:
-            stack.ensure_hub_container(
-                plan.target.hub_image, dict(plan.target.user_images), upgrade_db=True
-            )
+            stack.hub.ensure(plan.target.hub_image, dict(plan.target.user_images), upgrade_db=True)
             self.gate(running, deadline_s)
         except (HubdError, requests.RequestException) as exc:
             reason = _one_line(str(exc))
@@ -225,10 +225,10 @@ class Upgrader:
         stack = self.stack
         stack.reporter.step("rolling back: the previous hub and the database copy")
         try:
-            stack.remove_hub()
+            stack.hub.remove()
             restore_upgrade_copy(self.client, stack.names, previous.hub_image)
-            stack.ensure_hub_container(previous.hub_image, dict(previous.user_images))
-            stack.wait_healthy()
+            stack.hub.ensure(previous.hub_image, dict(previous.user_images))
+            stack.hub.wait_healthy()
         except HubdError as exc:
             raise UpgradeFailed(
                 f"the upgrade failed and so did putting the previous version back: "
@@ -252,7 +252,7 @@ class Upgrader:
         path = self.log_dir / f"{prefix}-{stamp}.log"
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.stack.hub_log_tail(2000))
+            path.write_text(self.stack.hub.log_tail(2000))
         except OSError as exc:
             log.warning("could not keep the new hub's log in %s: %s", path, exc)
         log.warning("the new hub's log is kept in %s", path)
@@ -263,7 +263,7 @@ class Upgrader:
     def gate(self, running_servers: list[str], deadline_s: float) -> None:
         """Raise with the reason unless the new hub serves people as the old one did."""
         deadline = time.monotonic() + deadline_s
-        self.stack.wait_healthy(deadline_s)
+        self.stack.hub.wait_healthy(deadline_s)
         base = self.stack.local_url.rstrip("/")
         # Over HTTPS: a session that checks hubd's certificate (hubd/tls/client.py).
         page = self.stack.proxy.new_session().get(f"{base}/hub/login", timeout=30)

@@ -3,8 +3,10 @@
 - Linux: the system store (/usr/local/share/ca-certificates + update-ca-certificates, as
   root) and the NSS databases browsers read: Chromium's and Chrome's `~/.pki/nssdb`, each
   Firefox profile (also the snap's), with `certutil` from libnss3-tools;
-- macOS: the keychain (`security add-trusted-cert`): the System keychain as root, else the
-  login keychain.
+- macOS: the keychain (`security add-trusted-cert`): the System keychain (admin trust
+  settings, `-d`) as root, else (and with `--browsers-only`) the login keychain. Uninstall
+  removes the trust settings as well as the certificate: settings left behind would still
+  trust the root whenever a server sends it along in its chain.
 
 Each store is one `Store` with install/uninstall/installed; nothing is touched but the entry
 named after the root (`hubd <fingerprint prefix>`), so the same root is found again and
@@ -65,9 +67,12 @@ class Store:
     def install(self, root: x509.Certificate, root_file: Path) -> None:
         if self.kind == "system":
             path = Path(self.location) / f"{nickname(root).replace(' ', '-')}.crt"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(root_file, path)
-            path.chmod(0o644)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root_file, path)
+                path.chmod(0o644)
+            except PermissionError:
+                raise self._roots_only("install") from None
             _checked(["update-ca-certificates"])
         elif self.kind == "nss":
             db = Path(self.location.removeprefix("sql:"))
@@ -79,22 +84,39 @@ class Store:
                  "-i", str(root_file)]
             )  # fmt: skip
         else:
-            admin = self.location == MAC_SYSTEM_KEYCHAIN
             _checked(
-                ["security", "add-trusted-cert", *(["-d"] if admin else []), "-r", "trustRoot",
+                ["security", "add-trusted-cert", *self._admin(), "-r", "trustRoot",
                  "-k", self.location, str(root_file)]
             )  # fmt: skip
 
-    def uninstall(self, root: x509.Certificate) -> None:
+    def uninstall(self, root: x509.Certificate, root_file: Path) -> None:
         if self.kind == "system":
             path = Path(self.location) / f"{nickname(root).replace(' ', '-')}.crt"
             if path.exists():
-                path.unlink()
+                try:
+                    path.unlink()
+                except PermissionError:
+                    raise self._roots_only("uninstall") from None
+                # --fresh: without it, Debian's (bookworm) leaves the root's links in
+                # /etc/ssl/certs dangling (tests/integration/test_trust_system.py).
                 _checked(["update-ca-certificates", "--fresh"])
         elif self.kind == "nss":
             _run(["certutil", "-D", "-d", self.location, "-n", nickname(root)])
         else:
+            # The trust settings live apart from the keychain (admin or user domain); each
+            # step may find nothing to do when someone removed it by hand.
+            _run(["security", "remove-trusted-cert", *self._admin(), str(root_file)])
             _run(["security", "delete-certificate", "-Z", _sha1(root), self.location])
+
+    def _roots_only(self, action: str) -> TlsError:
+        return TlsError(
+            f"the system store ({self.location}) is root's: run `sudo hubd trust {action}`, "
+            f"or `hubd trust {action} --browsers-only` for your own browsers alone"
+        )
+
+    def _admin(self) -> list[str]:
+        """`-d`: the admin trust domain, that of the System keychain."""
+        return ["-d"] if self.location == MAC_SYSTEM_KEYCHAIN else []
 
 
 def _sha1(root: x509.Certificate) -> str:
@@ -118,15 +140,23 @@ def _firefox_profiles(home: Path) -> Iterator[Path]:
             yield from sorted(p for p in base.iterdir() if (p / "cert9.db").exists())
 
 
-def stores(home: Path, *, browsers_only: bool = False, is_root: bool | None = None) -> list[Store]:
+def stores(
+    home: Path,
+    *,
+    browsers_only: bool = False,
+    is_root: bool | None = None,
+    platform: str | None = None,
+) -> list[Store]:
     """The stores on this machine that `hubd trust install` fills. `browsers_only` leaves the
-    system store alone (and needs no root)."""
+    system store alone (and needs no root); on macOS that is the login keychain, which
+    Safari and Chrome read."""
     is_root = (os.geteuid() == 0) if is_root is None else is_root
+    platform = platform or sys.platform
     found: list[Store] = []
-    if sys.platform == "darwin":
+    if platform == "darwin":
         keychain = (
             MAC_SYSTEM_KEYCHAIN
-            if is_root
+            if is_root and not browsers_only
             else str(home / "Library" / "Keychains" / "login.keychain-db")
         )
         found.append(Store("macOS keychain", "keychain", keychain))

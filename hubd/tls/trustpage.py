@@ -100,7 +100,8 @@ _STEPS: dict[str, tuple[str, list[str]]] = {
             "Chrome/Chromium: Settings &rarr; Privacy and security &rarr; Security &rarr; "
             "Manage certificates &rarr; Authorities &rarr; Import, tick "
             "<b>Trust this certificate for identifying websites</b>.",
-            "On the hub's own machine: <code>hubd trust install</code> does all of it.",
+            "On the hub's own machine: <code>sudo hubd trust install</code> (the system) and "
+            "<code>hubd trust install --browsers-only</code> (your browsers) do all of it.",
         ],
     ),
     "firefox": (

@@ -52,6 +52,8 @@ DOCKERFILES = {
     # An older JupyterHub (5.x): upgrade tests migrate its database to the current one.
     "hub-base-5": "hub-base-5.Dockerfile",
     "restic": "restic.Dockerfile",
+    # A Debian machine where `hubd trust` may change the system trust store as root.
+    "trust": "trust.Dockerfile",
     # A Debian 12 machine with systemd as PID 1: the README's quickstart, service and all.
     "systemd": "systemd.Dockerfile",
 }
@@ -75,6 +77,7 @@ class TestImages:
     proxy: str  # e.g. "hubd-test/proxy:<hash12>"
     hub_base_5: str  # JupyterHub 5.x, otherwise like hub_base
     restic: str  # stand-in for restic/restic
+    trust: str  # Debian with ca-certificates, certutil and openssl, for `hubd trust` as root
     systemd: str  # Debian 12 booting systemd, for the quickstart's `hubd service install`
 
 
@@ -244,6 +247,7 @@ def ensure_test_images(
         proxy=tags["proxy"],
         hub_base_5=tags["hub-base-5"],
         restic=tags["restic"],
+        trust=tags["trust"],
         systemd=tags["systemd"],
     )
 
@@ -255,4 +259,5 @@ if __name__ == "__main__":
     print(images.proxy)
     print(images.hub_base_5)
     print(images.restic)
+    print(images.trust)
     print(images.systemd)

@@ -287,7 +287,7 @@ def test_purge_then_restore_everything(team: Team) -> None:
     hub = team.hub
     team.kernel.close()
     hub.hubd("purge", "--yes")
-    assert hub.stack().find_hub() is None and hub.stack().user_volumes() == {}
+    assert hub.stack().hub.find() is None and hub.stack().user_volumes() == {}
     out = hub.hubd("restore", "--yes").stdout
     assert "hubd up" in out, out
     hub.hubd("up")

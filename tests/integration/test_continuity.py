@@ -223,8 +223,8 @@ def test_hub_killed_20_times_with_a_server_running_comes_back_every_time(work: W
             hub.exec_run(["sh", "-c", "echo 1 > jupyterhub-proxy.pid"])
             hub.kill("SIGKILL")
             hub.wait(condition="not-running")
-            stack.start_hub()
-            stack.wait_healthy(60)
+            stack.hub.start()
+            stack.hub.wait_healthy(60)
             hub.reload()
             assert hub.exec_run(["test", "-e", "jupyterhub-proxy.pid"]).exit_code != 0, round_
     finally:

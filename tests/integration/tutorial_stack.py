@@ -31,9 +31,9 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
             container = client.containers.get(name)
             container.remove(force=True)
             container.wait(condition="removed")
-    stack._stop(hub)
+    stack.hub.stop()
     hub.remove()
-    create, _ = stack.hub_spec(image)
+    create, _ = stack.hub.spec(image)
     del create["tmpfs"]
     create["ports"] = {"8000/tcp": ("127.0.0.1", env.config.port)}
     create["labels"] = names.labels("hub", **{"io.hubd.spec": "from-an-earlier-hubd"})
@@ -54,7 +54,7 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     old.put_archive("/", tar_files({f"{SETTINGS_DIR}/settings.json": settings}))
     old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     old.start()
-    stack.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
+    stack.hub.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
 
 
 def make_publishing_proxy_stack(env: StackEnv) -> None:

@@ -40,6 +40,12 @@ def local_node_id(client: Any) -> str:
     return str((client.info().get("Swarm") or {}).get("NodeID") or "")
 
 
+def manager_node_id(client: Any) -> str | None:
+    """This engine's node when it is a Swarm manager (`hubd node add` made it one): then
+    people's servers are Swarm services. Ask each time, as `node add` changes it."""
+    return local_node_id(client) if swarm_manager(client) else None
+
+
 def homes(client: Any, names: StackNames) -> dict[str, str]:
     """username -> id of their home node, for everyone who has a home label."""
     return homes_in([node.attrs for node in client.nodes.list()], names)

@@ -41,16 +41,16 @@ class EngineStream:
         self.closed.set()
 
 
-class FakeStack:
+class FakeHub:
     def __init__(self) -> None:
         self.running = True
         self.opened: list[tuple[int | None, float | None]] = []
         self.streams: list[EngineStream] = []
 
-    def hub_state(self) -> ContainerState:
+    def state(self) -> ContainerState:
         return ContainerState(exists=True, status="running" if self.running else "exited")
 
-    def hub_log_stream(self, tail: int | None, since: float | None = None) -> Any:
+    def log_stream(self, tail: int | None, since: float | None = None) -> Any:
         if not self.running:
             raise StackError("there is no hub container yet: run `hubd up`")
         self.opened.append((tail, since))
@@ -58,9 +58,17 @@ class FakeStack:
         return self.streams[-1]
 
 
+class FakeStack:
+    """The part of a Stack the stream uses: its hub."""
+
+    def __init__(self) -> None:
+        self.hub = FakeHub()
+
+
 def test_the_hub_s_log_goes_on_after_a_restart_from_its_new_start() -> None:
-    engine = FakeStack()
-    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    stack = FakeStack()
+    engine = stack.hub
+    stream = HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01)
     text = iter(stream)
     assert next(text) == "first run\n"
     engine.running = False
@@ -83,8 +91,9 @@ def test_the_hub_s_log_goes_on_after_a_restart_from_its_new_start() -> None:
 
 
 def test_an_engine_that_goes_away_mid_stream_is_waited_for_too() -> None:
-    engine = FakeStack()
-    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    stack = FakeStack()
+    engine = stack.hub
+    stream = HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01)
     text = iter(stream)
     assert next(text) == "first run\n"
     engine.streams[0].feed.put(b"BREAK")
@@ -101,8 +110,9 @@ def test_an_engine_that_goes_away_mid_stream_is_waited_for_too() -> None:
 
 
 def test_closing_while_waiting_for_the_hub_ends_it() -> None:
-    engine = FakeStack()
-    stream = HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+    stack = FakeStack()
+    engine = stack.hub
+    stream = HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01)
     text = iter(stream)
     assert next(text) == "first run\n"
     engine.running = False
@@ -114,9 +124,10 @@ def test_closing_while_waiting_for_the_hub_ends_it() -> None:
 
 
 def test_no_hub_or_no_engine_is_refused_at_once() -> None:
-    engine = FakeStack()
+    stack = FakeStack()
+    engine = stack.hub
     engine.running = False
     with pytest.raises(StackError, match="no hub container"):
-        HubLogStream(lambda: cast(Stack, engine), tail=10, poll_s=0.01)
+        HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01)
     with pytest.raises(DockerUnavailable):
         HubLogStream(lambda: None, tail=10, poll_s=0.01)

@@ -37,6 +37,44 @@ class FakeFront:
         return HubContainerState(exists=self.status != "missing", status=self.status)
 
 
+class FakeProxy:
+    def __init__(self, stack: FakeStack) -> None:
+        self.stack = stack
+
+    def state(self) -> HubContainerState:
+        status = self.stack.proxy_status
+        return HubContainerState(exists=status != "missing", status=status)
+
+
+class FakeHub:
+    """The stack's hub container: its state is the stack's, what it is asked goes there."""
+
+    def __init__(self, stack: FakeStack) -> None:
+        self.stack = stack
+        self.health_url = stack.local_url + "hub/health"
+
+    def state(self) -> HubContainerState:
+        return HubContainerState(exists=self.stack.status != "missing", status=self.stack.status)
+
+    def start(self) -> None:
+        self.stack.calls.append("start")
+        self.stack.status = "exited" if self.stack.fail_start else "running"
+
+    def restart(self, graceful: bool = True) -> None:
+        self.stack.calls.append("restart" if graceful else "kill-restart")
+        self.stack.status = "running"
+
+    def is_healthy(self) -> bool:
+        stack = self.stack
+        return stack.status == "running" and stack.answers and not stack.frozen
+
+    def frozen(self) -> bool:
+        return self.stack.frozen
+
+    def log_tail(self, lines: int) -> str:
+        return "Traceback: broken"
+
+
 class FakeStack:
     """Records what the supervisor asks for; its hub is whatever the test says."""
 
@@ -44,6 +82,7 @@ class FakeStack:
         self.status = "running"
         self.proxy_status = "running"
         self.front = FakeFront()
+        self.proxy = FakeProxy(self)
         self.hung = "proxy"  # which of front and proxy answers no more
         self.calls: list[str] = []
         self.fail_start = False
@@ -52,14 +91,8 @@ class FakeStack:
         self.up_error: Exception | None = None
         self.image_problems: list[str] = []
         self.local_url = "http://127.0.0.1:8000/"
-        self.health_url = self.local_url + "hub/health"
+        self.hub = FakeHub(self)
         self.swarm: str | None = None  # the engine's node when it is a Swarm manager
-
-    def hub_state(self) -> HubContainerState:
-        return HubContainerState(exists=self.status != "missing", status=self.status)
-
-    def proxy_state(self) -> HubContainerState:
-        return HubContainerState(exists=self.proxy_status != "missing", status=self.proxy_status)
 
     def recover_proxy(self, restart: bool) -> None:
         self.calls.append("proxy-restart" if restart else "proxy-start")
@@ -81,23 +114,6 @@ class FakeStack:
         self.status = "exited" if self.fail_start else "running"
         self.proxy_status = self.front.status = "running"
         return UpResult(url=self.local_url, hub_action=action, image_problems=self.image_problems)
-
-    def start_hub(self) -> None:
-        self.calls.append("start")
-        self.status = "exited" if self.fail_start else "running"
-
-    def restart_hub(self, graceful: bool = True) -> None:
-        self.calls.append("restart" if graceful else "kill-restart")
-        self.status = "running"
-
-    def hub_is_healthy(self) -> bool:
-        return self.status == "running" and self.answers and not self.frozen
-
-    def hub_frozen(self) -> bool:
-        return self.frozen
-
-    def hub_log_tail(self, lines: int) -> str:
-        return "Traceback: broken"
 
     def down(self) -> None:
         self.calls.append("down")
@@ -387,7 +403,7 @@ def test_a_container_that_will_not_start_is_recreated(rig: Any) -> None:
         stack.calls.append("start")
         raise StackError("the hub container did not start: network abc not found")
 
-    stack.start_hub = broken_start  # type: ignore[method-assign]
+    stack.hub.start = broken_start  # type: ignore[method-assign]
     supervisor.reconcile_once()
     assert "network abc not found" in (supervisor.last_error or "")
     clock.now = supervisor.restart_not_before
@@ -457,7 +473,7 @@ def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Excepti
     def failing_state() -> HubContainerState:
         raise error
 
-    stack.hub_state = failing_state  # type: ignore[method-assign]
+    stack.hub.state = failing_state  # type: ignore[method-assign]
     supervisor.reconcile_once()
     assert supervisor.state == "docker-unavailable" and supervisor.client is None
     pings[0] = True
