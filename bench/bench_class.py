@@ -33,6 +33,7 @@ from tests.integration.classroom import add_accounts, arrive, people, percentile
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.hubclient import KernelSocket, stop_server, write_file
 from tests.integration.hubclient import read_file as read_lab_file
+from tests.integration.tutorial_stack import remove_way_in
 
 RESULTS = Path(__file__).parent / "results" / "class.md"
 MEM_LIMIT = "512M"
@@ -65,10 +66,7 @@ def tutorial_stack(env: StackEnv) -> None:
     hub = client.containers.get(names.hub_container)
     image = hub.attrs["Config"]["Image"]
     token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    proxy = client.containers.get(names.proxy_container)
-    proxy.remove(force=True)
-    with contextlib.suppress(docker.errors.NotFound):
-        proxy.wait(condition="removed")
+    remove_way_in(env)  # the front held the port: the tutorial's hub publishes it
     stack.hub.stop()
     hub.remove()
     create, _ = stack.hub.spec(image)

@@ -16,6 +16,15 @@ from hubd.timing import Timing
 from tests.integration.docker_env import StackEnv
 
 
+def remove_way_in(env: StackEnv) -> None:
+    """No front nor proxy container: the hub's container is to publish the port itself."""
+    for name in (env.names.front_container, env.names.proxy_container):
+        with contextlib.suppress(docker.errors.NotFound):
+            container = env.client.containers.get(name)
+            container.remove(force=True)
+            container.wait(condition="removed")
+
+
 def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> None:
     """Turn a stack into the shape an earlier hubd made: no proxy container; the hub starts
     configurable-http-proxy itself and its container publishes the port. With
@@ -25,12 +34,7 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     hub = client.containers.get(names.hub_container)
     image = hub.attrs["Config"]["Image"]
     token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    # No front nor proxy container: the hub's container publishes the port itself.
-    for name in (names.front_container, names.proxy_container):
-        with contextlib.suppress(docker.errors.NotFound):
-            container = client.containers.get(name)
-            container.remove(force=True)
-            container.wait(condition="removed")
+    remove_way_in(env)
     stack.hub.stop()
     hub.remove()
     create, _ = stack.hub.spec(image)
