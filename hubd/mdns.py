@@ -33,10 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 
-from hubd._mdns.names import Names
 from hubd._mdns.report import AdvertiserStatus, State, StatusBoard
-from hubd._mdns.wakeup import Wakeup
-from hubd._mdns.worker import Worker
 from hubd.config import check_port
 from hubd.errors import ConfigError, HubdError
 from hubd.logsafe import WarnOnce
@@ -81,6 +78,11 @@ class Advertiser:
         if check_port(port) is not None:
             raise ConfigError(f"mDNS: port {port} is not a port number")
         warn = WarnOnce(log).warn
+        # Loaded here, not with the module: `hubd status` asks this module only for the LAN
+        # addresses, and the worker brings asyncio and zeroconf (~40 ms of its start).
+        from hubd._mdns.names import Names
+        from hubd._mdns.worker import Worker
+
         names = Names(name, port, timing, warn)
         self._timing = timing
         self._board = StatusBoard(
@@ -168,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The wakeup fd ends the select() below the moment a signal arrives (no polling delay
     # before the goodbyes go out); the handler itself only sets the flag.
+    from hubd._mdns.wakeup import Wakeup
+
     wakeup = Wakeup()
     signal.set_wakeup_fd(wakeup.write_fd, warn_on_full_buffer=False)
     signal.signal(signal.SIGTERM, on_signal)
