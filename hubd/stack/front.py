@@ -37,6 +37,7 @@ from hubd.stack.containers import (
     stop_gracefully,
 )
 from hubd.stack.naming import LABEL_SPEC, ROLE_FRONT, StackNames
+from hubd.stack.part import StackPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy_tls import HTTPS_PORT_IN_PROXY
 from hubd.stack.settings import PROXY_API_PORT
@@ -51,7 +52,7 @@ FRONT_PORT = 8000
 NOBODY = "65534:65534"
 
 
-class Front:
+class Front(StackPart):
     """The front container of one stack."""
 
     def __init__(
@@ -62,11 +63,7 @@ class Front:
         reporter: Reporter,
         timing: Timing,
     ) -> None:
-        self.client = client
-        self.config = config
-        self.names = names
-        self.reporter = reporter
-        self.timing = timing
+        super().__init__(client, config, names, reporter, timing)
 
     def spec(
         self, image: str, proxy_port: int, https_port: int | None = None

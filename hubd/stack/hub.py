@@ -45,6 +45,7 @@ from hubd.stack.engine import engine_of
 from hubd.stack.front import Front
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB, ROLE_HUB_DATA, StackNames
+from hubd.stack.part import StackPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy import Proxy, proxy_public_url
 from hubd.stack.settings import (
@@ -68,7 +69,7 @@ HUB_TMPFS = {HUB_WORK_DIR: "rw,nosuid,nodev,mode=0755", "/tmp": "rw,nosuid,nodev
 HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
-class Hub:
+class Hub(StackPart):
     """The hub container of one stack."""
 
     def __init__(
@@ -81,11 +82,7 @@ class Hub:
         proxy: Proxy,
         front: Front,
     ) -> None:
-        self.client = client
-        self.config = config
-        self.names = names
-        self.reporter = reporter
-        self.timing = timing
+        super().__init__(client, config, names, reporter, timing)
         # The way in: the hub's token is the proxy's too, and its probe goes through both.
         self.proxy = proxy
         self.front = front

@@ -58,6 +58,7 @@ from hubd.stack.containers import (
 )
 from hubd.stack.https import Served, https_url
 from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
+from hubd.stack.part import StackPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy_routes import (
     ANSWERS_JS,
@@ -127,7 +128,7 @@ def proxy_public_url(config: Config, served: Served | None = None) -> str:
     return f"http://{host}:{config.port}/"
 
 
-class Proxy:
+class Proxy(StackPart):
     """The proxy container of one stack."""
 
     def __init__(
@@ -138,11 +139,7 @@ class Proxy:
         reporter: Reporter,
         timing: Timing,
     ) -> None:
-        self.client = client
-        self.config = config
-        self.names = names
-        self.reporter = reporter
-        self.timing = timing
+        super().__init__(client, config, names, reporter, timing)
         # What the proxy serves over HTTPS (Stack.prepare_tls), None for plain HTTP.
         self.served: Served | None = None
         self.session = requests.Session()

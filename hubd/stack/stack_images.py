@@ -25,6 +25,7 @@ from hubd.stack.images import (
     pull_image,
 )
 from hubd.stack.naming import StackNames
+from hubd.stack.part import StackPart
 from hubd.stack.pins import ImagePins, PinStore
 from hubd.stack.progress import Reporter
 from hubd.timing import Timing
@@ -41,7 +42,7 @@ class ResolvedImages:
     problems: list[str] = field(default_factory=list)
 
 
-class StackImages:
+class StackImages(StackPart):
     """The images of one stack, on its pins."""
 
     def __init__(
@@ -53,11 +54,7 @@ class StackImages:
         timing: Timing,
         pins: PinStore | None = None,
     ) -> None:
-        self.client = client
-        self.config = config
-        self.names = names
-        self.reporter = reporter
-        self.timing = timing
+        super().__init__(client, config, names, reporter, timing)
         # Without a pin store (throwaway stacks in tests) images are used as their tags say.
         self.pins = pins
 
