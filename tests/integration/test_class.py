@@ -100,7 +100,7 @@ def test_forty_people_each_get_a_lab_then_the_hub_is_recreated(class_hub: StackE
     assert len(subnets) == CLASS_SIZE
     nets = [ipaddress.IPv4Network(s) for s in subnets.values()]
     assert {n.prefixlen for n in nets} == {29}
-    block = ipaddress.IPv4Network(env.stack().user_network_block)
+    block = ipaddress.IPv4Network(env.stack().hub.user_network_block)
     assert all(n.subnet_of(block) for n in nets)
     assert len(set(nets)) == CLASS_SIZE
 

@@ -57,6 +57,9 @@ def _line(process: subprocess.Popen[str]) -> str:
     return process.stdout.readline()
 
 
+# Open (issue 23): once, in a full run on three loaded workers, `hubd logs -f` did not end
+# within 30 s of its SIGINT; not reproduced since (13 runs, idle and under a CPU burner).
+@pytest.mark.xfail(reason="issue 23: Ctrl-C once did not end a follow under load", strict=False)
 def test_follow_prints_as_it_comes_and_ctrl_c_ends_it_quietly(following: Following) -> None:
     process = following.start("-f", "-n", "1")
     try:
