@@ -22,22 +22,18 @@ import logging
 from pathlib import Path
 
 import docker
-from docker.errors import NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
 from hubd.errors import StackError
 from hubd.stack import front_server
 from hubd.stack.containers import (
-    ContainerState,
-    container_state,
-    refuse_foreign,
     revive,
     start_container,
     stop_gracefully,
 )
 from hubd.stack.naming import LABEL_SPEC, ROLE_FRONT, StackNames
-from hubd.stack.part import StackPart
+from hubd.stack.part import ContainerPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy_tls import HTTPS_PORT_IN_PROXY
 from hubd.stack.settings import PROXY_API_PORT
@@ -52,7 +48,7 @@ FRONT_PORT = 8000
 NOBODY = "65534:65534"
 
 
-class Front(StackPart):
+class Front(ContainerPart):
     """The front container of one stack."""
 
     def __init__(
@@ -117,16 +113,9 @@ class Front(StackPart):
         }
         return create, spec_hash
 
-    def find(self) -> Container | None:
-        try:
-            container = self.client.containers.get(self.names.front_container)
-        except NotFound:
-            return None
-        refuse_foreign("container", container, self.names.stack)
-        return container
-
-    def state(self) -> ContainerState:
-        return container_state(self.find())
+    @property
+    def container_name(self) -> str:
+        return self.names.front_container
 
     def ensure(self, image: str, proxy_port: int, https_port: int | None = None) -> str:
         """Make the front match its spec and run. Returns what was done."""

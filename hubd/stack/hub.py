@@ -24,9 +24,7 @@ from docker.models.containers import Container
 from hubd.config import Config
 from hubd.errors import HubUnhealthy, PortInUse, StackError
 from hubd.stack.containers import (
-    ContainerState,
     bring_up,
-    container_state,
     http_ok,
     read_file,
     refuse_foreign,
@@ -45,7 +43,7 @@ from hubd.stack.engine import engine_of
 from hubd.stack.front import Front
 from hubd.stack.hubapi import HubAPI
 from hubd.stack.naming import LABEL_SPEC, ROLE_HUB, ROLE_HUB_DATA, StackNames
-from hubd.stack.part import StackPart
+from hubd.stack.part import ContainerPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy import Proxy, proxy_public_url
 from hubd.stack.settings import (
@@ -69,7 +67,7 @@ HUB_TMPFS = {HUB_WORK_DIR: "rw,nosuid,nodev,mode=0755", "/tmp": "rw,nosuid,nodev
 HUB_COMMAND = ["jupyterhub", "-f", "/usr/local/lib/hubd/jupyterhub_config.py"]
 
 
-class Hub(StackPart):
+class Hub(ContainerPart):
     """The hub container of one stack."""
 
     def __init__(
@@ -121,16 +119,9 @@ class Hub(StackPart):
 
     # ------------------------------------------------------------------ the container
 
-    def find(self) -> Container | None:
-        try:
-            container = self.client.containers.get(self.names.hub_container)
-        except NotFound:
-            return None
-        refuse_foreign("container", container, self.names.stack)
-        return container
-
-    def state(self) -> ContainerState:
-        return container_state(self.find())
+    @property
+    def container_name(self) -> str:
+        return self.names.hub_container
 
     def ensure_volume(self) -> bool:
         """The hub's data volume (accounts, the database, the service token); True if made."""

@@ -39,7 +39,6 @@ from urllib.parse import urlsplit
 import docker
 import requests
 from cryptography import x509
-from docker.errors import NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
@@ -47,10 +46,8 @@ from hubd.errors import HubUnhealthy, StackError
 from hubd.stack import proxy_tls
 from hubd.stack.containers import (
     ContainerState,
-    container_state,
     http_ok,
     read_file,
-    refuse_foreign,
     revive,
     start_container,
     stop_gracefully,
@@ -58,7 +55,7 @@ from hubd.stack.containers import (
 )
 from hubd.stack.https import Served, https_url
 from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
-from hubd.stack.part import StackPart
+from hubd.stack.part import ContainerPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy_routes import (
     ANSWERS_JS,
@@ -128,7 +125,7 @@ def proxy_public_url(config: Config, served: Served | None = None) -> str:
     return f"http://{host}:{config.port}/"
 
 
-class Proxy(StackPart):
+class Proxy(ContainerPart):
     """The proxy container of one stack."""
 
     def __init__(
@@ -225,16 +222,9 @@ class Proxy(StackPart):
         except docker.errors.ImageNotFound:
             return ""
 
-    def find(self, name: str | None = None) -> Container | None:
-        try:
-            container = self.client.containers.get(name or self.names.proxy_container)
-        except NotFound:
-            return None
-        refuse_foreign("container", container, self.names.stack)
-        return container
-
-    def state(self) -> ContainerState:
-        return container_state(self.find())
+    @property
+    def container_name(self) -> str:
+        return self.names.proxy_container
 
     def token(self, hub: Container | None) -> str:
         """The token the proxy and the hub share: the one they hold, or a new one."""
