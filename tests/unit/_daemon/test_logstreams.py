@@ -75,19 +75,25 @@ def test_the_hub_s_log_goes_on_after_a_restart_from_its_new_start() -> None:
     engine.streams[0].feed.put(None)  # the hub stopped
     assert next(text) == HubLogStream.STOPPED
     engine.running = True  # the daemon started it again
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(next(text)))
-    reader.start()
-    while len(engine.streams) < 2:
-        threading.Event().wait(0.01)
-    engine.streams[1].feed.put(b"second run\n")
-    reader.join(10)
-    assert got == ["second run\n"]
+    assert _next_from_the_second_stream(text, engine, b"second run\n") == ["second run\n"]
     tail, since = engine.opened[1]
     assert tail is None and since is not None  # from the moment it stopped, nothing older
     stream.close()
     assert engine.streams[1].closed.is_set()
     assert list(text) == []
+
+
+def _next_from_the_second_stream(text: Iterator[str], engine: Any, line: bytes) -> list[str]:
+    """The stream's next text, read meanwhile on another thread, once the hub's log was
+    opened a second time and `line` came on it."""
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(next(text)))
+    reader.start()
+    while len(engine.streams) < 2:
+        threading.Event().wait(0.01)
+    engine.streams[1].feed.put(line)
+    reader.join(10)
+    return got
 
 
 def test_an_engine_that_goes_away_mid_stream_is_waited_for_too() -> None:
@@ -98,14 +104,7 @@ def test_an_engine_that_goes_away_mid_stream_is_waited_for_too() -> None:
     assert next(text) == "first run\n"
     engine.streams[0].feed.put(b"BREAK")
     assert next(text) == HubLogStream.STOPPED
-    got: list[str] = []
-    reader = threading.Thread(target=lambda: got.append(next(text)))
-    reader.start()
-    while len(engine.streams) < 2:
-        threading.Event().wait(0.01)
-    engine.streams[1].feed.put(b"back\n")
-    reader.join(10)
-    assert got == ["back\n"]
+    assert _next_from_the_second_stream(text, engine, b"back\n") == ["back\n"]
     stream.close()
 
 
