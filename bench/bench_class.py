@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import tempfile
 import threading
 import time
@@ -25,27 +24,15 @@ from pathlib import Path
 
 import docker
 
-from hubd.stack.containers import read_file, tar_files
-from hubd.stack.settings import PROXY_TOKEN_FILE, SETTINGS_DIR, hub_settings
-from hubd.timing import Timing
 from tests.images.build import TestImages, ensure_test_images
 from tests.integration.classroom import add_accounts, arrive, people, percentile
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
 from tests.integration.hubclient import KernelSocket, stop_server, write_file
 from tests.integration.hubclient import read_file as read_lab_file
-from tests.integration.tutorial_stack import remove_way_in
+from tests.integration.tutorial_stack import make_tutorial_stack
 
 RESULTS = Path(__file__).parent / "results" / "class.md"
 MEM_LIMIT = "512M"
-# The tutorial's hub: hubd's configuration with the tutorial's spawner choices put back.
-TUTORIAL_CONFIG = """
-exec(compile(open("/usr/local/lib/hubd/jupyterhub_config.py").read(), "hubd", "exec"))
-c.JupyterHub.spawner_class = "dockerspawner.DockerSpawner"
-c.DockerSpawner.network_name = settings["network"]
-c.Spawner.pre_spawn_hook = _create_labelled_volume
-c.JupyterHub.concurrent_spawn_limit = 100
-c.JupyterHub.active_server_limit = 0
-"""
 
 
 @dataclass
@@ -55,51 +42,6 @@ class Outcome:
     waited: int = 0
     failures: list[str] = field(default_factory=list)
     wall_s: float = 0.0
-
-
-def tutorial_stack(env: StackEnv) -> None:
-    """Turn a hubd stack into the tutorial's layout: one hub container that starts the proxy
-    itself, publishes the port, holds the engine's socket and puts every server on the
-    stack's one network."""
-    stack = env.stack()
-    client, names = env.client, env.names
-    hub = client.containers.get(names.hub_container)
-    image = hub.attrs["Config"]["Image"]
-    token = (read_file(hub, PROXY_TOKEN_FILE) or "").strip()
-    remove_way_in(env)  # the front held the port: the tutorial's hub publishes it
-    stack.hub.stop()
-    hub.remove()
-    create, _ = stack.hub.spec(image)
-    del create["tmpfs"]
-    create["volumes"] = {
-        names.hub_data_volume: {"bind": "/srv/jupyterhub/data", "mode": "rw"},
-        "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-    }
-    create["environment"] = {"HUBD_SETTINGS": f"{SETTINGS_DIR}/settings.json"}
-    create["ports"] = {"8000/tcp": ("127.0.0.1", env.config.port)}
-    create["labels"] = names.labels("hub", **{"io.hubd.spec": "the-tutorials-layout"})
-    create["restart_policy"] = {"Name": "always"}
-    create["command"] = [
-        "jupyterhub",
-        "-f",
-        f"{SETTINGS_DIR}/tutorial_config.py",
-        "--ConfigurableHTTPProxy.should_start=True",
-        "--ConfigurableHTTPProxy.api_url=http://127.0.0.1:8001",
-    ]
-    tutorial = client.containers.create(**create)
-    settings = json.dumps(hub_settings(env.config, names, Timing()))
-    tutorial.put_archive(
-        "/",
-        tar_files(
-            {
-                f"{SETTINGS_DIR}/settings.json": settings,
-                f"{SETTINGS_DIR}/tutorial_config.py": TUTORIAL_CONFIG,
-            }
-        ),
-    )
-    tutorial.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
-    tutorial.start()
-    stack.hub.wait_healthy(300)
 
 
 def one_person(env: StackEnv, name: str, outcome: Outcome, lock: threading.Lock) -> None:
@@ -189,7 +131,7 @@ def main() -> None:
     images = ensure_test_images(client, log=print)
     outcomes = []
     with tempfile.TemporaryDirectory() as tmp:
-        for layout, shape in (("hubd", lambda env: None), ("tutorial", tutorial_stack)):
+        for layout, shape in (("hubd", lambda env: None), ("tutorial", make_tutorial_stack)):
             folder = Path(tmp) / layout
             folder.mkdir()
             with stack(folder, client, images, shape) as env:
