@@ -47,8 +47,10 @@ c.JupyterHub.active_server_limit = 0
 
 
 def remove_way_in(env: StackEnv) -> None:
-    """No front nor proxy container: the hub's container is to publish the port itself."""
-    for name in (env.names.front_container, env.names.proxy_container):
+    """No front nor proxy (nor its standby): the hub's container is to publish the port
+    itself."""
+    names = env.names
+    for name in (names.front_container, names.proxy_container, names.proxy_standby_container):
         with contextlib.suppress(docker.errors.NotFound):
             container = env.client.containers.get(name)
             container.remove(force=True)
