@@ -57,7 +57,7 @@ def test_a_run_is_due_once_per_window_and_never_when_off() -> None:
     assert not AutoUpgradeSchedule("check", NIGHT).installs
 
 
-def snap(state: str = "running", **update: Any) -> Snapshot:
+def snap(state: str = "running", /, **update: Any) -> Snapshot:
     return Snapshot(
         status=Status.from_json({"state": state, "url": "http://jupyter.local:8000/", **update})
     )
