@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
 
 import pytest
 
@@ -72,7 +71,9 @@ def test_the_front_waits_for_a_late_upstream_and_closes_when_it_never_comes() ->
     asyncio.run(scenario())
 
 
-def test_only_an_unanswered_lookup_falls_back_to_the_last_address(monkeypatch: Any) -> None:
+def test_only_an_unanswered_lookup_falls_back_to_the_last_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """dockerd frozen: its DNS does not answer, the proxy is still there at its address. A
     proxy Docker says is gone (stopped, renamed) is looked up again, not dialled at an address
     that may have vanished."""
