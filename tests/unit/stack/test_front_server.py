@@ -83,7 +83,9 @@ def test_the_front_waits_for_a_late_upstream_and_closes_when_it_never_comes() ->
     asyncio.run(scenario())
 
 
-def test_only_an_unanswered_lookup_falls_back_to_the_last_address(monkeypatch: Any) -> None:
+def test_only_an_unanswered_lookup_falls_back_to_the_last_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """dockerd frozen: its DNS does not answer, the proxy is still there at its address. A
     proxy Docker says is gone (stopped, renamed) is looked up again, not dialled at an address
     that may have vanished."""
@@ -159,13 +161,17 @@ def test_the_standby_serves_while_the_proxy_is_away_and_the_proxy_again_once_bac
     asyncio.run(scenario())
 
 
-def test_a_proxy_that_does_not_accept_is_given_up_for_the_standby(monkeypatch: Any) -> None:
+def test_a_proxy_that_does_not_accept_is_given_up_for_the_standby(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A connect to a container's address just after it went can hang (ARP): the standby is
     tried after `try_s`, not after the front's whole wait."""
     listen, proxy_port, standby_port = free_port(), free_port(), free_port()
     real_open = asyncio.open_connection
 
-    async def open_connection(host: str, port: int, **kwargs: Any) -> Any:
+    async def open_connection(
+        host: str, port: int, **kwargs: Any
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if port == proxy_port:
             await asyncio.sleep(3600)
         return await real_open(host, port, **kwargs)
