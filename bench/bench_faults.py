@@ -2,8 +2,8 @@
 
 Two stacks on the same images, one person at work on each (logged in, a kernel holding state,
 an open kernel websocket, a saved file):
-- hubd: the front holding the port, the proxy in its own container, `hubd run` supervising
-  (timing as shipped);
+- hubd: the front holding the port, the proxy and its standby in containers of their own,
+  `hubd run` supervising (timing as shipped);
 - tutorial: JupyterHub's Docker tutorial (jupyterhub-deploy-docker) as a compose file runs it:
   one hub container that starts configurable-http-proxy as its child and publishes the port
   itself, DockerSpawner on the engine's socket, Docker's `restart: always`, no hubd
