@@ -1,0 +1,348 @@
+"""Rootless Docker for integration tests: an account of its own with an /etc/subuid range, its
+engine started the way Debian's docker.io ships it (`dockerd-rootless.sh`: rootlesskit, a user
+namespace, slirp4netns, the builtin port driver), reached as `unix:///run/user/<uid>/docker.sock`.
+
+The engine lives in namespaces of its own (user, mount, network): it has its own `docker0` and
+iptables, and leaves the machine's engine alone. On this kernel (≥ 5.11) it stores images with
+overlay2 natively (`userxattr`; no fuse-overlayfs, no vfs), but without native overlay diffs:
+a `docker build` there walks whole layers for every step, so hubd must find its hub image
+already there (built once on the main engine, loaded, tagged as the stack's).
+
+Images: `docker save` from the main engine into the engine's `docker load` the first time,
+then a cache of its image store (hard links in swarm_lab's IMAGE_CACHE, keyed by the image
+ids *and the account's id mappings*: the files' owners on disk are the mapped ids). The
+account takes the first free uid from UID_FIRST with a subordinate range derived from it, so
+run after run it is the same mapping and the cache fits. The hub image, which changes with
+every edit of hubd's hub files, is loaded on top (its base is cached).
+
+Clean-up: the engine and every process of the account's ids, the account, its subordinate
+ranges, /run/user/<uid>, the work folder. A run that died is cleaned up by the next one
+(accounts `hubdrl<pid>` of gone processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import docker
+from docker.errors import NotFound
+
+from tests.integration.netns import wait_until
+from tests.integration.swarm_lab import IMAGE_CACHE, _prune_image_cache, _unmount_under
+
+ROOTLESS_SCRIPT = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
+ACCOUNT_PREFIX = "hubdrl"
+# Above login.defs' UID_MAX (60000) and SUB_UID_MAX (600100000): useradd hands out neither on
+# its own, so the first free uid here (and the range derived from it) is the same every run.
+UID_FIRST = 61000
+SUBID_FIRST = 700_000_000
+SUBID_COUNT = 65536
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
+    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+class RootlessEngine:
+    """One account and its rootless engine."""
+
+    def __init__(self) -> None:
+        self.name = f"{ACCOUNT_PREFIX}{os.getpid()}"
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"hubd-rl{os.getpid()}-"))
+        self.workdir.chmod(0o711)  # the account reaches its home inside
+        self.home = self.workdir / "home"
+        self.log_path = self.workdir / "dockerd.log"
+        self.uid = 0
+        self.subid_first = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def runtime_dir(self) -> Path:
+        return Path(f"/run/user/{self.uid}")
+
+    @property
+    def socket(self) -> Path:
+        return self.runtime_dir / "docker.sock"
+
+    @property
+    def docker_host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def data_root(self) -> Path:
+        """dockerd-rootless.sh's default, as a person's engine has it."""
+        return self.home / ".local" / "share" / "docker"
+
+    @property
+    def subids(self) -> range:
+        return range(self.subid_first, self.subid_first + SUBID_COUNT)
+
+    def create_account(self) -> None:
+        """The account, its subordinate ids (fixed, not useradd's next free range) and its
+        runtime folder (no logind here to make it)."""
+        self.uid = _free_uid()
+        self.subid_first = SUBID_FIRST + (self.uid - UID_FIRST) * SUBID_COUNT
+        ids = f"{self.subids.start}-{self.subids.stop - 1}"
+        _run(
+            [
+                "useradd", "--create-home", "--home-dir", str(self.home), "--uid", str(self.uid),
+                "--user-group", "--shell", "/bin/sh",
+                "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", self.name,
+            ]
+        )  # fmt: skip
+        _run(["usermod", "--add-subuids", ids, "--add-subgids", ids, self.name])
+        self.runtime_dir.mkdir(mode=0o700)
+        os.chown(self.runtime_dir, self.uid, self.uid)
+
+    def make_data_root(self) -> None:
+        for path in (self.home / ".local", self.home / ".local" / "share", self.data_root):
+            path.mkdir(mode=0o710 if path == self.data_root else 0o711, exist_ok=True)
+            os.chown(path, self.uid, self.uid)
+
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
+        return self._client
+
+    def start(self, timeout: float = 60) -> None:
+        env = {
+            "HOME": str(self.home),
+            "USER": self.name,
+            "XDG_RUNTIME_DIR": str(self.runtime_dir),
+            "PATH": f"{ROOTLESS_SCRIPT.parent}:{PATH}",
+        }
+        argv = [
+            "runuser", "-u", self.name, "--", "env", "-i",
+            *(f"{key}={value}" for key, value in env.items()),
+            str(ROOTLESS_SCRIPT),
+            # Containers get this long to stop when the engine stops (the default is 15 s).
+            "--shutdown-timeout=3",
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        try:
+            wait_until(self._answers, timeout, interval=0.1)
+        except AssertionError:
+            raise AssertionError(
+                f"rootless dockerd did not answer within {timeout} s; log:\n{self.log_tail()}"
+            ) from None
+
+    def _answers(self) -> bool:
+        if self._proc is not None and self._proc.poll() is not None:
+            raise AssertionError(
+                f"rootless dockerd exited ({self._proc.returncode}); log:\n{self.log_tail()}"
+            )
+        try:
+            return bool(self.client().ping())
+        except Exception:
+            return False
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM to dockerd (its pid file; no PID namespace here): it stops its containers,
+        then rootlesskit and runuser end with it."""
+        proc = self._proc
+        self.close_client()
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((self.runtime_dir / "docker.pid").read_text().strip()), signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+    def close_client(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+            self._client = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        """The engine, every process of the account's ids, the account, its folders."""
+        self.stop()
+        if self.uid:
+            _remove_account(self.name, self.uid, self.subids)
+        _unmount_under(self.workdir)  # none expected: its mounts are in its own namespace
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # ------------------------------------------------------------------------ images
+
+    def image_key(self, main: docker.DockerClient, refs: Sequence[str]) -> str:
+        """Names an image store by what is in it, the engine that wrote it, and the id
+        mappings its files' owners were written with."""
+        ids = sorted(f"{ref}={main.images.get(ref).id}" for ref in refs)
+        version = str(main.version().get("Version", ""))
+        mapping = [self.uid, self.subid_first, SUBID_COUNT]
+        digest = hashlib.sha256(json.dumps([version, ids, mapping]).encode()).hexdigest()[:16]
+        # Letters and digits only: swarm_lab's prune tells half-made entries by `.\w+.<pid>`.
+        return f"rootless{digest}"
+
+    def restore_images(self, key: str) -> bool:
+        """Hard-link the cached image store in (engine stopped); False if there is none."""
+        cached = IMAGE_CACHE / key
+        self.make_data_root()
+        if not (cached / "complete").exists():
+            return False
+        os.utime(cached)  # in use: not pruned
+        argv = ["cp", "-al", str(cached / "image"), str(cached / "overlay2"), str(self.data_root)]
+        if subprocess.run(argv, capture_output=True, timeout=300).returncode == 0:
+            return True
+        for part in ("image", "overlay2"):  # e.g. another file system: loaded instead
+            shutil.rmtree(self.data_root / part, ignore_errors=True)
+        return False
+
+    def load_images(self, refs: Sequence[str]) -> list[str]:
+        """`docker save` (main engine) into this engine's `docker load`, for what it lacks."""
+        missing = [ref for ref in refs if not self._has(ref)]
+        if not missing:
+            return []
+        err = self.workdir / "load.err"
+        with err.open("wb") as errors:
+            save = subprocess.Popen(
+                ["docker", "save", *missing], stdout=subprocess.PIPE, stderr=errors
+            )
+            load = subprocess.Popen(
+                ["docker", "-H", self.docker_host, "load", "-q"],
+                stdin=save.stdout,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+            assert save.stdout is not None
+            save.stdout.close()  # the load holds it now: it sees the end when the save ends
+        if save.wait(600) or load.wait(600):
+            raise AssertionError(f"loading {missing} failed: {err.read_text().strip()}")
+        return missing
+
+    def _has(self, ref: str) -> bool:
+        try:
+            self.client().images.get(ref)
+        except NotFound:
+            return False
+        return True
+
+    def cache_images(self, key: str) -> None:
+        """Hard-link the freshly loaded store (engine stopped: nothing half written) into the
+        cache, renamed into place whole."""
+        _prune_image_cache()
+        final = IMAGE_CACHE / key
+        if final.exists():
+            return
+        partial = IMAGE_CACHE / f".{key}.{os.getpid()}"
+        partial.mkdir(parents=True)
+        argv = ["cp", "-al", str(self.data_root / "image"), str(self.data_root / "overlay2")]
+        _run([*argv, str(partial)], timeout=300)
+        (partial / "complete").write_text(f"{self.uid} {self.subid_first}\n")
+        try:
+            partial.rename(final)
+        except OSError:  # another run was first
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _free_uid() -> int:
+    for uid in range(UID_FIRST, UID_FIRST + 1000):
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            if not Path(f"/run/user/{uid}").exists():
+                return uid
+    raise AssertionError(f"no free uid from {UID_FIRST} for a rootless Docker account")
+
+
+def _processes_of(uids: Sequence[range]) -> set[int]:
+    """Processes whose real uid is one of `uids` (the engine, its shims, containers)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+            if any(real_uid(int(entry.name)) in ids for ids in uids):
+                found.add(int(entry.name))
+    return found
+
+
+def real_uid(pid: int) -> int:
+    """A process's real uid on this machine (outside any user namespace)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def _kill(pids: set[int]) -> None:
+    for sig, wait_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait_s
+        while pids and time.monotonic() < deadline:
+            pids = {pid for pid in pids if Path(f"/proc/{pid}").exists() and _alive(pid)}
+            time.sleep(0.1)
+        if not pids:
+            return
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _remove_account(name: str, uid: int, subids: range | None) -> None:
+    """Every process of the account's ids, its subordinate ranges, the account and its
+    home, /run/user/<uid>."""
+    _kill(_processes_of([range(uid, uid + 1), *([subids] if subids else [])]))
+    if subids:
+        ids = f"{subids.start}-{subids.stop - 1}"
+        _run(["usermod", "--del-subuids", ids, "--del-subgids", ids, name], check=False)
+    _run(["userdel", "--remove", name], check=False)  # its group too (USERGROUPS_ENAB)
+    shutil.rmtree(f"/run/user/{uid}", ignore_errors=True)
+
+
+def _subids_of(name: str) -> range | None:
+    for line in Path("/etc/subuid").read_text().splitlines():
+        owner, _, rest = line.partition(":")
+        if owner == name and rest.count(":") == 1:
+            first, count = (int(part) for part in rest.split(":"))
+            return range(first, first + count)
+    return None
+
+
+def remove_stale_rootless() -> None:
+    """What runs whose process died left: accounts `hubdrl<pid>`, their processes, ranges,
+    runtime folders and work folders."""
+    for entry in pwd.getpwall():
+        match = re.match(rf"^{ACCOUNT_PREFIX}(\d+)$", entry.pw_name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            _remove_account(entry.pw_name, entry.pw_uid, _subids_of(entry.pw_name))
+    for workdir in Path(tempfile.gettempdir()).glob("hubd-rl*-*"):
+        match = re.match(r"^hubd-rl(\d+)-", workdir.name)
+        if match and not Path(f"/proc/{match.group(1)}").exists():
+            _unmount_under(workdir)
+            shutil.rmtree(workdir, ignore_errors=True)
