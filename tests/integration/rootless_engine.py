@@ -33,7 +33,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import docker
@@ -49,6 +49,7 @@ ACCOUNT_PREFIX = "hubdrl"
 UID_FIRST = 61000
 SUBID_FIRST = 700_000_000
 SUBID_COUNT = 65536
+USERADD_UID_IN_USE = 4  # useradd(8)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -97,16 +98,19 @@ class RootlessEngine:
     def create_account(self) -> None:
         """The account, its subordinate ids (fixed, not useradd's next free range) and its
         runtime folder (no logind here to make it)."""
-        self.uid = _free_uid()
-        self.subid_first = SUBID_FIRST + (self.uid - UID_FIRST) * SUBID_COUNT
-        ids = f"{self.subids.start}-{self.subids.stop - 1}"
-        _run(
-            [
-                "useradd", "--create-home", "--home-dir", str(self.home), "--uid", str(self.uid),
+        for uid in _free_uids():
+            self.uid, self.subid_first = uid, SUBID_FIRST + (uid - UID_FIRST) * SUBID_COUNT
+            argv = [
+                "useradd", "--create-home", "--home-dir", str(self.home), "--uid", str(uid),
                 "--user-group", "--shell", "/bin/sh",
                 "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", self.name,
-            ]
-        )  # fmt: skip
+            ]  # fmt: skip
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+            if done.returncode == 0:
+                break
+            if done.returncode != USERADD_UID_IN_USE:  # else another run took it just now
+                raise RuntimeError(f"useradd failed ({done.returncode}): {done.stderr.strip()}")
+        ids = f"{self.subids.start}-{self.subids.stop - 1}"
         _run(["usermod", "--add-subuids", ids, "--add-subgids", ids, self.name])
         self.runtime_dir.mkdir(mode=0o700)
         os.chown(self.runtime_dir, self.uid, self.uid)
@@ -265,13 +269,13 @@ class RootlessEngine:
             shutil.rmtree(partial, ignore_errors=True)
 
 
-def _free_uid() -> int:
+def _free_uids() -> Iterator[int]:
     for uid in range(UID_FIRST, UID_FIRST + 1000):
         try:
             pwd.getpwuid(uid)
         except KeyError:
             if not Path(f"/run/user/{uid}").exists():
-                return uid
+                yield uid
     raise AssertionError(f"no free uid from {UID_FIRST} for a rootless Docker account")
 
 

@@ -33,9 +33,9 @@ from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import hubclient
 from tests.integration.docker_env import free_port
+from tests.integration.engine_control import main_engine_view
 from tests.integration.rootless_engine import RootlessEngine, real_uid, remove_stale_rootless
 from tests.integration.swarm_lab import PREBUILT_STACK
-from tests.integration.test_engine_context import _main_engine_view
 from tests.patience import patient
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -92,7 +92,7 @@ def test_hubd_run_on_rootless_docker(
     assert "name=rootless" in info["SecurityOptions"], info["SecurityOptions"]
     # Native overlay2 (kernel >= 5.11, userxattr): vfs would copy every layer in full.
     assert info["Driver"] == "overlay2", info["Driver"]
-    main_before = _main_engine_view(docker_client)
+    main_before = main_engine_view(docker_client)
     stack = f"hubdrl{os.getpid()}"
     names = StackNames(stack)
     # The tag hubd looks for on this engine: so it does not build (see the module's text).
@@ -200,6 +200,6 @@ def test_hubd_run_on_rootless_docker(
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, 9)
     # The first engine: nothing of this stack, no restart, its default bridge still there.
-    assert _main_engine_view(docker_client) == main_before
+    assert main_engine_view(docker_client) == main_before
     assert not docker_client.containers.list(all=True, filters={"label": f"io.hubd.stack={stack}"})
     assert not docker_client.volumes.list(filters={"label": f"io.hubd.stack={stack}"})
