@@ -50,6 +50,9 @@ UID_FIRST = 61000
 SUBID_FIRST = 700_000_000
 SUBID_COUNT = 65536
 USERADD_UID_IN_USE = 4  # useradd(8)
+# The image store: layers and image metadata (dockerd's other folders hold containers,
+# volumes, networks: what a test made).
+STORE_PARTS = ("image", "overlay2")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -150,6 +153,9 @@ class RootlessEngine:
                 f"rootless dockerd did not answer within {timeout} s; log:\n{self.log_tail()}"
             ) from None
 
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def _answers(self) -> bool:
         if self._proc is not None and self._proc.poll() is not None:
             raise AssertionError(
@@ -160,21 +166,22 @@ class RootlessEngine:
         except Exception:
             return False
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 30) -> bool:
         """SIGTERM to dockerd (its pid file; no PID namespace here): it stops its containers,
-        then rootlesskit and runuser end with it."""
+        then rootlesskit and runuser end with it. True if it ended cleanly now."""
         proc = self._proc
         self.close_client()
         if proc is None or proc.poll() is not None:
-            return
+            return False
         with contextlib.suppress(OSError, ValueError):
             os.kill(int((self.runtime_dir / "docker.pid").read_text().strip()), signal.SIGTERM)
         try:
-            proc.wait(timeout)
+            return proc.wait(timeout) == 0
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+            return False
 
     def close_client(self) -> None:
         if self._client is not None:
@@ -208,19 +215,19 @@ class RootlessEngine:
         # Letters and digits only: swarm_lab's prune tells half-made entries by `.\w+.<pid>`.
         return f"rootless{digest}"
 
-    def restore_images(self, key: str) -> bool:
-        """Hard-link the cached image store in (engine stopped); False if there is none."""
-        cached = IMAGE_CACHE / key
+    def take_images(self, key: str) -> bool:
+        """Move the cached image store in (engine stopped): renames, so it takes no time, and
+        only one run can have it; False if there is none (or another run has it now)."""
         self.make_data_root()
-        if not (cached / "complete").exists():
+        claimed = self.workdir / "cached-store"
+        try:
+            (IMAGE_CACHE / key).rename(claimed)
+        except OSError:
             return False
-        os.utime(cached)  # in use: not pruned
-        argv = ["cp", "-al", str(cached / "image"), str(cached / "overlay2"), str(self.data_root)]
-        if subprocess.run(argv, capture_output=True, timeout=300).returncode == 0:
-            return True
-        for part in ("image", "overlay2"):  # e.g. another file system: loaded instead
-            shutil.rmtree(self.data_root / part, ignore_errors=True)
-        return False
+        for part in STORE_PARTS:
+            (claimed / part).rename(self.data_root / part)
+        shutil.rmtree(claimed)
+        return True
 
     def load_images(self, refs: Sequence[str]) -> list[str]:
         """`docker save` (main engine) into this engine's `docker load`, for what it lacks."""
@@ -251,22 +258,36 @@ class RootlessEngine:
             return False
         return True
 
-    def cache_images(self, key: str) -> None:
-        """Hard-link the freshly loaded store (engine stopped: nothing half written) into the
-        cache, renamed into place whole."""
+    def put_back_images(self, key: str, keep: Sequence[str]) -> bool:
+        """Give the image store back to the cache holding only `keep`: what the test made
+        (containers, volumes, networks, other tags) removed through the engine, the engine
+        stopped cleanly (nothing half written), its folders renamed into the cache. False
+        (and the store is left to be deleted) if any of that failed."""
+        client = self.client()
+        for container in client.containers.list(all=True):
+            container.remove(force=True, v=True)
+        for volume in client.volumes.list():
+            volume.remove(force=True)
+        client.networks.prune()
+        for image in client.images.list():
+            for tag in image.tags:
+                if tag not in keep:
+                    client.images.remove(tag)
+        client.images.prune(filters={"dangling": True})
+        if not self.stop():
+            return False
         _prune_image_cache()
         final = IMAGE_CACHE / key
-        if final.exists():
-            return
         partial = IMAGE_CACHE / f".{key}.{os.getpid()}"
         partial.mkdir(parents=True)
-        argv = ["cp", "-al", str(self.data_root / "image"), str(self.data_root / "overlay2")]
-        _run([*argv, str(partial)], timeout=300)
+        for part in STORE_PARTS:
+            (self.data_root / part).rename(partial / part)
         (partial / "complete").write_text(f"{self.uid} {self.subid_first}\n")
         try:
             partial.rename(final)
         except OSError:  # another run was first
             shutil.rmtree(partial, ignore_errors=True)
+        return True
 
 
 def _free_uids() -> Iterator[int]:
