@@ -8,12 +8,17 @@ overlay2 natively (`userxattr`; no fuse-overlayfs, no vfs), but without native o
 a `docker build` there walks whole layers for every step, so hubd must find its hub image
 already there (built once on the main engine, loaded, tagged as the stack's).
 
-Images: `docker save` from the main engine into the engine's `docker load` the first time,
-then a cache of its image store (hard links in swarm_lab's IMAGE_CACHE, keyed by the image
-ids *and the account's id mappings*: the files' owners on disk are the mapped ids). The
-account takes the first free uid from UID_FIRST with a subordinate range derived from it, so
-run after run it is the same mapping and the cache fits. The hub image, which changes with
-every edit of hubd's hub files, is loaded on top (its base is cached).
+Images: `docker save` from the main engine into the engine's `docker load` the first time
+(hub base, hub, proxy and user image: ~1.3 GB, 80-90 s on the 2-core test machine, loaded),
+then a cache of its image store in swarm_lab's IMAGE_CACHE, keyed by the image ids *and the
+account's id mappings* (the owners of the files on disk are mapped ids, so a lab node's
+root-owned store cannot be used, nor this one by an account with other mappings). The store is
+moved in and back out with renames, not hard links: a copy of its ~110,000 files as links
+takes seconds and deleting them at the end 25-35 s, a rename nothing. The account takes the
+first free uid from UID_FIRST with a subordinate range derived from it, so run after run the
+mappings, and the key, are the same. The hub image (it changes with every edit of hubd's hub
+files) is not in the key: a new one is loaded on top of its cached base (~17 s) and replaces
+the old one in the store that goes back.
 
 Clean-up: the engine and every process of the account's ids, the account, its subordinate
 ranges, /run/user/<uid>, the work folder. A run that died is cleaned up by the next one
