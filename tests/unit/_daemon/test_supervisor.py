@@ -83,6 +83,8 @@ class FakeStack:
         self.proxy_status = "running"
         self.front = FakeFront()
         self.proxy = FakeProxy(self)
+        self.standby = FakeFront()  # the standby proxy: a container with a status
+        self.standby_error: Exception | None = None
         self.hung = "proxy"  # which of front and proxy answers no more
         self.calls: list[str] = []
         self.fail_start = False
@@ -98,6 +100,13 @@ class FakeStack:
         self.calls.append("proxy-restart" if restart else "proxy-start")
         self.proxy_status = "running"
 
+    def recover_standby(self) -> str:
+        self.calls.append("standby")
+        if self.standby_error is not None:
+            raise self.standby_error
+        self.standby.status = "running"
+        return "started"
+
     def recover_front(self, restart: bool) -> None:
         self.calls.append("front-restart" if restart else "front-start")
         self.front.status = "running"
@@ -112,7 +121,7 @@ class FakeStack:
         self.calls.append("up-recreate" if recreate else "up")
         action = "unchanged" if self.status == "running" and not recreate else "started"
         self.status = "exited" if self.fail_start else "running"
-        self.proxy_status = self.front.status = "running"
+        self.proxy_status = self.front.status = self.standby.status = "running"
         return UpResult(url=self.local_url, hub_action=action, image_problems=self.image_problems)
 
     def down(self) -> None:
@@ -279,6 +288,30 @@ def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
     supervisor.reconcile_once()
     assert stack.calls[-1] == "up"
     assert supervisor.restart_count == 3
+
+
+def test_the_standby_proxy_is_brought_back_without_an_outage(rig: Any) -> None:
+    """The standby is no way in while the proxy serves: its death, pause or removal is mended
+    without a restart of anything else, the hub's state stays running, and one that will not
+    come back is retried after a backoff, not at every pass."""
+    supervisor, stack, clock, _ = rig
+    up_and_healthy(supervisor)
+    for status in ("exited", "paused", "missing"):
+        clock.now += 100  # past any backoff
+        stack.standby.status = status
+        supervisor.reconcile_once()
+        assert stack.calls[-1] == "standby" and stack.standby.status == "running"
+        assert supervisor.state == "running" and supervisor.restart_count == 0
+    assert stack.calls == ["up", "standby", "standby", "standby"]
+    stack.standby.status, stack.standby_error = "exited", StackError("no such image")
+    clock.now += 100
+    supervisor.reconcile_once()
+    supervisor.reconcile_once()
+    assert stack.calls.count("standby") == 4 and supervisor.state == "running"
+    clock.now += TIMING.restart_backoff_max_s + 1
+    stack.standby_error = None
+    supervisor.reconcile_once()
+    assert stack.calls.count("standby") == 5 and stack.standby.status == "running"
 
 
 def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Any) -> None:
