@@ -22,7 +22,8 @@ the old one in the store that goes back.
 
 Clean-up: the engine and every process of the account's ids, the account, its subordinate
 ranges, /run/user/<uid>, the work folder. A run that died is cleaned up by the next one
-(accounts `hubdrl<pid>` of gone processes).
+(accounts `hubdrl<pid>` of gone processes; the test names its stack as the account, so its
+hubd, root's, is found by HUBD_STACK_NAME).
 """
 
 from __future__ import annotations
@@ -317,6 +318,17 @@ def _processes_of(uids: Sequence[range]) -> set[int]:
     return found
 
 
+def _processes_with_env(item: str) -> set[int]:
+    needle = item.encode() + b"\0"
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and needle in (entry / "environ").read_bytes():
+                found.add(int(entry.name))
+    found.discard(os.getpid())
+    return found
+
+
 def real_uid(pid: int) -> int:
     """A process's real uid on this machine (outside any user namespace)."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -370,6 +382,8 @@ def remove_stale_rootless() -> None:
     for entry in pwd.getpwall():
         match = re.match(rf"^{ACCOUNT_PREFIX}(\d+)$", entry.pw_name)
         if match and not Path(f"/proc/{match.group(1)}").exists():
+            # The run's hubd (root, its own session) too: its stack is named as the account.
+            _kill(_processes_with_env(f"HUBD_STACK_NAME={entry.pw_name}"))
             _remove_account(entry.pw_name, entry.pw_uid, _subids_of(entry.pw_name))
     for workdir in Path(tempfile.gettempdir()).glob("hubd-rl*-*"):
         match = re.match(r"^hubd-rl(\d+)-", workdir.name)

@@ -94,7 +94,7 @@ def test_hubd_run_on_rootless_docker(
     # Native overlay2 (kernel >= 5.11, userxattr): vfs would copy every layer in full.
     assert info["Driver"] == "overlay2", info["Driver"]
     main_before = main_engine_view(docker_client)
-    stack = f"hubdrl{os.getpid()}"
+    stack = engine.name  # how a run that died is cleaned up: rootless_engine.py
     names = StackNames(stack)
     # The tag hubd looks for on this engine: so it does not build (see the module's text).
     tag = hub_image_tag(names, rootless.images.get(test_images.hub_base).id)
