@@ -22,6 +22,12 @@ NETWORK_EVENTS = frozenset(
         "NETWORK_MAC_ADDRESS_CHANGED",
     }
 )
+# The page's requests and their connections (not Chromium's own background DNS and UDP probes,
+# which an offline test machine fails all the time).
+PAGE_SOURCES = frozenset(
+    {"URL_REQUEST", "HTTP_STREAM_JOB", "HTTP_STREAM_POOL_GROUP", "SSL_CONNECT_JOB",
+     "TRANSPORT_CONNECT_JOB", "SOCKET", "HTTP_STREAM_POOL_ATTEMPT_MANAGER"}
+)  # fmt: skip
 # Not failures: a page that moved on cancels what it no longer needs.
 IGNORED_ERRORS = frozenset({"ERR_ABORTED", "ERR_IO_PENDING"})
 
@@ -74,13 +80,14 @@ def read(path: Path) -> NetLog:
         error = params.get("net_error")
         if isinstance(error, int) and error < 0:
             error_name = error_names.get(error, str(error))
-            if error_name in IGNORED_ERRORS:
+            source_type = source_names.get(source.get("type"), str(source.get("type")))
+            if error_name in IGNORED_ERRORS or source_type not in PAGE_SOURCES:
                 continue
             url, method = urls.get(int(source.get("id", -1)), ("", ""))
             failures.append(
                 Failure(
                     time_ms,
-                    source_names.get(source.get("type"), str(source.get("type"))),
+                    source_type,
                     name,
                     error_name,
                     url,
