@@ -2,7 +2,7 @@
 the machine's network change. For finding out why a browser test's request failed
 (`HUBDTEST_NETLOG=<folder>`, tests/integration/browser.py; docs/https.md).
 
-    python3 -m tests.integration.netlog <netlog.json>...
+    python3 -m tests.integration.netlog [--url-contains jupyter.local] <netlog.json>...
 """
 
 from __future__ import annotations
@@ -98,12 +98,18 @@ def read(path: Path) -> NetLog:
 
 
 def main(argv: list[str]) -> int:
+    """`[--url-contains TEXT] NETLOG...`: the failures of requests whose URL holds TEXT."""
+    wanted = ""
+    if argv[:1] == ["--url-contains"]:
+        wanted, argv = argv[1], argv[2:]
     for arg in argv:
         netlog = read(Path(arg))
         print(f"== {arg}: {len(netlog.network_changes)} network changes seen by Chromium")
         for time_ms, name in netlog.network_changes:
             print(f"  {time_ms} {name}")
         for failure in netlog.failures:
+            if wanted not in failure.url:
+                continue
             print(
                 f"  {failure.time_ms} {failure.error} {failure.source_type}/{failure.event}"
                 f" {failure.method} {failure.url}"
