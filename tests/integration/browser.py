@@ -8,10 +8,11 @@ Names such as `jupyter.local` can be mapped to a test address with `host_rules`
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.integration.browser_netns import Isolation
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -40,6 +43,10 @@ QUIET_FLAGS = [
     "--metrics-recording-only",
     "--window-size=1280,900",
 ]
+# HUBDTEST_NETLOG=<folder>: every browser writes Chromium's net-log there (every event, with
+# its net error code), for finding out why a request failed (docs/https.md).
+NETLOG_ENV = "HUBDTEST_NETLOG"
+_netlog_numbers = itertools.count()
 
 
 def chromium(
@@ -48,11 +55,17 @@ def chromium(
     user_data_dir: Path | None = None,
     extra_args: list[str] | None = None,
     home: Path | None = None,
+    isolate_ports: Iterable[int] | None = None,
 ) -> webdriver.Chrome:
     """A headless Chromium. `host_rules` maps host names to addresses ("jupyter.local" ->
     "127.0.0.1"); `user_data_dir` is the profile, a fresh one when None. Chromium on Linux
     reads trusted roots from `$HOME/.pki/nssdb` whatever the profile: `home` sets HOME for the
-    driver and the browser (import a root there with certutil, tests/integration/test_https.py)."""
+    driver and the browser (import a root there with certutil, tests/integration/test_https.py).
+
+    `isolate_ports`: run the browser in a network namespace of its own, where this machine's
+    network changes (Docker making networks and containers for other tests) cannot reach it,
+    with these ports of 127.0.0.1 piped in (tests/integration/browser_netns.py). Chromium fails
+    every request that is still connecting when the machine's addresses change."""
     os.environ["SE_OFFLINE"] = "true"  # selenium must not try to download a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -65,21 +78,45 @@ def chromium(
     options.add_argument(f"--user-data-dir={profile}")
     for flag in extra_args or []:
         options.add_argument(flag)
-    env = {**os.environ, "HOME": str(home)} if home is not None else None
-    service = Service(executable_path=CHROMEDRIVER, env=env)
-    driver = webdriver.Chrome(service=service, options=options)
+    netlog_folder = os.environ.get(NETLOG_ENV)
+    if netlog_folder:
+        Path(netlog_folder).mkdir(parents=True, exist_ok=True)
+        name = f"netlog-{os.getpid()}-{next(_netlog_numbers)}.json"
+        options.add_argument(f"--log-net-log={Path(netlog_folder) / name}")
+        options.add_argument("--net-log-capture-mode=Everything")
+    cleanups: list[Callable[[], None]] = []
     if user_data_dir is None:
         # Removed with the browser: the profile is this driver's alone.
+        cleanups.append(lambda: shutil.rmtree(profile, ignore_errors=True))
+    if isolate_ports is not None:
+        isolation = Isolation(isolate_ports)
+        cleanups.append(isolation.close)
+        options.binary_location = isolation.wrapper(CHROMIUM)
+        # Its DevTools port would be inside the namespace, out of chromedriver's reach.
+        options.add_argument("--remote-debugging-pipe")
+    env = {**os.environ, "HOME": str(home)} if home is not None else None
+    service = Service(executable_path=CHROMEDRIVER, env=env)
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+    except BaseException:
+        _run_all(cleanups)
+        raise
+    if cleanups:
         original_quit = driver.quit
 
         def quit_and_clean() -> None:
             try:
                 original_quit()
             finally:
-                shutil.rmtree(profile, ignore_errors=True)
+                _run_all(cleanups)
 
         driver.quit = quit_and_clean  # type: ignore[method-assign]
     return driver
+
+
+def _run_all(cleanups: list[Callable[[], None]]) -> None:
+    for cleanup in reversed(cleanups):
+        cleanup()
 
 
 @pytest.fixture
