@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from selenium import webdriver
@@ -61,7 +62,11 @@ class Lab:
             timeout=30,
         )
         assert response.status_code in (200, 201), response.text
-        self.driver: webdriver.Chrome = chromium()
+        # In a network namespace of its own: the Docker networks other tests make beside it
+        # would otherwise fail its connecting requests (ERR_NETWORK_CHANGED, docs/https.md).
+        port = urlsplit(base_url).port
+        assert port is not None, base_url
+        self.driver: webdriver.Chrome = chromium(isolate_ports=[port])
         self.runs = 0
         try:
             log_in(self.driver, base_url, name, password)
