@@ -18,7 +18,6 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import docker
 from docker.errors import DockerException
@@ -44,7 +43,7 @@ from hubd.stack import Stack
 from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import ProgressFeed
+from hubd.stack.progress import ProgressFeed, Reporter
 from hubd.status import HubState
 from hubd.timing import Timing
 
@@ -139,9 +138,18 @@ class Daemon:
             self.timing.engine_call_timeout_s, ping_timeout=self.timing.engine_ping_timeout_s
         )
 
-    def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
+    def _make_stack(
+        self, client: docker.DockerClient, config: Config, *, reporter: Reporter, timing: Timing
+    ) -> Stack:
         pins = PinStore(self.paths.image_pins_file, config.stack_name)
-        return Stack(client, config, pins=pins, state_dir=self.paths.state_dir, **kwargs)
+        return Stack(
+            client,
+            config,
+            reporter=reporter,
+            timing=timing,
+            pins=pins,
+            state_dir=self.paths.state_dir,
+        )
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
