@@ -149,22 +149,39 @@ def test_no_stack_no_https_port() -> None:
     assert https_port_of(None) is None
 
 
-def test_the_daemon_closes_its_advertiser_on_a_reload_that_renames_it(tmp_path: Path) -> None:
+def test_the_daemon_wires_it_to_its_reload_its_status_and_its_leaf(tmp_path: Path) -> None:
+    """The name mDNS claimed goes into the HTTPS leaf, the status shows it, a reload that
+    renames it closes the advertiser, and so does closing the daemon."""
+    from hubd._daemon.backend import DaemonBackend
+    from hubd._daemon.tls_refresh import TlsHolder
     from hubd.config import load_config
     from hubd.daemon import Daemon
     from hubd.paths import Paths
+
+    class Leaf:
+        mdns_hostnames: tuple[str, ...] = ()
+
+        def refresh_tls(self) -> bool:
+            return True
 
     config_file = tmp_path / "hubd.toml"
     config_file.write_text('mdns_name = "lab"\n')
     paths = Paths(tmp_path / "etc", tmp_path / "state", tmp_path / "run", tmp_path / "log")
     daemon = Daemon(paths, config_file, load_config(config_file), Timing())
     maker = Maker()
-    daemon.advertising = Advertising(daemon.config, daemon.timing, WarnOnce(log), make=maker)
+    daemon.advertising._make = maker
     try:
         daemon.advertising.sync_once(hub_wanted=True, https_port=None)
+        leaf: TlsHolder = Leaf()
+        daemon.tls.refresh_once(leaf)
+        assert leaf.mdns_hostnames == ("lab-2.local",)
+        mdns = DaemonBackend(daemon).status().mdns
+        assert mdns is not None and mdns.hostname == "lab-2.local"
         config_file.write_text('mdns_name = "physics"\n')
         assert daemon._reload() == []
         assert maker.made[0].closed == 1 and daemon.advertising.config.mdns_name == "physics"
+        daemon.advertising.sync_once(hub_wanted=True, https_port=None)
     finally:
         daemon.close()
-    assert [a.closed for a in maker.made] == [1]
+        daemon.close()
+    assert [a.closed for a in maker.made] == [1, 1]
