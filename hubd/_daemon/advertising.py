@@ -11,6 +11,7 @@ API's threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -95,11 +96,15 @@ class Advertising:
         """
         want = self.config.mdns_enabled and hub_wanted
         if want and self.advertiser is None:
+            advertiser: AdvertiserLike | None = None
             try:
                 advertiser = self._make(self.config, self.timing, https_port)
                 advertiser.start()
             except Exception as exc:  # mDNS is a convenience; the hub runs without it
                 self.warn.warn("mdns", "mDNS advertising failed: %s", exc)
+                if advertiser is not None:  # its sockets and pipe, not left to the next try
+                    with contextlib.suppress(Exception):
+                        advertiser.close()
                 return
             self.advertiser = advertiser
         elif not want and self.advertiser is not None:
