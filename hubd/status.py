@@ -171,6 +171,7 @@ class StackView(Record):
 
     hub: HubContainer = HubContainer()
     proxy: ProxyContainer = ProxyContainer()
+    standby: ProxyContainer = ProxyContainer()  # the proxy's standby (docs/proxy.md)
     front: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     local_url: str = ""
@@ -231,6 +232,7 @@ class Status(Record):
     mdns: MdnsView | None = None
     hub: HubContainer = HubContainer()
     proxy: ProxyContainer = ProxyContainer()
+    standby: ProxyContainer = ProxyContainer()  # the proxy's standby (docs/proxy.md)
     front: ProxyContainer = ProxyContainer()
     servers: tuple[UserServer, ...] = ()
     version: str | None = None  # the daemon's; None without a daemon
@@ -272,6 +274,7 @@ class Status(Record):
             mdns=mdns,
             hub=stack.hub if stack else HubContainer(),
             proxy=stack.proxy if stack else ProxyContainer(),
+            standby=stack.standby if stack else ProxyContainer(),
             front=stack.front if stack else ProxyContainer(),
             servers=stack.servers if stack else (),
             version=version,

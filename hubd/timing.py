@@ -43,6 +43,11 @@ class Timing:
     # took 16.5 s on a 2-core machine at load 20 (node starting under contention).
     front_proxy_wait_s: float = 30.0
     front_proxy_retry_s: float = 0.05
+    # The proxy gets this long to accept a connection before the front tries its standby: a
+    # connect to a container's address just after the container went can hang for seconds
+    # (ARP), and one to a proxy that is there takes a millisecond. Too short costs nothing:
+    # the standby routes the same way.
+    front_proxy_try_s: float = 0.5
     # A planned proxy switch (stack/proxy_switch.py): the replaced proxy keeps serving the
     # requests it has in flight this long before it is removed (its websockets are cut then,
     # and reconnect at once to the new proxy).

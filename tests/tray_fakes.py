@@ -129,6 +129,9 @@ class FakeDaemon:
     def remove_user(self, name: str, delete_data: bool) -> dict[str, Any]:
         raise NotImplementedError
 
+    def move_user(self, name: str, to: str, stop_server: bool, dry_run: bool) -> dict[str, Any]:
+        raise NotImplementedError  # the tray does not move people between machines
+
     def set_password(self, name: str, password: str) -> dict[str, Any]:
         self.calls.append(f"set_password {name}")
         if name not in self.users:

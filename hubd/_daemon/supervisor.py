@@ -155,6 +155,10 @@ class Supervisor:
         )
         self.proxy_backoff = Backoff(timing.restart_backoff_initial_s, timing.restart_backoff_max_s)
         self.proxy_not_before = 0.0
+        self.standby_backoff = Backoff(
+            timing.restart_backoff_initial_s, timing.restart_backoff_max_s
+        )
+        self.standby_not_before = 0.0
         self.next_engine_attempt = 0.0
         self.restart_not_before = 0.0
         self.healthy_since: float | None = None
@@ -315,6 +319,8 @@ class Supervisor:
         # The proxy first, whatever the hub's backoff: people's sessions go through it.
         if not self.needs_up and self._keep_proxy(stack):
             return
+        if not self.needs_up:
+            self._keep_standby(stack)
         if now < self.restart_not_before:
             return  # backing off after a failure
         hub = stack.hub.state()
@@ -356,6 +362,7 @@ class Supervisor:
                 log.info("the hub has been stable for %.0f s", now - self.healthy_since)
                 self.backoff.reset()
                 self.proxy_backoff.reset()
+                self.standby_backoff.reset()
                 self.warn.forget()  # the next restart is news to the owner again
 
     def _swarm_changed(self, stack: Stack) -> bool:
@@ -432,6 +439,29 @@ class Supervisor:
             else:
                 self._begin_start("the proxy came back", fresh=True, after_failure=False)
         return True
+
+    def _keep_standby(self, stack: Stack) -> None:
+        """Bring a missing, dead or paused standby proxy back. Nobody is cut off while it is
+        away (the proxy serves), so this is no outage: the hub's state stays as it is, and a
+        standby that will not start is retried after the backoff."""
+        standby = stack.standby.state()
+        if standby.running or self.clock() < self.standby_not_before:
+            return
+        reason = (
+            "the standby proxy is gone"
+            if not standby.exists
+            else f"the standby proxy is {standby.status}"
+        )
+        self.warn.warn("standby:" + reason, "%s: bringing it back", reason)
+        try:
+            stack.recover_standby()
+        except (HubUnhealthy, StackError, DockerException) as exc:
+            log.warning("the standby proxy did not come back: %s", exc)
+            self.standby_not_before = self.clock() + max(
+                self.standby_backoff.next_delay(), self.timing.restart_backoff_initial_s
+            )
+            return
+        self.standby_not_before = self.clock() + self.standby_backoff.next_delay()
 
     def _bring_up(self, stack: Stack) -> None:
         if self.state != HubState.FAILING:

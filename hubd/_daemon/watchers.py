@@ -1,6 +1,6 @@
 """Threads that watch the engine and the hub, record what they see and wake the loop.
 
-- EventWatcher follows the engine's event stream for the hub and proxy containers, so a death
+- EventWatcher follows the engine's event stream for the hub, proxies and front, so a death
   (exit, OOM kill) is noticed at once. The stream simply ends when the engine dies; that is
   reported as "engine lost".
 - Monitor pings the engine (a hung engine never ends the stream), probes the proxy and, through
@@ -51,10 +51,11 @@ class EventWatcher:
             filters={
                 "type": "container",
                 "event": HUB_EVENTS,
-                # One value per key is ANDed, several are ORed: the stack's hub, proxy or front.
+                # One value per key is ANDed, several are ORed: the stack's hub, proxies or front.
                 "container": [
                     self.names.hub_container,
                     self.names.proxy_container,
+                    self.names.proxy_standby_container,
                     self.names.front_container,
                 ],
                 **self.names.filters(),

@@ -180,6 +180,8 @@ def _status(args: argparse.Namespace) -> int:
         f"proxy:    {status.proxy.status}"
         + (f" ({status.proxy.image})" if status.proxy.image else "")
     )
+    if status.standby.exists:  # made by the first `up` of a hubd that has it
+        print(f"standby:  {status.standby.status} (takes over while the proxy is away)")
     if status.front.exists:  # a stack of an earlier hubd has none: its proxy holds the port
         print(f"front:    {status.front.status} (holds the published port)")
     print(f"uptime:   {_duration(uptime) if uptime is not None else '-'}")

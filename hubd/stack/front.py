@@ -3,8 +3,9 @@ the proxy (docs/proxy.md).
 
 It runs `front_server.py` (standard-library Python) from hubd's hub image, as nobody, on a
 read-only file system with no capabilities, on the stack network only. Every connection to the
-published port is piped to the container named `<stack>-proxy`; while that proxy is away the
-front keeps trying for `front_proxy_wait_s` instead of refusing or resetting. It also holds
+published port is piped to the container named `<stack>-proxy`; while that proxy is away, to
+its standby `<stack>-proxy-standby` (proxy_standby.py); while neither answers the front keeps
+trying for `front_proxy_wait_s` instead of refusing or resetting. It also holds
 the alias the hub reaches the proxy's API by, and pipes that to the proxy too, so that hubd
 can put a new proxy in place by renaming containers (stack/proxy_switch.py).
 
@@ -67,18 +68,22 @@ class Front(ContainerPart):
         """The front's create arguments and a hash of what matters in them (not the image).
         `https_port`: the proxy serves HTTPS too (hubd/stack/proxy_tls.py), published there;
         the front pipes its bytes unread, so TLS goes through it end to end."""
-        proxy = self.names.proxy_container
+        proxies = (self.names.proxy_container, self.names.proxy_standby_container)
+
+        def forward(listen: int, port: int) -> list[str]:
+            # The proxy first; its standby while the proxy is away (proxy_standby.py).
+            return ["--forward", f"{listen}=" + ",".join(f"{p}:{port}" for p in proxies)]
+
         command = [
-            "--forward",
-            f"{FRONT_PORT}={proxy}:{proxy_port}",
-            "--forward",
-            f"{PROXY_API_PORT}={proxy}:{PROXY_API_PORT}",
+            *forward(FRONT_PORT, proxy_port),
+            *forward(PROXY_API_PORT, PROXY_API_PORT),
             f"--wait-s={self.timing.front_proxy_wait_s:g}",
             f"--retry-s={self.timing.front_proxy_retry_s:g}",
+            f"--try-s={self.timing.front_proxy_try_s:g}",
         ]
         ports = {f"{FRONT_PORT}/tcp": (self.config.bind_address, self.config.port)}
         if https_port is not None:
-            command += ["--forward", f"{HTTPS_PORT_IN_PROXY}={proxy}:{HTTPS_PORT_IN_PROXY}"]
+            command += forward(HTTPS_PORT_IN_PROXY, HTTPS_PORT_IN_PROXY)
             ports[f"{HTTPS_PORT_IN_PROXY}/tcp"] = (self.config.bind_address, https_port)
         entrypoint = ["python3", "-I", "-c", FRONT_SOURCE]
         hashed = {

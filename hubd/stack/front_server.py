@@ -5,11 +5,13 @@ from hubd's hub image, so it uses the standard library only and imports nothing 
 
 For every accepted connection it connects to the proxy by name on the stack network and
 copies bytes both ways, without reading them (TLS passes through). When the proxy is away
-(restarting after a crash, being replaced) the connect is retried for a bounded time instead
-of resetting the person's connection: a browser whose websocket dropped reconnects at once,
-and that one try must not fail, or JupyterLab waits 10-30 s before the next.
+(killed, restarting after a crash, being replaced) it connects to the standby proxy instead
+(stack/proxy_standby.py), at once; when neither answers the connect is retried for a bounded
+time instead of resetting the person's connection: a browser whose websocket dropped
+reconnects at once, and that one try must not fail, or JupyterLab waits 10-30 s before the
+next.
 
-The proxy is found by name at each connection, so hubd switches proxies by renaming
+The proxies are found by name at each connection, so hubd switches proxies by renaming
 containers (Docker's DNS follows a rename at once).
 """
 
@@ -27,25 +29,44 @@ from dataclasses import dataclass
 log = logging.getLogger("hubd-front")
 
 CHUNK_BYTES = 65536
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 BACKLOG = 1024
 
 
 @dataclass(frozen=True)
-class Forward:
-    """One listening port and where its connections go."""
-
-    listen_port: int
+class Target:
     host: str
     port: int
 
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Forward:
+    """One listening port and where its connections go: the first target that answers, in
+    order (the proxy, then its standby)."""
+
+    listen_port: int
+    targets: tuple[Target, ...]
+
     @classmethod
     def parse(cls, text: str) -> Forward:
-        """`8000=hub-proxy:8000`."""
-        listen, _, target = text.partition("=")
-        host, _, port = target.rpartition(":")
-        if not listen.isdigit() or not port.isdigit() or not host:
-            raise argparse.ArgumentTypeError(f"not LISTEN_PORT=HOST:PORT: {text!r}")
-        return cls(int(listen), host, int(port))
+        """`8000=hub-proxy:8000,hub-proxy-standby:8000`."""
+        listen, _, rest = text.partition("=")
+        targets: list[Target] = []
+        for target in rest.split(","):
+            host, _, port = target.rpartition(":")
+            if not port.isdigit() or not host:
+                targets = []
+                break
+            targets.append(Target(host, int(port)))
+        if not listen.isdigit() or not targets:
+            raise argparse.ArgumentTypeError(f"not LISTEN_PORT=HOST:PORT[,HOST:PORT]: {text!r}")
+        return cls(int(listen), tuple(targets))
+
+    def __str__(self) -> str:
+        return ",".join(str(target) for target in self.targets)
 
 
 # The address each target name had when it last resolved. Docker's DNS (127.0.0.11) is
@@ -81,24 +102,37 @@ async def _address(host: str, timeout: float) -> str:
     return address
 
 
+async def _connect(target: Target, timeout: float, retry_s: float) -> Connection:
+    address = await _address(target.host, retry_s * RESOLVE_RETRIES)
+    return await asyncio.wait_for(
+        asyncio.open_connection(address, target.port), timeout=max(timeout, 0.1)
+    )
+
+
 async def connect_upstream(
-    forward: Forward, wait_s: float, retry_s: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect to the target, retrying refused connections and unknown names (a stopped or
-    renamed container has none) until `wait_s` has passed."""
+    forward: Forward, wait_s: float, retry_s: float, try_s: float
+) -> tuple[Connection, Target]:
+    """Connect to the first target that answers, retrying refused connections and unknown
+    names (a stopped or renamed container has none) until `wait_s` has passed.
+
+    A target with another behind it gets `try_s` to accept: a connect to the address of a
+    proxy that has just gone can hang for seconds (ARP), while the next target is there now.
+    Returns the connection and the target it went to."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
+    last = forward.targets[-1]
     while True:
-        remaining = deadline - loop.time()
-        try:
-            address = await _address(forward.host, retry_s * RESOLVE_RETRIES)
-            return await asyncio.wait_for(
-                asyncio.open_connection(address, forward.port), timeout=max(remaining, 0.1)
-            )
-        except (OSError, asyncio.TimeoutError):
-            if loop.time() + retry_s >= deadline:
-                raise
-            await asyncio.sleep(retry_s)
+        for target in forward.targets:
+            remaining = deadline - loop.time()
+            try:
+                timeout = remaining if target is last else min(try_s, remaining)
+                return await _connect(target, timeout, retry_s), target
+            except (OSError, asyncio.TimeoutError):
+                if target is not last:
+                    continue
+                if loop.time() + retry_s >= deadline:
+                    raise
+        await asyncio.sleep(retry_s)
 
 
 async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -120,10 +154,13 @@ async def close(writer: asyncio.StreamWriter) -> None:
 
 
 class Front:
-    def __init__(self, forwards: list[Forward], wait_s: float, retry_s: float) -> None:
+    def __init__(
+        self, forwards: list[Forward], wait_s: float, retry_s: float, try_s: float
+    ) -> None:
         self.forwards = forwards
         self.wait_s = wait_s
         self.retry_s = retry_s
+        self.try_s = try_s
         self.servers: list[asyncio.Server] = []
         # Strong references: asyncio keeps only weak ones, and Python 3.11's streams drop
         # theirs to a connection's task when its peer goes, so a task still cleaning up could
@@ -144,12 +181,7 @@ class Front:
                 handle, host, forward.listen_port, backlog=BACKLOG, reuse_address=True
             )
             self.servers.append(server)
-            log.info(
-                "listening on %s, forwarding to %s:%d",
-                forward.listen_port,
-                forward.host,
-                forward.port,
-            )
+            log.info("listening on %s, forwarding to %s", forward.listen_port, forward)
 
     async def serve(
         self, forward: Forward, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -169,20 +201,21 @@ class Front:
         loop = asyncio.get_running_loop()
         began = loop.time()
         try:
-            up_reader, up_writer = await connect_upstream(forward, self.wait_s, self.retry_s)
+            (up_reader, up_writer), target = await connect_upstream(
+                forward, self.wait_s, self.retry_s, self.try_s
+            )
         except (OSError, asyncio.TimeoutError) as exc:
             log.warning(
-                "%s:%d did not answer within %.1f s (%s): closing a connection",
-                forward.host,
-                forward.port,
+                "%s did not answer within %.1f s (%s): closing a connection",
+                forward,
                 self.wait_s,
                 exc,
             )
             await close(writer)
             return
         waited = loop.time() - began
-        if waited > 0.5:
-            log.info("a connection waited %.2f s for %s:%d", waited, forward.host, forward.port)
+        if waited > 0.5 or target is not forward.targets[0]:
+            log.info("a connection went to %s after %.2f s", target, waited)
         tasks = [
             asyncio.ensure_future(pipe(reader, up_writer)),
             asyncio.ensure_future(pipe(up_reader, writer)),
@@ -213,7 +246,7 @@ class Front:
 
 
 async def run(args: argparse.Namespace) -> None:
-    front = Front(args.forward, args.wait_s, args.retry_s)
+    front = Front(args.forward, args.wait_s, args.retry_s, args.try_s)
     await front.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -228,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forward", type=Forward.parse, action="append", required=True)
     parser.add_argument("--wait-s", type=float, required=True)
     parser.add_argument("--retry-s", type=float, required=True)
+    parser.add_argument("--try-s", type=float, required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"

@@ -49,6 +49,7 @@ from hubd.stack.naming import (
 from hubd.stack.pins import PinStore
 from hubd.stack.progress import LogReporter, Reporter
 from hubd.stack.proxy import PROXY_PUBLIC_PORT, Proxy
+from hubd.stack.proxy_standby import StandbyProxy
 from hubd.stack.stack_images import StackImages
 from hubd.stack.swarm.homes import manager_node_id
 from hubd.stack.swarm.move_helper import remove_move_helpers
@@ -96,6 +97,7 @@ class Stack:
         self.reporter: Reporter = reporter or LogReporter(self.timing)
         self.images = StackImages(client, config, self.names, self.reporter, self.timing, pins)
         self.proxy = Proxy(client, config, self.names, self.reporter, self.timing)
+        self.standby = StandbyProxy(client, config, self.names, self.reporter, self.timing)
         self.front = Front(client, config, self.names, self.reporter, self.timing)
         self.hub = Hub(
             client, config, self.names, self.reporter, self.timing, self.proxy, self.front
@@ -127,6 +129,7 @@ class Stack:
         own certificate) and have the proxy serve it."""
         if not https.tls_enabled(self.config):
             self.proxy.serve(None)
+            self.standby.serve(None)
             return None
         from hubd.mdns import lan_addresses
 
@@ -154,6 +157,7 @@ class Stack:
             self.config, self.state_dir, self.timing, port, self.mdns_hostnames, addresses, make
         )
         self.proxy.serve(served)
+        self.standby.serve(served)
         return served
 
     def refresh_tls(self) -> bool:
@@ -163,6 +167,9 @@ class Stack:
         if not https.tls_enabled(self.config):
             return False
         self.prepare_tls()
+        # The standby first: the proxy's new certificate is checked through the front, and
+        # the standby must not serve the old one after it.
+        self.standby.sync_tls()
         return self.proxy.sync_tls()
 
     def _published_https_port(self) -> int | None:
@@ -228,6 +235,7 @@ class Stack:
             self.prepare_tls()
             # Before ensure(): a stopped proxy (after `down`, a restore) starts with the new
             # certificate, a running one gets it without a restart.
+            self.standby.sync_tls()
             if self.proxy.sync_tls():
                 changes.append("gave the proxy a new certificate")
         token = self.proxy.token(self.hub.find())
@@ -244,6 +252,10 @@ class Stack:
         if action != "unchanged" and self.hub.state().running:
             # A new proxy knows the routes it was given; a server started meanwhile is added.
             self.refresh_routes()
+        # After the proxy: a new spec recreates the standby while the proxy serves.
+        standby_action = self.standby.ensure(token)
+        if standby_action != "unchanged":
+            changes.append(f"{standby_action} container {self.names.proxy_standby_container}")
         return changes
 
     def ensure_network(self) -> bool:
@@ -341,6 +353,11 @@ class Stack:
                 time.monotonic() - began,
             )
 
+    def recover_standby(self) -> str:
+        """Bring a missing, dead or paused standby proxy back (made anew when missing, with
+        the proxy's token). What was done."""
+        return self.standby.ensure(self.proxy.token(self.hub.find()))
+
     def recover_front(self, restart: bool) -> None:
         """Bring a dead (start) or hung (restart) front back. The proxy and its routes were
         not touched: people are served again as soon as it listens."""
@@ -374,6 +391,8 @@ class Stack:
             done.append(f"stopped {self.names.hub_container}")
         if self.proxy.stop():
             done.append(f"stopped {self.names.proxy_container}")
+        if self.standby.stop():
+            done.append(f"stopped {self.names.proxy_standby_container}")
         if self.front.stop():
             done.append(f"stopped {self.names.front_container}")
         for server in self.containers(ROLE_USER_SERVER):
@@ -452,6 +471,7 @@ class Stack:
                 uptime_s=uptime,
             ),
             proxy=_way_in(proxy),
+            standby=_way_in(self.standby.state()),
             front=_way_in(front),
             local_url=self.local_url,
             servers=self.user_servers(),

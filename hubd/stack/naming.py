@@ -15,6 +15,8 @@ LABEL_USER = "io.hubd.user"
 
 ROLE_HUB = "hub"
 ROLE_PROXY = "proxy"
+ROLE_PROXY_STANDBY = "proxy-standby"
+ROLE_PROXY_ROUTES = "proxy-routes"
 ROLE_FRONT = "front"
 ROLE_USER_SERVER = "user-server"
 ROLE_HUB_DATA = "hub-data"
@@ -48,7 +50,7 @@ class StackNames:
         """The stack's containers that join every person's network: whatever must reach
         people's servers (the proxy, the hub's spawn checks) or be reached by them (the hub's
         API). Nothing else: the gate lets the hub connect only these."""
-        return [self.hub_container, self.proxy_container]
+        return [self.hub_container, self.proxy_container, self.proxy_standby_container]
 
     @property
     def hub_container(self) -> str:
@@ -57,6 +59,17 @@ class StackNames:
     @property
     def proxy_container(self) -> str:
         return f"{self.stack}-proxy"
+
+    @property
+    def proxy_standby_container(self) -> str:
+        """A second proxy, running beside the proxy with the same routing table: the front
+        sends connections to it while the proxy is away (stack/proxy_standby.py)."""
+        return f"{self.stack}-proxy-standby"
+
+    @property
+    def proxy_routes_volume(self) -> str:
+        """The proxies' routing table, shared by the proxy and its standby (proxy_routes.py)."""
+        return f"{self.stack}-proxy-routes"
 
     @property
     def front_container(self) -> str:

@@ -48,17 +48,19 @@ from hubd.stack.containers import (
     ContainerState,
     http_ok,
     read_file,
+    refuse_foreign,
     revive,
     start_container,
     stop_gracefully,
     tar_files,
 )
 from hubd.stack.https import Served, https_url
-from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, StackNames
+from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, ROLE_PROXY_ROUTES, StackNames
 from hubd.stack.part import ContainerPart
 from hubd.stack.progress import Reporter
 from hubd.stack.proxy_routes import (
     ANSWERS_JS,
+    ROUTES_DIR,
     ROUTES_FILE,
     ROUTES_STORE_IN_PROXY,
     ROUTES_STORE_JS,
@@ -128,6 +130,11 @@ def proxy_public_url(config: Config, served: Served | None = None) -> str:
 class Proxy(ContainerPart):
     """The proxy container of one stack."""
 
+    # Its role label; the standby (proxy_standby.py) has its own.
+    role = ROLE_PROXY
+    # A new spec is switched to without a gap (proxy_switch.py); the standby is recreated.
+    switches = True
+
     def __init__(
         self,
         client: docker.DockerClient,
@@ -192,16 +199,19 @@ class Proxy(ContainerPart):
             "entrypoint": entrypoint,
             "store": ROUTES_STORE_JS,
             "behind_front": True,
+            "routes_volume": ROUTES_DIR,
         }
         spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
         create: dict[str, Any] = {
             "image": self.config.proxy_image,
-            "name": self.names.proxy_container,
+            "name": self.container_name,
             "entrypoint": entrypoint,
             "command": command,
             "labels": self.names.labels(
-                ROLE_PROXY, **{LABEL_SPEC: spec_hash, LABEL_API_ALIAS: api_alias}
+                self.role, **{LABEL_SPEC: spec_hash, LABEL_API_ALIAS: api_alias}
             ),
+            # The routing table, shared with the other proxy (proxy_routes.py).
+            "volumes": {self.names.proxy_routes_volume: {"bind": ROUTES_DIR, "mode": "rw"}},
             "network": self.names.network,
             # Set at creation: an alias given here exists on this network only.
             "networking_config": {self.names.network: {"Aliases": [api_alias]}},
@@ -243,12 +253,13 @@ class Proxy(ContainerPart):
         (proxy_switch.py); otherwise it is removed and a new one created."""
         from hubd.stack.proxy_switch import ProxySwitch
 
-        ProxySwitch(self).tidy()
+        if self.switches:
+            ProxySwitch(self).tidy()
         _, spec_hash = self.spec()
         container = self.find()
         action = "unchanged"
         if container is not None and container.labels.get(LABEL_SPEC) != spec_hash:
-            if switch and container.status == "running":
+            if switch and self.switches and container.status == "running":
                 self.reporter.step(f"the proxy's configuration changed: replacing {container.name}")
                 ProxySwitch(self).switch(container, token)
                 return "replaced"
@@ -283,7 +294,8 @@ class Proxy(ContainerPart):
         # (a planned switch) must not share the name their API binds to.
         alias = f"{self.names.stack}-proxy-api-{secrets.token_hex(4)}"
         create, _ = self.spec(alias)
-        create["name"] = name or self.names.proxy_container
+        create["name"] = name or self.container_name
+        self._ensure_routes_volume()
         self.reporter.step(f"creating the proxy container {create['name']}")
         container = self.client.containers.create(**create)
         # The proxy reaches each person's server on that person's own network.
@@ -296,6 +308,16 @@ class Proxy(ContainerPart):
         if self.served is not None:
             self._put_tls(container, self.served)
         return container
+
+    def _ensure_routes_volume(self) -> None:
+        try:
+            volume = self.client.volumes.get(self.names.proxy_routes_volume)
+        except docker.errors.NotFound:
+            self.client.volumes.create(
+                self.names.proxy_routes_volume, labels=self.names.labels(ROLE_PROXY_ROUTES)
+            )
+            return
+        refuse_foreign("volume", volume, self.names.stack)
 
     # ------------------------------------------------------------------ HTTPS
 

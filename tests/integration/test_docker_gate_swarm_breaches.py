@@ -196,6 +196,7 @@ def breaches(lab: SwarmGateLab) -> list[Attempt]:
     add(text[:-1] + ', "Mode": {"Global": {}}, "mode": {"global": {}}}')
     add(text[:-1] + ', "Mode": {"Replicated": {"Replicas": 1}, "replicated": {"Replicas": 9}}}')
     # Null and empty values where something is required or checked.
+    value: Any  # a JSON value of any shape: each case sets its own
     for where, key, value in [
         (spec_at, "CapabilityDrop", None), (spec_at, "CapabilityDrop", []),
         (spec_at, "Labels", None), (spec_at, "Labels", {}), (spec_at, "Image", ""),

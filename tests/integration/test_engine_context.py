@@ -81,10 +81,10 @@ def context_engine(
         images = [test_images.hub_base, hub, test_images.proxy, test_images.user]
         node.images = [*images, test_images.restic]  # the lab's node1 set: its cache key
         loader = OneEngine(docker_client, node, lab.workdir, hub)
-        loader._restore_images()  # type: ignore[misc]
+        loader._restore_images()  # type: ignore[misc]  # SwarmLab's, borrowed by duck type
         timings["image cache"] = time.monotonic() - start
         node.start_engine()
-        loader._load_missing_images()  # type: ignore[misc]
+        loader._load_missing_images()  # type: ignore[misc]  # as above
         timings["engine + images"] = time.monotonic() - start
         yield lab, node, timings
     finally:

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from hubd.stack.containers import read_file
-from hubd.stack.naming import ROLE_PROXY
+from hubd.stack.naming import ROLE_PROXY, ROLE_PROXY_STANDBY
 from hubd.stack.settings import PROXY_TOKEN_FILE
 from tests.integration.continuity import Person
 from tests.integration.docker_env import StackEnv
@@ -44,10 +44,20 @@ def test_only_the_front_publishes_the_port_and_the_token_stays_secret(
     assert front.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     assert list(front.attrs["NetworkSettings"]["Networks"]) == [names.network]
 
+    # The standby: the proxy's twin (same token, same routing table on a shared volume),
+    # no published port either.
+    standby = client.containers.get(names.proxy_standby_container)
+    assert standby.labels["io.hubd.role"] == ROLE_PROXY_STANDBY
+    assert not standby.attrs["HostConfig"]["PortBindings"]
+    for container in (proxy, standby):
+        mounts = {m["Name"]: m["Destination"] for m in container.attrs["Mounts"]}
+        assert mounts == {names.proxy_routes_volume: "/var/lib/hubd-proxy"}, container.name
+
     token = (read_file(proxy, "/etc/hubd-proxy/token") or "").strip()
     assert len(token) == 64
     assert (read_file(hub, PROXY_TOKEN_FILE) or "").strip() == token
-    for container in (proxy, hub, front):
+    assert (read_file(standby, "/etc/hubd-proxy/token") or "").strip() == token
+    for container in (proxy, standby, hub, front):
         assert token not in json.dumps(container.attrs), container.name
         assert token not in bytes(container.logs()).decode(errors="replace"), container.name
     mode = hub.exec_run(["stat", "-c", "%a", PROXY_TOKEN_FILE]).output.decode().strip()

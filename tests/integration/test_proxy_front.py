@@ -5,8 +5,10 @@ One stack under `hubd run`; a person logged in with Chromium, a notebook open in
 of the continuity tests). Faults: the proxy SIGKILLed (three rounds), a planned proxy
 recreation (a config change: another tag of the proxy image) and an upgrade of the proxy
 image (its tag moved to a new image). After each, a cell is run in the browser: its output
-must appear within the bound, with no dialog and no page reload. Then the front itself is
-killed and frozen: hubd brings it back.
+must appear within the issue's 3 s of what a cell takes without a fault (measured just before),
+with no dialog and no page reload. In the first kill round hubd is stopped (SIGSTOP) so that
+nobody brings the proxy back: the standby alone serves the cell. Then the front itself is killed
+and frozen: hubd brings it back.
 
 Each round's figures are printed (run with -s to see them).
 """
@@ -35,15 +37,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.browser]
 PASSWORD = "lantern-orchard-pebble"
 NAME = "nora"
 ROUNDS = 3
-# The issue's bound: a cell run after the fault shows its output within 3 s. The front holds
-# the person's connections until the proxy is back, so the cell cannot be faster than the
-# proxy's own restart, which on this shared 2-core machine took from ~1 s (idle) to 28 s
-# (load 25-30). So the test asserts the cell's output within a margin of the proxy answering
-# again (measured in the same round by a request the front holds) and prints both figures
-# (docs/proxy.md). The margin is not the issue's 3 s: at load 25-30 the cell itself took 5 s
-# after the proxy was back. It stays below JupyterLab's shortest wait after a failed
-# reconnect (10 s), so the test still fails if the reconnect fails.
-CELL_MARGIN_S = 8.0
+# The issue's bound: a cell run after the fault shows its output within 3 s. The front sends
+# the person's reconnect to the standby proxy at once, so the cell no longer waits for the
+# proxy's restart (1 s idle, up to 28 s measured at load 25-30 on this machine). What a loaded
+# machine still stretches is the cell itself (the browser, the kernel): the bound is counted
+# on top of a cell run just before the fault, in the same round. It stays below JupyterLab's
+# shortest wait after a failed reconnect (10 s), so the test fails if the reconnect fails.
+ISSUE_BOUND_S = 3.0
 # The HTTP probe's per-request timeout: a held request is late, not failed (a browser waits).
 HELD_REQUEST_TIMEOUT_S = 60.0
 # A tag of the test proxy image owned by this module (the shared tag is never moved).
@@ -88,7 +88,8 @@ class Work:
         return str(self.client.containers.get(self.env.names.proxy_container).id)
 
     def proxy_back_s(self) -> float:
-        """Seconds until the proxy answers through the front (which holds the request)."""
+        """Seconds until the way in answers again (the standby, or the proxy back; the front
+        holds the request while neither is there)."""
         began = time.monotonic()
         deadline = began + 120
         while time.monotonic() < deadline:
@@ -100,10 +101,14 @@ class Work:
                 time.sleep(0.05)
         return float("inf")
 
-    def fault(self, name: str, act: Callable[[], None]) -> tuple[float, float, FaultResult]:
-        """Do `act` with the person's server watched; then run the cell in the browser.
-        Returns the seconds from the end of `act` to the cell's output and to the proxy's
-        first answer, and the HTTP probe."""
+    def fault(
+        self, name: str, act: Callable[[], None], during: Callable[[], None] = lambda: None
+    ) -> tuple[float, float, FaultResult]:
+        """Do `act` with the person's server watched; then run the cell in the browser, and
+        `during` once its output is there. Returns the seconds from the end of `act` to the
+        cell's output beyond a cell run just before without a fault, the seconds to the way
+        in's first answer, and the HTTP probe."""
+        baseline_s = self.lab.run_cell(timeout_s=90)
         with self.person.watch(timeout_s=HELD_REQUEST_TIMEOUT_S) as watch:
             act()
             ended = time.monotonic()
@@ -114,6 +119,7 @@ class Work:
                 cell_s = self.lab.run_cell(timeout_s=90)
             except Exception:
                 cell_s = float("inf")
+            during()
             probe.join()
             # Watch on a little: a relapse (a route lost later) shows too.
             wait_for(lambda: time.monotonic() - ended > 2, 10, "the watch")
@@ -121,13 +127,13 @@ class Work:
         result = check_people(name, [self.person], [watch])
         back_s = back[0] if back else float("inf")
         line = (
-            f"{name:<26} cell output after {cell_s:5.2f} s, proxy answering after "
-            f"{back_s:5.2f} s; {result.line()}; "
+            f"{name:<26} cell output after {cell_s:5.2f} s (without a fault {baseline_s:4.2f} "
+            f"s), answering after {back_s:5.2f} s; {result.line()}; "
             f"dialogs {self.lab.dialogs()}, same page {self.lab.same_page()}"
         )
         print(line)
         self.figures.append(line)
-        return cell_s, back_s, result
+        return cell_s - baseline_s, back_s, result
 
     def use_retagged_proxy(self) -> None:
         """A config change: the proxy image by another tag (a planned recreation)."""
@@ -170,7 +176,8 @@ def work(
 
 
 def assert_unnoticed(work: Work, cell_s: float, back_s: float, result: FaultResult) -> None:
-    assert cell_s <= back_s + CELL_MARGIN_S, (cell_s, back_s, result.line())
+    """`cell_s`: what the fault added to a cell."""
+    assert cell_s <= ISSUE_BOUND_S, (cell_s, back_s, result.line())
     assert work.lab.dialogs() == []
     assert work.lab.same_page()
     # At most what was on the probe's keep-alive connection when the old proxy went (killed,
@@ -192,11 +199,24 @@ def test_proxy_killed_the_next_cell_runs_at_once(work: Work) -> None:
         # such a wait begins, which would then wait for the next stop.
         work.client.containers.get(proxy).kill("SIGKILL")
 
+    def still_dead() -> None:
+        assert work.client.containers.get(proxy).status != "running"
+
     for round_ in range(ROUNDS):
         before = work.daemon.status().restart_count or 0
-        cell_s, back_s, result = work.fault(f"proxy SIGKILL #{round_ + 1}", kill)
+        # The first round with hubd stopped: the proxy stays dead, the standby alone serves.
+        held = round_ == 0
+        if held:
+            work.daemon.signal(signal.SIGSTOP)
+        try:
+            name = f"proxy SIGKILL #{round_ + 1}" + (" (hubd held)" if held else "")
+            cell_s, back_s, result = work.fault(name, kill, still_dead if held else lambda: None)
+        finally:
+            if held:
+                work.daemon.signal(signal.SIGCONT)
         assert_unnoticed(work, cell_s, back_s, result)
         wait_for(work.restarted_after(before), 60, "hubd restarted the proxy")
+        assert work.daemon.status().standby.status == "running"
 
 
 def test_planned_proxy_recreation_is_unnoticed(work: Work, test_images: TestImages) -> None:

@@ -11,6 +11,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -42,9 +43,9 @@ def clean_lab(request: pytest.FixtureRequest) -> Iterator[None]:
         lab.reset()
 
 
-def running_task(lab: SwarmLab, service_id: str) -> dict:
+def running_task(lab: SwarmLab, service_id: str) -> dict[str, Any]:
     """The service's running task, once there is one."""
-    found: list[dict] = []
+    found: list[dict[str, Any]] = []
 
     def running() -> bool:
         tasks = lab.manager_client().api.tasks(filters={"service": service_id})

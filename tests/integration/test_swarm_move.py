@@ -21,8 +21,7 @@ from docker.types import EndpointSpec
 from hubd.stack.naming import LABEL_USER, ROLE_USER_DATA, ROLE_USER_SERVER
 from hubd.stack.swarm import move_payload
 from hubd.stack.swarm.homes import clear_home, homes
-from hubd.stack.swarm.move import escaped_username
-from hubd.stack.swarm.move_helper import ROLE_MOVE_HELPER
+from hubd.stack.swarm.move_helper import ROLE_MOVE_HELPER, escaped_username
 from tests.images.build import TestImages
 from tests.integration.daemon_proc import DaemonProc
 from tests.integration.docker_env import StackEnv

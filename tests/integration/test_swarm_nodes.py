@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from docker.errors import APIError, NotFound
@@ -63,10 +64,10 @@ class Hub:
     def __init__(self, lab: SwarmLab, env: StackEnv, daemon: DaemonProc) -> None:
         self.lab, self.env, self.daemon = lab, env, daemon
 
-    def nodes(self) -> list[dict[str, object]]:
+    def nodes(self) -> list[dict[str, Any]]:  # JSON, as `hubd node list --json` prints it
         return list(json.loads(self.env.hubd("node", "list", "--json").stdout))
 
-    def node(self, hostname: str) -> dict[str, object]:
+    def node(self, hostname: str) -> dict[str, Any]:
         return next(n for n in self.nodes() if n["hostname"] == hostname)
 
     def labels_of(self, lab_node: LabNode) -> dict[str, str]:
@@ -172,7 +173,7 @@ def test_node_list_shows_both_machines_with_state_and_resources(hub: Hub) -> Non
     assert node2["availability"] == "active" and node2["address"] == hub.lab.node2.ip
     assert node2["resources"] == [{"kind": "NVIDIA-GPU", "count": 1}]
     for node in (node1, node2):
-        assert float(node["cpus"]) > 0 and int(node["memory_bytes"]) > 2**28  # type: ignore[arg-type]
+        assert float(node["cpus"]) > 0 and int(node["memory_bytes"]) > 2**28
     table = hub.env.hubd("node", "list").stdout.splitlines()
     assert table[1].startswith("node1 *") and "1 NVIDIA-GPU" in table[2]
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from hubd.control import ControlServer
+from tests.integration.dbus_client import BusClient
 from tests.integration.test_tray_sni import (  # the same session, panel and helpers
     MENU,
     NOTIFICATIONS,
@@ -32,7 +33,7 @@ from tests.integration.test_tray_sni import (  # the same session, panel and hel
     tray_env,
     x,
 )
-from tests.integration.xvfb import started, wait_until
+from tests.integration.xvfb import SessionBus, XfcePanel, started, wait_until
 from tests.tray_fakes import FakeDaemon, serving, short_temp_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.desktop]
@@ -79,8 +80,10 @@ def server(workdir: Path) -> Iterator[ControlServer]:
 class IndicatorTray(SniTray):
     """The AppIndicator's item: libayatana registers it under its own object path."""
 
-    def __init__(self, *args: object, before: set[str]) -> None:
-        super().__init__(*args)  # type: ignore[arg-type]
+    def __init__(
+        self, process: subprocess.Popen[str], host: BusClient, stderr: Path, *, before: set[str]
+    ) -> None:
+        super().__init__(process, host, stderr)
         self.before = before
         self.path = ""
 
@@ -102,19 +105,19 @@ class IndicatorTray(SniTray):
 def test_appindicator_quits_cleanly_without_a_notification_service(
     how: str,
     gi_path: str,
-    bus: object,
-    panel: object,
-    host: object,
+    bus: SessionBus,
+    panel: XfcePanel,
+    host: BusClient,
     server: ControlServer,
     workdir: Path,
 ) -> None:
-    assert host.name_owner(NOTIFICATIONS) is None  # type: ignore[attr-defined]
+    assert host.name_owner(NOTIFICATIONS) is None
     env = {
-        **tray_env(bus.env, workdir),  # type: ignore[attr-defined]
+        **tray_env(bus.env, workdir),
         "PYSTRAY_BACKEND": "appindicator",
         "PYTHONPATH": ":".join(p for p in (str(Path.cwd()), gi_path) if p),
     }
-    before = set(host.get(WATCHER, WATCHER_PATH, WATCHER, "RegisteredStatusNotifierItems"))  # type: ignore[attr-defined]
+    before = set(host.get(WATCHER, WATCHER_PATH, WATCHER, "RegisteredStatusNotifierItems"))
     stderr = workdir / "tray.stderr"
     command = [sys.executable, "-m", "hubd", "tray", "--socket", str(server.path)]
     with started(command, env, stderr=stderr.open("w")) as process:

@@ -24,6 +24,7 @@ from PIL import Image
 from hubd._tray.icons import STATE_COLOURS
 from hubd._tray.state import TrayState
 from hubd.control import ControlServer
+from tests.pixels import rgb
 from tests.tray_fakes import URL, FakeDaemon, recording_browser, serving, short_temp_dir
 
 try:
@@ -169,7 +170,8 @@ class SniTray:
                 "children": [read(child.value) for child in children],
             }
 
-        return read(layout)["children"]
+        children: list[dict[str, Any]] = read(layout)["children"]
+        return children
 
     def item(self, label: str) -> dict[str, Any]:
         return next(item for item in self.menu() if item["label"].startswith(label))
@@ -250,7 +252,7 @@ def _panel_counts(x: Xvfb) -> dict[TrayState, int]:
     counts = dict.fromkeys(TrayState, 0)
     for n, pixel in image.getcolors(maxcolors=1 << 16) or []:
         for state, colour in STATE_COLOURS.items():
-            if sum(abs(a - b) for a, b in zip(pixel, colour, strict=True)) <= 30:
+            if sum(abs(a - b) for a, b in zip(rgb(pixel), colour, strict=True)) <= 30:
                 counts[state] += n
     return counts
 
@@ -454,7 +456,7 @@ def _icon_position(x: Xvfb) -> tuple[int, int]:
         (px, py)
         for px in range(image.width)
         for py in range(image.height)
-        if sum(abs(a - b) for a, b in zip(image.getpixel((px, py)), green, strict=True)) <= 30
+        if sum(abs(a - b) for a, b in zip(rgb(image.getpixel((px, py))), green, strict=True)) <= 30
     ]
     assert points, "no green icon in the panel"
     return (sum(p[0] for p in points) // len(points), sum(p[1] for p in points) // len(points))

@@ -7,6 +7,7 @@ kept for the README (docs/img/tray-*.png).
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from hubd._tray.icons import STATE_COLOURS
 from hubd._tray.state import TrayState
 from hubd._tray.windows.tk import ERROR_COLOUR
 from hubd.control import ControlServer
+from tests.pixels import rgb
 from tests.tray_fakes import URL, FakeDaemon, recording_browser, serving, short_temp_dir
 
 try:
@@ -103,7 +105,7 @@ class Tray:
         counts = dict.fromkeys(TrayState, 0)
         for n, pixel in image.getcolors(maxcolors=1 << 16) or []:
             for state, colour in STATE_COLOURS.items():
-                if sum(abs(a - b) for a, b in zip(pixel, colour, strict=True)) <= 30:
+                if sum(abs(a - b) for a, b in zip(rgb(pixel), colour, strict=True)) <= 30:
                     counts[state] += n
         return counts
 
@@ -176,7 +178,7 @@ def test_icon_docks_and_its_pixels_follow_the_hub_state(
     ):
         daemon.state = state
         wait_until(
-            lambda look=look: tray.shows(look),
+            functools.partial(tray.shows, look),
             timeout_s=STATE_CHANGE_TIMEOUT_S,
             what=f"the {look.value} icon",
         )
@@ -266,7 +268,7 @@ def _menu_is_up(x: Xvfb, icon: int) -> bool:
     # The pop-up is a Tk menu opened just below the icon: its light grey rows cover the
     # blue desktop there.
     left, top, _width, height = x.geometry(icon)
-    r, _g, b = x.screenshot().getpixel((min(left + 40, 790), top + height + 60))
+    r, _g, b = rgb(x.screenshot().getpixel((min(left + 40, 790), top + height + 60)))
     return bool(r > 150 and abs(r - b) < 30)
 
 
@@ -301,7 +303,9 @@ def _red_pixels(image: Image.Image) -> int:
     red = tuple(int(ERROR_COLOUR[i : i + 2], 16) for i in (1, 3, 5))
     colours = image.getcolors(maxcolors=1 << 20) or []
     return sum(
-        n for n, pixel in colours if sum(abs(a - b) for a, b in zip(pixel, red, strict=True)) <= 60
+        n
+        for n, pixel in colours
+        if sum(abs(a - b) for a, b in zip(rgb(pixel), red, strict=True)) <= 60
     )
 
 

@@ -263,8 +263,9 @@ CONNECT = textwrap.dedent(
 
 
 def can_connect(container: docker.models.containers.Container, host: str, port: int) -> bool:
-    result = container.exec_run(["python3", "-c", CONNECT, host, str(port)])
-    return result.output.decode().startswith("connected")
+    # docker-py is untyped: exec_run's output is bytes (no stream, no demux).
+    output: bytes = container.exec_run(["python3", "-c", CONNECT, host, str(port)]).output
+    return output.decode().startswith("connected")
 
 
 def test_one_persons_container_cannot_reach_anothers(

@@ -43,6 +43,7 @@ def _full() -> Status:
         StackView(
             hub=HubContainer(True, "running", True, "abc", "img:1", 12.5),
             proxy=ProxyContainer(True, "running", "def", "chp:4"),
+            standby=ProxyContainer(True, "exited", "5b7", "chp:4"),
             front=ProxyContainer(True, "running", "f00", "hub:1"),
             servers=(UserServer("ann", "c-ann", True, "running"),),
             local_url="http://127.0.0.1:8123/",
@@ -73,6 +74,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
         "update",
         "backup",
         "proxy",
+        "standby",
         "front",
         "image_problems",
         "engine",
@@ -90,6 +92,7 @@ def test_json_round_trip_keeps_every_field_and_the_earlier_shape() -> None:
         "image": "chp:4",
     }
     assert data["front"]["status"] == "running" and data["front"]["container_id"] == "f00"
+    assert data["standby"]["status"] == "exited" and data["standby"]["container_id"] == "5b7"
     assert data["servers"] == [
         {"user": "ann", "container": "c-ann", "running": True, "status": "running"}
     ]

@@ -29,9 +29,12 @@ def test_hubd_timing_reaches_the_tray(monkeypatch: pytest.MonkeyPatch) -> None:
     from hubd.cli import main
 
     seen: list[Timing] = []
-    monkeypatch.setattr(
-        hubd.tray, "run_tray", lambda _locate, timing, **_: seen.append(timing) or 0
-    )
+
+    def run_tray(_locate: object, timing: Timing, **_: object) -> int:
+        seen.append(timing)
+        return 0
+
+    monkeypatch.setattr(hubd.tray, "run_tray", run_tray)
     monkeypatch.setenv("HUBD_TIMING", "tray_poll_interval_s=0.7")
     assert main(["tray", "--socket", "/nonexistent/control.sock"]) == 0
     assert [t.tray_poll_interval_s for t in seen] == [0.7]
@@ -54,15 +57,15 @@ def test_no_timing_constant_lives_outside_timing_py() -> None:
                 names = [t.id for t in targets if isinstance(t, ast.Name)]
                 if _is_number(node.value) and any(DURATION_NAME.search(n) for n in names):
                     found.append(f"{path}:{node.lineno} {names}")
-        for node in ast.walk(tree):
+        for call in ast.walk(tree):
             if (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr == "sleep"
-                and node.args
-                and _is_number(node.args[0])
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "sleep"
+                and call.args
+                and _is_number(call.args[0])
             ):
-                found.append(f"{path}:{node.lineno} sleep({ast.unparse(node.args[0])})")
+                found.append(f"{path}:{call.lineno} sleep({ast.unparse(call.args[0])})")
     assert found == []
 
 

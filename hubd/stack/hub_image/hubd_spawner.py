@@ -116,11 +116,23 @@ class HubdDockerSpawner(DockerSpawner):  # type: ignore[misc]
             if exc.status_code != 404:
                 raise
             network = await self._create_network(name)
-        joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
-        for member in settings["user_network_members"]:
-            if member not in joined:
-                await self.docker("connect_container_to_network", member, name)
+        await self.join_members(network)
         self.network_name = name
+
+    async def join_members(self, network: Any) -> None:
+        """The stack's members (the hub, the proxy and its standby) on a person's network.
+        One that does not exist now (a proxy being recreated) is skipped: hubd joins a new
+        member to every person's network when it creates it (user_networks.py)."""
+        joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
+        for member in self.hubd["user_network_members"]:
+            if member in joined:
+                continue
+            try:
+                await self.docker("connect_container_to_network", member, network["Name"])
+            except APIError as exc:
+                if exc.status_code != 404:
+                    raise
+                self.log.info("%s does not exist now: not joined to %s", member, network["Name"])
 
     async def _create_network(self, name: str) -> Any:
         settings = self.hubd

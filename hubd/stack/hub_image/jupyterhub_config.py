@@ -120,10 +120,7 @@ async def _join_own_network(spawner: Any) -> None:
         labels = {**settings["user_network_labels"], settings["user_label"]: spawner.user.name}
         await spawner.docker("create_network", name, labels=labels, **kind)
         network = await spawner.docker("inspect_network", name)
-    joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
-    for member in settings["user_network_members"]:
-        if member not in joined:
-            await spawner.docker("connect_container_to_network", member, name)
+    await spawner.join_members(network)
     spawner.network_name = name
 
 

@@ -4,6 +4,7 @@ an update (menu item, notifications)."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +33,9 @@ def test_windows_parse_and_may_pass_midnight() -> None:
     ("key", "value"),
     [("upgrade_window", "3-5"), ("upgrade_window", "04:00-04:00"), ("auto_upgrade", "yes")],
 )
-def test_bad_values_are_refused_with_what_was_expected(tmp_path: Any, key: str, value: str) -> None:
+def test_bad_values_are_refused_with_what_was_expected(
+    tmp_path: Path, key: str, value: str
+) -> None:
     path = tmp_path / "config.toml"
     path.write_text(f'{key} = "{value}"\n')
     with pytest.raises(ConfigError, match=key):
@@ -57,7 +60,7 @@ def test_a_run_is_due_once_per_window_and_never_when_off() -> None:
     assert not AutoUpgradeSchedule("check", NIGHT).installs
 
 
-def snap(state: str = "running", **update: Any) -> Snapshot:
+def snap(state: str = "running", /, **update: Any) -> Snapshot:
     return Snapshot(
         status=Status.from_json({"state": state, "url": "http://jupyter.local:8000/", **update})
     )

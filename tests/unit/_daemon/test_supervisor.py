@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import pytest
@@ -14,7 +14,7 @@ import urllib3
 from hubd._daemon.supervisor import DesiredState, Supervisor
 from hubd.config import Config
 from hubd.errors import DockerUnavailable, StackError, StateFileError
-from hubd.stack import HubContainerState, UpResult
+from hubd.stack import HubContainerState, Stack, UpResult
 from hubd.stack.progress import LogReporter
 from hubd.status import HubState, UserServer
 from hubd.timing import Timing, hang_budget_s
@@ -83,6 +83,8 @@ class FakeStack:
         self.proxy_status = "running"
         self.front = FakeFront()
         self.proxy = FakeProxy(self)
+        self.standby = FakeFront()  # the standby proxy: a container with a status
+        self.standby_error: Exception | None = None
         self.hung = "proxy"  # which of front and proxy answers no more
         self.calls: list[str] = []
         self.fail_start = False
@@ -98,6 +100,13 @@ class FakeStack:
         self.calls.append("proxy-restart" if restart else "proxy-start")
         self.proxy_status = "running"
 
+    def recover_standby(self) -> str:
+        self.calls.append("standby")
+        if self.standby_error is not None:
+            raise self.standby_error
+        self.standby.status = "running"
+        return "started"
+
     def recover_front(self, restart: bool) -> None:
         self.calls.append("front-restart" if restart else "front-start")
         self.front.status = "running"
@@ -112,7 +121,7 @@ class FakeStack:
         self.calls.append("up-recreate" if recreate else "up")
         action = "unchanged" if self.status == "running" and not recreate else "started"
         self.status = "exited" if self.fail_start else "running"
-        self.proxy_status = self.front.status = "running"
+        self.proxy_status = self.front.status = self.standby.status = "running"
         return UpResult(url=self.local_url, hub_action=action, image_problems=self.image_problems)
 
     def down(self) -> None:
@@ -137,8 +146,12 @@ class Clock:
         return self.now
 
 
+# The supervisor, its fake stack, the clock it reads and whether the engine answers.
+Rig = tuple[Supervisor, FakeStack, Clock, list[bool]]
+
+
 @pytest.fixture
-def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
+def rig(tmp_path: Path) -> Rig:
     stack, clock = FakeStack(), Clock()
     engine_ok = [True]
 
@@ -154,7 +167,8 @@ def rig(tmp_path: Path) -> tuple[Supervisor, FakeStack, Clock, list[bool]]:
         connect=connect,
         reporter=LogReporter(Timing()),
         clock=clock,
-        make_stack=lambda *a, **k: stack,
+        # FakeStack has the parts of a Stack that the supervisor uses.
+        make_stack=lambda *a, **k: cast(Stack, stack),
     )
     return supervisor, stack, clock, engine_ok
 
@@ -166,7 +180,7 @@ def up_and_healthy(supervisor: Supervisor) -> None:
     assert supervisor.state == "running", supervisor.last_error
 
 
-def test_first_pass_brings_the_stack_up_without_waiting_then_nothing(rig: Any) -> None:
+def test_first_pass_brings_the_stack_up_without_waiting_then_nothing(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     supervisor.reconcile_once()
     assert supervisor.state == "starting" and supervisor.starting is not None
@@ -177,7 +191,7 @@ def test_first_pass_brings_the_stack_up_without_waiting_then_nothing(rig: Any) -
 
 
 def test_node_add_through_the_control_api_brings_the_stack_up_at_the_next_pass(
-    rig: Any,
+    rig: Rig,
 ) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
@@ -191,7 +205,7 @@ def test_node_add_through_the_control_api_brings_the_stack_up_at_the_next_pass(
     assert stack.calls == ["up", "up"] and supervisor.state == "running"
 
 
-def test_a_swarm_made_or_left_by_hand_is_followed_by_a_periodic_pass(rig: Any) -> None:
+def test_a_swarm_made_or_left_by_hand_is_followed_by_a_periodic_pass(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
     supervisor.reconcile_once()
@@ -206,7 +220,7 @@ def test_a_swarm_made_or_left_by_hand_is_followed_by_a_periodic_pass(rig: Any) -
     assert stack.calls == ["up", "up", "up"]
 
 
-def test_a_dead_hub_is_started_at_once(rig: Any) -> None:
+def test_a_dead_hub_is_started_at_once(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
     stack.status = "exited"
@@ -216,7 +230,7 @@ def test_a_dead_hub_is_started_at_once(rig: Any) -> None:
     assert supervisor.state == "running" and supervisor.restart_count == 1
 
 
-def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
+def test_a_hung_or_paused_hub_is_restarted(rig: Rig) -> None:
     supervisor, stack, clock, _ = rig
     up_and_healthy(supervisor)
     supervisor.hub_hung.set()
@@ -229,7 +243,7 @@ def test_a_hung_or_paused_hub_is_restarted(rig: Any) -> None:
     assert stack.calls.count("kill-restart") == 2
 
 
-def test_a_hang_reported_during_the_restart_does_not_restart_the_new_hub(rig: Any) -> None:
+def test_a_hang_reported_during_the_restart_does_not_restart_the_new_hub(rig: Rig) -> None:
     """The monitor's probe begun before the restart fails after it: the start is judged by
     its own deadline, not restarted half-way (and counted twice)."""
     supervisor, stack, _clock, _ = rig
@@ -247,7 +261,7 @@ def test_a_hang_reported_during_the_restart_does_not_restart_the_new_hub(rig: An
 
 
 def test_a_restart_after_a_stable_spell_is_logged_again(
-    rig: Any, caplog: pytest.LogCaptureFixture
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     supervisor, _stack, clock, _ = rig
     up_and_healthy(supervisor)
@@ -262,7 +276,7 @@ def test_a_restart_after_a_stable_spell_is_logged_again(
     assert [r.levelname for r in restarts] == ["WARNING", "WARNING"]
 
 
-def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
+def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Rig) -> None:
     supervisor, stack, clock, _ = rig
     supervisor.reconcile_once()
     stack.proxy_status = "exited"
@@ -281,7 +295,31 @@ def test_the_proxy_is_brought_back_before_the_hub_is_judged(rig: Any) -> None:
     assert supervisor.restart_count == 3
 
 
-def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Any) -> None:
+def test_the_standby_proxy_is_brought_back_without_an_outage(rig: Rig) -> None:
+    """The standby is no way in while the proxy serves: its death, pause or removal is mended
+    without a restart of anything else, the hub's state stays running, and one that will not
+    come back is retried after a backoff, not at every pass."""
+    supervisor, stack, clock, _ = rig
+    up_and_healthy(supervisor)
+    for status in ("exited", "paused", "missing"):
+        clock.now += 100  # past any backoff
+        stack.standby.status = status
+        supervisor.reconcile_once()
+        assert stack.calls[-1] == "standby" and stack.standby.status == "running"
+        assert supervisor.state == "running" and supervisor.restart_count == 0
+    assert stack.calls == ["up", "standby", "standby", "standby"]
+    stack.standby.status, stack.standby_error = "exited", StackError("no such image")
+    clock.now += 100
+    supervisor.reconcile_once()
+    supervisor.reconcile_once()
+    assert stack.calls.count("standby") == 4 and supervisor.state == "running"
+    clock.now += TIMING.restart_backoff_max_s + 1
+    stack.standby_error = None
+    supervisor.reconcile_once()
+    assert stack.calls.count("standby") == 5 and stack.standby.status == "running"
+
+
+def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Rig) -> None:
     """The front holds the port: its death, a hang (the proxy answers past it) and its
     removal are each mended on their own, the proxy left alone."""
     supervisor, stack, clock, _ = rig
@@ -306,7 +344,7 @@ def test_the_front_is_brought_back_when_it_dies_hangs_or_goes(rig: Any) -> None:
 
 
 def test_a_hub_found_running_but_silent_gets_the_hang_budget_not_the_ready_deadline(
-    rig: Any,
+    rig: Rig,
 ) -> None:
     # A hub frozen when hubd starts (or after a reconnect / reload): an adopted hub.
     supervisor, stack, clock, _ = rig
@@ -328,7 +366,7 @@ def test_a_hub_found_running_but_silent_gets_the_hang_budget_not_the_ready_deadl
 
 
 def test_a_fresh_hub_gets_the_ready_deadline_but_a_frozen_one_is_killed_at_once(
-    rig: Any,
+    rig: Rig,
 ) -> None:
     supervisor, stack, clock, _ = rig
     stack.status = "missing"
@@ -346,7 +384,7 @@ def test_a_fresh_hub_gets_the_ready_deadline_but_a_frozen_one_is_killed_at_once(
     assert supervisor.needs_up and supervisor.recreate_hub
 
 
-def test_the_loop_is_never_blocked_by_a_health_wait(rig: Any) -> None:
+def test_the_loop_is_never_blocked_by_a_health_wait(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     stack.answers = False
     supervisor.reconcile_once()
@@ -354,7 +392,7 @@ def test_the_loop_is_never_blocked_by_a_health_wait(rig: Any) -> None:
     assert supervisor.next_wakeup_s() == TIMING.hub_ready_poll_s
 
 
-def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:
+def test_crash_loop_backs_off_and_turns_failing(rig: Rig) -> None:
     supervisor, stack, clock, _ = rig
     up_and_healthy(supervisor)
     stack.fail_start = True
@@ -379,7 +417,7 @@ def test_crash_loop_backs_off_and_turns_failing(rig: Any) -> None:
     assert stack.calls[1:] == ["start"] + ["up-recreate"] * 5
 
 
-def test_backoff_is_forgotten_after_a_stable_period(rig: Any) -> None:
+def test_backoff_is_forgotten_after_a_stable_period(rig: Rig) -> None:
     supervisor, stack, clock, _ = rig
     up_and_healthy(supervisor)
     for _ in range(3):
@@ -393,7 +431,7 @@ def test_backoff_is_forgotten_after_a_stable_period(rig: Any) -> None:
     assert supervisor.backoff.failures == 0
 
 
-def test_a_container_that_will_not_start_is_recreated(rig: Any) -> None:
+def test_a_container_that_will_not_start_is_recreated(rig: Rig) -> None:
     # A broken hub container, e.g. its network removed by hand: `docker start` fails every time.
     supervisor, stack, clock, _ = rig
     up_and_healthy(supervisor)
@@ -413,7 +451,7 @@ def test_a_container_that_will_not_start_is_recreated(rig: Any) -> None:
     assert supervisor.state == "running"
 
 
-def test_up_failing_to_start_the_container_recreates_it_next_time(rig: Any) -> None:
+def test_up_failing_to_start_the_container_recreates_it_next_time(rig: Rig) -> None:
     supervisor, stack, clock, _ = rig
     stack.up_error = StackError("the hub container did not start: network abc not found")
     supervisor.reconcile_once()
@@ -424,7 +462,7 @@ def test_up_failing_to_start_the_container_recreates_it_next_time(rig: Any) -> N
     assert stack.calls == ["up-recreate"]
 
 
-def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Any) -> None:
+def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     stack.image_problems = ["pulling nosuch/image failed: not found"]
     up_and_healthy(supervisor)
@@ -433,7 +471,7 @@ def test_unpullable_user_images_are_reported_and_the_hub_runs(rig: Any) -> None:
     assert snapshot.image_problems == ("pulling nosuch/image failed: not found",)
 
 
-def test_engine_unavailable_then_back(rig: Any) -> None:
+def test_engine_unavailable_then_back(rig: Rig) -> None:
     supervisor, stack, clock, engine_ok = rig
     engine_ok[0] = False
     supervisor.reconcile_once()
@@ -462,10 +500,10 @@ def test_engine_unavailable_then_back(rig: Any) -> None:
         RuntimeError("something nobody thought of"),
     ],
 )
-def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Exception) -> None:
+def test_the_daemon_survives_whatever_the_engine_raises(rig: Rig, error: Exception) -> None:
     # A sick engine: frozen (ReadTimeout), a broken stream, 500s: never an exception out of
     # the pass, and `docker-unavailable` when the engine does not answer a ping either.
-    supervisor, stack, _, _engine_ok = rig
+    supervisor, stack, clock, _engine_ok = rig
     up_and_healthy(supervisor)
     pings = [False]
     supervisor.ping = lambda: pings[0]
@@ -477,12 +515,12 @@ def test_the_daemon_survives_whatever_the_engine_raises(rig: Any, error: Excepti
     supervisor.reconcile_once()
     assert supervisor.state == "docker-unavailable" and supervisor.client is None
     pings[0] = True
-    supervisor.clock.now += 1  # type: ignore[attr-defined]
+    clock.now += 1  # the supervisor's clock
     supervisor.reconcile_once()
     assert supervisor.client is not None
 
 
-def test_connect_raising_anything_is_an_unavailable_engine(rig: Any) -> None:
+def test_connect_raising_anything_is_an_unavailable_engine(rig: Rig) -> None:
     supervisor, _, _, _ = rig
 
     def frozen() -> Any:
@@ -494,7 +532,7 @@ def test_connect_raising_anything_is_an_unavailable_engine(rig: Any) -> None:
     assert "never answered" in (supervisor.last_error or "")
 
 
-def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None:
+def test_desired_stopped_is_kept_and_persisted(rig: Rig, tmp_path: Path) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
     supervisor.set_desired(HubState.STOPPED)
@@ -505,7 +543,7 @@ def test_desired_stopped_is_kept_and_persisted(rig: Any, tmp_path: Path) -> None
     assert DesiredState(tmp_path / "desired.json").value == "stopped"
 
 
-def test_restart_on_request_is_not_a_failure(rig: Any) -> None:
+def test_restart_on_request_is_not_a_failure(rig: Rig) -> None:
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)
     supervisor.restart_requested.set()
@@ -515,7 +553,7 @@ def test_restart_on_request_is_not_a_failure(rig: Any) -> None:
     assert supervisor.restart_count == 0 and supervisor.state == "running"
 
 
-def test_a_restart_asked_while_the_hub_is_down_is_done_once(rig: Any) -> None:
+def test_a_restart_asked_while_the_hub_is_down_is_done_once(rig: Rig) -> None:
     # The start that brings the hub back is the restart that was asked for.
     supervisor, stack, _, _ = rig
     up_and_healthy(supervisor)

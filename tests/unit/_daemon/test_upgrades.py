@@ -3,13 +3,22 @@ upgrader is a stand-in (the stack's own is tested against a real engine)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pytest
 
 from hubd.config import Config
 from hubd.timing import Timing
+
+if TYPE_CHECKING:
+    from hubd.daemon import Daemon
+    from hubd.stack import Stack
+    from hubd.stack.upgrade import UpgradePlan, Upgrader
+
+T = TypeVar("T")
 
 
 class FakeUpgrader:
@@ -29,18 +38,23 @@ class FakeUpgrader:
             raise self.fail
 
 
-def make_daemon(tmp_path: Any, mode: str, upgrader: FakeUpgrader) -> Any:
+def make_daemon(tmp_path: Path, mode: str, upgrader: FakeUpgrader) -> Daemon:
     from hubd.daemon import Daemon
     from hubd.paths import Paths
 
     paths = Paths(tmp_path / "etc", tmp_path / "state", tmp_path / "run", tmp_path / "log")
     daemon = Daemon(paths, tmp_path / "config.toml", Config(auto_upgrade=mode), Timing())
-    daemon.supervisor.exclusive = lambda action: action(None)  # type: ignore[method-assign]
-    daemon.upgrades.upgrader = lambda _stack: upgrader  # type: ignore[method-assign]
+
+    # No engine and no stack: the fake upgrader, which needs none, stands in for the stack's.
+    def exclusive(action: Callable[[Stack], T]) -> T:
+        return action(cast("Stack", None))
+
+    daemon.supervisor.exclusive = exclusive  # type: ignore[method-assign]
+    daemon.upgrades.upgrader = lambda stack: cast("Upgrader", upgrader)  # type: ignore[method-assign]
     return daemon
 
 
-def newer_plan() -> Any:
+def newer_plan() -> UpgradePlan:
     from hubd.stack.pins import ImagePins
     from hubd.stack.upgrade import Change, UpgradePlan
 
@@ -49,7 +63,7 @@ def newer_plan() -> Any:
 
 
 @pytest.mark.parametrize("mode", ["check", "install"])
-def test_the_window_run_checks_and_installs_only_when_told(tmp_path: Any, mode: str) -> None:
+def test_the_window_run_checks_and_installs_only_when_told(tmp_path: Path, mode: str) -> None:
     upgrader = FakeUpgrader(newer_plan())
     daemon = make_daemon(tmp_path, mode, upgrader)
     daemon.upgrades.run()
@@ -60,11 +74,11 @@ def test_the_window_run_checks_and_installs_only_when_told(tmp_path: Any, mode: 
         () if mode == "install" else ("hub image: jupyterhub: 5.4.6 -> 6.1.1",)
     )
     if mode == "install":
-        assert update.last_ok and "5.4.6 -> 6.1.1" in update.last_result
+        assert update.last_ok and "5.4.6 -> 6.1.1" in (update.last_result or "")
 
 
 def test_a_rolled_back_window_upgrade_is_told_and_the_update_stays_available(
-    tmp_path: Any,
+    tmp_path: Path,
 ) -> None:
     from hubd.stack.upgrade import UpgradeRolledBack
 
@@ -75,7 +89,7 @@ def test_a_rolled_back_window_upgrade_is_told_and_the_update_stays_available(
     assert daemon.upgrades.update.last_result == str(failure)
 
 
-def test_the_loop_starts_one_run_when_due(tmp_path: Any) -> None:
+def test_the_loop_starts_one_run_when_due(tmp_path: Path) -> None:
     upgrader = FakeUpgrader(newer_plan())
     daemon = make_daemon(tmp_path, "check", upgrader)
     now = datetime.now()
@@ -84,6 +98,7 @@ def test_the_loop_starts_one_run_when_due(tmp_path: Any) -> None:
         (now + timedelta(hours=1)).time(),
     )
     daemon.upgrades.maybe_start()
+    assert daemon.upgrades.thread is not None
     daemon.upgrades.thread.join(timeout=10)
     daemon.upgrades.maybe_start()  # the same window: not again
     assert upgrader.calls == ["plan pull=True"]

@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_documented_watchdog_interval_is_the_codes() -> None:
     unit = (ROOT / "packaging/systemd/system/hubd.service").read_text()
-    watchdog_s = int(re.search(r"^WatchdogSec=(\d+)s$", unit, re.M).group(1))  # type: ignore[union-attr]
+    documented = re.search(r"^WatchdogSec=(\d+)s$", unit, re.M)
+    assert documented is not None, "no WatchdogSec= in the unit"
+    watchdog_s = int(documented.group(1))
     notifier = Notifier({"NOTIFY_SOCKET": "/nonexistent", "WATCHDOG_USEC": str(watchdog_s * 10**6)})
     heartbeat = Heartbeat(notifier)
     assert heartbeat.interval_s is not None

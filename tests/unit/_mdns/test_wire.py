@@ -7,7 +7,17 @@ import ipaddress
 import struct
 
 import pytest
-from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSQuestion, DNSService, const
+
+# zeroconf keeps its wire classes at the top level "for backwards compat" but outside
+# __all__; the modules that define them (_dns, _protocol) are private, so the top level it is.
+from zeroconf import (  # type: ignore[attr-defined]
+    DNSAddress,
+    DNSIncoming,
+    DNSOutgoing,
+    DNSQuestion,
+    DNSService,
+    const,
+)
 
 from hubd._mdns import wire
 from tests import mdns_packets as packets

@@ -27,10 +27,12 @@ from hubd._tray.menu import (
 from hubd._tray.notices import NoticeTracker
 from hubd._tray.state import TOOLTIP_MAX_CHARS, Snapshot, TrayState, UserRow, tooltip
 from hubd._tray.windows.address import qr_png
-from hubd._tray.windows.dialog import MIN_PASSWORD_CHARS, check_locally
+from hubd._tray.windows.dialog import check_locally
 from hubd._tray.windows.text import tail_of_file
+from hubd.config import MIN_PASSWORD_CHARS
 from hubd.status import Status
 from hubd.timing import Timing
+from tests.pixels import rgb
 
 URL = "http://jupyter.local:8000/"
 
@@ -115,11 +117,11 @@ def test_each_state_has_its_own_picture_in_its_colour() -> None:
     for state, picture in pictures.items():
         assert picture.size == (ICON_SIZE_PX, ICON_SIZE_PX) and picture.mode == "RGBA"
         # Left of the glyph, inside the disc (or on the grey ring): the state's colour.
-        r, g, b, a = picture.getpixel((8, 32) if state is TrayState.UNREACHABLE else (14, 32))
+        r, g, b, a = rgb(picture.getpixel((8, 32) if state is TrayState.UNREACHABLE else (14, 32)))
         assert a == 255
         assert max(abs(x - y) for x, y in zip((r, g, b), STATE_COLOURS[state], strict=True)) <= 3
     # The "not running" icon is hollow: quiet next to live icons.
-    assert pictures[TrayState.UNREACHABLE].getpixel((22, 32))[3] == 0
+    assert rgb(pictures[TrayState.UNREACHABLE].getpixel((22, 32)))[3] == 0
     assert draw_icon(TrayState.RUNNING, 22).size == (22, 22)
 
 
@@ -174,7 +176,8 @@ def test_the_address_can_be_copied_when_there_is_one_and_a_clipboard() -> None:
     copy = find_item(build_menu(snap("running")), Action.COPY_ADDRESS)
     assert copy == ItemSpec(f"Copy address: {URL}", Action.COPY_ADDRESS)
     no_clipboard = build_menu(snap("running"), DesktopFacts(can_copy=False))
-    assert find_item(no_clipboard, Action.COPY_ADDRESS).enabled is False  # type: ignore[union-attr]
+    greyed = find_item(no_clipboard, Action.COPY_ADDRESS)
+    assert greyed is not None and greyed.enabled is False
     assert find_item(build_menu(snap(None)), Action.COPY_ADDRESS) is None
 
 

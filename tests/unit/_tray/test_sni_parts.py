@@ -62,9 +62,7 @@ def test_the_exported_menu_has_the_tray_menus_items_states_and_separators(pystra
     entries = exported(pystray, specs, clicked)
     top = [entries[i] for i in entries[ROOT_ID].children]
     assert len(top) == len(specs)
-    kinds = [
-        e.props.get("type", "standard").value if "type" in e.props else "standard" for e in top
-    ]
+    kinds = [e.props["type"].value if "type" in e.props else "standard" for e in top]
     assert kinds.count("separator") == sum(spec.is_separator for spec in specs)
     by_label = {e.props["label"].value: e for e in top if "label" in e.props}
     assert by_label["Start"].props["enabled"].value is False
@@ -87,10 +85,10 @@ class RecordingMenu(DBusMenu):
         super().__init__()
         self.sent: list[tuple[str, Any]] = []
 
-    def ItemsPropertiesUpdated(self, updated: Any, removed: Any) -> Any:  # type: ignore[override]
+    def ItemsPropertiesUpdated(self, updated: Any, removed: Any) -> Any:
         self.sent.append(("ItemsPropertiesUpdated", [i for i, _ in updated]))
 
-    def LayoutUpdated(self, revision: int, parent: int) -> Any:  # type: ignore[override]
+    def LayoutUpdated(self, revision: int, parent: int) -> Any:
         self.sent.append(("LayoutUpdated", revision))
 
 

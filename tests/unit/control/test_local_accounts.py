@@ -111,7 +111,7 @@ def nobodys_server(path: Path) -> Iterator[Callable[[], int]]:
             server.listen(4)
             os.write(ready_w, b"x")
             server.settimeout(20)
-            received = 0
+            total = 0
             with contextlib.suppress(TimeoutError):
                 while True:
                     conn, _ = server.accept()
@@ -119,9 +119,9 @@ def nobodys_server(path: Path) -> Iterator[Callable[[], int]]:
                     conn.settimeout(2.0)
                     with contextlib.suppress(OSError):
                         while chunk := conn.recv(65536):
-                            received += len(chunk)
+                            total += len(chunk)
                     conn.close()
-            os.write(result_w, str(received).encode())
+            os.write(result_w, str(total).encode())
         finally:
             os._exit(0)
     os.close(ready_w)
@@ -167,7 +167,12 @@ def test_the_cli_says_so_in_one_line(shared_tmp: Path) -> None:
 
 def test_the_daemon_refuses_a_planted_folder(shared_tmp: Path) -> None:
     planted = shared_tmp / "run"
-    assert as_nobody(lambda: str(planted.mkdir(mode=0o700))) == "None"
+
+    def plant() -> str:
+        planted.mkdir(mode=0o700)
+        return "planted"
+
+    assert as_nobody(plant) == "planted"
     with pytest.raises(UntrustedPath, match="belongs to uid 65534"):
         ControlServer(planted / "control.sock", cast(Any, object()), timing=Timing())
     assert not (planted / "control.sock").exists()

@@ -7,10 +7,10 @@ import inspect
 
 import pytest
 
+from hubd._daemon.backend import DaemonBackend
 from hubd.control import ControlBackend, ControlClient
 from hubd.control.routes import ROUTES, Where
 from hubd.control.server import Router
-from hubd.daemon import DaemonBackend
 
 
 def _parameters(owner: type, name: str) -> list[str]:

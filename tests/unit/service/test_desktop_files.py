@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hubd.service import HubdCommand, Target, installed_daemon, login_items
+from hubd.paths import Mode
+from hubd.service import HubdCommand, Runner, Target, installed_daemon, login_items
 from hubd.service.launchd import Launchd
 from hubd.service.systemd import ICON_SIZES_PX, Systemd
 from tests.unit.service.test_flows import COMMAND, FakeSystemctl
@@ -24,7 +25,7 @@ from tests.unit.service.test_flows import COMMAND, FakeSystemctl
 pytestmark = pytest.mark.usefixtures("booted")
 
 
-def recording(calls: list[list[str]]) -> object:
+def recording(calls: list[list[str]]) -> Runner:
     from hubd.service import CommandResult
 
     def run(
@@ -45,18 +46,18 @@ def booted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr("hubd.service.systemd.SYSTEMD_RUN_DIR", run_dir)
 
 
-def staged(root: Path, mode: str, runner: object) -> Target:
+def staged(root: Path, mode: Mode, runner: Runner) -> Target:
     return Target(
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         root=root,
         environ={"HOME": "/home/ann", "PATH": "/usr/bin:/bin", "USER": "ann"},
-        runner=runner,  # type: ignore[arg-type]
+        runner=runner,
     )
 
 
 @pytest.mark.parametrize("mode", ["user", "system"])
 def test_install_adds_a_valid_launcher_and_icons_and_uninstall_leaves_nothing(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: Mode
 ) -> None:
     root = tmp_path / "root"
     root.mkdir()
@@ -153,7 +154,7 @@ def test_start_hubd_finds_the_installed_user_service_and_starts_it(tmp_path: Pat
 def test_launchd_start_and_start_at_login(tmp_path: Path) -> None:
     calls: list[list[str]] = []
     home = tmp_path / "home"
-    target = Target(mode="user", environ={"HOME": str(home)}, runner=recording(calls))  # type: ignore[arg-type]
+    target = Target(mode="user", environ={"HOME": str(home)}, runner=recording(calls))
     launchd = Launchd(target)
     assert launchd.start_argv()[:2] == ["launchctl", "kickstart"]
     assert launchd.start_argv()[2].endswith("/org.hubd.daemon")

@@ -16,6 +16,7 @@ from hubd.paths import resolve_paths
 from hubd.service import (
     CommandResult,
     HubdCommand,
+    Runner,
     Target,
     check_hubd_command,
     find_hubd_command,
@@ -134,12 +135,12 @@ def booted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service_systemd, "SYSTEMD_RUN_DIR", run_dir)
 
 
-def user_target(tmp_path: Path, bin_dir: Path, runner: object) -> Target:
+def user_target(tmp_path: Path, bin_dir: Path, runner: Runner) -> Target:
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
     return Target(
         mode="user", environ={"HOME": str(home), "PATH": str(bin_dir), "USER": "ann"}, runner=runner
-    )  # type: ignore[arg-type]
+    )
 
 
 # ---------------------------------------------------------------------------- systemd, live

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from hubd.service import read_template, templates_location
 
@@ -18,9 +19,9 @@ else:  # pragma: no cover - Python 3.10
 REPO = Path(__file__).resolve().parents[3]
 
 
-def setuptools_config() -> dict[str, object]:
+def setuptools_config() -> dict[str, Any]:  # TOML, as tomllib reads it
     with (REPO / "pyproject.toml").open("rb") as fh:
-        config: dict[str, object] = tomllib.load(fh)["tool"]["setuptools"]
+        config: dict[str, Any] = tomllib.load(fh)["tool"]["setuptools"]
     return config
 
 
@@ -29,7 +30,7 @@ def test_every_python_package_is_listed_for_the_wheel() -> None:
         ".".join(init.parent.relative_to(REPO).parts)
         for init in (REPO / "hubd").rglob("__init__.py")
     }
-    listed = set(setuptools_config()["packages"])  # type: ignore[call-overload]
+    listed = set(setuptools_config()["packages"])
     missing = found - listed
     assert not missing, f"add {sorted(missing)} to [tool.setuptools] packages in pyproject.toml"
     assert listed - found == {"hubd.packaging"}
@@ -38,7 +39,7 @@ def test_every_python_package_is_listed_for_the_wheel() -> None:
 def test_the_templates_are_package_data() -> None:
     config = setuptools_config()
     assert config["package-dir"] == {"hubd.packaging": "packaging"}
-    patterns = config["package-data"]["hubd.packaging"]  # type: ignore[index]
+    patterns = config["package-data"]["hubd.packaging"]
     templates = [p for p in (REPO / "packaging").rglob("*") if p.is_file()]
     assert templates
     for template in templates:

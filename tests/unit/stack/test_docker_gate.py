@@ -6,7 +6,7 @@ import importlib.util
 import json
 import sys
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import docker
 import pytest
@@ -29,7 +29,13 @@ def _load_gate() -> ModuleType:
     return module
 
 
-gate = _load_gate()
+if TYPE_CHECKING:
+    # The same file, seen by mypy as hubd's module; at run time it is loaded as the hub
+    # container runs it: a standalone top-level module.
+    from hubd.stack.hub_image import docker_gate
+else:
+    docker_gate = _load_gate()
+gate = docker_gate
 NAMES = StackNames("home")
 CONFIG = Config(user_image="lab:1", allowed_images=("lab:2",), shared_folder="/srv/share")
 OURS = {"io.hubd.stack": "home", "io.hubd.role": "user-server"}
@@ -45,7 +51,7 @@ ENGINE: dict[str, Any] = {
 }
 
 
-def judge() -> Any:
+def judge() -> gate.Judge:
     policy = gate.Policy.from_json(json.dumps(gate_policy(CONFIG, NAMES)))
     return gate.Judge(policy, ENGINE.get)
 

@@ -13,7 +13,7 @@ from hubd.stack.docker_gate import gate_policy
 from tests.unit.stack.test_docker_gate import NAMES, OURS, create_body, gate
 
 BLOCK = "10.200.0.0/16"
-CONFIG = Config(user_image="lab:1", allowed_images=["lab:2", "gpu:1"], gpu_images=["gpu:1"])
+CONFIG = Config(user_image="lab:1", allowed_images=("lab:2", "gpu:1"), gpu_images=("gpu:1",))
 LABELS = {"io.hubd.stack": "home", "io.hubd.role": "user-network"}
 
 

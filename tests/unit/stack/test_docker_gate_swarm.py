@@ -30,7 +30,7 @@ ENGINE: dict[str, Any] = {
 VOLUME_LABELS = {"io.hubd.stack": "home", "io.hubd.role": "user-data", "io.hubd.user": "ann"}
 
 
-def judge(swarm: bool = True) -> Any:
+def judge(swarm: bool = True) -> gate.Judge:
     policy = gate.Policy.from_json(json.dumps(gate_policy(CONFIG, NAMES, swarm=swarm)))
     return gate.Judge(policy, ENGINE.get)
 
@@ -69,14 +69,15 @@ def service_body(
     )
     sent: dict[str, Any] = {}
     client = docker.APIClient(base_url="unix:///nowhere", version="1.41")
-    client._post_json = lambda url, data, **kw: sent.update(data) or _Answer()  # type: ignore[method-assign]
+    client._post_json = lambda url, data, **kw: sent.update(data) or _Answer()
     client.create_service(
         task,
         name="home-user-ann",
         labels=dict(OURS),
         endpoint_spec=EndpointSpec(mode="dnsrr"),
     )
-    return json.loads(json.dumps(sent))
+    body: dict[str, Any] = json.loads(json.dumps(sent))
+    return body
 
 
 class _Answer:
@@ -206,7 +207,7 @@ def test_the_rest_of_the_swarm_is_refused(
     method: str, path: str, query: dict[str, str], reason: str
 ) -> None:
     with pytest.raises(gate.Refused, match=reason):
-        check(method, path, **query)
+        check(method, path, body=None, swarm=True, **query)
 
 
 def test_overlays_are_attachable_and_plain() -> None:

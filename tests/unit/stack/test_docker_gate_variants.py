@@ -286,7 +286,7 @@ def case_variants_are_refused(kind: str, path: Path, key: str) -> None:
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(data=st.data())
-def test_generated_case_variants_are_refused(data: Any) -> None:
+def test_generated_case_variants_are_refused(data: st.DataObject) -> None:
     kind, path, key = data.draw(st.sampled_from(CASES))
     allowed = allowed_spellings(kind, path)
     variant = data.draw(case_variants(key).filter(lambda v: v not in allowed))
@@ -427,7 +427,7 @@ SAMPLE_PATH = {
 }
 
 
-def _path_of(route: Any) -> str:
+def _path_of(route: gate.Route) -> str:
     path = str(route.pattern)
     for hole, value in SAMPLE_PATH.items():
         path = path.replace(hole, value)
@@ -443,7 +443,7 @@ def _path_of(route: Any) -> str:
     route=st.sampled_from(BODILESS),
     body=st.one_of(st.none(), st.dictionaries(st.text(max_size=8), HOSTILE, max_size=3)),
 )
-def test_a_body_where_none_is_expected_is_refused(route: Any, body: Any) -> None:
+def test_a_body_where_none_is_expected_is_refused(route: gate.Route, body: Any) -> None:
     request = gate.Request(route.method, _path_of(route), {}, body, has_body=True)
     with pytest.raises(gate.Refused, match="takes no body"):
         swarm.judge().check(request)
@@ -451,7 +451,7 @@ def test_a_body_where_none_is_expected_is_refused(route: Any, body: Any) -> None
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"])
 @pytest.mark.parametrize("route", gate.ROUTES, ids=lambda r: f"{r.method} {r.pattern}")
-def test_other_methods_on_every_path_are_refused(method: str, route: Any) -> None:
+def test_other_methods_on_every_path_are_refused(method: str, route: gate.Route) -> None:
     if any(r.method == method and r.pattern == route.pattern for r in gate.ROUTES):
         return
     try:

@@ -36,7 +36,7 @@ class _NoImages:
 
 def _proxy(served: Served | None) -> Proxy:
     timing = Timing()
-    proxy = Proxy(_NoImages(), Config(), StackNames("hubd"), LogReporter(timing), timing)  # type: ignore[arg-type]
+    proxy = Proxy(_NoImages(), Config(), StackNames("hubd"), LogReporter(timing), timing)
     proxy.serve(served)
     return proxy
 
@@ -58,7 +58,7 @@ def test_the_proxy_spec_with_and_without_tls() -> None:
 
 def test_the_front_publishes_the_https_port_when_the_proxy_serves_it() -> None:
     timing = Timing()
-    front = Front(None, Config(), StackNames("hubd"), LogReporter(timing), timing)  # type: ignore[arg-type]
+    front = Front(None, Config(), StackNames("hubd"), LogReporter(timing), timing)
     plain, plain_hash = front.spec("hub-image", 8000)
     tls, tls_hash = front.spec("hub-image", 8000, https_port=443)
     assert plain_hash != tls_hash

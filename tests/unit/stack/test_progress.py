@@ -56,11 +56,11 @@ def test_pull_progress_reaches_the_reporter_and_errors_stop_it() -> None:
 
     good = [{"id": "a", "status": "Downloading", "progressDetail": {"current": 1, "total": 2}}]
     reporter = Reporter()
-    pull_image(Client(good), "example/img:2", reporter)  # type: ignore[arg-type]
+    pull_image(Client(good), "example/img:2", reporter)
     assert reporter.events == good
     with pytest.raises(ImageError, match="pulling example/img:2 failed: manifest unknown"):
         pull_image(
             Client([{"error": "manifest unknown"}]),
-            "example/img:2",  # type: ignore[arg-type]
+            "example/img:2",
             Reporter(),
         )

@@ -7,6 +7,7 @@ import ipaddress
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,7 +25,12 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-user_subnets = _load("user_subnets")
+if TYPE_CHECKING:
+    # The same file, seen by mypy as hubd's module; at run time it is loaded as the hub
+    # container runs it: a standalone top-level module.
+    from hubd.stack.hub_image import user_subnets
+else:
+    user_subnets = _load("user_subnets")
 N = ipaddress.IPv4Network
 
 

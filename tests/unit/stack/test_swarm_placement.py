@@ -6,7 +6,7 @@ import importlib.util
 import re
 import sys
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,7 +28,13 @@ def _load() -> ModuleType:
     return module
 
 
-placement = _load()
+if TYPE_CHECKING:
+    # The same file, seen by mypy as hubd's module; at run time it is loaded as the hub
+    # container runs it: a standalone top-level module.
+    from hubd.stack.hub_image import swarm_placement
+else:
+    swarm_placement = _load()
+placement = swarm_placement
 NAMES = StackNames("home")
 CONFIG = Config(
     user_image="lab:1",
@@ -41,7 +47,9 @@ SWARM: dict[str, Any] = hub_settings(
 )["swarm"]
 
 
-def node(ident: str, host: str, state: str = "ready", avail: str = "active", **labels: str) -> Any:
+def node(
+    ident: str, host: str, state: str = "ready", avail: str = "active", **labels: str
+) -> dict[str, Any]:
     return {
         "ID": ident,
         "Description": {"Hostname": host},

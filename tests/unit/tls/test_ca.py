@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from hubd.timing import Timing
 from hubd.tls import ca, leaf
 
 NOW = datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc)
+Root = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]  # hubd's root and its key
 
 
 @pytest.fixture(scope="module")
-def root() -> tuple[x509.Certificate, object]:
+def root() -> Root:
     return ca.make_root("jupyter", "box", NOW, Timing().tls_root_valid_days)
 
 
@@ -43,15 +45,13 @@ def openssl_verify(tmp_path: Path, root_cert: x509.Certificate, cert: x509.Certi
     return done.stdout + done.stderr
 
 
-def _leaf(
-    root: tuple[x509.Certificate, object], dns: list[str], ips: list[str]
-) -> x509.Certificate:
+def _leaf(root: Root, dns: list[str], ips: list[str]) -> x509.Certificate:
     names = leaf.LeafNames.of(dns, [ipaddress.ip_address(a) for a in ips])
-    cert, _ = leaf.issue(root[0], root[1], names, NOW, Timing().tls_leaf_valid_days)  # type: ignore[arg-type]
+    cert, _ = leaf.issue(root[0], root[1], names, NOW, Timing().tls_leaf_valid_days)
     return cert
 
 
-def test_the_root_is_a_constrained_ca(root: tuple[x509.Certificate, object]) -> None:
+def test_the_root_is_a_constrained_ca(root: Root) -> None:
     cert = root[0]
     basic = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert basic.critical and basic.value.ca and basic.value.path_length == 0
@@ -79,7 +79,7 @@ def test_the_root_is_a_constrained_ca(root: tuple[x509.Certificate, object]) -> 
     ],
 )
 def test_openssl_accepts_this_hubs_names(
-    tmp_path: Path, root: tuple[x509.Certificate, object], dns: list[str], ips: list[str]
+    tmp_path: Path, root: Root, dns: list[str], ips: list[str]
 ) -> None:
     out = openssl_verify(tmp_path, root[0], _leaf(root, dns, ips))
     assert "leaf.pem: OK" in out, out
@@ -97,13 +97,13 @@ def test_openssl_accepts_this_hubs_names(
     ],
 )
 def test_openssl_refuses_anything_else(
-    tmp_path: Path, root: tuple[x509.Certificate, object], dns: list[str], ips: list[str]
+    tmp_path: Path, root: Root, dns: list[str], ips: list[str]
 ) -> None:
     out = openssl_verify(tmp_path, root[0], _leaf(root, dns, ips))
     assert "permitted subtree violation" in out and "verification failed" in out, out
 
 
-def test_permits_and_fingerprint(root: tuple[x509.Certificate, object]) -> None:
+def test_permits_and_fingerprint(root: Root) -> None:
     assert ca.permits(root[0], "jupyter.local")
     assert ca.permits(root[0], "jupyter-9.local")
     assert not ca.permits(root[0], "lab.local")
@@ -117,9 +117,7 @@ def test_permits_and_fingerprint(root: tuple[x509.Certificate, object]) -> None:
     assert text.strip().split("=", 1)[1] == ca.fingerprint(root[0])
 
 
-def test_the_root_vouches_for_web_servers_only(
-    tmp_path: Path, root: tuple[x509.Certificate, object]
-) -> None:
+def test_the_root_vouches_for_web_servers_only(tmp_path: Path, root: Root) -> None:
     cert = _leaf(root, ["jupyter.local"], [])
     (tmp_path / "root.pem").write_bytes(_pem(root[0]))
     (tmp_path / "leaf.pem").write_bytes(_pem(cert))

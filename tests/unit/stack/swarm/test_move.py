@@ -11,11 +11,10 @@ from hubd.stack.swarm.homes import home_label, homes_elsewhere
 from hubd.stack.swarm.move import (
     NodeFacts,
     compare_manifests,
-    escaped_username,
     plan_steps,
     refusal,
 )
-from hubd.stack.swarm.move_helper import Outcome
+from hubd.stack.swarm.move_helper import Outcome, escaped_username
 from tests.swarm_fakes import FakeNode, FakeSwarmClient
 
 MANAGER = NodeFacts("m1", "node1", ready=True, active=True, manager=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 
@@ -155,9 +155,16 @@ def test_a_new_home_must_be_ready_and_active() -> None:
     assert "a is set to drain" in (home_problem(drained) or "")
 
 
+class _Fit(TypedDict):
+    """The fields that make a node usable, to spread into NodeView."""
+
+    state: str
+    availability: str
+
+
 def test_a_new_account_without_a_node_goes_where_there_is_most_memory_per_person() -> None:
     gib = 1 << 30
-    ready = {"state": "ready", "availability": "active"}
+    ready = _Fit(state="ready", availability="active")
     hub = NodeView(id="m", memory_bytes=16 * gib, this_machine=True, **ready)
     box = NodeView(id="w", memory_bytes=32 * gib, **ready)
     spare = NodeView(id="s", state="down", availability="active", memory_bytes=64 * gib)
