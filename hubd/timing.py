@@ -146,6 +146,9 @@ class Timing:
     # `hubd logs -f` through the daemon, after the hub stopped: how often it looks for the
     # hub running again, to go on with its log.
     hub_log_follow_poll_s: float = 1.0
+    # `hubd logs` just as hubd replaces the hub container (a config change, a recreation):
+    # the engine refuses the old one's logs; the new one's are waited for this long.
+    hub_log_replaced_wait_s: float = 15.0
     # `hubd config set` waits this long for the daemon's loop to apply the change (it does so
     # between two passes; a pass pulling a big image can take longer, and is not waited for).
     config_reload_wait_s: float = 20.0

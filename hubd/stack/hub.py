@@ -370,10 +370,25 @@ class Hub(ContainerPart):
     # ------------------------------------------------------------------ logs
 
     def log_tail(self, lines: int = 200) -> str:
-        container = self.find()
-        if container is None:
-            return ""
-        return bytes(container.logs(tail=lines)).decode(errors="replace")
+        """The hub's last `lines` of log ("" without a hub container). A container being
+        removed (hubd replacing it just now) has none to give: the new one's are waited for."""
+        deadline = time.monotonic() + self.timing.hub_log_replaced_wait_s
+        while True:
+            container = self.find()
+            if container is None:
+                return ""
+            try:
+                return bytes(container.logs(tail=lines)).decode(errors="replace")
+            except (NotFound, APIError) as exc:
+                refused = isinstance(exc, NotFound) or exc.status_code == 409
+                if not refused:
+                    raise
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        "the hub container is being replaced and has no log yet: try again "
+                        "in a moment"
+                    ) from exc
+                time.sleep(self.timing.container_gone_poll_s)
 
     def follow_logs(self, tail: int = 100) -> Generator[str, None, None]:
         stream = self.log_stream(tail)

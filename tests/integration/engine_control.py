@@ -9,6 +9,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import docker
 
@@ -18,6 +19,16 @@ DOCKERD_LOG = Path("/var/log/dockerd.log")
 # The main engine's pid file (dockerd's default). Not `pidof dockerd`: the Swarm lab runs more
 # engines (tests/integration/swarm_lab.py), and a fault test must never hit one of those.
 DOCKERD_PIDFILE = Path("/var/run/docker.pid")
+
+
+def main_engine_view(client: docker.DockerClient) -> dict[str, Any]:
+    """What a test on another engine must leave as it was: the main engine's identity and
+    process (not restarted) and its default bridge (a second dockerd in this network
+    namespace deletes `docker0` at its start)."""
+    info = client.info()
+    bridge = subprocess.run(["ip", "link", "show", "docker0"], capture_output=True)
+    pid = DOCKERD_PIDFILE.read_text().strip()
+    return {"id": info["ID"], "pid": pid, "docker0": bridge.returncode == 0}
 
 
 def _engine_up() -> bool:

@@ -19,6 +19,7 @@ from tests.integration import engine_control
 from tests.integration.continuity import FaultResult, Person, check_people
 from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
 from tests.integration.docker_env import StackEnv, own_stack
+from tests.patience import patient
 
 pytestmark = pytest.mark.integration
 
@@ -224,7 +225,7 @@ def test_hub_killed_20_times_with_a_server_running_comes_back_every_time(work: W
             hub.kill("SIGKILL")
             hub.wait(condition="not-running")
             stack.hub.start()
-            stack.hub.wait_healthy(60)
+            stack.hub.wait_healthy(patient(60))
             hub.reload()
             assert hub.exec_run(["test", "-e", "jupyterhub-proxy.pid"]).exit_code != 0, round_
     finally:

@@ -21,7 +21,6 @@ import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import docker
 import pytest
@@ -35,6 +34,7 @@ from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import hubclient, netns
 from tests.integration.docker_env import free_port
+from tests.integration.engine_control import main_engine_view
 from tests.integration.swarm_lab import PREBUILT_STACK, LabNode, SwarmLab, _free_subnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.netns]
@@ -102,7 +102,7 @@ def test_hubd_run_on_an_engine_reached_only_through_a_context(
     tmp_path: Path,
 ) -> None:
     _lab, node, timings = context_engine
-    main_before = _main_engine_view(docker_client)
+    main_before = main_engine_view(docker_client)
     stack = f"hubdctx{os.getpid()}"
     names = StackNames(stack)
     e2 = node.client()
@@ -203,13 +203,6 @@ def test_hubd_run_on_an_engine_reached_only_through_a_context(
         except subprocess.TimeoutExpired:
             os.killpg(run.pid, 9)
     # The first engine: nothing of this stack, no restart, its default bridge still there.
-    assert _main_engine_view(docker_client) == main_before
+    assert main_engine_view(docker_client) == main_before
     assert not docker_client.containers.list(all=True, filters={"label": f"io.hubd.stack={stack}"})
     assert not docker_client.volumes.list(filters={"label": f"io.hubd.stack={stack}"})
-
-
-def _main_engine_view(client: docker.DockerClient) -> dict[str, Any]:
-    info = client.info()
-    bridge = subprocess.run(["ip", "link", "show", "docker0"], capture_output=True)
-    pid = Path("/var/run/docker.pid").read_text().strip()
-    return {"id": info["ID"], "pid": pid, "docker0": bridge.returncode == 0}

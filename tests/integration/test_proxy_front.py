@@ -85,7 +85,12 @@ class Work:
         return self.env.client
 
     def proxy_id(self) -> str:
-        return str(self.client.containers.get(self.env.names.proxy_container).id)
+        """The proxy container's id; "" in the moment of a switch when no container has the
+        name (the old one renamed away, the new one not yet renamed to it)."""
+        try:
+            return str(self.client.containers.get(self.env.names.proxy_container).id)
+        except docker.errors.NotFound:
+            return ""
 
     def proxy_back_s(self) -> float:
         """Seconds until the way in answers again (the standby, or the proxy back; the front
@@ -140,7 +145,7 @@ class Work:
         old = self.proxy_id()
         self.env.write_config(proxy_image=RETAGGED)
         self.daemon.signal(signal.SIGHUP)
-        wait_for(lambda: self.proxy_id() != old, 120, "the new proxy")
+        wait_for(lambda: self.proxy_id() not in (old, ""), 120, "the new proxy")
         wait_for(lambda: self.daemon.status().state == "running", 60, "hubd running")
 
     def restarted_after(self, before: int) -> Callable[[], bool]:
@@ -241,7 +246,7 @@ def test_proxy_image_upgrade_is_unnoticed(work: Work, test_images: TestImages) -
 
     def upgrade() -> None:
         work.env.hubd("up")
-        wait_for(lambda: work.proxy_id() != old, 120, "the upgraded proxy")
+        wait_for(lambda: work.proxy_id() not in (old, ""), 120, "the upgraded proxy")
         wait_for(lambda: work.daemon.status().state == "running", 60, "hubd running")
 
     cell_s, back_s, result = work.fault("proxy image upgrade", upgrade)
