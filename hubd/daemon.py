@@ -2,7 +2,8 @@
 
 Brings the stack to the state the owner chose, then keeps it there: engine events for deaths,
 health probes for hangs, reconnection when the engine goes away, a control socket for the CLI
-and the tray, mDNS while the hub is meant to run, and systemd's notify protocol.
+and the tray, mDNS while the hub is meant to run (_daemon/advertising.py), an HTTPS leaf that
+keeps fitting (_daemon/tls_refresh.py), and systemd's notify protocol.
 
 Signal handlers only set flags; the loop acts on them. SIGTERM/SIGINT: graceful shutdown with
 a deadline, a second signal forces it. SIGHUP: reload the config and apply what changed.
@@ -15,21 +16,21 @@ import logging
 import logging.handlers
 import signal
 import threading
-import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
 
 import docker
 from docker.errors import DockerException
 
 from hubd import __version__
+from hubd._daemon.advertising import Advertising, https_port_of
 from hubd._daemon.backend import DaemonBackend
 from hubd._daemon.claim import SupervisorClaim
 from hubd._daemon.node_watch import NodeWatch
 from hubd._daemon.sdnotify import Heartbeat, Notifier
 from hubd._daemon.stopguard import ShutdownRequested, StopGuard
 from hubd._daemon.supervisor import DesiredState, Supervisor
+from hubd._daemon.tls_refresh import TlsRefresh
 from hubd._daemon.upgrades import Upgrades
 from hubd._daemon.watchdog_reporter import WatchdogReporter
 from hubd._daemon.watchers import EventWatcher, Monitor
@@ -42,12 +43,9 @@ from hubd.stack import Stack
 from hubd.stack.engine import client_for, connect, engine_of, resolve_endpoint
 from hubd.stack.naming import StackNames
 from hubd.stack.pins import PinStore
-from hubd.stack.progress import ProgressFeed
-from hubd.status import HubState, MdnsView
+from hubd.stack.progress import ProgressFeed, Reporter
+from hubd.status import HubState
 from hubd.timing import Timing
-
-if TYPE_CHECKING:
-    from hubd.mdns import Advertiser
 
 log = logging.getLogger("hubd")
 
@@ -120,12 +118,18 @@ class Daemon:
             stack=lambda: self.supervisor.stack,
             wake=self.wake.set,
         )
+        self.advertising = Advertising(self.config, self.timing, self.supervisor.warn)
+        self.tls = TlsRefresh(
+            self.timing,
+            stack=lambda: self.supervisor.stack,
+            lock=self.supervisor.lock,
+            warn=self.supervisor.warn,
+            mdns_hostname=self.advertising.hostname,
+        )
         self.control: ControlServer | None = None
-        self.advertiser: Advertiser | None = None
         self._pinger: docker.DockerClient | None = None
         self.claim = SupervisorClaim(self.config.stack_name)
         self._closed = False
-        self._tls_next_check = 0.0
 
     # ------------------------------------------------------------------ watchers' callbacks
 
@@ -134,9 +138,18 @@ class Daemon:
             self.timing.engine_call_timeout_s, ping_timeout=self.timing.engine_ping_timeout_s
         )
 
-    def _make_stack(self, client: docker.DockerClient, config: Config, **kwargs: Any) -> Stack:
+    def _make_stack(
+        self, client: docker.DockerClient, config: Config, *, reporter: Reporter, timing: Timing
+    ) -> Stack:
         pins = PinStore(self.paths.image_pins_file, config.stack_name)
-        return Stack(client, config, pins=pins, state_dir=self.paths.state_dir, **kwargs)
+        return Stack(
+            client,
+            config,
+            reporter=reporter,
+            timing=timing,
+            pins=pins,
+            state_dir=self.paths.state_dir,
+        )
 
     def _engine_connected(self, client: docker.DockerClient) -> None:
         # A client of its own with a short timeout: a hung engine must fail the ping quickly.
@@ -249,8 +262,11 @@ class Daemon:
                     self.reload_count += 1
                     self.reloaded.notify_all()
             self.supervisor.reconcile_once()
-            self._sync_advertiser()
-            self._maybe_refresh_tls()
+            self.advertising.sync_once(
+                self.supervisor.desired.value == HubState.RUNNING,
+                https_port_of(self.supervisor.stack),
+            )
+            self.tls.tick()
             self.upgrades.maybe_start()
             self.heartbeat.beat()
             if first:
@@ -294,12 +310,10 @@ class Daemon:
                 log.error("%s; keeping the control socket as it was", exc)
                 notes.append(f"{exc}; keeping the control socket as it was")
                 config = dataclasses.replace(config, control_group=self.config.control_group)
-        mdns_changed = _mdns_settings(config) != _mdns_settings(self.config)
         self.config = config
         self.supervisor.reload(config)
         self.upgrades.reload(config)
-        if mdns_changed:
-            self._close_advertiser()
+        self.advertising.reload(config)
         log.info("config reloaded from %s", self.config_file)
         return notes
 
@@ -316,72 +330,6 @@ class Daemon:
             )
             config = dataclasses.replace(config, stack_name=self.config.stack_name)
         return config
-
-    # ------------------------------------------------------------------ mDNS
-
-    def _sync_advertiser(self) -> None:
-        want = self.config.mdns_enabled and self.supervisor.desired.value == HubState.RUNNING
-        if want and self.advertiser is None:
-            try:
-                from hubd.mdns import Advertiser
-
-                self.advertiser = Advertiser(
-                    self.config.mdns_name,
-                    self.config.port,
-                    interfaces=self.config.mdns_interfaces,
-                    ipv6=self.config.mdns_ipv6,
-                    timing=self.timing,
-                    on_change=lambda status: log.info(
-                        "mDNS: %s as %s", status.state, status.hostname
-                    ),
-                    https_port=self._https_port(),
-                )
-                self.advertiser.start()
-            except Exception as exc:  # mDNS is a convenience; the hub runs without it
-                self.supervisor.warn.warn("mdns", "mDNS advertising failed: %s", exc)
-                self.advertiser = None
-        elif not want and self.advertiser is not None:
-            self._close_advertiser()
-
-    def _https_port(self) -> int | None:
-        """The port the hub answers on over HTTPS (advertised as `_https._tcp`), if it does."""
-        stack = self.supervisor.stack
-        served = stack.proxy.served if stack is not None else None
-        return served.https_port if served is not None else None
-
-    def _maybe_refresh_tls(self) -> None:
-        """Now and then: a leaf that no longer fits the hub's names and addresses (a new
-        address, an mDNS rename, its end near) is replaced and handed to the running proxy,
-        which keeps every open connection (hubd/stack/proxy_tls.py)."""
-        now = time.monotonic()
-        stack = self.supervisor.stack
-        if stack is None or now < self._tls_next_check:
-            return
-        self._tls_next_check = now + self.timing.tls_check_interval_s
-        mdns = self.advertiser.status() if self.advertiser is not None else None
-        stack.mdns_hostnames = (mdns.hostname,) if mdns is not None and mdns.hostname else ()
-        try:
-            with self.supervisor.lock:
-                stack.refresh_tls()
-        except (HubdError, DockerException, OSError) as exc:
-            self.supervisor.warn.warn("tls", "could not renew the hub's certificate: %s", exc)
-
-    def _close_advertiser(self) -> None:
-        advertiser, self.advertiser = self.advertiser, None
-        if advertiser is not None:
-            advertiser.close()
-
-    def mdns_status(self) -> MdnsView | None:
-        if self.advertiser is None:
-            return None
-        status = self.advertiser.status()
-        return MdnsView(
-            state=status.state,
-            hostname=status.hostname,
-            addresses=tuple(status.addresses),
-            service=status.service_name,
-            error=status.last_error,
-        )
 
     # ------------------------------------------------------------------ shutdown
 
@@ -405,7 +353,7 @@ class Daemon:
         self.backups.close()
         if self.control is not None:
             self.control.close()
-        self._close_advertiser()
+        self.advertising.close()
         stack = self.supervisor.stack
         if self.config.stop_on_exit and stack is not None:
             log.info("stop_on_exit is set: stopping the hub")
@@ -414,17 +362,6 @@ class Daemon:
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
         self.claim.release()
-
-
-def _mdns_settings(config: Config) -> tuple[object, ...]:
-    """What the advertiser is built from: a change to any of it means a new advertiser."""
-    return (
-        config.mdns_enabled,
-        config.mdns_name,
-        config.port,
-        tuple(config.mdns_interfaces),
-        config.mdns_ipv6,
-    )
 
 
 def _log_to_file(paths: Paths) -> None:

@@ -61,7 +61,7 @@ class DaemonBackend(ControlBackend):
             snapshot,
             config,
             view,
-            self.daemon.mdns_status(),
+            self.daemon.advertising.status(),
             __version__,
             self.daemon.upgrades.update,
             backup=self.daemon.backups.status(config),

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hubd._daemon.lost_servers import LostServers, NodeSighting
 from hubd.timing import Timing
+
+if TYPE_CHECKING:
+    from hubd.stack import Stack
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class NodeWatch:
         # What each person picked on the spawn form, kept from the stop for the start.
         self._options: dict[str, dict[str, Any]] = {}
 
-    def tick(self, stack: Any, hub_running: bool) -> float:
+    def tick(self, stack: Stack | None, hub_running: bool) -> float:
         """One look if it is time; returns the seconds until the next."""
         now = self._clock()
         if now < self._next_s:
@@ -41,7 +44,7 @@ class NodeWatch:
             log.warning("could not look after the Swarm's nodes: %s", exc)
         return self.interval_s
 
-    def _look(self, stack: Any, now: float) -> None:
+    def _look(self, stack: Stack, now: float) -> None:
         views = stack.nodes.views()
         if not views:
             return

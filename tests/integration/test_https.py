@@ -42,6 +42,7 @@ from hubd.timing import Timing
 from hubd.tls import ca, leaf, store, trustpage
 from tests.images.build import TestImages
 from tests.integration.browser import chromium, log_in, page_text
+from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, wait_for
 from tests.integration.docker_env import StackEnv, free_port, own_stack
 from tests.patience import patient
 
@@ -346,6 +347,60 @@ def test_an_open_connection_survives_a_new_leaf(hub: StackEnv) -> None:
     assert (first.status, second.status) == (200, 200)
     assert "jupyter-3.local" in _served_names(hub).dns
     conn.close()
+
+
+def _served_serial(env: StackEnv) -> int:
+    context = ssl.create_default_context(cafile=str(root_file(env)))
+    raw = socket.create_connection(("127.0.0.1", env.config.https_port), timeout=30)
+    with context.wrap_socket(raw, server_hostname=HUB_NAME) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_the_daemons_loop_renews_the_leaf_under_an_open_connection(
+    hub: StackEnv, tmp_path: Path
+) -> None:
+    """`hubd run` looks at the leaf every `tls_check_interval_s` (hubd/_daemon/tls_refresh.py).
+    Renewal made due at every look (renewed earlier than a leaf lives): each look hands the
+    running proxy a new leaf, the proxy is not restarted, and a connection opened before,
+    kept in use, carries on through every renewal."""
+    timing = f"{FAST_TIMING},reconcile_interval_s=1,tls_check_interval_s=1"
+    daemon = DaemonProc(hub, tmp_path / "daemon.log", f"{timing},tls_leaf_renew_before_days=400")
+    daemon.start()
+    try:
+        daemon.wait_state("running")
+        proxy = hub.client.containers.get(hub.names.proxy_container)
+        started = proxy.attrs["State"]["StartedAt"]
+        context = ssl.create_default_context(cafile=str(root_file(hub)))
+        conn = http.client.HTTPSConnection(HUB_NAME, hub.config.https_port, context=context)
+        conn.sock = context.wrap_socket(
+            socket.create_connection(("127.0.0.1", hub.config.https_port), timeout=30),
+            server_hostname=HUB_NAME,
+        )
+        answers: list[int] = []
+        serials = [_served_serial(hub)]
+
+        def renewed_twice() -> bool:
+            conn.request("GET", "/hub/health")  # the same TLS connection each time
+            answer = conn.getresponse()
+            answer.read()
+            answers.append(answer.status)
+            serial = _served_serial(hub)
+            if serial != serials[-1]:
+                serials.append(serial)
+            return len(serials) >= 3
+
+        try:
+            wait_for(renewed_twice, 120, "two new leaves from the daemon's loop")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the daemon's log:\n{daemon.log_tail()}") from None
+        conn.close()
+        assert set(answers) == {200}
+        proxy.reload()
+        assert proxy.attrs["State"]["StartedAt"] == started
+    finally:
+        assert daemon.stop() == 0, daemon.log_tail()
 
 
 # ---------------------------------------------------------------------- name constraints

@@ -1,4 +1,4 @@
-"""docs/service.md's watchdog figures are the code's (issue 23): the ping period and the
+"""docs/service.md's watchdog figures are the code's: the ping period and the
 heartbeat's freshness come from the unit's WatchdogSec through sdnotify, not from the text."""
 
 from __future__ import annotations
