@@ -296,12 +296,12 @@ def test_a_hub_container_broken_by_hand_is_recreated(
     assert healthy(stack_env)
 
     # Its network removed by hand while hubd was not running (Docker refuses while a container
-    # is attached: the front and the proxy are stopped first, and have to be replaced too).
+    # is attached: the front and both proxies are stopped first, and have to be replaced too).
     proc.stop()
     hub = client.containers.get(names.hub_container)
     hub.stop(timeout=2)
-    client.containers.get(names.proxy_container).stop(timeout=2)
-    client.containers.get(names.front_container).stop(timeout=2)
+    for part in (names.proxy_container, names.proxy_standby_container, names.front_container):
+        client.containers.get(part).stop(timeout=2)
     client.networks.get(names.network).remove()
     # And its image untagged (`docker rmi -f`).
     client.images.remove(hub.attrs["Config"]["Image"], force=True)
@@ -310,6 +310,14 @@ def test_a_hub_container_broken_by_hand_is_recreated(
     again.wait_state("running", 120, where=lambda s: hub_id(stack_env) != before)
     assert healthy(stack_env)
     assert "Traceback" not in again.log_tail(400)
+    # The standby too, on the new network.
+    wait_for(
+        lambda: client.containers.get(names.proxy_standby_container).status == "running",
+        60,
+        "the standby proxy replaced",
+    )
+    standby = client.containers.get(names.proxy_standby_container)
+    assert names.network in standby.attrs["NetworkSettings"]["Networks"]
 
 
 # ---------------------------------------------------------------------- a bad user image

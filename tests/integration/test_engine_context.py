@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import types
 from collections.abc import Iterator
@@ -24,17 +23,21 @@ from pathlib import Path
 
 import docker
 import pytest
-import requests
 
-from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.images import ensure_hub_image, hub_image_tag
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter
 from hubd.timing import Timing
 from tests.images.build import TestImages
-from tests.integration import hubclient, netns
-from tests.integration.docker_env import free_port
+from tests.integration import netns
 from tests.integration.engine_control import main_engine_view
+from tests.integration.engine_person import (
+    HubdRun,
+    assert_main_engine_untouched,
+    gate_socket_sources,
+    person_env,
+    use_context,
+)
 from tests.integration.swarm_lab import PREBUILT_STACK, LabNode, SwarmLab, _free_subnet
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker, pytest.mark.netns]
@@ -110,99 +113,23 @@ def test_hubd_run_on_an_engine_reached_only_through_a_context(
     e2.images.get(prebuilt).tag(names.hub_image_repo, prebuilt.rsplit(":", 1)[1])
 
     # A person's Docker CLI config, with the engine as the current context.
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")
-    }
-    env.update(
-        HOME=str(home),
-        HUBD_HUB_BASE_IMAGE=test_images.hub_base,
-        HUBD_USER_IMAGE=test_images.user,
-        HUBD_PROXY_IMAGE=test_images.proxy,
-        HUBD_STACK_NAME=stack,
-        HUBD_MDNS_ENABLED="false",
-        # Plain HTTP: this test is about the engine; HTTPS is test_https.py's.
-        HUBD_TLS="off",
-        HUBD_CULL_IDLE_TIMEOUT="0",
-        HUBD_PORT=str(free_port()),
-        CONFIGURATION_DIRECTORY=str(tmp_path / "etc"),
-        STATE_DIRECTORY=str(tmp_path / "state"),
-        RUNTIME_DIRECTORY=str(tmp_path / "run"),
-        LOGS_DIRECTORY=str(tmp_path / "log"),
-    )
-    for argv in (
-        ["docker", "context", "create", "lab-e2", "--docker", f"host={node.docker_host}"],
-        ["docker", "context", "use", "lab-e2"],
-    ):
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=30)
-    assert "DOCKER_HOST" not in env
+    env = person_env(tmp_path, stack, test_images)
+    use_context(env, "lab-e2", node.docker_host)
 
-    port = int(env["HUBD_PORT"])
-    log = tmp_path / "hubd-run.log"
-    hubd = [sys.executable, "-m", "hubd"]
-    started = time.monotonic()
-    with log.open("wb") as out:
-        run = subprocess.Popen(
-            node.command(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *hubd, "run"]),
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-    base = f"http://{node.ip}:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert run.poll() is None, log.read_text()[-3000:]
-            try:
-                if requests.get(f"{base}/hub/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(1)
+    base = f"http://{node.ip}:{env['HUBD_PORT']}"
+    with HubdRun(env, tmp_path / "hubd-run.log", wrap=node.command) as run:
+        healthy_s = run.wait_healthy(base, 300)
         healthy = time.monotonic()
-
         # The gate mounts this engine's socket, not /var/run/docker.sock.
-        gate = e2.containers.get(gate_container_name(names))
-        sources = {m["Source"] for m in gate.attrs["Mounts"] if m["Destination"].endswith(".sock")}
-        assert sources == {str(node.socket)}, gate.attrs["Mounts"]
-
-        status = subprocess.run(
-            node.command(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *hubd, "status"]),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        assert gate_socket_sources(e2, names) == {str(node.socket)}
+        status = run.hubd("status")
         assert f"{node.docker_host} (Docker context 'lab-e2')" in status.stdout, status
-
-        as_person = ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *hubd]
-        added = subprocess.run(
-            node.command([*as_person, "user", "add", "ann", "--admin", "--password-stdin"]),
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert added.returncode == 0, added.stderr
-        session = hubclient.login(base, "ann", PASSWORD)
-        assert hubclient.open_lab(session, base, "ann").status_code == 200
+        run.add_person_and_open_lab(base, "ann", PASSWORD)
         prefix = names.user_container_prefix
         servers = [c for c in e2.containers.list() if c.name.startswith(prefix)]
         assert [c.status for c in servers] == ["running"]  # ann's server, on this engine
         print(
-            f"\ncontext engine: {timings}; hubd run to healthy {healthy - started:.1f} s, "
+            f"\ncontext engine: {timings}; hubd run to healthy {healthy_s:.1f} s, "
             f"login + spawn {time.monotonic() - healthy:.1f} s"
         )
-    finally:
-        os.killpg(run.pid, 15)
-        try:
-            run.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, 9)
-    # The first engine: nothing of this stack, no restart, its default bridge still there.
-    assert main_engine_view(docker_client) == main_before
-    assert not docker_client.containers.list(all=True, filters={"label": f"io.hubd.stack={stack}"})
-    assert not docker_client.volumes.list(filters={"label": f"io.hubd.stack={stack}"})
+    assert_main_engine_untouched(docker_client, main_before, stack)

@@ -15,26 +15,26 @@ store comes from a cache (rootless_engine.py): ~21 s in all, ~100 s the first ti
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import requests
 
-from hubd.stack.docker_gate import gate_container_name
 from hubd.stack.images import ensure_hub_image, hub_image_tag
 from hubd.stack.naming import StackNames
 from hubd.stack.progress import LogReporter
 from hubd.timing import Timing
 from tests.images.build import TestImages
-from tests.integration import hubclient
-from tests.integration.docker_env import free_port
 from tests.integration.engine_control import main_engine_view
+from tests.integration.engine_person import (
+    HubdRun,
+    assert_main_engine_untouched,
+    gate_socket_sources,
+    person_env,
+    use_context,
+)
 from tests.integration.rootless_engine import RootlessEngine, real_uid, remove_stale_rootless
 from tests.integration.swarm_lab import PREBUILT_STACK
 from tests.patience import patient
@@ -101,85 +101,25 @@ def test_hubd_run_on_rootless_docker(
     assert tag.rsplit(":", 1)[1] == prebuilt.rsplit(":", 1)[1]
     rootless.images.get(prebuilt).tag(names.hub_image_repo, tag.rsplit(":", 1)[1])
 
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG")
-    }
-    env.update(
-        HOME=str(home),
-        HUBD_HUB_BASE_IMAGE=test_images.hub_base,
-        HUBD_USER_IMAGE=test_images.user,
-        HUBD_PROXY_IMAGE=test_images.proxy,
-        HUBD_STACK_NAME=stack,
-        HUBD_MDNS_ENABLED="false",
-        # Plain HTTP: this test is about the engine; HTTPS is test_https.py's.
-        HUBD_TLS="off",
-        HUBD_CULL_IDLE_TIMEOUT="0",
-        HUBD_PORT=str(free_port()),
-        CONFIGURATION_DIRECTORY=str(tmp_path / "etc"),
-        STATE_DIRECTORY=str(tmp_path / "state"),
-        RUNTIME_DIRECTORY=str(tmp_path / "run"),
-        LOGS_DIRECTORY=str(tmp_path / "log"),
-    )
-    # What dockerd-rootless-setuptool.sh tells a person to do.
-    for argv in (
-        ["docker", "context", "create", CONTEXT, "--docker", f"host={engine.docker_host}"],
-        ["docker", "context", "use", CONTEXT],
-    ):
-        subprocess.run(argv, env=env, check=True, capture_output=True, timeout=30)
+    env = person_env(tmp_path, stack, test_images)
+    use_context(env, CONTEXT, engine.docker_host)  # what dockerd-rootless-setuptool.sh says
 
-    port = int(env["HUBD_PORT"])
-    log = tmp_path / "hubd-run.log"
-    hubd = [sys.executable, "-m", "hubd"]
-    started = time.monotonic()
-    with log.open("wb") as out:
-        run = subprocess.Popen(
-            [*hubd, "run"], env=env, stdout=out, stderr=out, start_new_session=True
-        )
     # The port is published by rootlesskit's port driver, on this machine's loopback too.
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + patient(75)
-        while True:
-            assert run.poll() is None, log.read_text()[-3000:]
-            try:
-                if requests.get(f"{base}/hub/health", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+    base = f"http://127.0.0.1:{env['HUBD_PORT']}"
+    with HubdRun(env, tmp_path / "hubd-run.log") as run:
+        healthy_s = run.wait_healthy(base, patient(75))
         healthy = time.monotonic()
-
         # The gate mounts the rootless engine's socket, not /var/run/docker.sock.
-        gate = rootless.containers.get(gate_container_name(names))
-        sources = {m["Source"] for m in gate.attrs["Mounts"] if m["Destination"].endswith(".sock")}
-        assert sources == {str(engine.socket)}, gate.attrs["Mounts"]
+        assert gate_socket_sources(rootless, names) == {str(engine.socket)}
         # hubd built nothing here: no hub image of this stack's own.
         assert not rootless.images.list(filters={"label": f"io.hubd.stack={stack}"})
 
-        status = subprocess.run(
-            [*hubd, "status"], env=env, capture_output=True, text=True, timeout=60
-        )
+        status = run.hubd("status")
         assert (
             f"Docker Engine (rootless) at {engine.docker_host} (Docker context '{CONTEXT}')"
             in status.stdout
         ), status
-
-        added = subprocess.run(
-            [*hubd, "user", "add", "ann", "--admin", "--password-stdin"],
-            env=env,
-            input=PASSWORD + "\n",
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert added.returncode == 0, added.stderr
-        session = hubclient.login(base, "ann", PASSWORD)
-        assert hubclient.open_lab(session, base, "ann").status_code == 200
+        run.add_person_and_open_lab(base, "ann", PASSWORD)
         servers = [
             c for c in rootless.containers.list() if c.name.startswith(names.user_container_prefix)
         ]
@@ -191,16 +131,7 @@ def test_hubd_run_on_rootless_docker(
         assert real_uid(hub_pid) == engine.uid
         assert real_uid(server_pid) == engine.subids[999]
         print(
-            f"\nrootless: hubd run to healthy {healthy - started:.1f} s, "
+            f"\nrootless: hubd run to healthy {healthy_s:.1f} s, "
             f"login + spawn {time.monotonic() - healthy:.1f} s"
         )
-    finally:
-        os.killpg(run.pid, 15)
-        try:
-            run.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(run.pid, 9)
-    # The first engine: nothing of this stack, no restart, its default bridge still there.
-    assert main_engine_view(docker_client) == main_before
-    assert not docker_client.containers.list(all=True, filters={"label": f"io.hubd.stack={stack}"})
-    assert not docker_client.volumes.list(filters={"label": f"io.hubd.stack={stack}"})
+    assert_main_engine_untouched(docker_client, main_before, stack)

@@ -39,6 +39,7 @@ def test_up_login_lab_data_survives_down_and_up_is_idempotent(stack_env: StackEn
         stack_env.names.hub_data_volume,
         stack_env.names.user_volume("alice"),
         gate_volume_name(stack_env.names),
+        stack_env.names.proxy_routes_volume,
     }
 
     down = stack_env.hubd("down")

@@ -282,10 +282,10 @@ def test_one_persons_container_cannot_reach_anothers(
     # ... bo's container does not, neither by address nor by name.
     assert not can_connect(bo_server, ada_ip, 8888)
     assert not can_connect(bo_server, ada_server.name, 8888)
-    # bo's network holds bo's server, the hub and the proxy, nothing else.
+    # bo's network holds bo's server, the hub and the two proxies, nothing else.
     (bo_network_name,) = bo_server.attrs["NetworkSettings"]["Networks"]
     bo_network = hub.client.networks.get(bo_network_name)
-    stack = {hub_container.name, hub.names.proxy_container}
+    stack = {hub_container.name, hub.names.proxy_container, hub.names.proxy_standby_container}
     assert {c.name for c in bo_network.containers} == {bo_server.name, *stack}
     assert bo_network_name == f"{hub.names.user_network_prefix}bo"
 
@@ -311,8 +311,18 @@ def test_a_persons_container_cannot_reach_the_proxys_api(
     # bo reaches the proxy's public port on bo's network (the address is right) ...
     assert can_connect(bo_server, addresses[bo_network], PROXY_PUBLIC_PORT)
     assert can_connect(bo_server, names.proxy_container, PROXY_PUBLIC_PORT)
-    # ... but its API neither by name, by alias nor by any of its addresses.
-    targets = [names.proxy_container, names.proxy_api_alias, *addresses.values()]
+    # ... but its API neither by name, by alias nor by any of its addresses; nor the
+    # standby's, its twin on the same networks.
+    standby = hub.client.containers.get(names.proxy_standby_container)
+    standby_networks = standby.attrs["NetworkSettings"]["Networks"]
+    assert bo_network in standby_networks
+    targets = [
+        names.proxy_container,
+        names.proxy_api_alias,
+        *addresses.values(),
+        names.proxy_standby_container,
+        *(network["IPAddress"] for network in standby_networks.values()),
+    ]
     reached = [target for target in targets if can_connect(bo_server, target, PROXY_API_PORT)]
     assert reached == [], reached
 

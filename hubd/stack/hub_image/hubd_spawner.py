@@ -54,6 +54,23 @@ async def friendly(spawner: Any, work: Any) -> Any:
         raise person_error(exc) from exc
 
 
+async def join_members(spawner: Any, network: Any, members: list[str]) -> None:
+    """The stack's members (the hub, the proxy and its standby) on a person's network, for
+    either spawner (this one, or hubd_swarm.py's on a Swarm). One that does not exist now (a
+    proxy being recreated) is skipped: hubd joins a new member to every person's network when
+    it creates it (user_networks.py)."""
+    joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
+    for member in members:
+        if member in joined:
+            continue
+        try:
+            await spawner.docker("connect_container_to_network", member, network["Name"])
+        except APIError as exc:
+            if exc.status_code != 404:
+                raise
+            spawner.log.info("%s does not exist now: not joined to %s", member, network["Name"])
+
+
 class Subnets:
     """The /29s this hub knows are taken, and one lock so that its own concurrent spawns
     never try the same one at once (others are caught by the engine's overlap refusal)."""
@@ -116,23 +133,8 @@ class HubdDockerSpawner(DockerSpawner):  # type: ignore[misc]
             if exc.status_code != 404:
                 raise
             network = await self._create_network(name)
-        await self.join_members(network)
+        await join_members(self, network, settings["user_network_members"])
         self.network_name = name
-
-    async def join_members(self, network: Any) -> None:
-        """The stack's members (the hub, the proxy and its standby) on a person's network.
-        One that does not exist now (a proxy being recreated) is skipped: hubd joins a new
-        member to every person's network when it creates it (user_networks.py)."""
-        joined = {c.get("Name") for c in (network.get("Containers") or {}).values()}
-        for member in self.hubd["user_network_members"]:
-            if member in joined:
-                continue
-            try:
-                await self.docker("connect_container_to_network", member, network["Name"])
-            except APIError as exc:
-                if exc.status_code != 404:
-                    raise
-                self.log.info("%s does not exist now: not joined to %s", member, network["Name"])
 
     async def _create_network(self, name: str) -> Any:
         settings = self.hubd

@@ -120,7 +120,9 @@ async def _join_own_network(spawner: Any) -> None:
         labels = {**settings["user_network_labels"], settings["user_label"]: spawner.user.name}
         await spawner.docker("create_network", name, labels=labels, **kind)
         network = await spawner.docker("inspect_network", name)
-    await spawner.join_members(network)
+    from hubd_spawner import join_members  # in the hub image only (it needs dockerspawner)
+
+    await join_members(spawner, network, settings["user_network_members"])
     spawner.network_name = name
 
 
