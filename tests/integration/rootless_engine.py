@@ -45,7 +45,7 @@ from pathlib import Path
 import docker
 from docker.errors import NotFound
 
-from tests.integration.netns import wait_until
+from tests.integration.engine_process import EngineProcess
 from tests.integration.swarm_lab import IMAGE_CACHE, _prune_image_cache, _unmount_under
 
 ROOTLESS_SCRIPT = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
@@ -69,10 +69,11 @@ def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str
     return done.stdout
 
 
-class RootlessEngine:
+class RootlessEngine(EngineProcess):
     """One account and its rootless engine."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.name = f"{ACCOUNT_PREFIX}{os.getpid()}"
         self.workdir = Path(tempfile.mkdtemp(prefix=f"hubd-rl{os.getpid()}-"))
         self.workdir.chmod(0o711)  # the account reaches its home inside
@@ -80,8 +81,6 @@ class RootlessEngine:
         self.log_path = self.workdir / "dockerd.log"
         self.uid = 0
         self.subid_first = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._client: docker.DockerClient | None = None
 
     @property
     def runtime_dir(self) -> Path:
@@ -129,11 +128,6 @@ class RootlessEngine:
             path.mkdir(mode=0o710 if path == self.data_root else 0o711, exist_ok=True)
             os.chown(path, self.uid, self.uid)
 
-    def client(self) -> docker.DockerClient:
-        if self._client is None:
-            self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
-        return self._client
-
     def start(self, timeout: float = 60) -> None:
         env = {
             "HOME": str(self.home),
@@ -152,25 +146,10 @@ class RootlessEngine:
             self._proc = subprocess.Popen(
                 argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        try:
-            wait_until(self._answers, timeout, interval=0.1)
-        except AssertionError:
-            raise AssertionError(
-                f"rootless dockerd did not answer within {timeout} s; log:\n{self.log_tail()}"
-            ) from None
+        self.wait_answering(timeout)
 
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
-
-    def _answers(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
-            raise AssertionError(
-                f"rootless dockerd exited ({self._proc.returncode}); log:\n{self.log_tail()}"
-            )
-        try:
-            return bool(self.client().ping())
-        except Exception:
-            return False
 
     def stop(self, timeout: float = 30) -> bool:
         """SIGTERM to dockerd (its pid file; no PID namespace here): it stops its containers,
@@ -188,18 +167,6 @@ class RootlessEngine:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
             return False
-
-    def close_client(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.close()
-            self._client = None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
     def close(self) -> None:
         """The engine, every process of the account's ids, the account, its folders."""

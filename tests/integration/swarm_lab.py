@@ -73,6 +73,7 @@ from hubd.timing import Timing
 from tests.images.build import TestImages
 from tests.integration import netns
 from tests.integration.docker_env import StackEnv, make_stack_env
+from tests.integration.engine_process import EngineProcess
 from tests.integration.netns import wait_until
 
 # The hub image every lab stack is tagged from, built on the main engine and kept there as a
@@ -100,10 +101,11 @@ def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str
     return done.stdout
 
 
-class LabNode:
+class LabNode(EngineProcess):
     """One Swarm node: an extra dockerd in its own network namespace."""
 
     def __init__(self, lab: SwarmLab, host: netns.Host, generic_resources: Sequence[str]) -> None:
+        super().__init__()
         self.lab = lab
         self.host = host
         self.name = host.short  # also its hostname, as Swarm shows it
@@ -118,8 +120,6 @@ class LabNode:
         self.generic_resources = list(generic_resources)
         self.node_id = ""  # set once the node is in the Swarm
         self.images: list[str] = []  # loaded at setup, kept by reset()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._client: docker.DockerClient | None = None
         config = self.dir / "daemon.json"
         # dockerd 20.10 has no flag for its identity key: without this every node would read
         # the main engine's /etc/docker/key.json and get the main engine's node ID.
@@ -137,12 +137,6 @@ class LabNode:
     def command(self, argv: Sequence[str]) -> list[str]:
         """`argv` run in this node's network namespace (and nothing else of it)."""
         return self.host.command(argv)
-
-    def client(self) -> docker.DockerClient:
-        """A docker-py client for this node's engine (one per node, kept across restarts)."""
-        if self._client is None:
-            self._client = docker.DockerClient(base_url=self.docker_host, timeout=120)
-        return self._client
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         """The docker command line against this engine; its output."""
@@ -197,24 +191,9 @@ class LabNode:
             )
         finally:
             log.close()
-        try:
-            wait_until(self._answers, timeout, interval=0.1)
-        except AssertionError:
-            raise AssertionError(
-                f"{self.name}: dockerd did not answer within {timeout} s; log:\n{self.log_tail()}"
-            ) from None
+        self.wait_answering(timeout)
         if self.node_id:
             self.wait_status("ready", timeout)
-
-    def _answers(self) -> bool:
-        if self._proc is not None and self._proc.poll() is not None:
-            raise AssertionError(
-                f"{self.name}: dockerd exited ({self._proc.returncode}); log:\n{self.log_tail()}"
-            )
-        try:
-            return bool(self.client().ping())
-        except Exception:
-            return False
 
     def stop_engine(self, kill: bool = False, timeout: float = 30) -> None:
         """Stop the engine: SIGTERM (its containers stop too), or with `kill` SIGKILL, as a
@@ -248,18 +227,6 @@ class LabNode:
             return wait_until(reached, timeout, interval=0.2)
         except AssertionError:
             raise AssertionError(f"{self.name}: not {state} within {timeout} s") from None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def close_client(self) -> None:
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.close()
-            self._client = None
 
 
 class SwarmLab:
