@@ -46,7 +46,7 @@ import docker
 from docker.errors import NotFound
 
 from tests.integration.engine_process import EngineProcess
-from tests.integration.swarm_lab import IMAGE_CACHE, _prune_image_cache, _unmount_under
+from tests.integration.swarm_lab import IMAGE_CACHE, _prune_image_cache, _run, _unmount_under
 
 ROOTLESS_SCRIPT = Path("/usr/share/docker.io/contrib/dockerd-rootless.sh")
 ACCOUNT_PREFIX = "hubdrl"
@@ -60,13 +60,6 @@ USERADD_UID_IN_USE = 4  # useradd(8)
 # volumes, networks: what a test made).
 STORE_PARTS = ("image", "overlay2")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _run(argv: Sequence[str], *, check: bool = True, timeout: float = 60) -> str:
-    done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
-    if check and done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stdout
 
 
 class RootlessEngine(EngineProcess):
