@@ -63,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # suite on 3 workers): started first. Others count as DEFAULT_GROUP_S.
 GROUP_SECONDS = {
     "swarm": 420,
-    "tests/integration/test_continuity.py": 380,
+    "tests/integration/test_continuity.py": 260,
     "tests/integration/test_class.py": 320,
     "tests/integration/test_backup.py": 240,
     "tests/integration/test_trust.py": 180,

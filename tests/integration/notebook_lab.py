@@ -25,6 +25,28 @@ from tests.integration.hubclient import _xsrf_headers
 
 NOTEBOOK = "front.ipynb"
 CELL_SOURCE = "n = globals().get('n', 0) + 1\nprint(f'round {n}')"
+# Before any page script: every WebSocket the page opens is kept in a list, so that a test can
+# drop the kernel's as a proxy's death does, without one (a baseline for the reconnect).
+TRACK_SOCKETS = """
+(() => {
+  const Original = window.WebSocket;
+  const sockets = (window.__hubd_sockets = []);
+  window.WebSocket = new Proxy(Original, {
+    construct(target, args) {
+      const socket = new target(...args);
+      sockets.push(socket);
+      return socket;
+    },
+  });
+})();
+"""
+DROP_KERNEL_SOCKETS = """
+const open = window.__hubd_sockets.filter(
+  (s) => s.url.includes('/channels') && s.readyState === WebSocket.OPEN);
+open.forEach((s) => s.close());
+window.__hubd_dropped = open;
+return open.length;
+"""
 
 
 def notebook() -> dict[str, Any]:
@@ -69,6 +91,9 @@ class Lab:
         self.driver: webdriver.Chrome = chromium(isolate_ports=[port])
         self.runs = 0
         try:
+            self.driver.execute_cdp_cmd(
+                "Page.addScriptToEvaluateOnNewDocument", {"source": TRACK_SOCKETS}
+            )
             log_in(self.driver, base_url, name, password)
             self.driver.get(f"{base_url}/user/{name}/lab/tree/{NOTEBOOK}")
             WebDriverWait(self.driver, 180).until(
@@ -113,6 +138,20 @@ class Lab:
             lambda d: wanted in self.output()
         )
         return time.monotonic() - began
+
+    def run_cell_after_reconnect(self, timeout_s: float) -> float:
+        """Close the kernel's websocket from the page (JupyterLab reconnects at once, as after
+        a proxy's death), then run the cell: what a reconnect costs without any fault."""
+        dropped = self.driver.execute_script(DROP_KERNEL_SOCKETS)
+        assert dropped, "no open kernel websocket to drop"
+        # Only once the close event has run is JupyterLab "connecting" and queues the cell;
+        # before, it would send it on the closing socket.
+        WebDriverWait(self.driver, timeout_s, poll_frequency=0.02).until(
+            lambda d: d.execute_script(
+                "return window.__hubd_dropped.every((s) => s.readyState === WebSocket.CLOSED);"
+            )
+        )
+        return self.run_cell(timeout_s)
 
     def output(self) -> str:
         elements = self.driver.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output")

@@ -262,6 +262,12 @@ class Mover:
             helpers.volume_mount(plan.volume, read_only=False),
             RECEIVER_CAPS,
         )
+        # The sender starts once the receiver runs: its connect deadline then covers only the
+        # receiver's name reaching the sender's node, not a slow start of the receiver's task
+        # (on a loaded node it outlasted the deadline, and the sender gave up on the name).
+        refused = helpers.wait_running(receiver, plan.target.hostname, deadline)
+        if refused is not None:
+            return Outcome(plan.source.hostname, "cancelled", None), refused
         sender = helpers.start(
             "send",
             plan.source.id,

@@ -170,11 +170,18 @@ class MoveHelpers:
                 return outcome
             time.sleep(self.timing.move_helper_poll_s)
 
+    def wait_running(self, service: Any, node: str, deadline: float) -> Outcome | None:
+        """Until the helper's task runs: None then, or how it ended (or stalled) before."""
+        started = time.monotonic()
+        while True:
+            outcome = self.poll(service, node, started, deadline)
+            if outcome is not None or _task_state(service) == "running":
+                return outcome
+            time.sleep(self.timing.move_helper_poll_s)
+
     def poll(self, service: Any, node: str, started: float, deadline: float) -> Outcome | None:
         """How the helper ended; None while it still runs (or waits to, not for too long)."""
-        tasks = service.tasks()
-        task = tasks[-1] if tasks else {}
-        status = task.get("Status") or {}
+        status = _task_status(service)
         state = str(status.get("State") or "new")
         if state not in FINISHED:
             now = time.monotonic()
@@ -257,3 +264,14 @@ def remove_move_helpers(client: Any, names: StackNames) -> list[str]:
 def _remove(service: Any) -> None:
     with contextlib.suppress(NotFound, APIError):
         service.remove()
+
+
+def _task_status(service: Any) -> dict[str, Any]:
+    """The Status of the helper's one task (restart policy none: the last is the only)."""
+    tasks = service.tasks()
+    task = tasks[-1] if tasks else {}
+    return dict(task.get("Status") or {})
+
+
+def _task_state(service: Any) -> str:
+    return str(_task_status(service).get("State") or "new")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from hubd.backup.engine import BackupResult
@@ -14,7 +16,8 @@ from hubd.stack.swarm.move import (
     plan_steps,
     refusal,
 )
-from hubd.stack.swarm.move_helper import Outcome, escaped_username
+from hubd.stack.swarm.move_helper import MoveHelpers, Outcome, escaped_username
+from hubd.timing import Timing
 from tests.swarm_fakes import FakeNode, FakeSwarmClient
 
 MANAGER = NodeFacts("m1", "node1", ready=True, active=True, manager=True)
@@ -121,3 +124,33 @@ def test_a_backup_names_people_whose_files_are_on_other_nodes() -> None:
     )
     assert result.to_json()["warning"] == result.warning()
     assert BackupResult("s", "/t", ["cy"], 1.0).warning() is None
+
+
+class _Service:
+    """A helper service whose one task goes through the given states, one per look."""
+
+    def __init__(self, *states: str, exit_code: int | None = None) -> None:
+        self.states = list(states)
+        self.exit_code = exit_code
+
+    def tasks(self) -> list[dict[str, object]]:
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return [{"Status": {"State": state, "ContainerStatus": {"ExitCode": self.exit_code}}}]
+
+    def logs(self, **_: object) -> list[bytes]:
+        return [b"ERROR the target already holds files\n"]
+
+
+def _helpers() -> MoveHelpers:
+    timing = Timing(move_helper_poll_s=0.0, move_helper_start_deadline_s=60.0)
+    return MoveHelpers(None, StackNames("hubd"), "img", "ann", timing)
+
+
+def test_the_sender_waits_for_a_running_receiver_or_hears_how_it_ended() -> None:
+    far = time.monotonic() + 60
+    assert _helpers().wait_running(_Service("new", "preparing", "running"), "node2", far) is None
+    ended = _helpers().wait_running(_Service("preparing", "failed", exit_code=3), "node2", far)
+    assert ended is not None and ended.exit_code == 3
+    assert ended.problem() == "the target already holds files"
+    stalled = _helpers().wait_running(_Service("pending"), "node2", time.monotonic() - 1)
+    assert stalled is not None and stalled.state == "timeout"
