@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hubd.codec import decode, describe, field_types, from_text
-from hubd.errors import ConfigError
+from hubd.errors import SERVICE_MANAGER_ENV, ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,8 +29,9 @@ else:  # pragma: no cover - Python 3.10
 log = logging.getLogger(__name__)
 
 ENV_PREFIX = "HUBD_"
-# Environment variables with this prefix that are not config keys.
-_NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING"}
+# Environment variables with this prefix that are not config keys (the launchd job sets the
+# service manager's: taken for an unknown key, it kept hubd from ever starting under launchd).
+_NOT_CONFIG_ENV = {"HUBD_CONFIG", "HUBD_TIMING", SERVICE_MANAGER_ENV}
 
 # Passwords: the hub's NativeAuthenticator, `hubd user add` and the tray's dialog all ask for
 # at least this many characters.

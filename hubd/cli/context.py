@@ -72,9 +72,12 @@ class Context:
         from hubd.stack.lifecycle import Stack
         from hubd.stack.pins import PinStore
 
+        # The config first: a mistake in it is said even while the engine is down, and
+        # fixing it is the first thing to do either way.
+        config = self.config
         return Stack(
             self.client,
-            self.config,
+            config,
             reporter=self.reporter,
             timing=self.timing,
             pins=PinStore(self.paths.image_pins_file, self.config.stack_name),

@@ -378,17 +378,18 @@ def _print_lines(lines: list[str]) -> None:
 
 def _purge(args: argparse.Namespace) -> int:
     ctx = Context.from_args(args)
-    stack = ctx.stack
+    # Asked before the engine is: the answer does not depend on it.
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("purge deletes every user's work: run it on a terminal, or add --yes")
         answer = input(
-            f"Delete the hub stack '{stack.names.stack}' and ALL its data "
+            f"Delete the hub stack '{ctx.config.stack_name}' and ALL its data "
             "(users' work, accounts)? Type 'purge' to confirm: "
         )
         if answer.strip() != "purge":
             print("nothing deleted")
             return 1
+    stack = ctx.stack
     daemon = ctx.daemon()
     if daemon is not None:
         daemon.stop()

@@ -1,5 +1,6 @@
-"""`hubd node …` and `hubd user add --node` as a person types them: through a daemon (a fake
-one behind a real control socket), and on one machine against the real engine."""
+"""`hubd node …` and `hubd user add --node` as a person types them, through a daemon (a fake
+one behind a real control socket). On one machine against the real engine:
+tests/integration/test_node_cmd.py."""
 
 from __future__ import annotations
 
@@ -108,18 +109,6 @@ def test_user_add_with_a_node(daemon: tuple[FakeDaemon, Path]) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert fake.calls == ["add_user cy node=gpubox"]
-
-
-def test_one_machine_without_a_daemon_says_so(tmp_path: Path) -> None:
-    """No daemon: straight on the real engine, which is no Swarm manager."""
-    result = hubd("node", "list", runtime=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("one machine: this one runs the hub and everyone's")
-    assert hubd("node", "list", "--json", runtime=tmp_path).stdout == "[]\n"
-    refused = hubd("node", "remove", "gpubox", runtime=tmp_path)
-    assert refused.stderr == (
-        "hubd: this hub runs on one machine: there are no nodes yet (`hubd node add` adds one)\n"
-    )
 
 
 def test_a_node_in_a_line_and_memory_in_words() -> None:

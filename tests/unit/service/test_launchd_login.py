@@ -102,6 +102,19 @@ def test_a_config_error_under_launchd_is_not_relaunched(mode: str, tmp_path: Pat
     assert missing.returncode not in (0, *FIX_THE_CONFIG_EXIT_CODES)
 
 
+@pytest.mark.parametrize("mode", ["user", "system"])
+def test_the_jobs_environment_is_a_good_config(mode: str, tmp_path: Path) -> None:
+    """The job's own variables (HUBD_SERVICE_MANAGER among them) are no config keys: hubd
+    under launchd reads its config like anywhere else."""
+    home = tmp_path / "home"
+    (home / "tmp").mkdir(parents=True)
+    env = environment_of(generated_job(mode, home, tmp_path), home)
+    assert env["HUBD_SERVICE_MANAGER"] == "launchd"
+    shown = run_as_agent(env, "config", "show")
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    assert "port = 8000" in shown.stdout
+
+
 def test_the_agent_finds_the_users_docker_context(tmp_path: Path) -> None:
     """The agent's environment (HOME, no DOCKER_HOST) leads hubd to the user's current Docker
     context, e.g. Docker Desktop's: the message names that context's socket."""
