@@ -11,12 +11,7 @@ from typing import Any
 import pytest
 
 from hubd.stack.front_server import Forward, Front, Target
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 async def echo_server(port: int) -> asyncio.Server:

@@ -4,7 +4,6 @@ difference that matters, and a send/receive round trip keeps files exactly as th
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from hubd.stack.swarm import move_payload
 from hubd.stack.swarm.move import compare_manifests
+from tests.ports import free_port
 
 SCRIPT = move_payload.__file__
 ENV = {
@@ -54,12 +54,6 @@ def test_manifest_lists_everything_and_sees_changes(tmp_path: Path) -> None:
     assert move_payload.summary(changed)["sha256"] != move_payload.summary(manifest)["sha256"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _run(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, SCRIPT, *args], env=ENV, stdout=subprocess.PIPE, text=True
@@ -71,7 +65,7 @@ def test_send_and_receive_over_loopback_keep_everything(tmp_path: Path) -> None:
     src.mkdir()
     dst.mkdir()
     make_home(src)
-    port = str(_free_port())
+    port = str(free_port())
     receiver = _run("receive", str(dst), port)
     sender = _run("send", str(src), "127.0.0.1", port)
     sent, _ = sender.communicate(timeout=60)
@@ -87,7 +81,7 @@ def test_send_and_receive_over_loopback_keep_everything(tmp_path: Path) -> None:
 
 def test_the_receiver_refuses_a_volume_with_files(tmp_path: Path) -> None:
     (tmp_path / "kept").write_text("mine")
-    receiver = _run("receive", str(tmp_path), str(_free_port()))
+    receiver = _run("receive", str(tmp_path), str(free_port()))
     out, _ = receiver.communicate(timeout=30)
     assert receiver.returncode == move_payload.EXIT_NOT_EMPTY
     assert "already holds files" in out and (tmp_path / "kept").read_text() == "mine"
