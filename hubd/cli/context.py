@@ -80,7 +80,7 @@ class Context:
             config,
             reporter=self.reporter,
             timing=self.timing,
-            pins=PinStore(self.paths.image_pins_file, self.config.stack_name),
+            pins=PinStore(self.paths.image_pins_file, config.stack_name),
             state_dir=self.paths.state_dir,
         )
 

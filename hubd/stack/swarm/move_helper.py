@@ -174,14 +174,21 @@ class MoveHelpers:
         """Until the helper's task runs: None then, or how it ended (or stalled) before."""
         started = time.monotonic()
         while True:
-            outcome = self.poll(service, node, started, deadline)
-            if outcome is not None or _task_state(service) == "running":
+            status = _task_status(service)
+            if status.get("State") == "running":
+                return None
+            outcome = self._judge(service, node, status, started, deadline)
+            if outcome is not None:
                 return outcome
             time.sleep(self.timing.move_helper_poll_s)
 
     def poll(self, service: Any, node: str, started: float, deadline: float) -> Outcome | None:
         """How the helper ended; None while it still runs (or waits to, not for too long)."""
-        status = _task_status(service)
+        return self._judge(service, node, _task_status(service), started, deadline)
+
+    def _judge(
+        self, service: Any, node: str, status: dict[str, Any], started: float, deadline: float
+    ) -> Outcome | None:
         state = str(status.get("State") or "new")
         if state not in FINISHED:
             now = time.monotonic()
@@ -271,7 +278,3 @@ def _task_status(service: Any) -> dict[str, Any]:
     tasks = service.tasks()
     task = tasks[-1] if tasks else {}
     return dict(task.get("Status") or {})
-
-
-def _task_state(service: Any) -> str:
-    return str(_task_status(service).get("State") or "new")
