@@ -3,22 +3,11 @@ Swarm manager (the fake daemon's side: tests/unit/cli/test_node_cmd.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import docker
 
-
-def hubd(*args: str, runtime: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubd", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "RUNTIME_DIRECTORY": str(runtime)},
-        timeout=60,
-    )
+from tests.hubd_process import hubd
 
 
 def test_one_machine_without_a_daemon_says_so(

@@ -5,9 +5,6 @@ tests/integration/test_node_cmd.py."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,18 +12,8 @@ import pytest
 
 from hubd.cli.node_cmd import memory_words, node_line
 from hubd.status import NodeView
+from tests.hubd_process import hubd
 from tests.tray_fakes import FakeDaemon, serving, short_temp_dir, two_machines
-
-
-def hubd(*args: str, runtime: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubd", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={**os.environ, "RUNTIME_DIRECTORY": str(runtime)},
-        timeout=60,
-    )
 
 
 @pytest.fixture
