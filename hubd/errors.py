@@ -61,6 +61,10 @@ class StackError(HubdError):
     """The hub stack could not be brought to the wanted state."""
 
 
+class NoHubContainer(StackError):
+    """The stack has no hub container (never created, purged, or being recreated)."""
+
+
 class HubUnhealthy(StackError):
     """The hub container runs but /hub/health never answered in time."""
 

@@ -94,7 +94,13 @@ class DaemonBackend(ControlBackend):
     def follow_logs(self, tail: int) -> Stream:
         self._stack()  # no engine: refused now, with the supervisor's reason
         poll_s = self.daemon.timing.hub_log_follow_poll_s
-        return HubLogStream(lambda: self.supervisor.stack, tail, poll_s)
+        supervisor = self.supervisor
+        return HubLogStream(
+            lambda: supervisor.stack,
+            tail,
+            poll_s,
+            hub_wanted=lambda: supervisor.desired.value == HubState.RUNNING,
+        )
 
     def follow_daemon_logs(self, tail: int) -> Stream:
         timing = self.daemon.timing

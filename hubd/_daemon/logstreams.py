@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubd._daemon.supervisor import ENGINE_ERRORS
-from hubd.errors import DockerUnavailable, HubdError
+from hubd.errors import DockerUnavailable, HubdError, NoHubContainer
 from hubd.paths import LogFileFollower
 
 if TYPE_CHECKING:
@@ -27,23 +27,42 @@ class HubLogStream:
     """The hub container's log as text, followed across the hub's restarts: when the
     engine's stream ends (the container stopped, or the engine restarted) it says so in one
     line and waits for the hub to run again (a restart, an upgrade's new container, `hubd
-    up`), then goes on from that moment, as `journalctl -f` follows a service. `close()`
-    ends it from any thread."""
+    up`), then goes on from that moment, as `journalctl -f` follows a service. A hub the
+    daemon wants but has no container of at the start (it is recreating it, after a config
+    change or an upgrade) is waited for the same way; one nobody wants is refused at once.
+    `close()` ends it from any thread."""
 
     STOPPED = (
         "-- the hub's log stream ended (the hub stopped, or Docker restarted); "
         "following on when the hub runs again --\n"
     )
+    NOT_YET = "-- the hub is being created; following on when it runs --\n"
 
-    def __init__(self, stack: Callable[[], Stack | None], tail: int, poll_s: float) -> None:
+    def __init__(
+        self,
+        stack: Callable[[], Stack | None],
+        tail: int,
+        poll_s: float,
+        hub_wanted: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._stack = stack
         self._poll_s = poll_s
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        # Opened now: no hub (or no engine) is an error of the request, not of the stream.
-        self._chunks: Any = _current(stack).hub.log_stream(tail)
+        self._opened_at = time.time()
+        # Opened now: no engine, or no hub nobody wants, is an error of the request.
+        try:
+            self._chunks: Any = _current(stack).hub.log_stream(tail)
+        except NoHubContainer:
+            if not hub_wanted():
+                raise
+            self._chunks = None
 
     def __iter__(self) -> Iterator[str]:
+        if self._chunks is None:
+            yield self.NOT_YET
+            if not self._resume(self._opened_at):
+                return
         while not self._closed.is_set():
             try:
                 for chunk in self._chunks:
@@ -54,13 +73,19 @@ class HubLogStream:
                 return
             stopped_at = time.time()
             yield self.STOPPED
-            chunks = self._next_start(stopped_at)
-            with self._lock:
-                if self._closed.is_set():
-                    if chunks is not None:
-                        chunks.close()
-                    return
-                self._chunks = chunks
+            if not self._resume(stopped_at):
+                return
+
+    def _resume(self, since: float) -> bool:
+        """Wait for the hub's next run and follow its log from `since`; False once closed."""
+        chunks = self._next_start(since)
+        with self._lock:
+            if self._closed.is_set():
+                if chunks is not None:
+                    chunks.close()
+                return False
+            self._chunks = chunks
+            return True
 
     def _next_start(self, since: float) -> Any:
         """The log of the hub's next run, from `since` (None once closed)."""
@@ -76,7 +101,8 @@ class HubLogStream:
     def close(self) -> None:
         with self._lock:
             self._closed.set()
-            self._chunks.close()
+            if self._chunks is not None:
+                self._chunks.close()
 
 
 def _current(stack: Callable[[], Stack | None]) -> Stack:

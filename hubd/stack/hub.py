@@ -22,7 +22,7 @@ from docker.errors import APIError, NotFound
 from docker.models.containers import Container
 
 from hubd.config import Config
-from hubd.errors import HubUnhealthy, PortInUse, StackError
+from hubd.errors import HubUnhealthy, NoHubContainer, PortInUse, StackError
 from hubd.stack.containers import (
     bring_up,
     http_ok,
@@ -254,7 +254,7 @@ class Hub(ContainerPart):
     def start(self) -> None:
         container = self.find()
         if container is None:
-            raise StackError("there is no hub container yet: run `hubd up`")
+            raise NoHubContainer("there is no hub container yet: run `hubd up`")
         start_gate(self.client, self.names, self.timing)
         bring_up(container, self._start)
 
@@ -266,7 +266,7 @@ class Hub(ContainerPart):
         """
         container = self.find()
         if container is None:
-            raise StackError("there is no hub container yet: run `hubd up`")
+            raise NoHubContainer("there is no hub container yet: run `hubd up`")
         start_gate(self.client, self.names, self.timing)
         if container.status == "paused":
             container.unpause()
@@ -405,7 +405,7 @@ class Hub(ContainerPart):
         is an error now."""
         container = self.find()
         if container is None:
-            raise StackError("there is no hub container yet: run `hubd up`")
+            raise NoHubContainer("there is no hub container yet: run `hubd up`")
         if since is not None:
             return container.logs(stream=True, follow=True, since=since)
         return container.logs(stream=True, follow=True, tail=tail)

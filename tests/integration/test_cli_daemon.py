@@ -146,8 +146,13 @@ class _MemberFollowing:
             ready, _, _ = select.select([self.out], [], [], max(left, 0))
             assert ready, f"{text!r} did not come; followed so far:\n{self.seen}"
             chunk = os.read(self.out, 65536)
-            assert chunk, f"the follower ended before {text!r}:\n{self.seen}"
+            assert chunk, f"the follower ended before {text!r}: {self._said()}\n{self.seen}"
             self.seen += chunk.decode(errors="replace")
+
+    def _said(self) -> str:
+        """What the follower wrote on standard error so far (it has ended, or is ending)."""
+        ready, _, _ = select.select([self.err], [], [], 5)
+        return os.read(self.err, 65536).decode(errors="replace") if ready else "(nothing)"
 
     def probe(self, env: StackEnv, path: str, timeout_s: float = 90) -> None:
         """A line written in the hub's log now, seen by the follower: JupyterHub logs a 404

@@ -11,7 +11,7 @@ from typing import Any, cast
 import pytest
 
 from hubd._daemon.logstreams import HubLogStream
-from hubd.errors import DockerUnavailable, StackError
+from hubd.errors import DockerUnavailable, NoHubContainer
 from hubd.stack import Stack
 from hubd.stack.containers import ContainerState
 
@@ -52,7 +52,7 @@ class FakeHub:
 
     def log_stream(self, tail: int | None, since: float | None = None) -> Any:
         if not self.running:
-            raise StackError("there is no hub container yet: run `hubd up`")
+            raise NoHubContainer("there is no hub container yet: run `hubd up`")
         self.opened.append((tail, since))
         self.streams.append(EngineStream(*([b"first run\n"] if since is None else [])))
         return self.streams[-1]
@@ -126,7 +126,42 @@ def test_no_hub_or_no_engine_is_refused_at_once() -> None:
     stack = FakeStack()
     engine = stack.hub
     engine.running = False
-    with pytest.raises(StackError, match="no hub container"):
+    with pytest.raises(NoHubContainer, match="no hub container"):
         HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01)
     with pytest.raises(DockerUnavailable):
         HubLogStream(lambda: None, tail=10, poll_s=0.01)
+
+
+def test_a_hub_the_daemon_is_recreating_is_waited_for_from_the_start() -> None:
+    # `hubd logs -f` just after `hubd config set`: the daemon wants a hub, and its new
+    # container is not there yet.
+    stack = FakeStack()
+    engine = stack.hub
+    engine.running = False
+    stream = HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01, hub_wanted=lambda: True)
+    text = iter(stream)
+    assert next(text) == HubLogStream.NOT_YET
+    engine.running = True  # the new container runs
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(next(text)))
+    reader.start()
+    while not engine.streams:
+        threading.Event().wait(0.01)
+    engine.streams[0].feed.put(b"new hub\n")
+    reader.join(10)
+    assert got == ["new hub\n"]
+    tail, since = engine.opened[0]
+    assert tail is None and since is not None  # its whole log: nothing of it is older
+    stream.close()
+    assert engine.streams[0].closed.is_set()
+
+
+def test_closing_before_a_wanted_hub_came_ends_it() -> None:
+    stack = FakeStack()
+    stack.hub.running = False
+    stream = HubLogStream(lambda: cast(Stack, stack), tail=10, poll_s=0.01, hub_wanted=lambda: True)
+    text = iter(stream)
+    assert next(text) == HubLogStream.NOT_YET
+    threading.Timer(0.1, stream.close).start()
+    assert list(text) == []
+    assert stack.hub.streams == []
