@@ -1,8 +1,15 @@
 """Benchmarks for `hubd run`, each against a baseline measured in the same run.
 
-1. Hub SIGKILL -> /hub/health 200: hubd vs Docker's `unless-stopped` policy alone.
-2. Frozen hub (SIGSTOP) -> healthy again: hubd vs Docker alone (which never notices).
-3. Engine restarted -> hub healthy: hubd vs Docker's `unless-stopped` policy alone.
+The baseline is JupyterHub's Docker tutorial (jupyterhub-deploy-docker) on the same images:
+one hub container that starts the proxy itself and publishes the port, Docker's
+`restart: always` its only supervisor (tests/integration/tutorial_stack.py, as bench_faults).
+An earlier baseline, a hubd stack's hub container with `unless-stopped`, was unfair after an
+engine restart: its proxy and front have no restart policy, so it never answered again.
+
+1. Hub SIGKILL -> /hub/health 200: hubd vs the tutorial.
+2. Frozen hub (SIGSTOP) -> healthy again: hubd vs the tutorial (Docker never notices; the
+   frozen hub is thawed after the cap, so the next row starts from a live one).
+3. Engine restarted -> hub healthy: hubd vs the tutorial.
 4. The daemon's idle footprint: RSS and CPU over 60 s.
 
 With `--faults` instead: the supervisor's dead ends, each fault to a healthy hub
@@ -23,6 +30,7 @@ Default timing (5 s probes, 3 failures) is used for hubd, as shipped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -38,8 +46,9 @@ from tests.images.build import ensure_test_images
 from tests.integration import engine_control
 from tests.integration.daemon_proc import DaemonProc, hub_process_pid
 from tests.integration.docker_env import StackEnv, make_stack_env, purge_stack
+from tests.integration.tutorial_stack import make_tutorial_stack
 
-CAP_S = 90.0  # give up measuring after this; "never" for Docker alone on a hang
+CAP_S = 90.0  # give up measuring after this; "never" for the tutorial on a hang
 STABLE_S = 11.0
 RESULTS = Path(__file__).parent / "results" / "supervisor.md"
 
@@ -78,11 +87,15 @@ def freeze_hub(env: StackEnv) -> float | None:
     pid = hub_process_pid(env)
     start = time.monotonic()
     os.kill(pid, signal.SIGSTOP)
-    back = (
-        time_until(lambda: not healthy(env), 10) is not None
-        and time_until(lambda: healthy(env)) is not None
-    )
-    return time.monotonic() - start if back else None
+    try:
+        back = (
+            time_until(lambda: not healthy(env), 10) is not None
+            and time_until(lambda: healthy(env)) is not None
+        )
+        return time.monotonic() - start if back else None
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # hubd replaced it: that pid is gone
+            os.kill(pid, signal.SIGCONT)
 
 
 def restart_engine(envs: list[StackEnv]) -> list[float | None]:
@@ -99,12 +112,10 @@ def restart_engine(envs: list[StackEnv]) -> list[float | None]:
     return back
 
 
-def docker_alone(env: StackEnv) -> None:
-    """The same hub container, left to Docker's restart policy."""
+def tutorial_baseline(env: StackEnv) -> None:
+    """The tutorial's layout on the same images, left to Docker's `restart: always`."""
     env.hubd("up")
-    env.client.containers.get(env.names.hub_container).update(
-        restart_policy={"Name": "unless-stopped"}
-    )
+    make_tutorial_stack(env)
 
 
 def idle_footprint(proc: DaemonProc, seconds: float) -> tuple[float, float]:
@@ -325,7 +336,7 @@ def main() -> int:
         daemon = DaemonProc(hubd_env, Path(tmp) / "daemon.log", timing="")
         try:
             daemon.start().wait_state("running")
-            docker_alone(base_env)
+            tutorial_baseline(base_env)
             mb, cpu_share = idle_footprint(daemon, args.idle_seconds)
             kills_h, kills_d = [], []
             for round_ in range(args.rounds):
@@ -354,7 +365,7 @@ def main() -> int:
             purge_stack(hubd_env)
             purge_stack(base_env)
     table = [
-        "| measure | hubd | Docker `unless-stopped` alone | ratio hubd/Docker |",
+        "| measure | hubd | the tutorial (`restart: always`) | ratio hubd/tutorial |",
         "|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows],
         "",

@@ -26,7 +26,9 @@ from tests.integration.hubclient import _xsrf_headers
 NOTEBOOK = "front.ipynb"
 CELL_SOURCE = "n = globals().get('n', 0) + 1\nprint(f'round {n}')"
 # Before any page script: every WebSocket the page opens is kept in a list, so that a test can
-# drop the kernel's as a proxy's death does, without one (a baseline for the reconnect).
+# drop the kernel's as a proxy's death does, without one (a baseline for the reconnect), and
+# see each try's fate: one closed before it ever opened is a failed try, after which
+# JupyterLab waits a random 10-30 s before the next.
 TRACK_SOCKETS = """
 (() => {
   const Original = window.WebSocket;
@@ -34,6 +36,10 @@ TRACK_SOCKETS = """
   window.WebSocket = new Proxy(Original, {
     construct(target, args) {
       const socket = new target(...args);
+      socket.addEventListener('open', () => { socket.__hubd_opened = true; });
+      socket.addEventListener('close', () => {
+        if (!socket.__hubd_opened) socket.__hubd_failed = true;
+      });
       sockets.push(socket);
       return socket;
     },
@@ -152,6 +158,20 @@ class Lab:
             )
         )
         return self.run_cell(timeout_s)
+
+    def sockets_made(self) -> int:
+        """How many WebSockets the page has made so far: a mark for `kernel_tries_since`."""
+        return int(self.driver.execute_script("return window.__hubd_sockets.length;"))
+
+    def kernel_tries_since(self, mark: int) -> tuple[int, int]:
+        """The kernel websocket tries made since `mark`, and how many of them failed."""
+        tries = self.driver.execute_script(
+            "return window.__hubd_sockets.slice(arguments[0])"
+            ".filter((s) => s.url.includes('/channels'))"
+            ".map((s) => s.__hubd_failed === true);",
+            mark,
+        )
+        return len(tries), sum(1 for failed in tries if failed)
 
     def output(self) -> str:
         elements = self.driver.find_elements(By.CSS_SELECTOR, ".jp-Cell .jp-OutputArea-output")

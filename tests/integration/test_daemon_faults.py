@@ -90,6 +90,34 @@ def start_daemon_pulling(
     return proc
 
 
+# Every pull event the daemon takes in reaches its progress feed (the feed is throttled to
+# a twentieth of this), so a test can see that it has taken in the last one.
+EVERY_PULL_EVENT = ",pull_report_every_s=0.02"
+# A stalled pull's events have all arrived once the feed was this long without a new one.
+STALL_QUIET_S = 2.0
+
+
+def wait_until_stalled(proc: DaemonProc, image: str) -> None:
+    """Until the daemon has taken in the stalled pull's last progress event (bytes of the
+    one piece the registry sent, then nothing new for a while). A stop signal sent before
+    that may meet a late event, which ends the pass gracefully (correct, but not the case
+    the caller tests); after it no event comes that the pass could stop at."""
+    seen, since, quiet_from = False, 0, time.monotonic()
+
+    def quiet() -> bool:
+        nonlocal seen, since, quiet_from
+        answer = proc.control.progress(since)
+        since = answer["next"]
+        if answer["entries"]:
+            quiet_from = time.monotonic()
+        seen = seen or any(
+            entry.get("pull") == image and entry.get("done", 0) > 0 for entry in answer["entries"]
+        )
+        return seen and time.monotonic() - quiet_from >= STALL_QUIET_S
+
+    wait_for(quiet, 120, "the stalled pull's last progress event")
+
+
 # ---------------------------------------------------------------------- a frozen hub
 
 
@@ -251,9 +279,9 @@ def test_sigterm_during_a_slow_pull_stops_hubd_promptly_and_cleanly(
 def test_stalled_pull_one_signal_forces_the_exit_after_the_grace_period(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc], registry: SlowRegistry
 ) -> None:
-    timing = FAST_TIMING + ",shutdown_grace_s=3"
+    timing = FAST_TIMING + ",shutdown_grace_s=3" + EVERY_PULL_EVENT
     proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry, timing)
-    time.sleep(1)  # no byte comes: no progress event to stop at
+    wait_until_stalled(proc, registry.image)  # no byte comes: no progress event to stop at
     started = time.monotonic()
     proc.signal(signal.SIGTERM)
     assert proc.proc is not None
@@ -267,8 +295,9 @@ def test_stalled_pull_one_signal_forces_the_exit_after_the_grace_period(
 def test_stalled_pull_a_second_ctrl_c_exits_at_once(
     stack_env: StackEnv, tmp_path: Path, daemons: list[DaemonProc], registry: SlowRegistry
 ) -> None:
-    timing = FAST_TIMING + ",shutdown_grace_s=60"
+    timing = FAST_TIMING + ",shutdown_grace_s=60" + EVERY_PULL_EVENT
     proc = start_daemon_pulling(stack_env, tmp_path, daemons, registry, timing)
+    wait_until_stalled(proc, registry.image)
     proc.signal(signal.SIGINT)
     time.sleep(1)
     assert proc.proc is not None and proc.proc.poll() is None  # still waiting out the grace
