@@ -79,6 +79,7 @@ class Daemon:
             lambda: self.stop_requested,
             self.timing.shutdown_grace_s,
             poll_s=self.timing.shutdown_deadline_poll_s,
+            idle_poll_s=self.timing.stop_signal_poll_s,
         )
         # What `hubd up` through the control socket shows: the steps, builds and pulls.
         self.progress_feed = ProgressFeed()

@@ -33,11 +33,14 @@ class StopGuard:
         grace_s: float,
         exit_now: Callable[[int], None] = os._exit,
         poll_s: float = 0.05,
+        idle_poll_s: float | None = None,
     ) -> None:
         self.signals_seen = signals_seen
         self.grace_s = grace_s
         self.exit_now = exit_now
         self.poll_s = poll_s
+        # Before any signal, looked for less often (an idle daemon's wakeups cost CPU).
+        self.idle_poll_s = poll_s if idle_poll_s is None else idle_poll_s
         self.finished = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hubd-stop-guard", daemon=True)
 
@@ -50,7 +53,7 @@ class StopGuard:
 
     def _run(self) -> None:
         while not self.signals_seen():
-            if self.finished.wait(self.poll_s):
+            if self.finished.wait(self.idle_poll_s):
                 return
         deadline = time.monotonic() + self.grace_s
         while not self.finished.wait(self.poll_s):

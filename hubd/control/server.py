@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import queue
+import socket
 import socketserver
 import threading
 from collections.abc import Callable
@@ -438,11 +439,26 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         log.debug("control connection failed", exc_info=True)
 
     def start(self) -> None:
-        # A short poll interval only makes close() quick; requests are served at once anyway.
+        # Requests are served at once whatever the poll interval: it only bounds how late
+        # the loop sees a shutdown, and close() wakes it for that (_stop_serving).
         self._thread = threading.Thread(
-            target=self.serve_forever, args=(0.05,), name="hubd-control", daemon=True
+            target=self.serve_forever,
+            args=(self.timing.control_server_poll_s,),
+            name="hubd-control",
+            daemon=True,
         )
         self._thread.start()
+
+    def _stop_serving(self) -> None:
+        """socketserver's shutdown(), without waiting out the loop's poll interval: a
+        connection of our own wakes its select() until it has seen the request (the first
+        may come before the request is set; the loop then serves it as an empty request)."""
+        stopping = threading.Thread(target=self.shutdown, name="hubd-control-stop", daemon=True)
+        stopping.start()
+        while stopping.is_alive():
+            with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as poke:
+                poke.connect(str(self.path))
+            stopping.join(self.timing.shutdown_deadline_poll_s)
 
     def close(self) -> None:
         if self._closed:
@@ -458,7 +474,7 @@ class ControlServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
                 lambda: not self.streams, self.timing.control_request_read_timeout_s
             )
         if self._thread is not None:
-            self.shutdown()
+            self._stop_serving()
             self._thread.join(timeout=5)
         self.server_close()
         with contextlib.suppress(FileNotFoundError):

@@ -33,6 +33,21 @@ def test_a_stop_that_does_not_finish_in_time_is_forced() -> None:
     assert exits.codes == [EXIT_FORCED]
 
 
+def test_before_any_signal_it_looks_at_its_idle_pace() -> None:
+    looks, exits = [0], Exits()
+
+    def signals_seen() -> int:
+        looks[0] += 1
+        return 0
+
+    guard = StopGuard(signals_seen, grace_s=1, exit_now=exits, poll_s=0.001, idle_poll_s=3600)
+    guard.start()
+    time.sleep(0.2)
+    guard.done()
+    assert looks[0] == 1  # once, then waiting out its idle pace: not 200 looks
+    assert not exits.called.is_set()
+
+
 def test_a_second_signal_exits_at_once() -> None:
     signals, exits = [1], Exits()
     guard = StopGuard(lambda: signals[0], grace_s=60, exit_now=exits, poll_s=0.01)

@@ -358,6 +358,20 @@ def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None
     assert not path.exists()
 
 
+def test_closing_does_not_wait_out_the_idle_loop_s_poll(tmp_path: Path) -> None:
+    # An hour between the accept loop's looks at a shutdown: close() wakes it itself, so it
+    # ends at once (without that it would hang here for the hour).
+    slow = Timing(control_server_poll_s=3600)
+    server = ControlServer(tmp_path / "control.sock", Backend(), timing=slow)
+    server.start()
+    assert ControlClient(server.path, timeout=5).status()
+    closing = threading.Thread(target=server.close, daemon=True)
+    closing.start()
+    closing.join(60)
+    assert not closing.is_alive()
+    assert not server.path.exists()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another user needs root (CI is root)")
 def test_a_person_without_a_daemon_reaches_the_system_service_once_its_group_allows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
