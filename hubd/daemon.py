@@ -18,6 +18,7 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import docker
 from docker.errors import DockerException
@@ -46,6 +47,7 @@ from hubd.stack.pins import PinStore
 from hubd.stack.progress import ProgressFeed, Reporter
 from hubd.status import HubState
 from hubd.timing import Timing
+from hubd.wakeup import Wakeup
 
 log = logging.getLogger("hubd")
 
@@ -67,7 +69,10 @@ class Daemon:
         self.config = config
         self.timing = timing
         self.notifier = notifier or Notifier()
-        self.wake = threading.Event()
+        # Ends the loop's wait: other threads wake() it, signals through the wakeup fd.
+        self.wake = Wakeup()
+        self._previous_signals: dict[int, Any] = {}
+        self._previous_wakeup_fd: int | None = None
         self.stop_requested = 0  # number of SIGTERM/SIGINT seen
         self.reload_requested = False
         # Reloads asked for over the control socket wait for the loop to have done one.
@@ -96,7 +101,7 @@ class Daemon:
             ping=self._ping_engine,
         )
         self.supervisor.on_engine_connected = self._engine_connected
-        self.upgrades = Upgrades(self.config, paths, self.timing, self.supervisor, self.wake.set)
+        self.upgrades = Upgrades(self.config, paths, self.timing, self.supervisor, self.wake.wake)
         self.events = EventWatcher(
             StackNames(self.config.stack_name),
             on_event=self._hub_event,
@@ -117,7 +122,7 @@ class Daemon:
             config_file,
             self.timing,
             stack=lambda: self.supervisor.stack,
-            wake=self.wake.set,
+            wake=self.wake.wake,
         )
         self.advertising = Advertising(self.config, self.timing, self.supervisor.warn)
         self.tls = TlsRefresh(
@@ -169,19 +174,19 @@ class Daemon:
     def _engine_gone(self) -> None:
         if self.supervisor.client is not None:
             self.supervisor.engine_lost.set()
-            self.wake.set()
+            self.wake.wake()
 
     def _hub_event(self, action: str) -> None:
         if action in ("die", "oom", "kill", "stop", "pause", "destroy"):
-            self.wake.set()
+            self.wake.wake()
 
     def _hub_hung(self) -> None:
         self.supervisor.hub_hung.set()
-        self.wake.set()
+        self.wake.wake()
 
     def _proxy_hung(self) -> None:
         self.supervisor.proxy_hung.set()
-        self.wake.set()
+        self.wake.wake()
 
     def _ping(self) -> bool:
         if self._pinger is None or self.supervisor.client is None:
@@ -212,18 +217,33 @@ class Daemon:
 
     # ------------------------------------------------------------------ signals
 
+    # Only flags: the interpreter's own handler has already woken the loop (the wakeup fd).
+
     def _on_stop_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_requested += 1
-        self.wake.set()
 
     def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
         self.reload_requested = True
-        self.wake.set()
 
     def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_stop_signal)
-        signal.signal(signal.SIGINT, self._on_stop_signal)
-        signal.signal(signal.SIGHUP, self._on_hup)
+        """Until close(), which puts the previous handlers and wakeup fd back."""
+        self._previous_wakeup_fd = signal.set_wakeup_fd(
+            self.wake.write_fd, warn_on_full_buffer=False
+        )
+        for signum, handler in (
+            (signal.SIGTERM, self._on_stop_signal),
+            (signal.SIGINT, self._on_stop_signal),
+            (signal.SIGHUP, self._on_hup),
+        ):
+            self._previous_signals[signum] = signal.signal(signum, handler)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._previous_signals.items():
+            signal.signal(signum, handler)
+        self._previous_signals.clear()
+        if self._previous_wakeup_fd is not None:
+            signal.set_wakeup_fd(self._previous_wakeup_fd)
+            self._previous_wakeup_fd = None
 
     # ------------------------------------------------------------------ the loop
 
@@ -286,7 +306,7 @@ class Daemon:
             if self.heartbeat.interval_s:
                 timeout = min(timeout, self.heartbeat.interval_s / 2)
             self.wake.wait(timeout)
-            self.wake.clear()
+            self.wake.drain()
 
     def _status_line(self) -> str:
         snap = self.supervisor.snapshot()
@@ -363,6 +383,8 @@ class Daemon:
             except (HubdError, DockerException) as exc:
                 log.error("could not stop the hub: %s", exc)
         self.claim.release()
+        self._restore_signal_handlers()  # no signal may write to the pair once closed
+        self.wake.close()
 
 
 def _log_to_file(paths: Paths) -> None:

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # The wakeup fd ends the select() below the moment a signal arrives (no polling delay
     # before the goodbyes go out); the handler itself only sets the flag.
-    from hubd._mdns.wakeup import Wakeup
+    from hubd.wakeup import Wakeup
 
     wakeup = Wakeup()
     signal.set_wakeup_fd(wakeup.write_fd, warn_on_full_buffer=False)

@@ -73,7 +73,7 @@ class DaemonBackend(ControlBackend):
         if restart:
             self.supervisor.set_desired(HubState.RUNNING)
             self.supervisor.restart_requested.set()
-        self.daemon.wake.set()
+        self.daemon.wake.wake()
         return self.supervisor.snapshot()
 
     def start(self) -> Supervision:
@@ -120,7 +120,7 @@ class DaemonBackend(ControlBackend):
         with daemon.reloaded:
             before = daemon.reload_count
             daemon.reload_requested = True
-            daemon.wake.set()
+            daemon.wake.wake()
             done = daemon.reloaded.wait_for(
                 lambda: daemon.reload_count > before, daemon.timing.config_reload_wait_s
             )
@@ -171,7 +171,7 @@ class DaemonBackend(ControlBackend):
             # The hub's settings and the gate's policy follow the engine's new Swarm role:
             # the loop brings the stack up again now, not at its next periodic pass.
             self.supervisor.up_requested.set()
-            self.daemon.wake.set()
+            self.daemon.wake.wake()
         return dict(result.to_json())
 
     def remove_node(self, node: str) -> dict[str, Any]:

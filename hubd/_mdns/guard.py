@@ -26,7 +26,7 @@ from typing import Any
 from hubd._mdns import wire
 from hubd._mdns.addresses import Address, Link
 from hubd._mdns.report import Warn
-from hubd._mdns.wakeup import Wakeup
+from hubd.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,10 @@ from hubd._mdns.defender import Defender, ProbeSession
 from hubd._mdns.names import Names
 from hubd._mdns.publisher import Publisher
 from hubd._mdns.report import StatusBoard, Warn
-from hubd._mdns.wakeup import Wakeup
 from hubd._mdns.watch import ChangeWatcher
 from hubd._mdns.wire import Address
 from hubd.timing import Timing
+from hubd.wakeup import Wakeup
 
 log = logging.getLogger("hubd.mdns")
 

@@ -35,6 +35,7 @@ KERNEL = {
     "hubd.logsafe",
     "hubd.files",
     "hubd.codec",
+    "hubd.wakeup",
 }
 # The private packages and the one entry module allowed to use each.
 PRIVATE = {"hubd._daemon": "hubd.daemon", "hubd._tray": "hubd.tray", "hubd._mdns": "hubd.mdns"}
