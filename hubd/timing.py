@@ -92,10 +92,10 @@ class Timing:
     # Each sign of progress before systemd's READY=1 (a pull, a build line) buys the daemon
     # this much more start-up time.
     start_timeout_extension_s: float = 180.0
-    # How often the forced-shutdown deadline thread looks at the clock, once a stop signal came,
-    # and, before that, for a first one (its grace then starts up to this late; rarer looks
-    # keep an idle daemon's CPU down: this thread woke 10 times a second).
+    # How often the forced-shutdown deadline thread looks at the clock once a stop signal came.
     shutdown_deadline_poll_s: float = 0.1
+    # How often it looks for a first stop signal (the grace then starts up to this late): rarer
+    # looks keep an idle daemon's CPU down (it woke 10 times a second).
     stop_signal_poll_s: float = 0.5
     # A plain (non-terminal) pull reports its progress this often.
     pull_report_every_s: float = 10.0
@@ -143,10 +143,10 @@ class Timing:
     # keep-alive this often: a client that went away is found by it (and its stream closed),
     # and a client that hears nothing for the silence below takes the daemon for hung.
     control_stream_keepalive_s: float = 5.0
+    control_stream_silence_s: float = 30.0
     # How often the control socket's idle accept loop wakes (socketserver's default); closing
     # does not wait for it (close() wakes the loop with a connection of its own).
     control_server_poll_s: float = 0.5
-    control_stream_silence_s: float = 30.0
     # `hubd logs --daemon -f`: hubd's log file is looked at this often for new lines.
     log_file_follow_poll_s: float = 0.25
     # `hubd logs -f` through the daemon, after the hub stopped: how often it looks for the
