@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,23 +155,50 @@ def read_file(container: Container, path: str) -> str | None:
         return None if member is None else member.read().decode()
 
 
-def tar_files(files: dict[str, str], mode: int = 0o644, owner: int = 0) -> bytes:
-    """A tar of `files` (absolute paths), with their folders, for put_archive at '/'."""
+@dataclass(frozen=True)
+class TarEntry:
+    """A file (or, with `text` None, a folder) for put_archive at '/', by absolute path."""
+
+    path: str
+    text: str | None = None
+    mode: int = 0o644
+    owner: int = 0
+
+
+def tar_of(entries: Iterable[TarEntry]) -> bytes:
+    """One tar of `entries` with their folders (root's, 0755, unless listed), so that what a
+    new container needs goes in with one put_archive: each is an API round trip and a
+    re-exec of the engine's own binary to unpack it."""
+    entries = list(entries)
+    listed = {entry.path.strip("/") for entry in entries if entry.text is None}
+    implied = {parent for entry in entries for parent in _parents(entry.path)} - listed
+    now = int(time.time())
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        folders = {parent for name in files for parent in _parents(name)}
-        for folder in sorted(folders):
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
-            archive.addfile(info)
-        for name, text in files.items():
-            name = name.lstrip("/")
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-            info.uid = info.gid = owner
+        for folder in sorted(implied):
+            archive.addfile(_tar_info(folder, tarfile.DIRTYPE, 0o755, 0, now))
+        for entry in entries:
+            name = entry.path.strip("/")
+            if entry.text is None:
+                archive.addfile(_tar_info(name, tarfile.DIRTYPE, entry.mode, entry.owner, now))
+                continue
+            data = entry.text.encode()
+            info = _tar_info(name, tarfile.REGTYPE, entry.mode, entry.owner, now)
+            info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
+
+
+def tar_files(files: dict[str, str], mode: int = 0o644, owner: int = 0) -> bytes:
+    """A tar of `files` (absolute paths) of one mode and owner, with their folders."""
+    return tar_of(TarEntry(path, text, mode, owner) for path, text in files.items())
+
+
+def _tar_info(name: str, kind: bytes, mode: int, owner: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.mode, info.mtime = kind, mode, mtime
+    info.uid = info.gid = owner
+    return info
 
 
 def _parents(path: str) -> list[str]:

@@ -24,6 +24,7 @@ from docker.models.containers import Container
 from hubd.config import Config
 from hubd.errors import HubUnhealthy, NoHubContainer, PortInUse, StackError
 from hubd.stack.containers import (
+    TarEntry,
     bring_up,
     http_ok,
     read_file,
@@ -31,7 +32,7 @@ from hubd.stack.containers import (
     remove_quietly,
     start_container,
     stop_quietly,
-    tar_files,
+    tar_of,
 )
 from hubd.stack.docker_gate import (
     ensure_gate,
@@ -235,12 +236,13 @@ class Hub(ContainerPart):
         # makes one in the people's block), so a restart joins only those still in use.
         remove_idle_user_networks(self.client, self.names)
         join_user_networks(self.client, self.names, container)
-        container.put_archive(
-            "/", tar_files({f"{SETTINGS_DIR}/settings.json": json.dumps(settings)})
-        )
         # The proxy starts first (see Stack.up) and holds the token the hub must share.
         token = self.proxy.token(None)
-        container.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
+        files = [
+            TarEntry(f"{SETTINGS_DIR}/settings.json", json.dumps(settings)),
+            TarEntry(PROXY_TOKEN_FILE, token, mode=0o600),
+        ]
+        container.put_archive("/", tar_of(files))
         return container
 
     def _start(self, container: Container) -> None:

@@ -46,13 +46,14 @@ from hubd.errors import HubUnhealthy, StackError
 from hubd.stack import proxy_tls
 from hubd.stack.containers import (
     ContainerState,
+    TarEntry,
     http_ok,
     read_file,
     refuse_foreign,
     revive,
     start_container,
     stop_gracefully,
-    tar_files,
+    tar_of,
 )
 from hubd.stack.https import Served, https_url
 from hubd.stack.naming import LABEL_SPEC, ROLE_PROXY, ROLE_PROXY_ROUTES, StackNames
@@ -64,7 +65,7 @@ from hubd.stack.proxy_routes import (
     ROUTES_FILE,
     ROUTES_STORE_IN_PROXY,
     ROUTES_STORE_JS,
-    routes_tar,
+    routes_entries,
     valid_table,
 )
 from hubd.stack.settings import HUB_PORT, PROXY_API_PORT, PROXY_TOKEN_FILE
@@ -300,13 +301,14 @@ class Proxy(ContainerPart):
         container = self.client.containers.create(**create)
         # The proxy reaches each person's server on that person's own network.
         join_user_networks(self.client, self.names, container)
-        container.put_archive(
-            "/", tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID)
-        )
-        container.put_archive("/", tar_files({ROUTES_STORE_IN_PROXY: ROUTES_STORE_JS}, mode=0o444))
-        container.put_archive("/", routes_tar(routes, PROXY_USER_ID))
+        files = [
+            TarEntry(PROXY_TOKEN_IN_PROXY, token, mode=0o400, owner=PROXY_USER_ID),
+            TarEntry(ROUTES_STORE_IN_PROXY, ROUTES_STORE_JS, mode=0o444),
+            *routes_entries(routes, PROXY_USER_ID),
+        ]
         if self.served is not None:
-            self._put_tls(container, self.served)
+            files += _tls_entries(self.served)
+        container.put_archive("/", tar_of(files))
         return container
 
     def _ensure_routes_volume(self) -> None:
@@ -321,22 +323,6 @@ class Proxy(ContainerPart):
 
     # ------------------------------------------------------------------ HTTPS
 
-    def _put_tls(self, container: Container, served: Served) -> None:
-        """The certificate (the key readable by CHP's user alone), the wrapper and the page:
-        files in the container, never environment variables."""
-        container.put_archive(
-            "/",
-            tar_files({proxy_tls.KEY_IN_PROXY: served.key_pem}, mode=0o400, owner=PROXY_USER_ID),
-        )
-        public = {
-            proxy_tls.CERT_IN_PROXY: served.cert_pem,
-            proxy_tls.WRAPPER_IN_PROXY: proxy_tls.wrapper_js(
-                trustpage.ROOT_CRT, trustpage.MOBILECONFIG
-            ),
-            **{f"{proxy_tls.PAGE_DIR_IN_PROXY}/{n}": text for n, text in served.page.items()},
-        }
-        container.put_archive("/", tar_files(public, mode=0o444))
-
     def sync_tls(self) -> bool:
         """Hand a renewed or re-issued certificate (and the page) to the running proxy without
         a restart: open connections carry on. True when something changed."""
@@ -347,7 +333,7 @@ class Proxy(ContainerPart):
         have_page = read_file(container, f"{proxy_tls.PAGE_DIR_IN_PROXY}/index.html")
         if have_cert == served.cert_pem and have_page == served.page.get("index.html", have_page):
             return False
-        self._put_tls(container, served)
+        container.put_archive("/", tar_of(_tls_entries(served)))
         container.reload()
         if container.status == "running" and have_cert != served.cert_pem:
             container.kill(signal="SIGHUP")
@@ -432,3 +418,19 @@ class Proxy(ContainerPart):
 
 
 __all__ = ["ContainerState", "Proxy", "proxy_public_url"]
+
+
+def _tls_entries(served: Served) -> list[TarEntry]:
+    """The certificate (the key readable by CHP's user alone), the wrapper and the page: files
+    in the proxy container, never environment variables."""
+    public = {
+        proxy_tls.CERT_IN_PROXY: served.cert_pem,
+        proxy_tls.WRAPPER_IN_PROXY: proxy_tls.wrapper_js(
+            trustpage.ROOT_CRT, trustpage.MOBILECONFIG
+        ),
+        **{f"{proxy_tls.PAGE_DIR_IN_PROXY}/{n}": text for n, text in served.page.items()},
+    }
+    return [
+        TarEntry(proxy_tls.KEY_IN_PROXY, served.key_pem, mode=0o400, owner=PROXY_USER_ID),
+        *(TarEntry(path, text, mode=0o444) for path, text in public.items()),
+    ]

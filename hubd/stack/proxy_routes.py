@@ -19,10 +19,9 @@ and a reload keeps a proxy's own newer value.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-import time
+
+from hubd.stack.containers import TarEntry
 
 # Inside the proxy containers: the shared volume's mount point.
 ROUTES_DIR = "/var/lib/hubd-proxy"
@@ -173,22 +172,12 @@ req.on("error", () => process.exit(1));
 """
 
 
-def routes_tar(routes_json: str | None, owner: int) -> bytes:
+def routes_entries(routes_json: str | None, owner: int) -> list[TarEntry]:
     """The folder CHP (running as `owner`) writes its table into, with a table in it."""
-    buffer = io.BytesIO()
-    now = int(time.time())
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        folder = tarfile.TarInfo(ROUTES_DIR.lstrip("/"))
-        folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o700, now
-        folder.uid = folder.gid = owner
-        archive.addfile(folder)
-        if routes_json is not None:
-            data = routes_json.encode()
-            info = tarfile.TarInfo(ROUTES_FILE.lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), 0o600, now
-            info.uid = info.gid = owner
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    folder = TarEntry(ROUTES_DIR, None, mode=0o700, owner=owner)
+    if routes_json is None:
+        return [folder]
+    return [folder, TarEntry(ROUTES_FILE, routes_json, mode=0o600, owner=owner)]
 
 
 def valid_table(text: str | None) -> str | None:
@@ -208,6 +197,6 @@ __all__ = [
     "ROUTES_FILE",
     "ROUTES_STORE_IN_PROXY",
     "ROUTES_STORE_JS",
-    "routes_tar",
+    "routes_entries",
     "valid_table",
 ]

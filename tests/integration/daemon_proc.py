@@ -10,6 +10,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
+import docker.errors
+
 from hubd.control import ControlClient
 from hubd.errors import HubdError
 from hubd.status import Status
@@ -151,3 +154,21 @@ def hub_process_pid(env: StackEnv) -> int:
 
 def freeze(pid: int) -> None:
     os.kill(pid, signal.SIGSTOP)
+
+
+PAUSE_TRIES = 5
+
+
+def pause_container(client: docker.DockerClient, name: str) -> None:
+    """`docker pause`, tried again when the cgroup v1 freezer gives up: runc thaws the cgroup and
+    fails with "unable to freeze" when a task in it is busy at that moment (moby/moby#48205; a
+    "game of chances" even after opencontainers/runc#2791). Seen once under a full CI run; the
+    fault the test injects is the pause, not that engine error."""
+    for attempt in range(PAUSE_TRIES):
+        try:
+            client.containers.get(name).pause()
+            return
+        except docker.errors.APIError as error:
+            if "unable to freeze" not in str(error) or attempt == PAUSE_TRIES - 1:
+                raise
+            time.sleep(0.2)

@@ -17,7 +17,13 @@ import requests
 from tests.images.build import TestImages
 from tests.integration import engine_control
 from tests.integration.continuity import FaultResult, Person, check_people
-from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
+from tests.integration.daemon_proc import (
+    DaemonProc,
+    freeze,
+    hub_process_pid,
+    pause_container,
+    wait_for,
+)
 from tests.integration.docker_env import StackEnv, own_stack
 from tests.patience import patient
 
@@ -143,7 +149,7 @@ def test_hub_frozen_nobody_notices(work: Work) -> None:
     hub = work.env.names.hub_container
     for _ in range(REPEATS):
         result = work.fault_until_restarted(
-            "hub docker pause", lambda: work.client.containers.get(hub).pause()
+            "hub docker pause", lambda: pause_container(work.client, hub)
         )
         assert_nobody_noticed(result)
         result = work.fault_until_restarted(

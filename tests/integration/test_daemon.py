@@ -14,7 +14,13 @@ import requests
 from docker.errors import NotFound
 
 from tests.integration import engine_control
-from tests.integration.daemon_proc import DaemonProc, freeze, hub_process_pid, wait_for
+from tests.integration.daemon_proc import (
+    DaemonProc,
+    freeze,
+    hub_process_pid,
+    pause_container,
+    wait_for,
+)
 from tests.integration.docker_env import StackEnv
 from tests.integration.hubclient import login, open_lab
 from tests.patience import patient
@@ -67,7 +73,7 @@ def test_frozen_hub_is_detected_and_restarted(daemon: DaemonProc, stack_env: Sta
     assert healthy(stack_env)
     assert "stopped answering" in daemon.log_tail(80)
 
-    stack_env.client.containers.get(stack_env.names.hub_container).pause()
+    pause_container(stack_env.client, stack_env.names.hub_container)
     daemon.wait_state("running", 60, where=lambda s: s.restart_count == 2)
     assert stack_env.client.containers.get(stack_env.names.hub_container).status == "running"
 

@@ -31,7 +31,7 @@ import requests
 
 from tests.images.build import TestImages
 from tests.integration.continuity import FaultResult, Person, check_people
-from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, wait_for
+from tests.integration.daemon_proc import FAST_TIMING, DaemonProc, pause_container, wait_for
 from tests.integration.docker_env import StackEnv, derived_image, own_stack
 from tests.integration.notebook_lab import Lab
 from tests.patience import patient
@@ -283,7 +283,7 @@ def test_the_front_killed_or_frozen_is_brought_back(work: Work) -> None:
         work.client.containers.get(front).kill("SIGKILL")  # no wait: see the proxy's kill
 
     def freeze() -> None:
-        work.client.containers.get(front).pause()
+        pause_container(work.client, front)
 
     for name, act in (("front SIGKILL", kill), ("front docker pause", freeze)):
         before = work.daemon.status().restart_count or 0

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from typing import Any
 
 import pytest
 from docker.errors import APIError
 
 from hubd.errors import PortInUse, StackError
-from hubd.stack.containers import bring_up, refuse_foreign, start_container
+from hubd.stack.containers import TarEntry, bring_up, refuse_foreign, start_container, tar_of
 from hubd.stack.naming import LABEL_STACK
 
 
@@ -85,3 +87,32 @@ def test_volumes_carry_their_labels_at_the_top() -> None:
     volume.attrs = {"Labels": {LABEL_STACK: "theirs"}}
     with pytest.raises(StackError, match=r"^a Docker volume named"):
         refuse_foreign("volume", volume, "mine")
+
+
+def test_one_tar_carries_each_files_own_mode_and_owner_and_each_folder_once() -> None:
+    data = tar_of(
+        [
+            TarEntry("/etc/hubd-proxy/token", "t", mode=0o400, owner=65534),
+            TarEntry("/etc/hubd-proxy/routes-store.js", "js", mode=0o444),
+            TarEntry("/var/lib/hubd-proxy", None, mode=0o700, owner=65534),
+            TarEntry("/var/lib/hubd-proxy/routes.json", "{}", mode=0o600, owner=65534),
+        ]
+    )
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        members = archive.getmembers()
+    names = [m.name for m in members]
+    assert len(names) == len(set(names)), names
+    found = {m.name: (m.isdir(), oct(m.mode), m.uid, m.gid) for m in members}
+    assert found == {
+        "etc": (True, "0o755", 0, 0),
+        "etc/hubd-proxy": (True, "0o755", 0, 0),
+        "var": (True, "0o755", 0, 0),
+        "var/lib": (True, "0o755", 0, 0),
+        "var/lib/hubd-proxy": (True, "0o700", 65534, 65534),
+        "etc/hubd-proxy/token": (False, "0o400", 65534, 65534),
+        "etc/hubd-proxy/routes-store.js": (False, "0o444", 0, 0),
+        "var/lib/hubd-proxy/routes.json": (False, "0o600", 65534, 65534),
+    }
+    # A folder comes before what is in it, so the engine makes it before the files.
+    assert names.index("var/lib/hubd-proxy") < names.index("var/lib/hubd-proxy/routes.json")
+    assert names.index("etc/hubd-proxy") < names.index("etc/hubd-proxy/token")
