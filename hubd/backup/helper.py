@@ -8,9 +8,7 @@ repository password reaches it as a file copied into the container before it sta
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
-import tarfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ import docker
 from docker.errors import APIError, NotFound
 
 from hubd.errors import BackupError
+from hubd.stack.containers import TarEntry, tar_of
 from hubd.stack.naming import StackNames
 from hubd.stack.volume_trust import check_volume
 
@@ -149,7 +148,9 @@ class Helper:
         try:
             extra = dict(files or {})
             extra[PASSWORD_PATH] = self.password.encode() + b"\n"
-            container.put_archive("/", _tar(extra))
+            # The password and keys: readable only by root, as whom restic runs in the helper.
+            entries = (TarEntry(path, data, mode=0o600) for path, data in extra.items())
+            container.put_archive("/", tar_of(entries, folder_mode=0o700))
             started = time.monotonic()
             container.start()
             exit_code = int(container.wait()["StatusCode"])
@@ -165,24 +166,3 @@ class Helper:
         finally:
             with contextlib.suppress(NotFound, APIError):
                 container.remove(force=True)
-
-
-def _tar(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        folders = sorted(
-            {
-                "/".join(n.strip("/").split("/")[: i + 1])
-                for n in files
-                for i in range(n.strip("/").count("/"))
-            }
-        )
-        for folder in folders:
-            info = tarfile.TarInfo(folder)
-            info.type, info.mode = tarfile.DIRTYPE, 0o700
-            archive.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size, info.mode = len(data), 0o600
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()

@@ -157,32 +157,32 @@ def read_file(container: Container, path: str) -> str | None:
 
 @dataclass(frozen=True)
 class TarEntry:
-    """A file (or, with `text` None, a folder) for put_archive at '/', by absolute path."""
+    """A file (or, with `content` None, a folder) for put_archive at '/', by absolute path."""
 
     path: str
-    text: str | None = None
+    content: str | bytes | None = None
     mode: int = 0o644
     owner: int = 0
 
 
-def tar_of(entries: Iterable[TarEntry]) -> bytes:
-    """One tar of `entries` with their folders (root's, 0755, unless listed), so that what a
-    new container needs goes in with one put_archive: each is an API round trip and a
-    re-exec of the engine's own binary to unpack it."""
+def tar_of(entries: Iterable[TarEntry], folder_mode: int = 0o755) -> bytes:
+    """One tar of `entries` with the folders above them (root's, `folder_mode`, unless listed),
+    so that what a new container needs goes in with one put_archive: each is an API round
+    trip and a re-exec of the engine's own binary to unpack it."""
     entries = list(entries)
-    listed = {entry.path.strip("/") for entry in entries if entry.text is None}
+    listed = {entry.path.strip("/") for entry in entries if entry.content is None}
     implied = {parent for entry in entries for parent in _parents(entry.path)} - listed
     now = int(time.time())
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for folder in sorted(implied):
-            archive.addfile(_tar_info(folder, tarfile.DIRTYPE, 0o755, 0, now))
+            archive.addfile(_tar_info(folder, tarfile.DIRTYPE, folder_mode, 0, now))
         for entry in entries:
             name = entry.path.strip("/")
-            if entry.text is None:
+            if entry.content is None:
                 archive.addfile(_tar_info(name, tarfile.DIRTYPE, entry.mode, entry.owner, now))
                 continue
-            data = entry.text.encode()
+            data = entry.content if isinstance(entry.content, bytes) else entry.content.encode()
             info = _tar_info(name, tarfile.REGTYPE, entry.mode, entry.owner, now)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))

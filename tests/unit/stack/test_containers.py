@@ -116,3 +116,15 @@ def test_one_tar_carries_each_files_own_mode_and_owner_and_each_folder_once() ->
     # A folder comes before what is in it, so the engine makes it before the files.
     assert names.index("var/lib/hubd-proxy") < names.index("var/lib/hubd-proxy/routes.json")
     assert names.index("etc/hubd-proxy") < names.index("etc/hubd-proxy/token")
+
+
+def test_secrets_as_bytes_go_in_with_their_folders_closed() -> None:
+    # The backup helper's: the repository password and keys, root's alone.
+    data = tar_of([TarEntry("/run/hubd/password", b"pw\n", mode=0o600)], folder_mode=0o700)
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        found = {m.name: (oct(m.mode), m.size) for m in archive.getmembers()}
+    assert found == {
+        "run": ("0o700", 0),
+        "run/hubd": ("0o700", 0),
+        "run/hubd/password": ("0o600", 3),
+    }
