@@ -1,4 +1,5 @@
-"""Small helpers shared by the stack's containers (hub, proxy): state, files in, files out."""
+"""Small helpers for the containers hubd makes (hub, proxy, backup helper): state, files in,
+files out."""
 
 from __future__ import annotations
 
