@@ -190,11 +190,6 @@ def tar_of(entries: Iterable[TarEntry], folder_mode: int = 0o755) -> bytes:
     return buffer.getvalue()
 
 
-def tar_files(files: dict[str, str], mode: int = 0o644, owner: int = 0) -> bytes:
-    """A tar of `files` (absolute paths) of one mode and owner, with their folders."""
-    return tar_of(TarEntry(path, text, mode, owner) for path, text in files.items())
-
-
 def _tar_info(name: str, kind: bytes, mode: int, owner: int, mtime: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type, info.mode, info.mtime = kind, mode, mtime

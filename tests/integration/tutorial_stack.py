@@ -15,7 +15,7 @@ import json
 
 import docker
 
-from hubd.stack.containers import read_file, tar_files
+from hubd.stack.containers import TarEntry, read_file, tar_of
 from hubd.stack.settings import (
     HUB_DATA_DIR,
     PROXY_TOKEN_FILE,
@@ -84,9 +84,14 @@ def make_tutorial_stack(env: StackEnv) -> None:
     settings = json.dumps(hub_settings(env.config, names, Timing()))
     tutorial.put_archive(
         "/",
-        tar_files({SETTINGS_FILE: settings, f"{SETTINGS_DIR}/tutorial_config.py": TUTORIAL_CONFIG}),
+        tar_of(
+            [
+                TarEntry(SETTINGS_FILE, settings),
+                TarEntry(f"{SETTINGS_DIR}/tutorial_config.py", TUTORIAL_CONFIG),
+                TarEntry(PROXY_TOKEN_FILE, token, mode=0o600),
+            ]
+        ),
     )
-    tutorial.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
     tutorial.start()
     stack.hub.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
 
@@ -119,8 +124,8 @@ def make_single_container_stack(env: StackEnv, restart_policy: str = "no") -> No
     # No proxy container to join people's networks: the hub alone (its CHP child) reaches them.
     values["user_network_members"] = [names.hub_container]
     settings = json.dumps(values)
-    old.put_archive("/", tar_files({SETTINGS_FILE: settings}))
-    old.put_archive("/", tar_files({PROXY_TOKEN_FILE: token}, mode=0o600))
+    files = [TarEntry(SETTINGS_FILE, settings), TarEntry(PROXY_TOKEN_FILE, token, mode=0o600)]
+    old.put_archive("/", tar_of(files))
     old.start()
     stack.hub.wait_healthy(300)  # a loaded machine: the hub alone may take minutes
 
@@ -146,7 +151,8 @@ def make_publishing_proxy_stack(env: StackEnv) -> None:
     create["labels"] = {**create["labels"], LABEL_SPEC: "from-an-earlier-hubd"}
     old = client.containers.create(**create)
     join_user_networks(client, names, old)
-    old.put_archive("/", tar_files({PROXY_TOKEN_IN_PROXY: token}, mode=0o400, owner=PROXY_USER_ID))
+    token_file = TarEntry(PROXY_TOKEN_IN_PROXY, token, mode=0o400, owner=PROXY_USER_ID)
+    old.put_archive("/", tar_of([token_file]))
     old.start()
     stack.proxy.wait_healthy()
     assert stack.refresh_routes()
